@@ -1,0 +1,2 @@
+//! The `rumprops` command: `eval` (the rule tester).
+fn main() {}

@@ -1,0 +1,274 @@
+//! The value pipeline: read a rule's source through a [`Page`], then trim, clean up,
+//! lower-case, type and truncate.
+//!
+//! Every rule is evaluated on its own: a failure becomes a [`Reason`] next to the other rules'
+//! values and never stops them.
+
+use crate::config::{Config, JsSegment, Property, Source};
+use crate::json::{self, Value};
+use crate::page::{CssRead, JsRead, Page};
+use crate::text;
+use crate::value::{self, PropType, PropertyValue, Reason};
+
+/// What one rule gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A typed value.
+    Value(PropertyValue),
+    /// No value, and why.
+    Issue(Reason),
+    /// Nothing to do: an `api` property that no API call set.
+    Skipped,
+}
+
+/// One rule's outcome with its key, for reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issue {
+    /// The property key.
+    pub key: String,
+    /// Why it has no value.
+    pub reason: Reason,
+}
+
+/// Evaluates every rule of `config` against `page`, in config order.
+pub fn evaluate(config: &Config, page: &dyn Page) -> Vec<Outcome> {
+    config.properties.iter().map(|p| evaluate_one(p, page)).collect()
+}
+
+/// Evaluates one rule.
+pub fn evaluate_one(prop: &Property, page: &dyn Page) -> Outcome {
+    if prop.source == Source::Api {
+        return Outcome::Skipped;
+    }
+    match read_raw(prop, page).and_then(|raw| finish(prop, &raw)) {
+        Ok(v) => Outcome::Value(v),
+        Err(r) => Outcome::Issue(r),
+    }
+}
+
+/// Reads a rule's raw text from its source.
+pub fn read_raw(prop: &Property, page: &dyn Page) -> Result<String, Reason> {
+    match &prop.source {
+        Source::Css { selector, attribute } => match page.css(selector, attribute.as_deref()) {
+            CssRead::NoElement | CssRead::NoAttribute => Err(Reason::NotFound),
+            CssRead::Sensitive => Err(Reason::SensitiveField),
+            CssRead::Text(t) => Ok(text::collapse_ws(&t)),
+            CssRead::Value(v) => Ok(v),
+        },
+        Source::Meta(name) => page.meta(name).ok_or(Reason::NotFound),
+        Source::Cookie(name) => page
+            .cookie_string()
+            .and_then(|jar| text::cookie_value(&jar, name))
+            .ok_or(Reason::NotFound),
+        Source::Query(name) => text::query_value(&page.url(), name).ok_or(Reason::NotFound),
+        Source::Js(path) => read_js(path, page, prop.prop_type),
+        Source::Api => Err(Reason::NotFound),
+    }
+}
+
+/// Walks a `js` path: plain steps through the page, then `$` steps through parsed JSON.
+fn read_js(path: &[JsSegment], page: &dyn Page, ty: PropType) -> Result<String, Reason> {
+    let split = path.iter().position(|s| s.parse_json).unwrap_or(path.len());
+    let (plain, rest) = path.split_at(split);
+    let names: Vec<String> = plain.iter().map(|s| s.name.clone()).collect();
+    let read = page.js(&names);
+    if rest.is_empty() {
+        return js_text(read, ty);
+    }
+    let start = match read {
+        JsRead::Str(s) => Value::String(s),
+        JsRead::Missing => return Err(Reason::NotFound),
+        _ => return Err(Reason::UnsupportedValue),
+    };
+    json_text(walk_json(start, rest)?)
+}
+
+/// Follows path segments through a JSON value; a `$` segment parses the current string first.
+pub fn walk_json(mut current: Value, path: &[JsSegment]) -> Result<Value, Reason> {
+    for seg in path {
+        if seg.parse_json {
+            current = match current {
+                Value::String(s) => json::parse(&s).map_err(|_| Reason::UnsupportedValue)?,
+                Value::Null => return Err(Reason::NotFound),
+                _ => return Err(Reason::UnsupportedValue),
+            };
+            if seg.name.is_empty() {
+                continue;
+            }
+        }
+        current = match current {
+            Value::Object(members) => members.into_iter().find(|(k, _)| *k == seg.name).map(|(_, v)| v),
+            Value::Array(items) => seg
+                .name
+                .parse::<usize>()
+                .ok()
+                .filter(|_| !seg.name.starts_with('+') && (seg.name == "0" || !seg.name.starts_with('0')))
+                .and_then(|i| items.into_iter().nth(i)),
+            _ => None,
+        }
+        .ok_or(Reason::NotFound)?;
+    }
+    Ok(current)
+}
+
+fn json_text(v: Value) -> Result<String, Reason> {
+    match v {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n),
+        Value::Bool(b) => Ok(if b { "true" } else { "false" }.to_owned()),
+        Value::Null => Err(Reason::NotFound),
+        Value::Array(_) | Value::Object(_) => Err(Reason::UnsupportedValue),
+    }
+}
+
+/// The raw text of a JS value: strings as they are, numbers as `String(x)` gives them, dates
+/// as ISO text for string properties and epoch milliseconds otherwise.
+fn js_text(read: JsRead, ty: PropType) -> Result<String, Reason> {
+    match read {
+        JsRead::Missing => Err(Reason::NotFound),
+        JsRead::Str(s) => Ok(s),
+        JsRead::Num(x) if x.is_finite() => Ok(value::js_number_to_string(x)),
+        JsRead::BigInt(digits) => Ok(digits),
+        JsRead::Bool(b) => Ok(if b { "true" } else { "false" }.to_owned()),
+        JsRead::Date(ms) if ms.is_finite() => {
+            let ms = ms as i64;
+            if ty == PropType::String {
+                Ok(value::iso_from_epoch_ms(ms))
+            } else {
+                let mut s = String::new();
+                json::write_i64(&mut s, ms);
+                Ok(s)
+            }
+        }
+        JsRead::Num(_) | JsRead::Date(_) | JsRead::Unsupported => Err(Reason::UnsupportedValue),
+    }
+}
+
+/// Turns raw text into a typed value: trim, cleanup, `ignoreCase`, typing, truncation.
+pub fn finish(prop: &Property, raw: &str) -> Result<PropertyValue, Reason> {
+    let mut s = text::trim_ascii_ws(raw);
+    if s.is_empty() {
+        return Err(Reason::Empty);
+    }
+    if let Some(re) = &prop.cleanup {
+        let caps = re.captures(s).ok_or(Reason::NoMatch)?;
+        let m = if caps.len() > 1 { caps.get(1) } else { caps.get(0) };
+        s = text::trim_ascii_ws(m.ok_or(Reason::NoMatch)?.as_str());
+        if s.is_empty() {
+            return Err(Reason::Empty);
+        }
+    }
+    let lowered;
+    if prop.ignore_case {
+        lowered = s.to_lowercase();
+        s = &lowered;
+    }
+    let mut v = value::type_text(s, prop.prop_type)?;
+    if let PropertyValue::String(text) = &mut v {
+        value::truncate(text, prop.max_length);
+    }
+    Ok(v)
+}
+
+/// Properties with their values, in config order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PropertyMap(pub Vec<(String, PropertyValue)>);
+
+impl PropertyMap {
+    /// Sets (or replaces) a key's value.
+    pub fn set(&mut self, key: &str, value: PropertyValue) {
+        match self.0.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((key.to_owned(), value)),
+        }
+    }
+
+    /// The value of a key.
+    pub fn get(&self, key: &str) -> Option<&PropertyValue> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Appends `{"string":{…},"long":{…},"double":{…},"date":{…}}`.
+    pub fn write_json(&self, out: &mut String) {
+        out.push('{');
+        for (i, ty) in PropType::ALL.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            json::write_str(out, ty.name());
+            out.push_str(":{");
+            let mut first = true;
+            for (k, v) in self.0.iter().filter(|(_, v)| v.prop_type() == ty) {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                json::write_str(out, k);
+                out.push(':');
+                v.write_json(out);
+            }
+            out.push('}');
+        }
+        out.push('}');
+    }
+}
+
+/// Appends `[{"key":…,"reason":…},…]`.
+pub fn write_issues_json(issues: &[Issue], out: &mut String) {
+    out.push('[');
+    for (i, issue) in issues.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"key\":");
+        json::write_str(out, &issue.key);
+        out.push_str(",\"reason\":");
+        json::write_str(out, issue.reason.code());
+        out.push('}');
+    }
+    out.push(']');
+}
+
+/// What one page gives as a single load action: action-stored and session-stored values
+/// together (keys are unique across both), and the issues.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    /// Every property with a value.
+    pub properties: PropertyMap,
+    /// Every rule without one, and why.
+    pub issues: Vec<Issue>,
+}
+
+impl Report {
+    /// Evaluates `config` on `page` as one action ending at `at_ms`, folding session-stored
+    /// values into a fresh session.
+    pub fn of_page(config: &Config, page: &dyn Page, at_ms: i64) -> Report {
+        let outcomes = evaluate(config, page);
+        let mut session = crate::session::SessionProps::new();
+        let mut issues = session.fold_action(config, &outcomes, at_ms);
+        let mut properties = PropertyMap::default();
+        for (prop, outcome) in config.properties.iter().zip(&outcomes) {
+            match outcome {
+                Outcome::Value(v) if prop.storage.on_action() => properties.set(&prop.key, v.clone()),
+                Outcome::Value(_) => {
+                    if let Some(v) = session.values().get(&prop.key) {
+                        properties.set(&prop.key, v.clone());
+                    }
+                }
+                Outcome::Issue(reason) => issues.push(Issue { key: prop.key.clone(), reason: *reason }),
+                Outcome::Skipped => {}
+            }
+        }
+        Report { properties, issues }
+    }
+
+    /// `{"properties":{"string":{…},…},"issues":[…]}`.
+    pub fn to_json(&self) -> String {
+        let mut out = String::from("{\"properties\":");
+        self.properties.write_json(&mut out);
+        out.push_str(",\"issues\":");
+        write_issues_json(&self.issues, &mut out);
+        out.push('}');
+        out
+    }
+}

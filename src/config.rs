@@ -1,0 +1,701 @@
+//! The rule config (format version 1): reading, validation and defaults.
+//!
+//! A config is refused as a whole, with one error naming the field path
+//! (`properties[3].source.css: empty selector`), or accepted with every selector and cleanup
+//! pattern checked. Unknown fields are errors, so a typo never silently disables a rule.
+
+use crate::json::{self, Value};
+use crate::value::PropType;
+
+/// At most this many properties in one config.
+pub const MAX_PROPERTIES: usize = 200;
+/// A property key is at most this many characters.
+pub const MAX_KEY_LEN: usize = 100;
+/// Default `maxLength` of string properties, in Unicode scalar values.
+pub const DEFAULT_MAX_LENGTH: usize = 200;
+/// Largest allowed `maxLength`.
+pub const MAX_MAX_LENGTH: usize = 1000;
+/// A beacon body is at most 64 KiB (the browsers' keepalive budget); `batch.maxBytes` cannot exceed it.
+pub const MAX_BEACON_BYTES: u64 = 65_536;
+
+/// A whole, validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Application id sent on every beacon (`None` when the config has none; the agent requires it).
+    pub app: Option<String>,
+    /// Collector URL (`None` when absent; the agent requires it, the rule tester does not).
+    pub collector: Option<String>,
+    /// The capture rules, in config order.
+    pub properties: Vec<Property>,
+    /// Session bounds.
+    pub session: SessionConfig,
+    /// Batching policy.
+    pub batch: BatchConfig,
+    /// Privacy settings.
+    pub privacy: PrivacyConfig,
+    /// Percent of sessions captured (0 to 100), decided once per session.
+    pub sample_rate: f64,
+}
+
+/// `session` of the config.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SessionConfig {
+    /// A session ends after this long without activity.
+    pub idle_timeout_ms: u64,
+    /// A session ends this long after it started.
+    pub max_duration_ms: u64,
+    /// A session ends after this many actions.
+    pub max_actions: u64,
+}
+
+/// `batch` of the config.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchConfig {
+    /// Flush when this many actions wait.
+    pub max_actions: u64,
+    /// Flush when the pending beacon would exceed this many bytes.
+    pub max_bytes: u64,
+    /// Flush this often while data waits.
+    pub flush_interval_ms: u64,
+}
+
+/// `privacy` of the config.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PrivacyConfig {
+    /// Nothing is stored or sent until `enable()`.
+    pub opt_in: bool,
+    /// What Do Not Track / Global Privacy Control does.
+    pub do_not_track: DntMode,
+}
+
+/// `privacy.doNotTrack`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DntMode {
+    /// No visitor or user id, and only `public` properties.
+    Anonymous,
+    /// The agent turns itself off.
+    Disable,
+    /// Nothing special.
+    Ignore,
+}
+
+/// Where a property is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// On each action.
+    Action,
+    /// Folded into the session.
+    Session,
+    /// Both.
+    Both,
+}
+
+impl Storage {
+    /// Whether values go on actions.
+    pub fn on_action(self) -> bool {
+        matches!(self, Storage::Action | Storage::Both)
+    }
+    /// Whether values are folded into the session.
+    pub fn on_session(self) -> bool {
+        matches!(self, Storage::Session | Storage::Both)
+    }
+}
+
+/// How session-stored values of successive actions combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregation {
+    /// The newest value.
+    Last,
+    /// The oldest value.
+    First,
+    /// The smallest (long, double, date).
+    Min,
+    /// The largest (long, double, date).
+    Max,
+    /// The total (long, double).
+    Sum,
+    /// The mean (long, double).
+    Avg,
+}
+
+/// Where a property's raw text comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// First element matching a selector: an attribute, a form value or its text.
+    Css {
+        /// The selector.
+        selector: String,
+        /// The attribute to read instead of the text or value.
+        attribute: Option<String>,
+    },
+    /// A `<meta>` by `name` or `property`.
+    Meta(String),
+    /// A cookie by name.
+    Cookie(String),
+    /// A query-string parameter by name.
+    Query(String),
+    /// A dotted path from `window`.
+    Js(Vec<JsSegment>),
+    /// Set only through the API.
+    Api,
+}
+
+impl Source {
+    /// The source's kind as named in configs (`css`, `meta`, `cookie`, `query`, `js`, `api`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Source::Css { .. } => "css",
+            Source::Meta(_) => "meta",
+            Source::Cookie(_) => "cookie",
+            Source::Query(_) => "query",
+            Source::Js(_) => "js",
+            Source::Api => "api",
+        }
+    }
+}
+
+/// One step of a `js` path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsSegment {
+    /// The segment began with a single `$`: parse the current string as JSON first.
+    pub parse_json: bool,
+    /// The property name to take next (empty after a bare `$`: the parsed value itself).
+    pub name: String,
+}
+
+/// One capture rule.
+#[derive(Debug, Clone)]
+pub struct Property {
+    /// The unique key.
+    pub key: String,
+    /// The value type.
+    pub prop_type: PropType,
+    /// Where the raw text comes from.
+    pub source: Source,
+    /// Cleanup pattern: group 1 if it has groups, else the whole match.
+    pub cleanup: Option<regex_lite::Regex>,
+    /// Lower-case the string after cleanup.
+    pub ignore_case: bool,
+    /// String truncation length in Unicode scalar values.
+    pub max_length: usize,
+    /// Action, session or both.
+    pub storage: Storage,
+    /// How session values combine.
+    pub aggregation: Aggregation,
+    /// Sent even under Do Not Track.
+    pub public: bool,
+}
+
+/// A refused config: the field path and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field path, like `properties[3].source.css` (empty for the whole text).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(path: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError { path: path.to_owned(), message: message.into() }
+    }
+}
+
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            f.write_str(&self.path)?;
+            f.write_str(": ")?;
+            f.write_str(&self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+type R<T> = Result<T, ConfigError>;
+
+fn join(path: &str, field: &str) -> String {
+    if path.is_empty() {
+        field.to_owned()
+    } else {
+        let mut p = String::with_capacity(path.len() + 1 + field.len());
+        p.push_str(path);
+        p.push('.');
+        p.push_str(field);
+        p
+    }
+}
+
+fn index(path: &str, i: usize) -> String {
+    let mut p = String::from(path);
+    p.push('[');
+    json::write_i64(&mut p, i as i64);
+    p.push(']');
+    p
+}
+
+/// An object being read: refuses unknown fields, then hands out the known ones.
+struct Obj<'a> {
+    path: String,
+    members: &'a [(String, Value)],
+}
+
+impl<'a> Obj<'a> {
+    fn new(v: &'a Value, path: &str, allowed: &[&str]) -> R<Obj<'a>> {
+        let Value::Object(members) = v else {
+            return Err(ConfigError::new(path, "expected an object"));
+        };
+        if let Some((k, _)) = members.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+            return Err(ConfigError::new(&join(path, k), "unknown field"));
+        }
+        Ok(Obj { path: path.to_owned(), members })
+    }
+
+    fn field(&self, name: &str) -> (String, Option<&'a Value>) {
+        (join(&self.path, name), self.members.iter().find(|(k, _)| k == name).map(|(_, v)| v))
+    }
+
+    fn string(&self, name: &str) -> R<Option<String>> {
+        match self.field(name) {
+            (_, None) => Ok(None),
+            (_, Some(Value::String(s))) => Ok(Some(s.clone())),
+            (p, Some(_)) => Err(ConfigError::new(&p, "expected a string")),
+        }
+    }
+
+    fn nonempty(&self, name: &str, what: &str) -> R<Option<String>> {
+        match self.string(name)? {
+            Some(s) if s.trim().is_empty() => {
+                let mut m = String::from("empty ");
+                m.push_str(what);
+                Err(ConfigError::new(&self.field(name).0, m))
+            }
+            other => Ok(other),
+        }
+    }
+
+    fn bool(&self, name: &str, default: bool) -> R<bool> {
+        match self.field(name) {
+            (_, None) => Ok(default),
+            (_, Some(Value::Bool(b))) => Ok(*b),
+            (p, Some(_)) => Err(ConfigError::new(&p, "expected true or false")),
+        }
+    }
+
+    fn int(&self, name: &str, default: u64, min: u64, max: u64, range: &str) -> R<u64> {
+        match self.field(name) {
+            (_, None) => Ok(default),
+            (p, Some(v)) => match v.as_i64().and_then(|n| u64::try_from(n).ok()) {
+                Some(n) if (min..=max).contains(&n) => Ok(n),
+                _ => {
+                    let mut m = String::from("expected an integer ");
+                    m.push_str(range);
+                    Err(ConfigError::new(&p, m))
+                }
+            },
+        }
+    }
+
+    fn choice<T: Copy>(&self, name: &str, default: T, options: &[(&str, T)], expected: &str) -> R<T> {
+        match self.field(name) {
+            (_, None) => Ok(default),
+            (p, Some(v)) => v
+                .as_str()
+                .and_then(|s| options.iter().find(|(n, _)| *n == s).map(|(_, t)| *t))
+                .ok_or_else(|| {
+                    let mut m = String::from("expected ");
+                    m.push_str(expected);
+                    ConfigError::new(&p, m)
+                }),
+        }
+    }
+}
+
+/// Whether `key` is a valid property key: `^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$`, at most 100 chars.
+pub fn is_valid_key(key: &str) -> bool {
+    key.len() <= MAX_KEY_LEN
+        && key.split('.').all(|part| {
+            let mut bytes = part.bytes();
+            bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+                && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        })
+}
+
+/// Splits a `js` path into segments (`$` parses JSON, `$$` is a literal `$`).
+pub fn parse_js_path(path: &str) -> Result<Vec<JsSegment>, &'static str> {
+    if path.is_empty() {
+        return Err("empty path");
+    }
+    let mut segments = Vec::new();
+    for raw in path.split('.') {
+        let seg = if let Some(rest) = raw.strip_prefix("$$") {
+            let mut name = String::from("$");
+            name.push_str(rest);
+            JsSegment { parse_json: false, name }
+        } else if let Some(rest) = raw.strip_prefix('$') {
+            JsSegment { parse_json: true, name: rest.to_owned() }
+        } else if raw.is_empty() {
+            return Err("empty path segment");
+        } else {
+            JsSegment { parse_json: false, name: raw.to_owned() }
+        };
+        segments.push(seg);
+    }
+    if segments.first().is_some_and(|s| s.parse_json) {
+        return Err("a path cannot start with a JSON ($) segment");
+    }
+    Ok(segments)
+}
+
+impl Config {
+    /// Reads and validates a config. `selector_is_valid` checks CSS selectors with the page's
+    /// own engine (the browser's or scraper's).
+    pub fn parse(text: &str, selector_is_valid: &dyn Fn(&str) -> bool) -> Result<Config, ConfigError> {
+        let root = json::parse(text).map_err(|e| {
+            let mut m = String::from("invalid JSON at byte ");
+            json::write_i64(&mut m, e.offset as i64);
+            m.push_str(": ");
+            m.push_str(e.message);
+            ConfigError::new("", m)
+        })?;
+        Self::from_value(&root, selector_is_valid)
+    }
+
+    /// Validates an already parsed config.
+    pub fn from_value(root: &Value, selector_is_valid: &dyn Fn(&str) -> bool) -> Result<Config, ConfigError> {
+        let top = Obj::new(
+            root,
+            "",
+            &["version", "app", "collector", "properties", "session", "batch", "privacy", "sampleRate"],
+        )?;
+        match top.field("version") {
+            (p, None) => return Err(ConfigError::new(&p, "required")),
+            (_, Some(v)) if v.as_i64() == Some(1) => {}
+            (p, Some(_)) => return Err(ConfigError::new(&p, "unsupported version (expected 1)")),
+        }
+        let app = top.nonempty("app", "application id")?;
+        let collector = top.nonempty("collector", "URL")?;
+
+        let properties = match top.field("properties") {
+            (_, None) => Vec::new(),
+            (p, Some(Value::Array(items))) => {
+                if items.len() > MAX_PROPERTIES {
+                    return Err(ConfigError::new(&p, "at most 200 properties"));
+                }
+                let mut props: Vec<Property> = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let ip = index(&p, i);
+                    let prop = property(item, &ip, selector_is_valid)?;
+                    if props.iter().any(|q| q.key == prop.key) {
+                        let mut m = String::from("duplicate key ");
+                        json::write_str(&mut m, &prop.key);
+                        return Err(ConfigError::new(&join(&ip, "key"), m));
+                    }
+                    props.push(prop);
+                }
+                props
+            }
+            (p, Some(_)) => return Err(ConfigError::new(&p, "expected an array")),
+        };
+
+        let empty = Value::Object(Vec::new());
+        let sub = |name: &str, allowed: &[&str]| -> R<Obj<'_>> {
+            let (p, v) = top.field(name);
+            Obj::new(v.unwrap_or(&empty), &p, allowed)
+        };
+        let s = sub("session", &["idleTimeoutMs", "maxDurationMs", "maxActions"])?;
+        let day = 86_400_000;
+        let session = SessionConfig {
+            idle_timeout_ms: s.int("idleTimeoutMs", 1_800_000, 1, day, "from 1 to 86400000")?,
+            max_duration_ms: s.int("maxDurationMs", 21_600_000, 1, 7 * day, "from 1 to 604800000")?,
+            max_actions: s.int("maxActions", 200, 1, 100_000, "from 1 to 100000")?,
+        };
+        let b = sub("batch", &["maxActions", "maxBytes", "flushIntervalMs"])?;
+        let batch = BatchConfig {
+            max_actions: b.int("maxActions", 20, 1, 1000, "from 1 to 1000")?,
+            max_bytes: b.int("maxBytes", 16_384, 1024, MAX_BEACON_BYTES, "from 1024 to 65536")?,
+            flush_interval_ms: b.int("flushIntervalMs", 10_000, 100, 3_600_000, "from 100 to 3600000")?,
+        };
+        let pv = sub("privacy", &["optIn", "doNotTrack"])?;
+        let privacy = PrivacyConfig {
+            opt_in: pv.bool("optIn", false)?,
+            do_not_track: pv.choice(
+                "doNotTrack",
+                DntMode::Anonymous,
+                &[("anonymous", DntMode::Anonymous), ("disable", DntMode::Disable), ("ignore", DntMode::Ignore)],
+                "\"anonymous\", \"disable\" or \"ignore\"",
+            )?,
+        };
+        let sample_rate = match top.field("sampleRate") {
+            (_, None) => 100.0,
+            (p, Some(v)) => match v.as_f64() {
+                Some(r) if (0.0..=100.0).contains(&r) => r,
+                _ => return Err(ConfigError::new(&p, "expected a number from 0 to 100")),
+            },
+        };
+        Ok(Config { app, collector, properties, session, batch, privacy, sample_rate })
+    }
+
+    /// The property with this key.
+    pub fn property(&self, key: &str) -> Option<&Property> {
+        self.properties.iter().find(|p| p.key == key)
+    }
+}
+
+fn property(v: &Value, path: &str, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Property> {
+    let o = Obj::new(
+        v,
+        path,
+        &["key", "type", "source", "cleanup", "ignoreCase", "maxLength", "storage", "aggregation", "public"],
+    )?;
+    let key = match o.string("key")? {
+        None => return Err(ConfigError::new(&o.field("key").0, "required")),
+        Some(k) if !is_valid_key(&k) => {
+            return Err(ConfigError::new(
+                &o.field("key").0,
+                "invalid key (lower-case letters, digits, '_' and '.', starting with a letter, at most 100 chars)",
+            ))
+        }
+        Some(k) => k,
+    };
+    let prop_type = match o.field("type") {
+        (p, None) => return Err(ConfigError::new(&p, "required")),
+        (p, Some(v)) => v
+            .as_str()
+            .and_then(PropType::from_name)
+            .ok_or_else(|| ConfigError::new(&p, "expected \"string\", \"long\", \"double\" or \"date\""))?,
+    };
+    let source = match o.field("source") {
+        (p, None) => return Err(ConfigError::new(&p, "required")),
+        (p, Some(v)) => source(v, &p, selector_is_valid)?,
+    };
+    let cleanup = match o.string("cleanup")? {
+        None => None,
+        Some(pat) if pat.is_empty() => return Err(ConfigError::new(&o.field("cleanup").0, "empty pattern")),
+        Some(pat) => Some(regex_lite::Regex::new(&pat).map_err(|e| {
+            let text = e.to_string();
+            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid pattern");
+            let msg = first.trim().trim_start_matches("error:").trim();
+            ConfigError::new(&o.field("cleanup").0, msg)
+        })?),
+    };
+    let max_length = match o.field("maxLength") {
+        (_, None) => DEFAULT_MAX_LENGTH,
+        (p, Some(_)) if prop_type != PropType::String => {
+            return Err(ConfigError::new(&p, "only for string properties"))
+        }
+        (_, Some(_)) => o.int("maxLength", 200, 1, MAX_MAX_LENGTH as u64, "from 1 to 1000")? as usize,
+    };
+    let storage = o.choice(
+        "storage",
+        Storage::Action,
+        &[("action", Storage::Action), ("session", Storage::Session), ("both", Storage::Both)],
+        "\"action\", \"session\" or \"both\"",
+    )?;
+    let aggregation = o.choice(
+        "aggregation",
+        Aggregation::Last,
+        &[
+            ("last", Aggregation::Last),
+            ("first", Aggregation::First),
+            ("min", Aggregation::Min),
+            ("max", Aggregation::Max),
+            ("sum", Aggregation::Sum),
+            ("avg", Aggregation::Avg),
+        ],
+        "\"last\", \"first\", \"min\", \"max\", \"sum\" or \"avg\"",
+    )?;
+    let (agg_path, agg_given) = o.field("aggregation");
+    if agg_given.is_some() && !storage.on_session() {
+        return Err(ConfigError::new(&agg_path, "only with \"storage\": \"session\" or \"both\""));
+    }
+    let fits = match aggregation {
+        Aggregation::Last | Aggregation::First => true,
+        Aggregation::Min | Aggregation::Max => prop_type != PropType::String,
+        Aggregation::Sum | Aggregation::Avg => matches!(prop_type, PropType::Long | PropType::Double),
+    };
+    if !fits {
+        let mut m = String::from("not defined for ");
+        m.push_str(prop_type.name());
+        m.push_str(" properties");
+        return Err(ConfigError::new(&agg_path, m));
+    }
+    Ok(Property {
+        key,
+        prop_type,
+        source,
+        cleanup,
+        ignore_case: o.bool("ignoreCase", false)?,
+        max_length,
+        storage,
+        aggregation,
+        public: o.bool("public", false)?,
+    })
+}
+
+fn source(v: &Value, path: &str, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Source> {
+    let o = Obj::new(v, path, &["css", "attribute", "meta", "cookie", "query", "js", "api"])?;
+    let kinds: Vec<&str> = ["css", "meta", "cookie", "query", "js", "api"]
+        .into_iter()
+        .filter(|k| o.field(k).1.is_some())
+        .collect();
+    let kind = match kinds.as_slice() {
+        [one] => *one,
+        [] => return Err(ConfigError::new(path, "expected one of css, meta, cookie, query, js, api")),
+        _ => return Err(ConfigError::new(path, "more than one source kind")),
+    };
+    if kind != "css" && o.field("attribute").1.is_some() {
+        return Err(ConfigError::new(&o.field("attribute").0, "only with a css source"));
+    }
+    let required = |name: &str, what: &str| -> R<String> { Ok(o.nonempty(name, what)?.unwrap_or_default()) };
+    Ok(match kind {
+        "css" => {
+            let selector = required("css", "selector")?;
+            if !selector_is_valid(&selector) {
+                return Err(ConfigError::new(&o.field("css").0, "invalid selector"));
+            }
+            Source::Css { selector, attribute: o.nonempty("attribute", "attribute name")? }
+        }
+        "meta" => Source::Meta(required("meta", "name")?),
+        "cookie" => Source::Cookie(required("cookie", "name")?),
+        "query" => Source::Query(required("query", "name")?),
+        "js" => {
+            let raw = required("js", "path")?;
+            Source::Js(parse_js_path(&raw).map_err(|m| ConfigError::new(&o.field("js").0, m))?)
+        }
+        _ => match o.field("api") {
+            (_, Some(Value::Bool(true))) => Source::Api,
+            (p, _) => return Err(ConfigError::new(&p, "expected true")),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn any_selector(s: &str) -> bool {
+        !s.contains("!!")
+    }
+
+    fn err(text: &str) -> String {
+        Config::parse(text, &any_selector).unwrap_err().to_string()
+    }
+
+    fn with_prop(p: &str) -> String {
+        let mut s = String::from(r#"{"version":1,"app":"a","collector":"http://c/b","properties":[{"key":"ok","type":"string","source":{"meta":"x"}},"#);
+        s.push_str(p);
+        s.push_str("]}");
+        s
+    }
+
+    #[test]
+    fn defaults_and_full_config() {
+        let c = Config::parse(
+            r#"{"version":1,"app":"easytravel","collector":"https://rum.example.com/beacon",
+            "properties":[{"key":"loyalty_status","type":"string","source":{"meta":"loyalty"},"storage":"both","aggregation":"first","public":true,"ignoreCase":true,"maxLength":20,"cleanup":"^(\\w+)"}],
+            "session":{"idleTimeoutMs":2000},"batch":{"maxBytes":65536},"privacy":{"optIn":true,"doNotTrack":"ignore"},"sampleRate":12.5}"#,
+            &any_selector,
+        )
+        .unwrap();
+        assert_eq!(c.app.as_deref(), Some("easytravel"));
+        assert_eq!(c.session.idle_timeout_ms, 2000);
+        assert_eq!(c.session.max_duration_ms, 21_600_000);
+        assert_eq!(c.batch.max_actions, 20);
+        assert_eq!(c.batch.max_bytes, 65536);
+        assert!(c.privacy.opt_in);
+        assert_eq!(c.privacy.do_not_track, DntMode::Ignore);
+        assert_eq!(c.sample_rate, 12.5);
+        let p = &c.properties[0];
+        assert_eq!((p.storage, p.aggregation, p.public, p.ignore_case, p.max_length), (Storage::Both, Aggregation::First, true, true, 20));
+        let minimal = Config::parse(r#"{"version":1}"#, &any_selector).unwrap();
+        assert!(minimal.properties.is_empty() && minimal.collector.is_none());
+        assert_eq!(minimal.privacy.do_not_track, DntMode::Anonymous);
+    }
+
+    #[test]
+    fn errors_name_the_field_path() {
+        let cases = [
+            ("", "invalid JSON at byte 0: unexpected end of input"),
+            ("[]", "expected an object"),
+            (r#"{"app":"x"}"#, "version: required"),
+            (r#"{"version":2}"#, "version: unsupported version (expected 1)"),
+            (r#"{"version":1,"colector":"x"}"#, "colector: unknown field"),
+            (r#"{"version":1,"app":""}"#, "app: empty application id"),
+            (r#"{"version":1,"session":{"idleTimeoutMs":0}}"#, "session.idleTimeoutMs: expected an integer from 1 to 86400000"),
+            (r#"{"version":1,"batch":{"maxBytes":70000}}"#, "batch.maxBytes: expected an integer from 1024 to 65536"),
+            (r#"{"version":1,"batch":{"maxActions":"5"}}"#, "batch.maxActions: expected an integer from 1 to 1000"),
+            (r#"{"version":1,"privacy":{"doNotTrack":"yes"}}"#, "privacy.doNotTrack: expected \"anonymous\", \"disable\" or \"ignore\""),
+            (r#"{"version":1,"privacy":{"optin":true}}"#, "privacy.optin: unknown field"),
+            (r#"{"version":1,"sampleRate":101}"#, "sampleRate: expected a number from 0 to 100"),
+            (r#"{"version":1,"properties":{}}"#, "properties: expected an array"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(err(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn property_errors() {
+        let cases = [
+            (r#"{"key":"Bad","type":"string","source":{"meta":"x"}}"#, "properties[1].key: invalid key"),
+            (r#"{"key":"ok","type":"string","source":{"meta":"x"}}"#, "properties[1].key: duplicate key \"ok\""),
+            (r#"{"type":"string","source":{"meta":"x"}}"#, "properties[1].key: required"),
+            (r#"{"key":"b","type":"int","source":{"meta":"x"}}"#, "properties[1].type: expected"),
+            (r#"{"key":"b","type":"long"}"#, "properties[1].source: required"),
+            (r#"{"key":"b","type":"long","source":{}}"#, "properties[1].source: expected one of"),
+            (r#"{"key":"b","type":"long","source":{"meta":"x","cookie":"y"}}"#, "properties[1].source: more than one source kind"),
+            (r#"{"key":"b","type":"long","source":{"css":""}}"#, "properties[1].source.css: empty selector"),
+            (r#"{"key":"b","type":"long","source":{"css":"a!!b"}}"#, "properties[1].source.css: invalid selector"),
+            (r#"{"key":"b","type":"long","source":{"meta":"x","attribute":"y"}}"#, "properties[1].source.attribute: only with a css source"),
+            (r#"{"key":"b","type":"long","source":{"js":"a..b"}}"#, "properties[1].source.js: empty path segment"),
+            (r#"{"key":"b","type":"long","source":{"js":"$a"}}"#, "properties[1].source.js: a path cannot start"),
+            (r#"{"key":"b","type":"long","source":{"api":false}}"#, "properties[1].source.api: expected true"),
+            (r#"{"key":"b","type":"long","source":{"sql":"x"}}"#, "properties[1].source.sql: unknown field"),
+            (r#"{"key":"b","type":"string","source":{"meta":"x"},"cleanup":"(a"}"#, "properties[1].cleanup: "),
+            (r#"{"key":"b","type":"long","source":{"meta":"x"},"maxLength":5}"#, "properties[1].maxLength: only for string properties"),
+            (r#"{"key":"b","type":"string","source":{"meta":"x"},"maxLength":1001}"#, "properties[1].maxLength: expected an integer from 1 to 1000"),
+            (r#"{"key":"b","type":"string","source":{"meta":"x"},"storage":"session","aggregation":"sum"}"#, "properties[1].aggregation: not defined for string properties"),
+            (r#"{"key":"b","type":"date","source":{"meta":"x"},"storage":"both","aggregation":"avg"}"#, "properties[1].aggregation: not defined for date properties"),
+            (r#"{"key":"b","type":"long","source":{"meta":"x"},"aggregation":"max"}"#, "properties[1].aggregation: only with"),
+            (r#"{"key":"b","type":"long","source":{"meta":"x"},"ignorecase":true}"#, "properties[1].ignorecase: unknown field"),
+        ];
+        for (p, want) in cases {
+            let got = err(&with_prop(p));
+            assert!(got.starts_with(want), "{p}\n got: {got}\nwant: {want}");
+        }
+        let regex_error = err(&with_prop(r#"{"key":"b","type":"string","source":{"meta":"x"},"cleanup":"(a"}"#));
+        assert!(regex_error.len() > "properties[1].cleanup: ".len(), "{regex_error}");
+    }
+
+    #[test]
+    fn at_most_200_properties() {
+        let one = |i: usize| format!(r#"{{"key":"k{i}","type":"string","source":{{"meta":"m"}}}}"#);
+        let props: Vec<String> = (0..201).map(one).collect();
+        let text = format!(r#"{{"version":1,"properties":[{}]}}"#, props.join(","));
+        assert_eq!(err(&text), "properties: at most 200 properties");
+        let text = format!(r#"{{"version":1,"properties":[{}]}}"#, props[..200].join(","));
+        assert_eq!(Config::parse(&text, &any_selector).unwrap().properties.len(), 200);
+    }
+
+    #[test]
+    fn keys() {
+        for good in ["a", "loyalty_status", "cart.total_2", "a.b.c"] {
+            assert!(is_valid_key(good), "{good}");
+        }
+        for bad in ["", "A", "1a", "_a", "a.", ".a", "a..b", "a-b", "a.B", "é", &"a".repeat(101)] {
+            assert!(!is_valid_key(bad), "{bad}");
+        }
+        assert!(is_valid_key(&"a".repeat(100)));
+    }
+
+    #[test]
+    fn js_paths() {
+        let p = parse_js_path("dataLayer.0.$user.$$x.$").unwrap();
+        let names: Vec<(bool, &str)> = p.iter().map(|s| (s.parse_json, s.name.as_str())).collect();
+        assert_eq!(names, [(false, "dataLayer"), (false, "0"), (true, "user"), (false, "$x"), (true, "")]);
+    }
+}

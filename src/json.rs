@@ -1,0 +1,434 @@
+//! A small JSON reader and writer.
+//!
+//! The agent reads JSON in three places (the rule config, `$` segments of `js` paths, the
+//! native rule tester's `--js` globals) and writes it in one (beacons). A hand-written reader
+//! costs a few kilobytes of WebAssembly where serde's derived visitors cost tens, and it keeps
+//! number literals as written, so a long like `9223372036854775807` is never rounded through f64.
+
+/// A parsed JSON value. Object members keep their document order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `null`
+    Null,
+    /// `true` or `false`
+    Bool(bool),
+    /// A number, as its literal text (validated against the JSON grammar).
+    Number(String),
+    /// A string, unescaped.
+    String(String),
+    /// An array.
+    Array(Vec<Value>),
+    /// An object; duplicate names are refused by the reader.
+    Object(Vec<(String, Value)>),
+}
+
+/// Why a JSON text was refused, and the byte offset where the reader stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// Byte offset into the text.
+    pub offset: usize,
+    /// What was wrong there.
+    pub message: &'static str,
+}
+
+/// Nesting deeper than this is refused, so hostile input cannot exhaust the stack.
+pub const MAX_DEPTH: usize = 128;
+
+impl Value {
+    /// The member `name` of an object, if this is an object that has it.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        match self {
+            Value::Object(members) => members.iter().find(|(k, _)| k == name).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The string, if this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number as an `i64`, if it is an integer literal within range.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Number(n) => n.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The number as an `f64`, if this is a number.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => n.parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// Parses a complete JSON text (surrounding white space allowed).
+pub fn parse(text: &str) -> Result<Value, Error> {
+    let mut p = Parser { s: text.as_bytes(), i: 0 };
+    p.ws();
+    let v = p.value(0)?;
+    p.ws();
+    if p.i < p.s.len() {
+        return Err(p.err("unexpected text after the value"));
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn err(&self, message: &'static str) -> Error {
+        Error { offset: self.i, message }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, lit: &[u8]) -> bool {
+        if self.s.get(self.i..self.i + lit.len()) == Some(lit) {
+            self.i += lit.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, Error> {
+        if depth > MAX_DEPTH {
+            return Err(self.err("nesting too deep"));
+        }
+        match self.peek() {
+            None => Err(self.err("unexpected end of input")),
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b'"') => self.string().map(Value::String),
+            Some(b't') if self.eat(b"true") => Ok(Value::Bool(true)),
+            Some(b'f') if self.eat(b"false") => Ok(Value::Bool(false)),
+            Some(b'n') if self.eat(b"null") => Ok(Value::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.err("expected a value")),
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Value, Error> {
+        self.i += 1;
+        let mut members: Vec<(String, Value)> = Vec::new();
+        self.ws();
+        if self.eat(b"}") {
+            return Ok(Value::Object(members));
+        }
+        loop {
+            self.ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.err("expected a member name"));
+            }
+            let at = self.i;
+            let name = self.string()?;
+            if members.iter().any(|(k, _)| *k == name) {
+                return Err(Error { offset: at, message: "duplicate member name" });
+            }
+            self.ws();
+            if !self.eat(b":") {
+                return Err(self.err("expected ':'"));
+            }
+            self.ws();
+            let v = self.value(depth + 1)?;
+            members.push((name, v));
+            self.ws();
+            if self.eat(b",") {
+                continue;
+            }
+            if self.eat(b"}") {
+                return Ok(Value::Object(members));
+            }
+            return Err(self.err("expected ',' or '}'"));
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Value, Error> {
+        self.i += 1;
+        let mut items = Vec::new();
+        self.ws();
+        if self.eat(b"]") {
+            return Ok(Value::Array(items));
+        }
+        loop {
+            self.ws();
+            items.push(self.value(depth + 1)?);
+            self.ws();
+            if self.eat(b",") {
+                continue;
+            }
+            if self.eat(b"]") {
+                return Ok(Value::Array(items));
+            }
+            return Err(self.err("expected ',' or ']'"));
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    fn number(&mut self) -> Result<Value, Error> {
+        let start = self.i;
+        self.eat(b"-");
+        if self.eat(b"0") {
+            if let Some(b'0'..=b'9') = self.peek() {
+                return Err(self.err("leading zero in number"));
+            }
+        } else if self.digits() == 0 {
+            return Err(self.err("expected a digit"));
+        }
+        if self.eat(b".") && self.digits() == 0 {
+            return Err(self.err("expected a digit after '.'"));
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return Err(self.err("expected a digit in the exponent"));
+            }
+        }
+        let lit = self.s.get(start..self.i).unwrap_or_default();
+        Ok(Value::Number(String::from_utf8_lossy(lit).into_owned()))
+    }
+
+    fn hex4(&mut self) -> Result<u32, Error> {
+        let mut n = 0u32;
+        for _ in 0..4 {
+            let d = match self.peek() {
+                Some(c @ b'0'..=b'9') => c - b'0',
+                Some(c @ b'a'..=b'f') => c - b'a' + 10,
+                Some(c @ b'A'..=b'F') => c - b'A' + 10,
+                _ => return Err(self.err("expected four hex digits after \\u")),
+            };
+            n = n * 16 + u32::from(d);
+            self.i += 1;
+        }
+        Ok(n)
+    }
+
+    fn string(&mut self) -> Result<String, Error> {
+        self.i += 1;
+        let mut out: Vec<u8> = Vec::new();
+        loop {
+            // Copy the run of plain bytes in one go: strings of megabytes stay linear.
+            let start = self.i;
+            while let Some(c) = self.peek() {
+                if c == b'"' || c == b'\\' || c < 0x20 {
+                    break;
+                }
+                self.i += 1;
+            }
+            out.extend_from_slice(self.s.get(start..self.i).unwrap_or_default());
+            match self.peek() {
+                None => return Err(self.err("unterminated string")),
+                Some(b'"') => {
+                    self.i += 1;
+                    // The input is &str and escapes produce valid UTF-8, so this never replaces.
+                    return Ok(String::from_utf8(out).unwrap_or_default());
+                }
+                Some(b'\\') => {
+                    self.i += 1;
+                    let c = self.peek().ok_or_else(|| self.err("unterminated string"))?;
+                    self.i += 1;
+                    let ch = match c {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => self.unicode_escape()?,
+                        _ => {
+                            self.i -= 1;
+                            return Err(self.err("invalid escape"));
+                        }
+                    };
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                }
+                Some(_) => return Err(self.err("control character in string")),
+            }
+        }
+    }
+
+    fn unicode_escape(&mut self) -> Result<char, Error> {
+        let hi = self.hex4()?;
+        let code = if (0xD800..0xDC00).contains(&hi) {
+            // A lone surrogate is not a Unicode scalar value; like JSON.parse followed by a
+            // UTF-8 conversion, it becomes U+FFFD.
+            if self.s.get(self.i..self.i + 2) == Some(b"\\u") {
+                let save = self.i;
+                self.i += 2;
+                let lo = self.hex4()?;
+                if (0xDC00..0xE000).contains(&lo) {
+                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                } else {
+                    self.i = save;
+                    0xFFFD
+                }
+            } else {
+                0xFFFD
+            }
+        } else {
+            hi
+        };
+        Ok(char::from_u32(code).unwrap_or('\u{FFFD}'))
+    }
+}
+
+/// Appends `s` to `out` as a JSON string literal.
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0..=0x1f => Some(""),
+            _ => None,
+        };
+        if let Some(e) = esc {
+            out.push_str(s.get(start..i).unwrap_or_default());
+            if e.is_empty() {
+                out.push_str(if b < 0x10 { "\\u000" } else { "\\u001" });
+                out.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
+            } else {
+                out.push_str(e);
+            }
+            start = i + 1;
+        }
+    }
+    out.push_str(s.get(start..).unwrap_or_default());
+    out.push('"');
+}
+
+/// Appends an integer in decimal.
+pub fn write_i64(out: &mut String, n: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut m = n.unsigned_abs();
+    loop {
+        i -= 1;
+        if let Some(slot) = buf.get_mut(i) {
+            *slot = b'0' + (m % 10) as u8;
+        }
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    out.push_str(core::str::from_utf8(buf.get(i..).unwrap_or_default()).unwrap_or_default());
+}
+
+/// Appends a finite double in the shortest form that reads back to the same value.
+/// Non-finite values (never stored by the agent) are written as `null`.
+pub fn write_f64(out: &mut String, x: f64) {
+    use core::fmt::Write;
+    if !x.is_finite() {
+        out.push_str("null");
+    } else if x == x.trunc() && x.abs() < 1e15 {
+        // Integral values: write them with no fraction so they read as exact integers.
+        write_i64(out, x as i64);
+        if x == 0.0 && x.is_sign_negative() {
+            out.insert(out.len() - 1, '-');
+        }
+    } else {
+        let _ = write!(out, "{x:?}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_nested_values_and_keeps_number_text() {
+        let v = parse(r#" {"a": [1, -2.5e3, true, null], "b": {"c": "x\u00e9\n"}, "n": 9223372036854775807} "#).unwrap();
+        assert_eq!(v.get("n").unwrap().as_i64(), Some(i64::MAX));
+        assert_eq!(v.get("b").unwrap().get("c").unwrap().as_str(), Some("xé\n"));
+        match v.get("a").unwrap() {
+            Value::Array(items) => assert_eq!(items[1], Value::Number("-2.5e3".into())),
+            _ => panic!("not an array"),
+        }
+    }
+
+    #[test]
+    fn surrogate_pairs_and_lone_surrogates() {
+        assert_eq!(parse(r#""\ud83d\ude00""#).unwrap(), Value::String("😀".into()));
+        assert_eq!(parse(r#""\ud83d x""#).unwrap(), Value::String("\u{FFFD} x".into()));
+    }
+
+    #[test]
+    fn refuses_bad_input_with_position() {
+        for (text, at) in [
+            ("{\"a\":1,}", 7),
+            ("[1 2]", 3),
+            ("01", 1),
+            ("\"abc", 4),
+            ("{\"a\":1,\"a\":2}", 7),
+            ("tru", 0),
+            ("1 2", 2),
+            ("", 0),
+            ("\"\\x\"", 2),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.offset, at, "{text}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed() {
+        let deep = "[".repeat(100_000);
+        assert_eq!(parse(&deep).unwrap_err().message, "nesting too deep");
+    }
+
+    #[test]
+    fn writes_escapes_and_numbers() {
+        let mut s = String::new();
+        write_str(&mut s, "a\"b\\c\n\u{1}é");
+        assert_eq!(s, r#""a\"b\\c\n\u0001é""#);
+        let mut n = String::new();
+        write_i64(&mut n, i64::MIN);
+        n.push(' ');
+        write_f64(&mut n, 59.9);
+        n.push(' ');
+        write_f64(&mut n, 3.0);
+        n.push(' ');
+        write_f64(&mut n, 1e300);
+        assert_eq!(n, "-9223372036854775808 59.9 3 1e300");
+        assert_eq!(parse(&s).unwrap(), Value::String("a\"b\\c\n\u{1}é".into()));
+    }
+}

@@ -1,0 +1,140 @@
+//! Text helpers shared by every source: ASCII white space, percent decoding, cookie and
+//! query-string lookup. The browser hands over raw strings (`document.cookie`,
+//! `location.href`); the parsing happens here so that it is the same natively.
+
+/// HTML's ASCII white space: tab, line feed, form feed, carriage return, space.
+pub fn is_ascii_ws(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\u{c}' | '\r' | ' ')
+}
+
+/// Trims ASCII white space at both ends (not U+00A0 and other Unicode spaces).
+pub fn trim_ascii_ws(s: &str) -> &str {
+    s.trim_matches(is_ascii_ws)
+}
+
+/// Collapses runs of ASCII white space to one space and trims, as rules read `textContent`.
+pub fn collapse_ws(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for word in s.split(is_ascii_ws).filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Percent-decodes bytes. `strict` refuses a `%` not followed by two hex digits (as
+/// `decodeURIComponent` does); otherwise such a `%` stays literal (as `URLSearchParams`).
+/// `plus_is_space` turns `+` into a space (form encoding).
+fn percent_decode_bytes(s: &str, strict: bool, plus_is_space: bool) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'%' => match (b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 3;
+                    continue;
+                }
+                _ if strict => return None,
+                _ => out.push(b'%'),
+            },
+            b'+' if plus_is_space => out.push(b' '),
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    Some(out)
+}
+
+/// `decodeURIComponent`: `None` on a malformed escape or bytes that are not UTF-8.
+pub fn decode_uri_component(s: &str) -> Option<String> {
+    String::from_utf8(percent_decode_bytes(s, true, false)?).ok()
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, bad escapes stay as they
+/// are, invalid UTF-8 becomes U+FFFD.
+pub fn form_decode(s: &str) -> String {
+    let bytes = percent_decode_bytes(s, false, true).unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The value of the first cookie named `name` in a `document.cookie` string, percent-decoded
+/// (the raw text when decoding fails).
+pub fn cookie_value(cookies: &str, name: &str) -> Option<String> {
+    cookies.split(';').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or(("", pair));
+        (trim_ascii_ws(k) == name).then(|| {
+            let raw = trim_ascii_ws(v);
+            decode_uri_component(raw).unwrap_or_else(|| raw.to_owned())
+        })
+    })
+}
+
+/// The query string of a URL: between the first `?` and the `#`, without either.
+pub fn query_of(url: &str) -> &str {
+    let before_fragment = url.split('#').next().unwrap_or_default();
+    before_fragment.split_once('?').map_or("", |(_, q)| q)
+}
+
+/// The first parameter `name` of a URL's query, form-decoded (as `URLSearchParams.get`).
+pub fn query_value(url: &str, name: &str) -> Option<String> {
+    query_of(url).split('&').filter(|p| !p.is_empty()).find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (form_decode(k) == name).then(|| form_decode(v))
+    })
+}
+
+/// Whether a `<meta>` with these `name` and `property` attributes answers to `wanted`
+/// (ASCII case-insensitively, either attribute).
+pub fn meta_matches(name: Option<&str>, property: Option<&str>, wanted: &str) -> bool {
+    name.is_some_and(|n| n.eq_ignore_ascii_case(wanted)) || property.is_some_and(|p| p.eq_ignore_ascii_case(wanted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whitespace() {
+        assert_eq!(collapse_ws("  a \n\t b\r\n c  "), "a b c");
+        assert_eq!(collapse_ws("\u{a0}x\u{a0}"), "\u{a0}x\u{a0}");
+        assert_eq!(trim_ascii_ws("\u{c} x \n"), "x");
+    }
+
+    #[test]
+    fn cookies() {
+        let jar = "session=abc; tier=Gold%20Plus; bad=%E0%A4%A; plus=a+b; empty=; tier=second";
+        assert_eq!(cookie_value(jar, "tier").as_deref(), Some("Gold Plus"));
+        assert_eq!(cookie_value(jar, "bad").as_deref(), Some("%E0%A4%A"));
+        assert_eq!(cookie_value(jar, "plus").as_deref(), Some("a+b"));
+        assert_eq!(cookie_value(jar, "empty").as_deref(), Some(""));
+        assert_eq!(cookie_value(jar, "Tier"), None);
+        assert_eq!(cookie_value("", "x"), None);
+        assert_eq!(cookie_value("a=%FF", "a").as_deref(), Some("%FF"));
+    }
+
+    #[test]
+    fn queries() {
+        let url = "https://shop.example/p?campaign=spring+sale&x=%C3%A9&x=2&flag&bad=%zz#frag?campaign=no";
+        assert_eq!(query_value(url, "campaign").as_deref(), Some("spring sale"));
+        assert_eq!(query_value(url, "x").as_deref(), Some("é"));
+        assert_eq!(query_value(url, "flag").as_deref(), Some(""));
+        assert_eq!(query_value(url, "bad").as_deref(), Some("%zz"));
+        assert_eq!(query_value(url, "frag"), None);
+        assert_eq!(query_value("https://a/", "x"), None);
+        assert_eq!(query_value("https://a/?a%20b=1", "a b").as_deref(), Some("1"));
+    }
+}
