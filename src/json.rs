@@ -332,6 +332,38 @@ pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Appends any value as JSON text (number literals as they were read).
+pub fn write_value(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(n),
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(members) => {
+            out.push('{');
+            for (i, (k, item)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_str(out, k);
+                out.push(':');
+                write_value(out, item);
+            }
+            out.push('}');
+        }
+    }
+}
+
 /// Appends an integer in decimal.
 pub fn write_i64(out: &mut String, n: i64) {
     let mut buf = [0u8; 20];
@@ -430,5 +462,9 @@ mod tests {
         write_f64(&mut n, 1e300);
         assert_eq!(n, "-9223372036854775808 59.9 3 1e300");
         assert_eq!(parse(&s).unwrap(), Value::String("a\"b\\c\n\u{1}é".into()));
+        let doc = r#"{"a":[1,-2.5e3,true,null,"x\n"],"b":{}}"#;
+        let mut back = String::new();
+        write_value(&mut back, &parse(doc).unwrap());
+        assert_eq!(back, doc);
     }
 }
