@@ -7,7 +7,7 @@ mod common;
 
 use common::{cases, check, check_table, Case, Side};
 use rumprops::browser::BrowserPage;
-use rumprops::json;
+use rumprops::{json, Config, Page, Report};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{DomParser, HtmlDocument, SupportedType};
@@ -19,61 +19,70 @@ fn html_document() -> HtmlDocument {
     web_sys::window().unwrap().document().unwrap().dyn_into::<HtmlDocument>().unwrap()
 }
 
-fn cookie_pairs(case: &Case) -> Vec<String> {
-    case.cookie
-        .as_deref()
-        .unwrap_or("")
-        .split(';')
-        .map(|p| p.trim().to_owned())
-        .filter(|p| !p.is_empty())
-        .collect()
+/// Cookies, a query string and globals put on the real page, taken off again on drop.
+struct PageState {
+    cookies: Vec<String>,
+    globals: Vec<String>,
+    original_url: String,
 }
 
-fn global_names(case: &Case) -> Vec<String> {
-    let mut names: Vec<String> = case.js.iter().map(|(k, _)| k.clone()).collect();
-    if let Some(path) = case.rule.get("source").and_then(|s| s.get("js")).and_then(|p| p.as_str()) {
-        names.extend(path.split('.').next().map(str::to_owned));
+impl PageState {
+    fn apply(cookie: Option<&str>, query: Option<&str>, js: &[(String, json::Value)]) -> PageState {
+        let window = web_sys::window().unwrap();
+        let cookies: Vec<String> =
+            cookie.unwrap_or("").split(';').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect();
+        for pair in &cookies {
+            html_document().set_cookie(&format!("{pair}; path=/")).unwrap();
+        }
+        let original_url = window.location().href().unwrap();
+        if let Some(q) = query {
+            let path = window.location().pathname().unwrap();
+            window.history().unwrap().replace_state_with_url(&JsValue::NULL, "", Some(&format!("{path}{q}"))).unwrap();
+        }
+        for (name, value) in js {
+            let mut text = String::new();
+            json::write_value(&mut text, value);
+            let parsed = js_sys::JSON::parse(&text).unwrap();
+            js_sys::Reflect::set(&window, &JsValue::from_str(name), &parsed).unwrap();
+        }
+        PageState { cookies, globals: js.iter().map(|(k, _)| k.clone()).collect(), original_url }
     }
-    names
+}
+
+impl Drop for PageState {
+    fn drop(&mut self) {
+        let window = web_sys::window().unwrap();
+        for pair in &self.cookies {
+            let name = pair.split('=').next().unwrap_or("");
+            html_document().set_cookie(&format!("{name}=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/")).unwrap();
+        }
+        window.history().unwrap().replace_state_with_url(&JsValue::NULL, "", Some(&self.original_url)).unwrap();
+        for name in &self.globals {
+            js_sys::Reflect::delete_property(&window.clone().into(), &JsValue::from_str(name)).unwrap();
+        }
+    }
+}
+
+fn parse_html(html: &str) -> web_sys::Document {
+    DomParser::new().unwrap().parse_from_string(html, SupportedType::TextHtml).unwrap()
 }
 
 /// Runs one case with the real page state set up, and undoes the setup afterwards.
 fn run_case(case: &Case) -> Option<String> {
     let window = web_sys::window().unwrap();
-    let doc = html_document();
-    let history = window.history().unwrap();
-    let original_url = window.location().href().unwrap();
-
-    for pair in cookie_pairs(case) {
-        doc.set_cookie(&format!("{pair}; path=/")).unwrap();
+    let mut state = PageState::apply(case.cookie.as_deref(), case.query.as_deref(), &case.js);
+    // A browser-only script defines the global the rule reads: remove it afterwards too.
+    if let Some(path) = case.rule.get("source").and_then(|s| s.get("js")).and_then(|p| p.as_str()) {
+        state.globals.extend(path.split('.').next().map(str::to_owned));
     }
-    if let Some(q) = &case.query {
-        let path = window.location().pathname().unwrap();
-        history.replace_state_with_url(&JsValue::NULL, "", Some(&format!("{path}{q}"))).unwrap();
-    }
-    for (name, value) in &case.js {
-        let mut text = String::new();
-        json::write_value(&mut text, value);
-        let parsed = js_sys::JSON::parse(&text).unwrap();
-        js_sys::Reflect::set(&window, &JsValue::from_str(name), &parsed).unwrap();
-    }
-    let fixture = DomParser::new().unwrap().parse_from_string(&case.html, SupportedType::TextHtml).unwrap();
+    let fixture = parse_html(&case.html);
     if let Some(code) = &case.browser_js {
         let f = js_sys::Function::new_with_args("doc", code);
         f.call1(&JsValue::NULL, &fixture).unwrap();
     }
-
-    let page = BrowserPage::with_document(window.clone(), fixture);
+    let page = BrowserPage::with_document(window, fixture);
     let result = check(case, &page, Side::Browser);
-
-    for pair in cookie_pairs(case) {
-        let name = pair.split('=').next().unwrap_or("");
-        doc.set_cookie(&format!("{name}=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/")).unwrap();
-    }
-    history.replace_state_with_url(&JsValue::NULL, "", Some(&original_url)).unwrap();
-    for name in global_names(case) {
-        js_sys::Reflect::delete_property(&window.clone().into(), &JsValue::from_str(&name)).unwrap();
-    }
+    drop(state);
     result
 }
 
@@ -84,4 +93,28 @@ fn fixture_table_in_chromium() {
     let failures: Vec<String> = cases.iter().filter_map(run_case).collect();
     assert!(failures.is_empty(), "{} of {} cases failed in the browser:\n{}", failures.len(), cases.len(), failures.join("\n"));
     assert_eq!(html_document().cookie().unwrap(), "", "every fixture cookie was removed again");
+}
+
+/// The saved real page reads in Chromium exactly as `rumprops eval` reads it natively
+/// (`collector/tests/eval_cli.rs` holds the binary to the same expected file).
+#[wasm_bindgen_test]
+fn saved_real_page_reads_as_natively() {
+    let globals = match json::parse(include_str!("pages/book-installation.globals.json")).unwrap() {
+        json::Value::Object(m) => m,
+        _ => panic!("globals must be an object"),
+    };
+    let state = PageState::apply(
+        Some("loyalty=GOLD%20Plus; cart_total=59.90"),
+        Some("?utm_campaign=spring+sale&visits=12#installation"),
+        &globals,
+    );
+    let page = BrowserPage::with_document(
+        web_sys::window().unwrap(),
+        parse_html(include_str!("pages/book-installation.html")),
+    );
+    let config = Config::parse(include_str!("pages/book-installation.rules.json"), &|s| page.selector_is_valid(s)).unwrap();
+    let got = Report::of_page(&config, &page, 0).to_json();
+    drop(state);
+    let expected = json::parse(include_str!("pages/book-installation.expected.json")).unwrap();
+    assert_eq!(json::parse(&got).unwrap(), expected, "{got}");
 }

@@ -1,0 +1,81 @@
+//! `rumprops eval`: the rule tester. Reads a rules file and a saved page, evaluates the rules
+//! with the same core the browser agent runs, and prints properties and issues as JSON.
+
+use rumprops::native::{selector_is_valid, HtmlPage};
+use rumprops::{json, Config, Report};
+use std::path::Path;
+
+const USAGE: &str = "usage: rumprops eval --rules FILE PAGE.html [--url URL] [--cookie STR] [--js FILE.json]";
+
+/// Runs `eval` with its arguments; returns the JSON report or a one-line error.
+pub fn run(args: &[String]) -> Result<String, String> {
+    let mut rules = None;
+    let mut page = None;
+    let mut url = None;
+    let mut cookie = None;
+    let mut js = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let slot = match arg.as_str() {
+            "--rules" => &mut rules,
+            "--url" => &mut url,
+            "--cookie" => &mut cookie,
+            "--js" => &mut js,
+            a if a.starts_with("--") => return Err(format!("unknown option {a}; {USAGE}")),
+            _ if page.is_none() => {
+                page = Some(arg.clone());
+                continue;
+            }
+            _ => return Err(format!("more than one page given; {USAGE}")),
+        };
+        if slot.is_some() {
+            return Err(format!("{arg} given twice; {USAGE}"));
+        }
+        *slot = Some(it.next().ok_or_else(|| format!("{arg} needs a value; {USAGE}"))?.clone());
+    }
+    let rules = rules.ok_or_else(|| format!("missing --rules; {USAGE}"))?;
+    let page_path = page.ok_or_else(|| format!("missing the page file; {USAGE}"))?;
+
+    let read = |path: &str, what: &str| {
+        std::fs::read(path)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map_err(|e| format!("cannot read {what} {path}: {e}"))
+    };
+    let rules_text = read(&rules, "rules file")?;
+    let html = read(&page_path, "page")?;
+    let config = Config::parse(&rules_text, &selector_is_valid).map_err(|e| format!("invalid config in {rules}: {e}"))?;
+    let url = match url {
+        Some(u) => u,
+        None => file_url(Path::new(&page_path)),
+    };
+    let mut page = HtmlPage::new(&html, &url);
+    if let Some(c) = cookie {
+        page = page.with_cookie(&c);
+    }
+    if let Some(path) = js {
+        let text = read(&path, "JS globals file")?;
+        let globals = json::parse(&text)
+            .map_err(|e| format!("invalid JSON in {path} at byte {}: {}", e.offset, e.message))?;
+        if !matches!(globals, json::Value::Object(_)) {
+            return Err(format!("{path}: the JS globals must be a JSON object (it stands for window)"));
+        }
+        page = page.with_globals(globals);
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    Ok(Report::of_page(&config, &page, now_ms).to_json())
+}
+
+fn file_url(path: &Path) -> String {
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut url = String::from("file://");
+    for b in abs.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            url.push(char::from(b));
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    url
+}
