@@ -1,0 +1,10 @@
+//! The rumprops collector: stores beacons in SQLite and answers USQL over sessions, actions and
+//! their typed properties. The binary (`rumprops serve`, `rumprops query`) is a thin shell over
+//! these modules, so tests drive the same code over real SQLite files and real loopback HTTP.
+
+#![deny(missing_docs)]
+
+pub mod beacon;
+pub mod store;
+pub mod usql;
+pub mod useragent;

@@ -1,0 +1,413 @@
+//! The SQLite store: versioned schema, beacon ingest in one transaction, session folding.
+//!
+//! One beacon is one transaction: its `(sid, seq)` row, the session fold, the actions and all
+//! properties are written together or not at all. A `(sid, seq)` already present is acknowledged
+//! as a duplicate and writes nothing, which makes agent resends harmless.
+//!
+//! Properties live in two narrow tables (`session_props`, `action_props`) keyed by owner, type and
+//! key, with an untyped `value` column (STRICT `ANY`): SQLite then keeps integers as exact 64-bit
+//! integers, doubles as doubles and text as text, with no affinity conversion.
+
+use crate::beacon::{Beacon, Props};
+use crate::useragent;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::path::Path;
+use std::time::Duration;
+
+/// Default idle time after which a session without an end beacon counts as closed: the agent's
+/// default `session.idleTimeoutMs` (30 minutes).
+pub const DEFAULT_SESSION_TIMEOUT_MS: i64 = 30 * 60 * 1000;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` holds how many ran.
+/// Never edit a shipped migration: append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    "CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        sid TEXT NOT NULL UNIQUE,
+        app TEXT NOT NULL,
+        vid TEXT,
+        user_id TEXT,
+        user_id_seq INTEGER,
+        user_type TEXT NOT NULL,
+        user_agent TEXT,
+        browser_family TEXT,
+        browser_major_version INTEGER,
+        os_family TEXT,
+        start_time INTEGER NOT NULL,
+        end_time INTEGER NOT NULL,
+        end_reason TEXT,
+        end_reason_seq INTEGER,
+        action_count INTEGER NOT NULL DEFAULT 0,
+        request_count INTEGER NOT NULL DEFAULT 0,
+        request_error_count INTEGER NOT NULL DEFAULT 0,
+        js_error_count INTEGER NOT NULL DEFAULT 0,
+        beacon_count INTEGER NOT NULL DEFAULT 0,
+        first_seen INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        exported INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE INDEX sessions_start ON sessions(start_time);
+    CREATE INDEX sessions_open ON sessions(end_reason, last_seen);
+    CREATE TABLE beacons (
+        sid TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        sent_at INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        action_count INTEGER NOT NULL,
+        PRIMARY KEY (sid, seq)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE actions (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL REFERENCES sessions(id),
+        action_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        app TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        start_time INTEGER NOT NULL,
+        end_time INTEGER NOT NULL,
+        url TEXT NOT NULL,
+        requests INTEGER NOT NULL,
+        request_errors INTEGER NOT NULL,
+        js_errors INTEGER NOT NULL,
+        UNIQUE (session_id, action_id)
+    ) STRICT;
+    CREATE INDEX actions_start ON actions(start_time);
+    CREATE TABLE session_props (
+        session_id INTEGER NOT NULL REFERENCES sessions(id),
+        type TEXT NOT NULL CHECK (type IN ('string', 'long', 'double', 'date')),
+        key TEXT NOT NULL,
+        value ANY NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (session_id, type, key)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE action_props (
+        action_id INTEGER NOT NULL REFERENCES actions(id),
+        type TEXT NOT NULL CHECK (type IN ('string', 'long', 'double', 'date')),
+        key TEXT NOT NULL,
+        value ANY NOT NULL,
+        PRIMARY KEY (action_id, type, key)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE issues (
+        session_id INTEGER NOT NULL REFERENCES sessions(id),
+        seq INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        reason TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX issues_session ON issues(session_id);",
+];
+
+/// The schema version this build writes.
+pub fn schema_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// What ingest did with a beacon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Stored.
+    Stored,
+    /// `(sid, seq)` was stored before; nothing written.
+    Duplicate,
+}
+
+/// A store error, as text: the server maps it to a 500 without details about the request.
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+/// Opens (creating if needed) a database file and brings its schema up to date.
+pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+    configure(&conn)?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+/// Opens a read connection on an already migrated database.
+pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+    configure(&conn)?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version != schema_version() {
+        return Err(StoreError(format!("database schema version {version}, expected {}", schema_version())));
+    }
+    Ok(conn)
+}
+
+/// WAL lets readers run beside the single writer; `synchronous=NORMAL` in WAL mode loses at most
+/// the last transactions on power loss, never consistency, and keeps ingest fast.
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    crate::usql::functions::register(conn)?;
+    Ok(())
+}
+
+/// Runs the migrations the file has not seen yet, each in its own transaction.
+pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > schema_version() {
+        return Err(StoreError(format!(
+            "database schema version {version} is newer than this collector ({})",
+            schema_version()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let next = i as i64 + 1;
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql).map_err(|e| StoreError(format!("migration {next}: {e}")))?;
+        tx.pragma_update(None, "user_version", next)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Stores one validated beacon received at `now_ms` with the client's `User-Agent`.
+pub fn ingest(
+    conn: &mut Connection,
+    beacon: &Beacon,
+    user_agent: Option<&str>,
+    now_ms: i64,
+) -> Result<IngestOutcome, StoreError> {
+    let tx = conn.transaction()?;
+    let inserted = tx.execute(
+        "INSERT INTO beacons (sid, seq, sent_at, received_at, action_count) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (sid, seq) DO NOTHING",
+        params![beacon.sid, beacon.seq, beacon.sent_at, now_ms, beacon.actions.len() as i64],
+    )?;
+    if inserted == 0 {
+        return Ok(IngestOutcome::Duplicate);
+    }
+    let session_id = fold_session(&tx, beacon, user_agent, now_ms)?;
+    insert_actions(&tx, session_id, beacon)?;
+    {
+        let mut stmt = tx.prepare_cached("INSERT INTO issues (session_id, seq, key, reason) VALUES (?1, ?2, ?3, ?4)")?;
+        for issue in &beacon.issues {
+            stmt.execute(params![session_id, beacon.seq, issue.key, issue.reason])?;
+        }
+    }
+    // Counters are recomputed from the stored actions, so an action resent in a later beacon
+    // (same id) replaces its earlier copy instead of being counted twice.
+    tx.execute(
+        "UPDATE sessions SET
+            action_count = (SELECT COUNT(*) FROM actions WHERE session_id = ?1),
+            request_count = (SELECT COALESCE(SUM(requests), 0) FROM actions WHERE session_id = ?1),
+            request_error_count = (SELECT COALESCE(SUM(request_errors), 0) FROM actions WHERE session_id = ?1),
+            js_error_count = (SELECT COALESCE(SUM(js_errors), 0) FROM actions WHERE session_id = ?1),
+            end_time = MAX(start_time, COALESCE((SELECT MAX(end_time) FROM actions WHERE session_id = ?1), start_time))
+         WHERE id = ?1",
+        params![session_id],
+    )?;
+    tx.commit()?;
+    Ok(IngestOutcome::Stored)
+}
+
+/// Creates or updates the session row and its properties; returns the session's row id.
+///
+/// Fold rules: `start` is the earliest seen; `userId` and `ended` come from the beacon with the
+/// highest seq that carries one (a later beacon without a user id does not erase it); each
+/// session property is last-wins by beacon seq, so beacons arriving out of order fold the same.
+fn fold_session(tx: &Transaction<'_>, b: &Beacon, user_agent: Option<&str>, now_ms: i64) -> Result<i64, StoreError> {
+    let existing: Option<i64> =
+        tx.query_row("SELECT id FROM sessions WHERE sid = ?1", params![b.sid], |r| r.get(0)).optional()?;
+    let session_id = match existing {
+        Some(id) => {
+            tx.execute(
+                "UPDATE sessions SET
+                    start_time = MIN(start_time, ?2),
+                    vid = COALESCE(vid, ?3),
+                    user_id = CASE WHEN ?4 IS NOT NULL AND (user_id_seq IS NULL OR ?5 >= user_id_seq) THEN ?4 ELSE user_id END,
+                    user_id_seq = CASE WHEN ?4 IS NOT NULL AND (user_id_seq IS NULL OR ?5 >= user_id_seq) THEN ?5 ELSE user_id_seq END,
+                    end_reason = CASE WHEN ?6 IS NOT NULL AND (end_reason_seq IS NULL OR ?5 >= end_reason_seq) THEN ?6 ELSE end_reason END,
+                    end_reason_seq = CASE WHEN ?6 IS NOT NULL AND (end_reason_seq IS NULL OR ?5 >= end_reason_seq) THEN ?5 ELSE end_reason_seq END,
+                    beacon_count = beacon_count + 1,
+                    last_seen = MAX(last_seen, ?7)
+                 WHERE id = ?1",
+                params![id, b.session.start, b.vid, b.session.user_id, b.seq, b.session.ended, now_ms],
+            )?;
+            id
+        }
+        None => {
+            let ua = user_agent.map(useragent::parse).unwrap_or_default();
+            tx.execute(
+                "INSERT INTO sessions (sid, app, vid, user_id, user_id_seq, user_type, user_agent, browser_family,
+                    browser_major_version, os_family, start_time, end_time, end_reason, end_reason_seq,
+                    beacon_count, first_seen, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, CASE WHEN ?4 IS NULL THEN NULL ELSE ?5 END, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12,
+                    CASE WHEN ?12 IS NULL THEN NULL ELSE ?5 END, 1, ?13, ?13)",
+                params![
+                    b.sid,
+                    b.app,
+                    b.vid,
+                    b.session.user_id,
+                    b.seq,
+                    ua.user_type,
+                    user_agent,
+                    ua.browser_family,
+                    ua.browser_major_version,
+                    ua.os_family,
+                    b.session.start,
+                    b.session.ended,
+                    now_ms
+                ],
+            )?;
+            tx.last_insert_rowid()
+        }
+    };
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO session_props (session_id, type, key, value, seq) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (session_id, type, key) DO UPDATE SET value = excluded.value, seq = excluded.seq
+         WHERE excluded.seq >= session_props.seq",
+    )?;
+    for_each_prop(&b.session.props, |ty, key, value| {
+        stmt.execute(params![session_id, ty, key, value, b.seq]).map(|_| ())
+    })?;
+    Ok(session_id)
+}
+
+fn insert_actions(tx: &Transaction<'_>, session_id: i64, b: &Beacon) -> Result<(), StoreError> {
+    let mut find = tx.prepare_cached("SELECT id, seq FROM actions WHERE session_id = ?1 AND action_id = ?2")?;
+    let mut drop_props = tx.prepare_cached("DELETE FROM action_props WHERE action_id = ?1")?;
+    let mut drop_action = tx.prepare_cached("DELETE FROM actions WHERE id = ?1")?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO actions (session_id, action_id, seq, app, kind, name, start_time, end_time, url, requests,
+            request_errors, js_errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    let mut insert_prop =
+        tx.prepare_cached("INSERT INTO action_props (action_id, type, key, value) VALUES (?1, ?2, ?3, ?4)")?;
+    for a in &b.actions {
+        // The same action id seen again: the copy from the higher seq wins.
+        if let Some((old_id, old_seq)) = find
+            .query_row(params![session_id, a.id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+            .optional()?
+        {
+            if old_seq > b.seq {
+                continue;
+            }
+            drop_props.execute(params![old_id])?;
+            drop_action.execute(params![old_id])?;
+        }
+        insert.execute(params![
+            session_id,
+            a.id,
+            b.seq,
+            b.app,
+            a.kind,
+            a.name,
+            a.start,
+            a.end,
+            a.url,
+            a.requests,
+            a.request_errors,
+            a.js_errors
+        ])?;
+        let action_row = tx.last_insert_rowid();
+        for_each_prop(&a.props, |ty, key, value| insert_prop.execute(params![action_row, ty, key, value]).map(|_| ()))?;
+    }
+    Ok(())
+}
+
+/// Calls `f(type, key, value)` for every property, values as SQLite values of the right storage class.
+fn for_each_prop(
+    props: &Props,
+    mut f: impl FnMut(&str, &str, rusqlite::types::Value) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    use rusqlite::types::Value as V;
+    for (k, v) in &props.string {
+        f("string", k, V::Text(v.clone()))?;
+    }
+    for (k, v) in &props.long {
+        f("long", k, V::Integer(*v))?;
+    }
+    for (k, v) in &props.double {
+        f("double", k, V::Real(*v))?;
+    }
+    for (k, v) in &props.date {
+        f("date", k, V::Integer(*v))?;
+    }
+    Ok(())
+}
+
+/// Row counts of the main tables, for tests and `rumprops query --stats`-style checks.
+pub fn table_counts(conn: &Connection) -> Result<Vec<(&'static str, i64)>, StoreError> {
+    let mut out = Vec::new();
+    for table in ["sessions", "beacons", "actions", "session_props", "action_props", "issues"] {
+        let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
+        out.push((table, n));
+    }
+    Ok(out)
+}
+
+/// Milliseconds since the Unix epoch by the collector's clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::beacon::parse_beacon;
+
+    fn beacon(seq: i64, ended: &str, user: &str, tier: &str) -> Beacon {
+        let body = format!(
+            r#"{{"v":1,"app":"shop","sid":"s1","seq":{seq},"sentAt":1000,
+            "session":{{"start":500,"userId":{user},"ended":{ended},"props":{{"string":{{"tier":"{tier}"}},"long":{{"big":9223372036854775807}}}}}},
+            "actions":[{{"id":"a{seq}","kind":"click","name":"n","start":600,"end":700,"url":"u","requests":2,"requestErrors":1,"jsErrors":1,
+                "props":{{"long":{{"low":-9223372036854775808}}}}}}],"issues":[{{"key":"x","reason":"not_found"}}]}}"#
+        );
+        parse_beacon(body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn migrates_folds_and_deduplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let mut conn = open(&path).unwrap();
+        assert_eq!(conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(), schema_version());
+        assert_eq!(ingest(&mut conn, &beacon(1, "null", "\"alice\"", "Gold"), None, 10).unwrap(), IngestOutcome::Stored);
+        assert_eq!(ingest(&mut conn, &beacon(1, "null", "\"alice\"", "Gold"), None, 11).unwrap(), IngestOutcome::Duplicate);
+        // Out of order: seq 0 arrives after seq 1, its older values must not win.
+        assert_eq!(ingest(&mut conn, &beacon(0, "null", "\"bob\"", "Silver"), None, 12).unwrap(), IngestOutcome::Stored);
+        assert_eq!(ingest(&mut conn, &beacon(2, "\"idle\"", "null", "Platinum"), None, 13).unwrap(), IngestOutcome::Stored);
+        let (user, reason, actions, errors, last_seen): (String, String, i64, i64, i64) = conn
+            .query_row(
+                "SELECT user_id, end_reason, action_count, request_error_count + js_error_count, last_seen FROM sessions",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!((user.as_str(), reason.as_str(), actions, errors, last_seen), ("alice", "idle", 3, 6, 13));
+        let tier: String = conn
+            .query_row("SELECT value FROM session_props WHERE key = 'tier'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tier, "Platinum");
+        let big: i64 = conn.query_row("SELECT value FROM session_props WHERE key = 'big'", [], |r| r.get(0)).unwrap();
+        assert_eq!(big, i64::MAX);
+        let counts = table_counts(&conn).unwrap();
+        assert_eq!(counts, vec![("sessions", 1), ("beacons", 3), ("actions", 3), ("session_props", 2), ("action_props", 3), ("issues", 3)]);
+        drop(conn);
+        // Reopening runs no migration again.
+        let conn = open(&path).unwrap();
+        assert_eq!(table_counts(&conn).unwrap()[0], ("sessions", 1));
+    }
+}

@@ -1,0 +1,105 @@
+//! The User Sessions Query Language subset of DESIGN.md §8: lexer, parser, translation to
+//! parameterized SQL, and the SQL functions the translation relies on.
+//! The semantics chosen where the design is silent are written in collector/README.md.
+
+pub mod functions;
+pub mod lexer;
+pub mod parser;
+pub mod sql;
+
+use rusqlite::Connection;
+use std::fmt;
+
+/// A query error: what is wrong and the character position (0-based) where it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsqlError {
+    /// Character offset in the query text.
+    pub position: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl UsqlError {
+    /// An error at `position`.
+    pub fn new(position: usize, message: impl Into<String>) -> UsqlError {
+        UsqlError { position, message: message.into() }
+    }
+}
+
+impl fmt::Display for UsqlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (at character {})", self.message, self.position)
+    }
+}
+
+impl std::error::Error for UsqlError {}
+
+/// Why a query gave no result.
+#[derive(Debug)]
+pub enum QueryError {
+    /// The query text is wrong (HTTP 400 with the position).
+    Invalid(UsqlError),
+    /// The database failed while running a valid query, e.g. a SUM beyond the i64 range.
+    Failed(String),
+}
+
+impl fmt::Display for QueryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QueryError::Invalid(e) => e.fmt(f),
+            QueryError::Failed(m) => write!(f, "query failed: {m}"),
+        }
+    }
+}
+
+/// What a query runs over besides its text.
+#[derive(Debug, Clone)]
+pub struct QueryOptions {
+    /// Keep rows whose `startTime` is at or after this (epoch ms).
+    pub start_timestamp: Option<i64>,
+    /// Keep rows whose `startTime` is at or before this (epoch ms).
+    pub end_timestamp: Option<i64>,
+    /// Rows per page; the query's LIMIT (default 50) bounds all pages together.
+    pub page_size: Option<u32>,
+    /// Rows skipped before the page.
+    pub page_offset: u32,
+    /// Also see sessions that are still live.
+    pub include_live: bool,
+    /// The collector's clock, epoch ms.
+    pub now_ms: i64,
+    /// Idle time after which a session without an end beacon counts as closed.
+    pub session_timeout_ms: i64,
+}
+
+impl QueryOptions {
+    /// Closed sessions only, no time window, first page, by the current clock.
+    pub fn now(session_timeout_ms: i64) -> QueryOptions {
+        QueryOptions {
+            start_timestamp: None,
+            end_timestamp: None,
+            page_size: None,
+            page_offset: 0,
+            include_live: false,
+            now_ms: crate::store::now_ms(),
+            session_timeout_ms,
+        }
+    }
+}
+
+/// A query result: column names, which columns are grouping columns, and the rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryResult {
+    /// Column names (aliases or the expressions as written).
+    pub column_names: Vec<String>,
+    /// Per column: true for a plain field (a tree branch), false for an aggregate (a leaf).
+    pub is_branch: Vec<bool>,
+    /// Rows of JSON values; longs and dates are exact integers.
+    pub values: Vec<Vec<serde_json::Value>>,
+}
+
+/// Parses, translates and runs a query.
+pub fn run(conn: &Connection, text: &str, opts: &QueryOptions) -> Result<QueryResult, QueryError> {
+    let q = parser::parse(text).map_err(QueryError::Invalid)?;
+    let st = sql::translate(&q, opts);
+    sql::execute(conn, &q, &st).map_err(|e| QueryError::Failed(e.to_string()))
+}

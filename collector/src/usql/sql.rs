@@ -1,0 +1,250 @@
+//! Translation of a checked USQL query into one parameterized SQLite statement, and its run.
+//!
+//! Everything that comes from the query text reaches SQLite as a bound parameter: literals,
+//! property keys, percentiles. SQL text is assembled only from fixed fragments (the field table
+//! in the parser, operators, function names). Identical parameters share one number, so the
+//! same field written in SELECT and GROUP BY becomes the same SQL expression and SQLite groups by it.
+
+use super::parser::{AggFunc, CmpOp, Cond, Expr, Field, FieldKind, Literal, OrderKey, Query, Scope, Table};
+use super::{QueryOptions, QueryResult};
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::Connection;
+use serde_json::Value as Json;
+
+/// Rows a query returns when it gives no LIMIT.
+pub const DEFAULT_LIMIT: u32 = 50;
+
+/// A statement and its parameters (`?1`, `?2`, … in order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    /// SQL text.
+    pub sql: String,
+    /// Parameter values.
+    pub params: Vec<SqlValue>,
+}
+
+#[derive(Default)]
+struct Builder {
+    params: Vec<SqlValue>,
+}
+
+impl Builder {
+    fn param(&mut self, v: SqlValue) -> String {
+        let n = match self.params.iter().position(|p| p == &v) {
+            Some(i) => i + 1,
+            None => {
+                self.params.push(v);
+                self.params.len()
+            }
+        };
+        format!("?{n}")
+    }
+
+    fn literal(&mut self, lit: &Literal) -> String {
+        self.param(match lit {
+            Literal::Str(s) => SqlValue::Text(s.clone()),
+            Literal::Int(n) => SqlValue::Integer(*n),
+            Literal::Float(x) => SqlValue::Real(*x),
+        })
+    }
+
+    fn field(&mut self, f: &Field) -> String {
+        match &f.kind {
+            FieldKind::Builtin(b) => b.sql.to_owned(),
+            FieldKind::Prop(kind, key) => {
+                let key = self.param(SqlValue::Text(key.clone()));
+                let ty = kind.name(); // one of four fixed names
+                match f.scope {
+                    Scope::Session => format!(
+                        "(SELECT value FROM session_props WHERE session_id = s.id AND type = '{ty}' AND key = {key})"
+                    ),
+                    Scope::Action => format!(
+                        "(SELECT value FROM action_props WHERE action_id = a.id AND type = '{ty}' AND key = {key})"
+                    ),
+                }
+            }
+        }
+    }
+
+    fn expr(&mut self, e: &Expr) -> String {
+        match e {
+            Expr::Field(f) => self.field(f),
+            Expr::CountStar => "COUNT(*)".to_owned(),
+            Expr::Agg { func, field, distinct, pct } => {
+                let f = self.field(field);
+                match func {
+                    AggFunc::Count if *distinct => format!("COUNT(DISTINCT {f})"),
+                    AggFunc::Count => format!("COUNT({f})"),
+                    AggFunc::Sum => format!("SUM({f})"),
+                    AggFunc::Avg => format!("AVG({f})"),
+                    AggFunc::Min => format!("MIN({f})"),
+                    AggFunc::Max => format!("MAX({f})"),
+                    AggFunc::Median | AggFunc::Percentile => {
+                        let p = self.param(SqlValue::Real(pct.unwrap_or(50.0)));
+                        format!("usql_percentile({f}, {p})")
+                    }
+                }
+            }
+        }
+    }
+
+    fn cond(&mut self, c: &Cond) -> String {
+        let not = |negated: bool| if negated { "NOT " } else { "" };
+        match c {
+            Cond::And(a, b) => format!("({} AND {})", self.cond(a), self.cond(b)),
+            Cond::Or(a, b) => format!("({} OR {})", self.cond(a), self.cond(b)),
+            Cond::Not(a) => format!("(NOT {})", self.cond(a)),
+            Cond::Cmp(f, op, lit) => {
+                let f = self.field(f);
+                let op = match op {
+                    CmpOp::Eq => "=",
+                    CmpOp::Ne => "!=",
+                    CmpOp::Lt => "<",
+                    CmpOp::Le => "<=",
+                    CmpOp::Gt => ">",
+                    CmpOp::Ge => ">=",
+                };
+                format!("({f} {op} {})", self.literal(lit))
+            }
+            Cond::In(f, list, negated) => {
+                let f = self.field(f);
+                let items: Vec<String> = list.iter().map(|l| self.literal(l)).collect();
+                format!("({f} {}IN ({}))", not(*negated), items.join(", "))
+            }
+            Cond::IsNull(f, is_not) => format!("({} IS {}NULL)", self.field(f), not(*is_not)),
+            Cond::Like(f, pattern, negated) => {
+                let f = self.field(f);
+                let p = self.param(SqlValue::Text(pattern.clone()));
+                format!("({}usql_like({f}, {p}))", not(*negated))
+            }
+            Cond::StartsWith(f, prefix, negated) => {
+                let f = self.field(f);
+                let p = self.param(SqlValue::Text(prefix.clone()));
+                format!("({}usql_startswith({f}, {p}))", not(*negated))
+            }
+            Cond::Between(f, lo, hi, negated) => {
+                let f = self.field(f);
+                format!("({f} {}BETWEEN {} AND {})", not(*negated), self.literal(lo), self.literal(hi))
+            }
+        }
+    }
+}
+
+fn cond_touches_actions(c: &Cond) -> bool {
+    match c {
+        Cond::And(a, b) | Cond::Or(a, b) => cond_touches_actions(a) || cond_touches_actions(b),
+        Cond::Not(a) => cond_touches_actions(a),
+        Cond::Cmp(f, ..) | Cond::In(f, ..) | Cond::IsNull(f, _) | Cond::Like(f, ..) | Cond::StartsWith(f, ..) | Cond::Between(f, ..) => {
+            f.scope == Scope::Action
+        }
+    }
+}
+
+fn expr_touches_actions(e: &Expr) -> bool {
+    match e {
+        Expr::Field(f) | Expr::Agg { field: f, .. } => f.scope == Scope::Action,
+        Expr::CountStar => false,
+    }
+}
+
+/// Whether a `FROM usersession` query has one row per action: an action field appears in the
+/// select list, GROUP BY or ORDER BY. Action fields only in WHERE keep one row per session.
+pub fn rows_per_action(q: &Query) -> bool {
+    q.table == Table::UserAction
+        || q.items.iter().any(|i| expr_touches_actions(&i.expr))
+        || q.group_by.iter().any(|f| f.scope == Scope::Action)
+        || q.order_by.iter().any(|(k, _)| matches!(k, OrderKey::Expr(e) if expr_touches_actions(e)))
+}
+
+/// Builds the statement for `q` under `opts`.
+pub fn translate(q: &Query, opts: &QueryOptions) -> Statement {
+    let mut b = Builder::default();
+    let items: Vec<String> = q.items.iter().map(|i| b.expr(&i.expr)).collect();
+    let mut sql = format!("SELECT {}{}", if q.distinct { "DISTINCT " } else { "" }, items.join(", "));
+    let per_action = rows_per_action(q);
+    sql.push_str(match q.table {
+        Table::UserAction => " FROM actions a JOIN sessions s ON s.id = a.session_id",
+        Table::UserSession if per_action => " FROM sessions s LEFT JOIN actions a ON a.session_id = s.id",
+        Table::UserSession => " FROM sessions s",
+    });
+    let mut wheres = Vec::new();
+    if !opts.include_live {
+        let cutoff = b.param(SqlValue::Integer(opts.now_ms.saturating_sub(opts.session_timeout_ms)));
+        wheres.push(format!("(s.end_reason IS NOT NULL OR s.last_seen <= {cutoff})"));
+    }
+    let time = if q.table == Table::UserAction { "a.start_time" } else { "s.start_time" };
+    if let Some(t) = opts.start_timestamp {
+        wheres.push(format!("{time} >= {}", b.param(SqlValue::Integer(t))));
+    }
+    if let Some(t) = opts.end_timestamp {
+        wheres.push(format!("{time} <= {}", b.param(SqlValue::Integer(t))));
+    }
+    if let Some(c) = &q.filter {
+        if q.table == Table::UserSession && !per_action && cond_touches_actions(c) {
+            // A session qualifies when one of its (session, action) pairs satisfies the condition.
+            wheres.push(format!(
+                "s.id IN (SELECT s.id FROM sessions s LEFT JOIN actions a ON a.session_id = s.id WHERE {})",
+                b.cond(c)
+            ));
+        } else {
+            wheres.push(b.cond(c));
+        }
+    }
+    if !wheres.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&wheres.join(" AND "));
+    }
+    if !q.group_by.is_empty() {
+        let groups: Vec<String> = q.group_by.iter().map(|f| b.field(f)).collect();
+        sql.push_str(" GROUP BY ");
+        sql.push_str(&groups.join(", "));
+    }
+    if !q.order_by.is_empty() {
+        let keys: Vec<String> = q
+            .order_by
+            .iter()
+            .map(|(k, desc)| {
+                let key = match k {
+                    OrderKey::Column(i) => (i + 1).to_string(),
+                    OrderKey::Expr(e) => b.expr(e),
+                };
+                format!("{key}{}", if *desc { " DESC" } else { "" })
+            })
+            .collect();
+        sql.push_str(" ORDER BY ");
+        sql.push_str(&keys.join(", "));
+    }
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    let offset = opts.page_offset.min(limit);
+    let rows = opts.page_size.unwrap_or(limit).min(limit - offset);
+    let limit_p = b.param(SqlValue::Integer(i64::from(rows)));
+    let offset_p = b.param(SqlValue::Integer(i64::from(offset)));
+    sql.push_str(&format!(" LIMIT {limit_p} OFFSET {offset_p}"));
+    Statement { sql, params: b.params }
+}
+
+/// Runs a translated statement and converts its rows to JSON values.
+pub fn execute(conn: &Connection, q: &Query, st: &Statement) -> rusqlite::Result<QueryResult> {
+    let mut stmt = conn.prepare(&st.sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(st.params.iter()))?;
+    let n = q.items.len();
+    let mut values = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            out.push(match row.get_ref(i)? {
+                ValueRef::Null => Json::Null,
+                ValueRef::Integer(v) => Json::from(v),
+                ValueRef::Real(x) => serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number),
+                ValueRef::Text(t) => Json::String(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Blob(_) => Json::Null,
+            });
+        }
+        values.push(out);
+    }
+    Ok(QueryResult {
+        column_names: q.items.iter().map(|i| i.name.clone()).collect(),
+        is_branch: q.items.iter().map(|i| !i.expr.is_aggregate()).collect(),
+        values,
+    })
+}
