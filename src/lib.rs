@@ -35,6 +35,7 @@
     )
 )]
 
+pub mod agent;
 pub mod capture;
 pub mod config;
 pub mod json;

@@ -1,0 +1,226 @@
+//! User actions (DESIGN.md §3): what happened, when, and what it cost.
+//!
+//! An [`Action`] is opened by the runtime when it sees a navigation, a click, a route change or
+//! an `enterAction` call, counts the requests and errors the runtime attributes to it, and is
+//! closed with the rules' outcomes. Times are epoch milliseconds given by the caller.
+
+use crate::capture::PropertyMap;
+use crate::json;
+use crate::text;
+use crate::value;
+
+/// An action lasts at most this long: a click whose requests never settle, or a custom action
+/// nobody leaves, must not stretch over the rest of the page's life.
+pub const MAX_ACTION_DURATION_MS: i64 = 180_000;
+/// Action names (and the text a click name is taken from) are cut to this many Unicode scalar values.
+pub const MAX_ACTION_NAME_CHARS: usize = 100;
+
+/// What started an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionKind {
+    /// Navigation start to the load event.
+    Load,
+    /// A click and the requests it starts.
+    Click,
+    /// An SPA history change (pushState, replaceState, popstate).
+    Route,
+    /// `enterAction` / `leaveAction`.
+    Custom,
+}
+
+impl ActionKind {
+    /// The kind as sent in beacons.
+    pub fn name(self) -> &'static str {
+        match self {
+            ActionKind::Load => "load",
+            ActionKind::Click => "click",
+            ActionKind::Route => "route",
+            ActionKind::Custom => "custom",
+        }
+    }
+}
+
+/// One user action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Action {
+    /// Unique within the session (`a` + the action's number in the session).
+    pub id: String,
+    /// What started it.
+    pub kind: ActionKind,
+    /// Human-readable name, at most [`MAX_ACTION_NAME_CHARS`] characters of label.
+    pub name: String,
+    /// Epoch ms when it started.
+    pub start: i64,
+    /// Epoch ms when it ended (equal to `start` while open).
+    pub end: i64,
+    /// The page URL when it started (or the new URL of a route change).
+    pub url: String,
+    /// XHR and fetch requests attributed to it.
+    pub requests: u32,
+    /// Those that failed (status >= 400 or a network error).
+    pub request_errors: u32,
+    /// `error` and `unhandledrejection` events while it was open.
+    pub js_errors: u32,
+    /// Typed properties captured at its end.
+    pub props: PropertyMap,
+}
+
+impl Action {
+    /// A new, open action.
+    pub fn new(id: String, kind: ActionKind, name: &str, url: &str, start: i64) -> Action {
+        Action {
+            id,
+            kind,
+            name: clean_name(name),
+            start,
+            end: start,
+            url: url.to_owned(),
+            requests: 0,
+            request_errors: 0,
+            js_errors: 0,
+            props: PropertyMap::default(),
+        }
+    }
+
+    /// Counts one request and whether it failed.
+    pub fn count_request(&mut self, failed: bool) {
+        self.requests = self.requests.saturating_add(1);
+        if failed {
+            self.request_errors = self.request_errors.saturating_add(1);
+        }
+    }
+
+    /// Counts one JS error.
+    pub fn count_js_error(&mut self) {
+        self.js_errors = self.js_errors.saturating_add(1);
+    }
+
+    /// Closes the action at `now`, capping the duration at [`MAX_ACTION_DURATION_MS`]. A clock
+    /// that went backwards gives a zero duration, never a negative one.
+    pub fn finish(&mut self, now: i64) {
+        self.end = now.clamp(self.start, self.start.saturating_add(MAX_ACTION_DURATION_MS));
+    }
+
+    /// Whether the action has been open for the maximum duration at `now` (the runtime closes it).
+    pub fn is_overdue(&self, now: i64) -> bool {
+        now.saturating_sub(self.start) >= MAX_ACTION_DURATION_MS
+    }
+
+    /// Appends the action as a beacon `actions` item (DESIGN.md §4).
+    pub fn write_json(&self, out: &mut String) {
+        out.push_str("{\"id\":");
+        json::write_str(out, &self.id);
+        out.push_str(",\"kind\":");
+        json::write_str(out, self.kind.name());
+        out.push_str(",\"name\":");
+        json::write_str(out, &self.name);
+        out.push_str(",\"start\":");
+        json::write_i64(out, self.start);
+        out.push_str(",\"end\":");
+        json::write_i64(out, self.end);
+        out.push_str(",\"url\":");
+        json::write_str(out, &self.url);
+        for (field, n) in [("requests", self.requests), ("requestErrors", self.request_errors), ("jsErrors", self.js_errors)] {
+            out.push_str(",\"");
+            out.push_str(field);
+            out.push_str("\":");
+            json::write_i64(out, i64::from(n));
+        }
+        out.push_str(",\"props\":");
+        self.props.write_json(out);
+        out.push('}');
+    }
+
+    /// The action as JSON text.
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(256);
+        self.write_json(&mut out);
+        out
+    }
+}
+
+/// Collapses white space, trims and cuts a name to [`MAX_ACTION_NAME_CHARS`].
+pub fn clean_name(raw: &str) -> String {
+    let mut s = text::collapse_ws(raw);
+    value::truncate(&mut s, MAX_ACTION_NAME_CHARS);
+    s
+}
+
+/// The name of a click: `click on "Book"`, the label taken from the element's
+/// `data-rumprops-name`, else its `aria-label`, else its text; the first one that is not empty
+/// after collapsing white space wins, cut to [`MAX_ACTION_NAME_CHARS`]. With no label at all the
+/// name is `click on <tag>` (the element's lower-case tag name), so the action still groups.
+pub fn click_name(data_name: Option<&str>, aria_label: Option<&str>, text: Option<&str>, tag: &str) -> String {
+    let label = [data_name, aria_label, text].into_iter().flatten().map(clean_name).find(|s| !s.is_empty());
+    let mut name = String::from("click on ");
+    match label {
+        Some(l) => {
+            name.push('"');
+            name.push_str(&l);
+            name.push('"');
+        }
+        None => {
+            let mut t = tag.to_ascii_lowercase();
+            value::truncate(&mut t, 32);
+            name.push_str(&t);
+        }
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::{parse, Value};
+    use crate::value::PropertyValue;
+
+    #[test]
+    fn click_names_follow_the_precedence() {
+        assert_eq!(click_name(Some(" Book  now "), Some("aria"), Some("text"), "button"), "click on \"Book now\"");
+        assert_eq!(click_name(Some("   "), Some("Close\n dialog"), Some("x"), "button"), "click on \"Close dialog\"");
+        assert_eq!(click_name(None, None, Some("\n\tBook\n"), "a"), "click on \"Book\"");
+        assert_eq!(click_name(None, Some(""), Some(" "), "IMG"), "click on img");
+    }
+
+    #[test]
+    fn click_label_is_cut_to_100_chars_without_splitting() {
+        let long = "é".repeat(150);
+        let name = click_name(None, None, Some(&long), "div");
+        assert_eq!(name.chars().count(), "click on \"\"".len() + MAX_ACTION_NAME_CHARS);
+        assert!(name.ends_with("é\""));
+        assert_eq!(clean_name(&"x ".repeat(80)).chars().count(), 100);
+    }
+
+    #[test]
+    fn duration_is_capped_and_never_negative() {
+        let mut a = Action::new("a1".into(), ActionKind::Click, "c", "u", 1_000);
+        a.finish(1_000 + 10 * 60_000);
+        assert_eq!(a.end - a.start, MAX_ACTION_DURATION_MS);
+        a.finish(500);
+        assert_eq!(a.end, a.start);
+        assert!(a.is_overdue(1_000 + MAX_ACTION_DURATION_MS));
+        assert!(!a.is_overdue(1_001));
+    }
+
+    #[test]
+    fn json_has_every_field() {
+        let mut a = Action::new("a7".into(), ActionKind::Click, "click on \"Book\"", "https://shop.example/offers?x=1", 1_732_599_990_000);
+        a.count_request(false);
+        a.count_request(true);
+        a.props.set("items", PropertyValue::Long(i64::MAX));
+        a.props.set("total", PropertyValue::Double(59.9));
+        a.finish(1_732_599_990_450);
+        let v = parse(&a.to_json()).unwrap();
+        assert_eq!(v.get("id").unwrap().as_str(), Some("a7"));
+        assert_eq!(v.get("kind").unwrap().as_str(), Some("click"));
+        assert_eq!(v.get("name").unwrap().as_str(), Some("click on \"Book\""));
+        assert_eq!(v.get("end").unwrap().as_i64(), Some(1_732_599_990_450));
+        assert_eq!(v.get("requests").unwrap().as_i64(), Some(2));
+        assert_eq!(v.get("requestErrors").unwrap().as_i64(), Some(1));
+        assert_eq!(v.get("jsErrors").unwrap().as_i64(), Some(0));
+        let props = v.get("props").unwrap();
+        assert_eq!(props.get("long").unwrap().get("items"), Some(&Value::Number("9223372036854775807".into())));
+        assert_eq!(props.get("double").unwrap().get("total").unwrap().as_f64(), Some(59.9));
+        assert_eq!(props.get("date"), Some(&Value::Object(vec![])));
+    }
+}

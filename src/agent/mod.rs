@@ -1,0 +1,586 @@
+//! The browser agent's pure core: actions, sessions, batching, beacons, retries and the JS
+//! API's checks, with time, random bytes, responses and page lifecycle events as inputs.
+//!
+//! The wasm runtime only forwards browser events to an [`Agent`] and carries out what it asks:
+//! send [`Outgoing`] bodies, store [`Agent::session_storage`] and [`Agent::outbox_storage`],
+//! and wake up at [`Agent::next_wakeup`]. Everything here runs under `cargo test` on the host.
+//!
+//! Decisions the design leaves open, and why:
+//! - An action's id is `a` + its number in the session, taken from the session state that tabs
+//!   share, so ids are unique per session across tabs and reloads.
+//! - The beacon number `seq` is also taken from the shared state, so two tabs of one session
+//!   never send the same `(sid, seq)` (the collector would keep only one).
+//! - `session.ended` is the end reason's code (`idle`, `max_duration`, `max_actions`,
+//!   `end_session`) or `null`. An ended session's last beacon is built at the moment the end is
+//!   noticed: on the next action, on a timer tick, or at `endSession()`.
+//! - Ending a session closes its open actions at that moment, with the API values they have
+//!   and no rule values (the runtime may end them properly first, see [`Agent::open_action_ids`]).
+//! - A user id survives a session that ended by idle, duration or action count on this page (the
+//!   same person is still logged in) but not `endSession()`, which pages call at logout.
+//! - An action of an unsampled session still counts toward the session's bounds but is not sent.
+
+pub mod action;
+pub mod api;
+pub mod beacon;
+pub mod flush;
+pub mod queue;
+pub mod retry;
+pub mod session;
+
+use crate::capture::{Issue, Outcome, PropertyMap};
+use crate::config::Config;
+use crate::session::SessionProps;
+use crate::value::{PropType, Reason};
+use action::{Action, ActionKind};
+use api::{ApiReport, ApiValue, Mode, Target};
+use flush::{FlushPolicy, FlushReason};
+use queue::{Entry, Outbox};
+use retry::Verdict;
+use session::{EndReason, Entropy, SessionState};
+
+/// At most this many actions are open at once; opening one more closes the oldest.
+pub const MAX_OPEN_ACTIONS: usize = 16;
+/// At most this many distinct issues wait for the next beacon; more are not recorded.
+pub const MAX_PENDING_ISSUES: usize = 200;
+
+/// A body the runtime must POST to the collector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    /// Session id (with `seq`, the key to report the response with).
+    pub sid: String,
+    /// Beacon number.
+    pub seq: u64,
+    /// The JSON body (`Content-Type: text/plain;charset=UTF-8`).
+    pub body: String,
+    /// The page may be leaving: use `sendBeacon` or `fetch` with `keepalive`.
+    pub leave: bool,
+}
+
+#[derive(Debug, Clone)]
+struct OpenAction {
+    action: Action,
+    /// Values from `addActionProperties`; they win over the rules' values at the end.
+    api: PropertyMap,
+    sampled: bool,
+}
+
+/// The agent's state on one page.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    config: Config,
+    mode: Mode,
+    session: Option<SessionState>,
+    props: SessionProps,
+    visitor_id: Option<String>,
+    /// A user id given before any session existed, or kept for the next session.
+    user_id: Option<String>,
+    open: Vec<OpenAction>,
+    /// Encoded actions waiting for the next beacon, oldest first.
+    batch: Vec<String>,
+    issues: Vec<Issue>,
+    policy: FlushPolicy,
+    flush_due: Option<FlushReason>,
+    outbox: Outbox,
+    faults: u64,
+}
+
+impl Agent {
+    /// An agent for a validated config, in the mode privacy allows ([`api::mode`]).
+    pub fn new(config: Config, mode: Mode) -> Agent {
+        let policy = FlushPolicy::new(config.batch);
+        Agent {
+            config,
+            mode,
+            session: None,
+            props: SessionProps::new(),
+            visitor_id: None,
+            user_id: None,
+            open: Vec::new(),
+            batch: Vec::new(),
+            issues: Vec::new(),
+            policy,
+            flush_due: None,
+            outbox: Outbox::new(),
+            faults: 0,
+        }
+    }
+
+    /// The config.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The current session, if any.
+    pub fn session(&self) -> Option<&SessionState> {
+        self.session.as_ref()
+    }
+
+    /// Changes the mode (`enable()`, `disable()`, a DNT change). Turning off forgets everything:
+    /// the runtime then deletes the stored state ([`Agent::session_storage`] is `None`).
+    pub fn set_mode(&mut self, mode: Mode) {
+        self.mode = mode;
+        match mode {
+            Mode::Off => {
+                let config = self.config.clone();
+                *self = Agent::new(config, Mode::Off);
+            }
+            Mode::Anonymous => {
+                self.visitor_id = None;
+                self.user_id = None;
+                if let Some(s) = &mut self.session {
+                    s.visitor_id = None;
+                    s.user_id = None;
+                }
+            }
+            Mode::Full => {}
+        }
+    }
+
+    /// Page start: the stored session (cookie or localStorage) and the stored outbox, whose
+    /// beacons become due at once.
+    pub fn restore(&mut self, session: Option<&str>, outbox: Option<&str>, now: i64) {
+        if self.mode == Mode::Off {
+            return;
+        }
+        self.sync_session(session, now);
+        if let Some(text) = outbox {
+            self.outbox.merge(Outbox::from_storage(text));
+        }
+    }
+
+    /// Adopts the session state another tab stored (call before each action and tick). The same
+    /// session merges counters; another session replaces ours after our waiting data is sealed.
+    pub fn sync_session(&mut self, stored: Option<&str>, now: i64) {
+        if self.mode == Mode::Off {
+            return;
+        }
+        let Some(mut theirs) = stored.and_then(SessionState::from_storage) else { return };
+        if self.mode == Mode::Anonymous {
+            theirs.visitor_id = None;
+            theirs.user_id = None;
+        }
+        if theirs.visitor_id.is_some() {
+            self.visitor_id.clone_from(&theirs.visitor_id);
+        }
+        match &mut self.session {
+            Some(ours) if ours.id == theirs.id => {
+                ours.actions = ours.actions.max(theirs.actions);
+                ours.next_seq = ours.next_seq.max(theirs.next_seq);
+                ours.touch(theirs.last_activity);
+                ours.ended = ours.ended.or(theirs.ended);
+                if theirs.user_id.is_some() {
+                    ours.user_id = theirs.user_id;
+                }
+            }
+            _ => {
+                self.close_open_actions(now);
+                self.seal(None, now);
+                self.props = SessionProps::new();
+                self.session = Some(theirs);
+            }
+        }
+    }
+
+    /// Opens an action at `now` and returns its id (`None` when the agent is off). Ends the
+    /// session first if it is over, and starts one if there is none; `entropy` is 32 fresh
+    /// random bytes, used only then.
+    pub fn start_action(&mut self, kind: ActionKind, name: &str, url: &str, now: i64, entropy: &Entropy) -> Option<String> {
+        let session = self.live_session(now, entropy)?;
+        let id = session.next_action_id();
+        session.touch(now);
+        let sampled = session.sampled;
+        if self.open.len() >= MAX_OPEN_ACTIONS {
+            if let Some(oldest) = self.open.first().map(|o| o.action.id.clone()) {
+                self.end_action(&oldest, &[], now);
+            }
+        }
+        self.open.push(OpenAction { action: Action::new(id.clone(), kind, name, url, now), api: PropertyMap::default(), sampled });
+        Some(id)
+    }
+
+    /// Ids of the open actions, oldest first.
+    pub fn open_action_ids(&self) -> Vec<&str> {
+        self.open.iter().map(|o| o.action.id.as_str()).collect()
+    }
+
+    fn open_mut(&mut self, id: Option<&str>) -> Option<&mut OpenAction> {
+        match id {
+            Some(id) => self.open.iter_mut().find(|o| o.action.id == id),
+            None => self.open.last_mut(),
+        }
+    }
+
+    /// Counts a request for an action (`None`: the newest open one); a request keeps the session alive.
+    pub fn count_request(&mut self, action_id: Option<&str>, failed: bool, now: i64) {
+        if let Some(o) = self.open_mut(action_id) {
+            o.action.count_request(failed);
+        }
+        self.touch(now);
+    }
+
+    /// Counts a JS error for an action (`None`: the newest open one).
+    pub fn count_js_error(&mut self, action_id: Option<&str>, now: i64) {
+        if let Some(o) = self.open_mut(action_id) {
+            o.action.count_js_error();
+        }
+        self.touch(now);
+    }
+
+    fn touch(&mut self, now: i64) {
+        if let Some(s) = &mut self.session {
+            s.touch(now);
+        }
+    }
+
+    /// `addActionProperties(actionId|null, …)`: checks the values and keeps the accepted ones
+    /// for the action's end. Without an open action (or an unknown id) every key fails with
+    /// `not_found`.
+    pub fn add_action_properties(&mut self, action_id: Option<&str>, values: &[(PropType, String, ApiValue)]) -> ApiReport {
+        if self.mode == Mode::Off {
+            return ApiReport::default();
+        }
+        let mut report = api::check(&self.config, Target::Action, values, self.mode == Mode::Anonymous);
+        match self.open_mut(action_id) {
+            Some(o) => {
+                for (k, v) in &report.sent {
+                    o.api.set(k, v.clone());
+                }
+            }
+            None => {
+                let sent = core::mem::take(&mut report.sent);
+                report.failed.extend(sent.into_iter().map(|(k, _)| (k, Reason::NotFound)));
+            }
+        }
+        report
+    }
+
+    /// Ends an action with the rules' outcomes (in config order, from `capture::evaluate`);
+    /// API values win over them. `false` if no such action is open.
+    pub fn end_action(&mut self, id: &str, outcomes: &[Outcome], now: i64) -> bool {
+        let Some(pos) = self.open.iter().position(|o| o.action.id == id) else { return false };
+        let OpenAction { mut action, api, sampled } = self.open.remove(pos);
+        action.finish(now);
+        self.touch(now);
+        if !sampled {
+            return true;
+        }
+        let anonymous = self.mode == Mode::Anonymous;
+        let mut merged: Vec<Outcome> = Vec::with_capacity(self.config.properties.len());
+        for (i, prop) in self.config.properties.iter().enumerate() {
+            let outcome = match api.get(&prop.key) {
+                Some(v) => Outcome::Value(v.clone()),
+                None => outcomes.get(i).cloned().unwrap_or(Outcome::Skipped),
+            };
+            merged.push(match outcome {
+                Outcome::Value(_) if anonymous && !prop.public => Outcome::Issue(Reason::DntMasked),
+                other => other,
+            });
+        }
+        let mut issues = self.props.fold_action(&self.config, &merged, action.end);
+        for (prop, outcome) in self.config.properties.iter().zip(&merged) {
+            match outcome {
+                Outcome::Value(v) if prop.storage.on_action() => action.props.set(&prop.key, v.clone()),
+                Outcome::Issue(reason) => issues.push(Issue { key: prop.key.clone(), reason: *reason }),
+                _ => {}
+            }
+        }
+        let encoded = beacon::action_json(&action, &mut issues);
+        self.add_issues(issues);
+        if let Some(reason) = self.policy.before_action(encoded.len() as u64) {
+            self.seal(Some(reason), now);
+        }
+        self.batch.push(encoded);
+        if let Some(reason) = self.policy.action_added(self.batch.last().map_or(0, |a| a.len() as u64), now) {
+            self.request_flush(reason);
+        }
+        true
+    }
+
+    fn add_issues(&mut self, issues: Vec<Issue>) {
+        for i in issues {
+            if self.issues.len() < MAX_PENDING_ISSUES && !self.issues.contains(&i) {
+                self.issues.push(i);
+            }
+        }
+    }
+
+    fn request_flush(&mut self, reason: FlushReason) {
+        // A leave outranks anything else: it decides the order and the transport.
+        if !self.flush_due.is_some_and(FlushReason::is_leave) {
+            self.flush_due = Some(reason);
+        }
+    }
+
+    /// `sendSessionProperties({…})`: folds the accepted values into the session now.
+    pub fn send_session_properties(&mut self, values: &[(PropType, String, ApiValue)], now: i64, entropy: &Entropy) -> ApiReport {
+        let anonymous = self.mode == Mode::Anonymous;
+        if self.live_session(now, entropy).is_none() {
+            return ApiReport::default();
+        }
+        let mut report = api::check(&self.config, Target::Session, values, anonymous);
+        let mut kept = Vec::with_capacity(report.sent.len());
+        for (key, v) in core::mem::take(&mut report.sent) {
+            let folded = match self.config.property(&key) {
+                Some(prop) => self.props.fold(prop, v.clone(), now),
+                None => Err(Reason::InvalidKey),
+            };
+            match folded {
+                Ok(()) => kept.push((key, v)),
+                Err(r) => report.failed.push((key, r)),
+            }
+        }
+        report.sent = kept;
+        if !report.sent.is_empty() {
+            self.touch(now);
+            self.policy.data_waiting(now);
+        }
+        report
+    }
+
+    /// `identifyUser(id)`: ignored when off or anonymous (`false`). Cut to
+    /// [`session::MAX_USER_ID_CHARS`]; an empty id forgets the user.
+    pub fn identify_user(&mut self, user_id: &str, now: i64) -> bool {
+        if self.mode != Mode::Full {
+            return false;
+        }
+        let mut id = crate::text::trim_ascii_ws(user_id).to_owned();
+        crate::value::truncate(&mut id, session::MAX_USER_ID_CHARS);
+        let id = (!id.is_empty()).then_some(id);
+        self.user_id.clone_from(&id);
+        if let Some(s) = &mut self.session {
+            s.user_id = id;
+            self.policy.data_waiting(now);
+        }
+        true
+    }
+
+    /// `endSession()`: the session's last beacon goes out with `ended: "end_session"`.
+    pub fn end_session(&mut self, now: i64) {
+        if self.session.is_some() {
+            self.close_session(EndReason::EndSession, now);
+        }
+    }
+
+    /// `flush()`: send what waits now.
+    pub fn flush(&mut self) {
+        if self.policy.has_data() {
+            self.request_flush(FlushReason::Manual);
+        }
+    }
+
+    /// `visibilitychange` to hidden, `pagehide` or `freeze`: flush within the keepalive budget.
+    pub fn on_leave(&mut self, reason: FlushReason, now: i64) {
+        if let Some(r) = self.policy.leave(reason) {
+            self.request_flush(r);
+        } else if !self.outbox.due(now).is_empty() {
+            // Nothing new, but retries wait: send them while the page can.
+            self.flush_due = Some(reason);
+        }
+    }
+
+    /// A timer tick: the interval flush, and the end of an idle or too long session. Returns the
+    /// ids of actions open for [`action::MAX_ACTION_DURATION_MS`]: the runtime ends them (with
+    /// the rules' outcomes) now.
+    pub fn tick(&mut self, now: i64) -> Vec<String> {
+        if let Some(r) = self.policy.tick(now) {
+            self.request_flush(r);
+        }
+        let overdue: Vec<String> = self.open.iter().filter(|o| o.action.is_overdue(now)).map(|o| o.action.id.clone()).collect();
+        let ended = self.session.as_ref().and_then(|s| s.end_reason(&self.config.session, now));
+        if let (Some(reason), true) = (ended, self.open.is_empty()) {
+            self.close_session(reason, now);
+        }
+        overdue
+    }
+
+    /// When the runtime should call [`Agent::tick`] and [`Agent::take_beacons`] next.
+    pub fn next_wakeup(&self) -> Option<i64> {
+        let flush = self.flush_due.map(|_| i64::MIN);
+        let interval = self.policy.due_at();
+        let retry = self.outbox.next_due();
+        let expiry = self.session.as_ref().map(|s| s.expires_at(&self.config.session));
+        let overdue = self.open.iter().map(|o| o.action.start.saturating_add(action::MAX_ACTION_DURATION_MS)).min();
+        [flush, interval, retry, expiry, overdue].into_iter().flatten().min()
+    }
+
+    /// Seals what waits into beacons if a flush is due, and hands out every beacon that may be
+    /// sent now. When the page is leaving, only what fits the 64 KiB keepalive budget is handed
+    /// out, newest first; the rest stays stored for the next page.
+    pub fn take_beacons(&mut self, now: i64) -> Vec<Outgoing> {
+        if self.mode == Mode::Off {
+            return Vec::new();
+        }
+        let Some(reason) = self.flush_due.take() else {
+            return self.hand_out(self.outbox.due(now), now, false);
+        };
+        self.seal(Some(reason), now);
+        if !reason.is_leave() {
+            return self.hand_out(self.outbox.due(now), now, false);
+        }
+        // Newest first: the bodies just built (themselves newest action first) are the last
+        // entries, then older retries.
+        let mut due = self.outbox.due(now);
+        due.sort_by_key(|&i| core::cmp::Reverse(i));
+        let mut budget = beacon::MAX_BEACON_BYTES;
+        due.retain(|&i| {
+            let len = self.outbox.entries().get(i).map_or(usize::MAX, |e| e.body.len());
+            let fits = len <= budget;
+            if fits {
+                budget -= len;
+            }
+            fits
+        });
+        self.hand_out(due, now, true)
+    }
+
+    fn hand_out(&mut self, indices: Vec<usize>, now: i64, leave: bool) -> Vec<Outgoing> {
+        let mut out = Vec::with_capacity(indices.len());
+        for i in indices {
+            if let Some(e) = self.outbox.entry_mut(i) {
+                e.in_flight_since = Some(now);
+                out.push(Outgoing { sid: e.sid.clone(), seq: e.seq, body: e.body.clone(), leave });
+            }
+        }
+        out
+    }
+
+    /// The collector answered a beacon (`status` `None`: network error). `jitter` is a random
+    /// number in [0, 1). Returns what happened, so the runtime can log a dropped beacon.
+    pub fn on_response(&mut self, sid: &str, seq: u64, status: Option<u16>, retry_after: Option<&str>, now: i64, jitter: f64) -> Verdict {
+        let verdict = retry::classify(status);
+        match verdict {
+            Verdict::Delivered | Verdict::Drop => {
+                self.outbox.remove(sid, seq);
+            }
+            Verdict::Retry => {
+                let Some(e) = self.outbox.get_mut(sid, seq) else { return verdict };
+                e.in_flight_since = None;
+                e.failures = e.failures.saturating_add(1);
+                if retry::give_up(e.failures, e.created, now) {
+                    self.outbox.remove(sid, seq);
+                    self.outbox.dropped = self.outbox.dropped.saturating_add(1);
+                } else {
+                    let after = retry_after.and_then(|v| retry::parse_retry_after(v, now));
+                    let delay = retry::next_delay_ms(e.failures, jitter, after);
+                    e.not_before = now.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
+                }
+            }
+        }
+        verdict
+    }
+
+    /// Counts an internal fault the runtime caught; reported on the next beacon as `faults`.
+    pub fn note_fault(&mut self) {
+        self.faults = self.faults.saturating_add(1);
+    }
+
+    /// The session to store in the cookie and localStorage (`None`: delete them).
+    pub fn session_storage(&self) -> Option<String> {
+        if self.mode == Mode::Off {
+            return None;
+        }
+        self.session.as_ref().map(SessionState::to_storage)
+    }
+
+    /// The outbox to store in localStorage (`None`: delete it).
+    pub fn outbox_storage(&self) -> Option<String> {
+        (self.mode != Mode::Off).then(|| self.outbox.to_storage())
+    }
+
+    /// The session, starting a new one if there is none or the current one is over.
+    fn live_session(&mut self, now: i64, entropy: &Entropy) -> Option<&mut SessionState> {
+        if self.mode == Mode::Off {
+            return None;
+        }
+        if let Some(reason) = self.session.as_ref().and_then(|s| s.end_reason(&self.config.session, now)) {
+            self.close_session(reason, now);
+        }
+        if self.session.is_none() {
+            if self.mode == Mode::Full && self.visitor_id.is_none() {
+                self.visitor_id = Some(SessionState::new_visitor_id(entropy));
+            }
+            let mut s = SessionState::new(entropy, self.visitor_id.clone(), now, self.config.sample_rate);
+            s.user_id.clone_from(&self.user_id);
+            self.props = SessionProps::new();
+            self.session = Some(s);
+        }
+        self.session.as_mut()
+    }
+
+    fn close_open_actions(&mut self, now: i64) {
+        let ids: Vec<String> = self.open.iter().map(|o| o.action.id.clone()).collect();
+        for id in ids {
+            self.end_action(&id, &[], now);
+        }
+    }
+
+    /// Ends the session: its open actions close, and its last beacon carries the reason.
+    fn close_session(&mut self, reason: EndReason, now: i64) {
+        self.close_open_actions(now);
+        if let Some(s) = &mut self.session {
+            s.ended = Some(reason);
+        }
+        // The last beacon goes to the outbox now, where it is due at once.
+        self.seal(Some(FlushReason::SessionEnd), now);
+        if reason == EndReason::EndSession {
+            self.user_id = None;
+        }
+        self.session = None;
+        self.props = SessionProps::new();
+    }
+
+    /// Builds beacons of the waiting data into the outbox. `None` seals only actions and issues
+    /// (before the session changes under them).
+    fn seal(&mut self, reason: Option<FlushReason>, now: i64) {
+        let has_waiting = !self.batch.is_empty() || !self.issues.is_empty() || self.policy.has_data();
+        let Some(session) = &mut self.session else {
+            self.batch.clear();
+            self.issues.clear();
+            self.policy.flushed();
+            return;
+        };
+        let ending = session.ended.is_some();
+        if !(has_waiting || ending) || !session.sampled {
+            self.batch.clear();
+            self.issues.clear();
+            self.policy.flushed();
+            return;
+        }
+        let mut actions = core::mem::take(&mut self.batch);
+        if reason.is_some_and(FlushReason::is_leave) {
+            actions.reverse();
+        }
+        let mut issues = core::mem::take(&mut self.issues);
+        let props = self.props.values();
+        let session_json = beacon::session_json(
+            &beacon::SessionPart { start: session.start, user_id: session.user_id.as_deref(), ended: session.ended, props: &props },
+            &mut issues,
+        );
+        let header = beacon::Header {
+            app: self.config.app.as_deref().unwrap_or(""),
+            vid: session.visitor_id.as_deref(),
+            sid: &session.id,
+            sent_at: now,
+            faults: self.faults,
+            dropped: self.outbox.dropped,
+        };
+        let limit = usize::try_from(self.config.batch.max_bytes).unwrap_or(beacon::MAX_BEACON_BYTES);
+        let bodies = beacon::build(&header, &session_json, actions, issues, limit, session.next_seq);
+        session.next_seq = session.next_seq.saturating_add(bodies.len() as u64);
+        let sid = session.id.clone();
+        self.faults = 0;
+        self.outbox.dropped = 0;
+        for (seq, body) in bodies {
+            self.outbox.push(Entry::new(&sid, seq, body, now));
+        }
+        self.policy.flushed();
+    }
+}
+
+#[cfg(test)]
+mod tests;

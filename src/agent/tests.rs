@@ -1,0 +1,421 @@
+//! The agent driven through whole scenarios: events in, beacons out, parsed back.
+
+use super::*;
+use crate::json::{parse, Value};
+use crate::value::PropertyValue;
+
+const T0: i64 = 1_732_600_000_000;
+
+fn config_with(session: &str, batch: &str, sample_rate: u32) -> Config {
+    let text = format!(
+        r#"{{"version":1,"app":"easytravel","collector":"https://rum.example/beacon",
+        "properties":[
+          {{"key":"big","type":"long","source":{{"meta":"big"}},"public":true}},
+          {{"key":"tier","type":"string","source":{{"meta":"tier"}},"storage":"both"}},
+          {{"key":"total","type":"double","source":{{"api":true}},"storage":"session","aggregation":"sum","public":true}},
+          {{"key":"secret","type":"string","source":{{"cookie":"s"}}}}],
+        "session":{session},"batch":{batch},"sampleRate":{sample_rate}}}"#
+    );
+    Config::parse(&text, &|_| true).unwrap()
+}
+
+fn config() -> Config {
+    config_with(r#"{"idleTimeoutMs":60000,"maxActions":5}"#, r#"{"maxActions":3,"flushIntervalMs":10000}"#, 100)
+}
+
+fn entropy(n: u8) -> Entropy {
+    let mut e = [0u8; 32];
+    for (i, b) in e.iter_mut().enumerate() {
+        *b = n.wrapping_mul(31).wrapping_add(i as u8);
+    }
+    e
+}
+
+fn outcomes() -> Vec<Outcome> {
+    vec![
+        Outcome::Value(PropertyValue::Long(i64::MAX)),
+        Outcome::Value(PropertyValue::String("Gold".into())),
+        Outcome::Skipped,
+        Outcome::Issue(Reason::NotFound),
+    ]
+}
+
+/// Starts and ends one action.
+fn act(agent: &mut Agent, name: &str, at: i64) -> String {
+    let id = agent.start_action(ActionKind::Custom, name, "https://shop.example/", at, &entropy(at as u8)).unwrap();
+    assert!(agent.end_action(&id, &outcomes(), at + 10));
+    id
+}
+
+fn parsed(out: &[Outgoing]) -> Vec<Value> {
+    out.iter().map(|o| parse(&o.body).unwrap()).collect()
+}
+
+fn items<'a>(v: &'a Value, field: &str) -> &'a [Value] {
+    match v.get(field) {
+        Some(Value::Array(a)) => a,
+        _ => panic!("no array {field}"),
+    }
+}
+
+fn action_ids(v: &Value) -> Vec<String> {
+    items(v, "actions").iter().map(|a| a.get("id").unwrap().as_str().unwrap().to_owned()).collect()
+}
+
+fn ack_all(agent: &mut Agent, out: &[Outgoing], now: i64) {
+    for o in out {
+        assert_eq!(agent.on_response(&o.sid, o.seq, Some(204), None, now, 0.5), Verdict::Delivered);
+    }
+}
+
+#[test]
+fn one_action_one_beacon_with_exact_long_and_session_props() {
+    let mut a = Agent::new(config(), Mode::Full);
+    a.identify_user("alice", T0);
+    let id = a.start_action(ActionKind::Click, "click on \"Book\"", "https://shop.example/offers?x=1", T0, &entropy(1)).unwrap();
+    assert_eq!(id, "a1");
+    a.count_request(None, false, T0 + 5);
+    a.count_request(Some(&id), true, T0 + 6);
+    a.count_js_error(None, T0 + 7);
+    let r = a.add_action_properties(None, &[(PropType::Double, "total".into(), ApiValue::Num(59.9))]);
+    assert_eq!(r.sent.len(), 1);
+    assert!(a.end_action(&id, &outcomes(), T0 + 450));
+    assert!(a.take_beacons(T0 + 500).is_empty(), "one action waits for the batch");
+    a.flush();
+    assert_eq!(a.next_wakeup(), Some(i64::MIN));
+    let out = a.take_beacons(T0 + 500);
+    assert_eq!(out.len(), 1);
+    let b = &parsed(&out)[0];
+    let sid = b.get("sid").unwrap().as_str().unwrap();
+    assert_eq!(sid.len(), 32);
+    assert_eq!(out[0].sid, sid);
+    assert_eq!(b.get("app").unwrap().as_str(), Some("easytravel"));
+    assert_eq!(b.get("vid").unwrap().as_str().map(str::len), Some(32));
+    assert_eq!(b.get("seq").unwrap().as_i64(), Some(1));
+    assert_eq!(b.get("sentAt").unwrap().as_i64(), Some(T0 + 500));
+    let s = b.get("session").unwrap();
+    assert_eq!(s.get("start").unwrap().as_i64(), Some(T0));
+    assert_eq!(s.get("userId").unwrap().as_str(), Some("alice"));
+    assert_eq!(s.get("ended"), Some(&Value::Null));
+    assert_eq!(s.get("props").unwrap().get("string").unwrap().get("tier").unwrap().as_str(), Some("Gold"));
+    assert_eq!(s.get("props").unwrap().get("double").unwrap().get("total").unwrap().as_f64(), Some(59.9));
+    let act = &items(b, "actions")[0];
+    assert_eq!(act.get("kind").unwrap().as_str(), Some("click"));
+    assert_eq!(act.get("end").unwrap().as_i64(), Some(T0 + 450));
+    assert_eq!(act.get("requests").unwrap().as_i64(), Some(2));
+    assert_eq!(act.get("requestErrors").unwrap().as_i64(), Some(1));
+    assert_eq!(act.get("jsErrors").unwrap().as_i64(), Some(1));
+    let props = act.get("props").unwrap();
+    assert_eq!(props.get("long").unwrap().get("big"), Some(&Value::Number("9223372036854775807".into())));
+    assert_eq!(props.get("string").unwrap().get("tier").unwrap().as_str(), Some("Gold"));
+    assert_eq!(props.get("double").unwrap().get("total"), None, "session-only values stay off the action");
+    let issue = &items(b, "issues")[0];
+    assert_eq!((issue.get("key").unwrap().as_str(), issue.get("reason").unwrap().as_str()), (Some("secret"), Some("not_found")));
+    ack_all(&mut a, &out, T0 + 600);
+    assert!(a.take_beacons(T0 + 700).is_empty());
+    assert_eq!(a.next_wakeup(), Some(T0 + 450 + 60_000), "only the idle end remains");
+}
+
+#[test]
+fn batch_flushes_by_count_and_interval() {
+    let mut a = Agent::new(config(), Mode::Full);
+    act(&mut a, "1", T0);
+    act(&mut a, "2", T0 + 100);
+    assert!(a.take_beacons(T0 + 200).is_empty());
+    act(&mut a, "3", T0 + 200);
+    let out = a.take_beacons(T0 + 300);
+    assert_eq!(action_ids(&parsed(&out)[0]), ["a1", "a2", "a3"]);
+    ack_all(&mut a, &out, T0 + 300);
+
+    act(&mut a, "4", T0 + 1_000);
+    assert_eq!(a.next_wakeup(), Some(T0 + 1_010 + 10_000));
+    a.tick(T0 + 11_009);
+    assert!(a.take_beacons(T0 + 11_009).is_empty());
+    a.tick(T0 + 11_010);
+    let out = a.take_beacons(T0 + 11_010);
+    let b = &parsed(&out)[0];
+    assert_eq!(action_ids(b), ["a4"]);
+    assert_eq!(b.get("seq").unwrap().as_i64(), Some(2));
+}
+
+#[test]
+fn idle_session_ends_and_the_next_action_starts_a_new_one() {
+    let mut a = Agent::new(config(), Mode::Full);
+    act(&mut a, "1", T0);
+    let old_sid = a.session().unwrap().id.clone();
+    let vid = a.session().unwrap().visitor_id.clone();
+    let id = a.start_action(ActionKind::Route, "/next", "u", T0 + 70_000, &entropy(9)).unwrap();
+    assert_eq!(id, "a1", "a new session numbers its actions from 1");
+    let s = a.session().unwrap();
+    assert_ne!(s.id, old_sid);
+    assert_eq!(s.visitor_id, vid, "the visitor stays");
+    let out = a.take_beacons(T0 + 70_000);
+    assert_eq!(out.len(), 1);
+    let b = &parsed(&out)[0];
+    assert_eq!(out[0].sid, old_sid);
+    assert_eq!(b.get("session").unwrap().get("ended").unwrap().as_str(), Some("idle"));
+    assert_eq!(action_ids(b), ["a1"], "the old session's waiting action goes with its last beacon");
+}
+
+#[test]
+fn idle_end_is_sent_by_a_tick_without_new_actions() {
+    let mut a = Agent::new(config(), Mode::Full);
+    act(&mut a, "1", T0);
+    let wake = a.next_wakeup().unwrap();
+    assert!(a.tick(wake).is_empty());
+    // The interval came first; the idle end comes at last activity + 60 s.
+    let out = a.take_beacons(wake);
+    assert_eq!(parsed(&out)[0].get("session").unwrap().get("ended"), Some(&Value::Null));
+    ack_all(&mut a, &out, wake);
+    a.tick(T0 + 10 + 60_000);
+    let out = a.take_beacons(T0 + 10 + 60_000);
+    assert_eq!(parsed(&out)[0].get("session").unwrap().get("ended").unwrap().as_str(), Some("idle"));
+    assert!(a.session().is_none());
+}
+
+#[test]
+fn max_actions_and_end_session_reasons() {
+    let mut a = Agent::new(config(), Mode::Full);
+    for i in 0..5 {
+        act(&mut a, "x", T0 + i * 100);
+    }
+    let first = a.session().unwrap().id.clone();
+    a.identify_user("bob", T0 + 600);
+    act(&mut a, "6th", T0 + 700);
+    assert_ne!(a.session().unwrap().id, first);
+    assert_eq!(a.session().unwrap().user_id.as_deref(), Some("bob"), "the user stays logged in");
+    let out = a.take_beacons(T0 + 800);
+    let last_of_first = parsed(&out).into_iter().rfind(|b| b.get("sid").unwrap().as_str() == Some(&first)).unwrap();
+    assert_eq!(last_of_first.get("session").unwrap().get("ended").unwrap().as_str(), Some("max_actions"));
+
+    let second = a.session().unwrap().id.clone();
+    let open = a.start_action(ActionKind::Custom, "open", "u", T0 + 900, &entropy(3)).unwrap();
+    a.end_session(T0 + 950);
+    assert!(a.session().is_none());
+    assert!(!a.end_action(&open, &[], T0 + 960), "ending the session closed its open actions");
+    let out = a.take_beacons(T0 + 1_000);
+    let b = parsed(&out).into_iter().find(|b| b.get("sid").unwrap().as_str() == Some(&second)).unwrap();
+    assert_eq!(b.get("session").unwrap().get("ended").unwrap().as_str(), Some("end_session"));
+    assert_eq!(action_ids(&b), ["a2"], "a1 went out earlier: the count flush still pending from the first session");
+    act(&mut a, "after", T0 + 2_000);
+    assert_eq!(a.session().unwrap().user_id, None, "endSession() forgets the user");
+}
+
+#[test]
+fn retries_back_off_honour_retry_after_and_give_up() {
+    let mut a = Agent::new(config(), Mode::Full);
+    act(&mut a, "1", T0);
+    a.flush();
+    let out = a.take_beacons(T0);
+    let (sid, seq) = (out[0].sid.clone(), out[0].seq);
+    assert!(a.take_beacons(T0 + 1).is_empty(), "in flight");
+    assert_eq!(a.on_response(&sid, seq, Some(503), None, T0 + 100, 0.0), Verdict::Retry);
+    assert!(a.take_beacons(T0 + 599).is_empty());
+    let again = a.take_beacons(T0 + 600);
+    assert_eq!((again[0].seq, &again[0].body), (seq, &out[0].body), "a resent beacon keeps its seq");
+    assert_eq!(a.on_response(&sid, seq, Some(429), Some("30"), T0 + 700, 0.0), Verdict::Retry);
+    assert!(a.take_beacons(T0 + 30_699).is_empty());
+    assert_eq!(a.take_beacons(T0 + 30_700).len(), 1);
+    let mut now = T0 + 30_700;
+    for _ in 3..retry::MAX_ATTEMPTS {
+        assert_eq!(a.on_response(&sid, seq, None, None, now, 0.99), Verdict::Retry);
+        now = a.outbox.entries()[0].not_before;
+        assert!(a.take_beacons(now - 1).is_empty());
+        assert_eq!(a.take_beacons(now).len(), 1);
+    }
+    assert_eq!(a.on_response(&sid, seq, None, None, now, 0.5), Verdict::Retry);
+    assert!(a.take_beacons(now + 10_000_000).is_empty(), "given up");
+    act(&mut a, "2", now);
+    a.flush();
+    let b = &parsed(&a.take_beacons(now))[0];
+    assert_eq!(b.get("dropped").unwrap().as_i64(), Some(1), "the loss is reported");
+    assert_eq!(b.get("seq").unwrap().as_i64(), Some(2));
+}
+
+#[test]
+fn other_4xx_is_dropped() {
+    let mut a = Agent::new(config(), Mode::Full);
+    act(&mut a, "1", T0);
+    a.flush();
+    let out = a.take_beacons(T0);
+    assert_eq!(a.on_response(&out[0].sid, out[0].seq, Some(400), None, T0, 0.0), Verdict::Drop);
+    assert_eq!(a.next_wakeup(), Some(T0 + 10 + 60_000));
+}
+
+#[test]
+fn leaving_sends_newest_first_within_the_keepalive_budget_and_keeps_the_rest() {
+    let cfg = config_with(r#"{"maxActions":1000}"#, r#"{"maxActions":1000,"maxBytes":65536}"#, 100);
+    let mut a = Agent::new(cfg, Mode::Full);
+    let filler = "x".repeat(900);
+    for i in 0..200 {
+        let id = a.start_action(ActionKind::Custom, "a", "u", T0 + i, &entropy(1)).unwrap();
+        a.add_action_properties(Some(&id), &[(PropType::String, "tier".into(), ApiValue::Str(filler.clone()))]);
+        a.end_action(&id, &outcomes(), T0 + i);
+    }
+    let built = a.outbox.entries().len();
+    assert!(built >= 2, "maxBytes already sealed full beacons");
+    a.on_leave(FlushReason::PageHidden, T0 + 1_000);
+    let out = a.take_beacons(T0 + 1_000);
+    assert!(out.iter().all(|o| o.leave));
+    assert!(out.iter().map(|o| o.body.len()).sum::<usize>() <= beacon::MAX_BEACON_BYTES);
+    let first = &parsed(&out)[0];
+    assert_eq!(action_ids(first)[0], "a200", "the newest action goes first");
+    let total = a.outbox.entries().len();
+    assert!(total > out.len(), "what did not fit stays queued");
+
+    // The next page restores the outbox and sends everything again, (sid, seq) unchanged.
+    let stored = a.outbox_storage().unwrap();
+    let session = a.session_storage().unwrap();
+    let mut next = Agent::new(a.config().clone(), Mode::Full);
+    next.restore(Some(&session), Some(&stored), T0 + 5_000);
+    let resent = next.take_beacons(T0 + 5_000);
+    assert_eq!(resent.len(), total);
+    let mut ids: Vec<String> = parsed(&resent).iter().flat_map(action_ids).collect();
+    ids.sort_by_key(|id| id[1..].parse::<u32>().unwrap());
+    assert_eq!(ids, (1..=200).map(|i| format!("a{i}")).collect::<Vec<_>>(), "every action once");
+    for o in &resent {
+        assert!(o.body.len() <= beacon::MAX_BEACON_BYTES);
+        assert!(out.iter().all(|x| x.seq != o.seq || x.body == o.body));
+    }
+    let id = next.start_action(ActionKind::Load, "load", "u", T0 + 6_000, &entropy(2)).unwrap();
+    assert_eq!(id, "a201", "the session continues after the reload");
+}
+
+#[test]
+fn two_tabs_share_one_session_without_seq_collisions() {
+    let mut tab1 = Agent::new(config(), Mode::Full);
+    let mut tab2 = Agent::new(config(), Mode::Full);
+    act(&mut tab1, "t1", T0);
+    tab1.flush();
+    let out1 = tab1.take_beacons(T0 + 10);
+    let stored = tab1.session_storage();
+    tab2.restore(stored.as_deref(), None, T0 + 20);
+    act(&mut tab2, "t2", T0 + 30);
+    tab2.flush();
+    let out2 = tab2.take_beacons(T0 + 40);
+    assert_eq!(out1[0].sid, out2[0].sid);
+    assert_ne!(out1[0].seq, out2[0].seq);
+    assert_eq!(action_ids(&parsed(&out2)[0]), ["a2"]);
+    tab1.sync_session(tab2.session_storage().as_deref(), T0 + 50);
+    assert_eq!(tab1.start_action(ActionKind::Click, "c", "u", T0 + 60, &entropy(4)).as_deref(), Some("a3"));
+}
+
+#[test]
+fn another_tab_starting_a_new_session_takes_over() {
+    let mut tab1 = Agent::new(config(), Mode::Full);
+    let mut tab2 = Agent::new(config(), Mode::Full);
+    act(&mut tab1, "old", T0);
+    act(&mut tab2, "new", T0 + 1);
+    let old = tab1.session().unwrap().id.clone();
+    tab1.sync_session(tab2.session_storage().as_deref(), T0 + 2);
+    assert_eq!(tab1.session().unwrap().id, tab2.session().unwrap().id);
+    let out = tab1.take_beacons(T0 + 3);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].sid, old, "the old session's waiting action is sealed under its own id");
+}
+
+#[test]
+fn off_mode_stores_and_sends_nothing() {
+    let mut c = config();
+    c.privacy.opt_in = true;
+    let mode = api::mode(&c.privacy, api::Consent::Unknown, false);
+    let mut a = Agent::new(c, mode);
+    assert_eq!(a.start_action(ActionKind::Load, "l", "u", T0, &entropy(1)), None);
+    assert!(a.add_action_properties(None, &[(PropType::Long, "big".into(), ApiValue::Num(1.0))]).sent.is_empty());
+    a.flush();
+    assert!(a.take_beacons(T0).is_empty());
+    assert_eq!(a.session_storage(), None);
+    assert_eq!(a.outbox_storage(), None);
+
+    a.set_mode(Mode::Full);
+    act(&mut a, "after enable", T0 + 1);
+    assert!(a.session_storage().is_some());
+    a.set_mode(Mode::Off);
+    assert_eq!(a.session_storage(), None);
+    assert!(a.take_beacons(T0 + 100_000).is_empty(), "disable() dropped what waited");
+}
+
+#[test]
+fn anonymous_mode_sends_no_ids_and_masks_non_public_properties() {
+    let mut a = Agent::new(config(), Mode::Anonymous);
+    assert!(!a.identify_user("alice", T0));
+    let r = a.send_session_properties(
+        &[(PropType::Double, "total".into(), ApiValue::Num(2.5)), (PropType::String, "tier".into(), ApiValue::Str("x".into()))],
+        T0,
+        &entropy(1),
+    );
+    assert_eq!(r.sent, vec![("total".to_owned(), PropertyValue::Double(2.5))]);
+    assert_eq!(r.failed, vec![("tier".to_owned(), Reason::DntMasked)]);
+    act(&mut a, "1", T0 + 1);
+    a.flush();
+    let b = &parsed(&a.take_beacons(T0 + 20))[0];
+    assert_eq!(b.get("vid"), Some(&Value::Null));
+    assert_eq!(b.get("session").unwrap().get("userId"), Some(&Value::Null));
+    let props = items(b, "actions")[0].get("props").unwrap();
+    assert!(props.get("long").unwrap().get("big").is_some(), "public");
+    assert_eq!(props.get("string").unwrap().get("tier"), None);
+    let reasons: Vec<(&str, &str)> = items(b, "issues")
+        .iter()
+        .map(|i| (i.get("key").unwrap().as_str().unwrap(), i.get("reason").unwrap().as_str().unwrap()))
+        .collect();
+    assert!(reasons.contains(&("tier", "dnt_masked")));
+    assert_eq!(a.session().unwrap().visitor_id, None);
+    let stored = SessionState::from_storage(&a.session_storage().unwrap()).unwrap();
+    assert_eq!((stored.visitor_id, stored.user_id), (None, None), "nothing identifying is stored");
+}
+
+#[test]
+fn api_values_win_and_unknown_actions_fail() {
+    let mut a = Agent::new(config(), Mode::Full);
+    let id = a.start_action(ActionKind::Custom, "c", "u", T0, &entropy(1)).unwrap();
+    let r = a.add_action_properties(Some(&id), &[(PropType::Long, "big".into(), ApiValue::BigInt("42".into()))]);
+    assert_eq!(r.sent.len(), 1);
+    let r = a.add_action_properties(Some("a99"), &[(PropType::Long, "big".into(), ApiValue::Num(1.0))]);
+    assert_eq!(r.failed, vec![("big".to_owned(), Reason::NotFound)]);
+    a.end_action(&id, &outcomes(), T0 + 1);
+    a.flush();
+    let b = &parsed(&a.take_beacons(T0 + 2))[0];
+    let big = items(b, "actions")[0].get("props").unwrap().get("long").unwrap().get("big").unwrap().as_i64();
+    assert_eq!(big, Some(42));
+}
+
+#[test]
+fn unsampled_sessions_send_nothing_but_still_count() {
+    let mut a = Agent::new(config_with("{}", "{}", 0), Mode::Full);
+    act(&mut a, "1", T0);
+    a.flush();
+    assert!(a.take_beacons(T0 + 1).is_empty());
+    assert_eq!(a.session().unwrap().actions, 1);
+    assert!(!a.session().unwrap().sampled);
+    a.end_session(T0 + 2);
+    assert!(a.take_beacons(T0 + 3).is_empty());
+}
+
+#[test]
+fn faults_are_reported_once() {
+    let mut a = Agent::new(config(), Mode::Full);
+    a.note_fault();
+    a.note_fault();
+    act(&mut a, "1", T0);
+    a.flush();
+    let out = a.take_beacons(T0 + 1);
+    assert_eq!(parsed(&out)[0].get("faults").unwrap().as_i64(), Some(2));
+    act(&mut a, "2", T0 + 2);
+    a.flush();
+    let out = a.take_beacons(T0 + 3);
+    assert_eq!(parsed(&out).last().unwrap().get("faults"), None);
+}
+
+#[test]
+fn overdue_actions_are_reported_by_tick() {
+    let mut a = Agent::new(config_with(r#"{"idleTimeoutMs":3600000}"#, "{}", 100), Mode::Full);
+    let id = a.start_action(ActionKind::Click, "c", "u", T0, &entropy(1)).unwrap();
+    assert_eq!(a.next_wakeup(), Some(T0 + action::MAX_ACTION_DURATION_MS));
+    assert!(a.tick(T0 + 1_000).is_empty());
+    assert_eq!(a.tick(T0 + action::MAX_ACTION_DURATION_MS), vec![id.clone()]);
+    assert!(a.end_action(&id, &outcomes(), T0 + 10 * action::MAX_ACTION_DURATION_MS));
+    a.flush();
+    let b = &parsed(&a.take_beacons(T0 + 10 * action::MAX_ACTION_DURATION_MS))[0];
+    let act = &items(b, "actions")[0];
+    assert_eq!(act.get("end").unwrap().as_i64(), Some(T0 + action::MAX_ACTION_DURATION_MS));
+}
