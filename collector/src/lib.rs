@@ -5,6 +5,10 @@
 #![deny(missing_docs)]
 
 pub mod beacon;
+pub mod cli;
+pub mod export;
+pub mod ratelimit;
+pub mod server;
 pub mod store;
 pub mod usql;
 pub mod useragent;

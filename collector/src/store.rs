@@ -238,6 +238,7 @@ fn fold_session(tx: &Transaction<'_>, b: &Beacon, user_agent: Option<&str>, now_
                     end_reason = CASE WHEN ?6 IS NOT NULL AND (end_reason_seq IS NULL OR ?5 >= end_reason_seq) THEN ?6 ELSE end_reason END,
                     end_reason_seq = CASE WHEN ?6 IS NOT NULL AND (end_reason_seq IS NULL OR ?5 >= end_reason_seq) THEN ?5 ELSE end_reason_seq END,
                     beacon_count = beacon_count + 1,
+                    exported = 0,
                     last_seen = MAX(last_seen, ?7)
                  WHERE id = ?1",
                 params![id, b.session.start, b.vid, b.session.user_id, b.seq, b.session.ended, now_ms],

@@ -1,0 +1,401 @@
+//! `rumprops serve`: the HTTP collector.
+//!
+//! `POST /beacon` checks, in order: origin (403), rate limit (429), body size (413), beacon
+//! validity (400), then stores the beacon in one transaction (204, also for a duplicate). Every
+//! refusal happens before the database is touched, so a refused beacon leaves nothing behind.
+//! SQLite work runs on the blocking pool: one writer connection, a small pool of readers (WAL
+//! lets them read while the writer writes).
+
+use crate::beacon::parse_beacon;
+use crate::ratelimit::{RateLimit, RateLimiter};
+use crate::store::{self, IngestOutcome, DEFAULT_SESSION_TIMEOUT_MS};
+use crate::usql::{self, QueryError, QueryOptions};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use rusqlite::Connection;
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// The largest beacon body (DESIGN.md §4: the browser's keepalive budget).
+pub const MAX_BEACON_BYTES: usize = 64 * 1024;
+/// Read connections kept open for queries.
+const READER_POOL_SIZE: usize = 4;
+
+/// Settings of a running collector.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The SQLite file.
+    pub db: PathBuf,
+    /// Listen address; port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// Origins allowed to post beacons; empty allows every origin.
+    pub allow_origins: Vec<String>,
+    /// Where finished sessions are exported as NDJSON, if anywhere.
+    pub export_url: Option<String>,
+    /// A directory served for every other GET (the dashboard and demo pages).
+    pub static_dir: Option<PathBuf>,
+    /// Idle time after which a session without an end beacon is closed.
+    pub session_timeout_ms: i64,
+    /// Per-client beacon rate limit.
+    pub rate_limit: RateLimit,
+}
+
+impl ServeConfig {
+    /// Defaults for a database and an address.
+    pub fn new(db: PathBuf, addr: SocketAddr) -> ServeConfig {
+        ServeConfig {
+            db,
+            addr,
+            allow_origins: Vec::new(),
+            export_url: None,
+            static_dir: None,
+            session_timeout_ms: DEFAULT_SESSION_TIMEOUT_MS,
+            rate_limit: RateLimit::default(),
+        }
+    }
+}
+
+/// Shared state of the handlers.
+struct AppState {
+    config: ServeConfig,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    limiter: RateLimiter,
+}
+
+impl AppState {
+    /// Runs `f` with a read connection from the pool (opening one if the pool is empty).
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> T) -> Result<T, String> {
+        let pooled = self.readers.lock().ok().and_then(|mut p| p.pop());
+        let conn = match pooled {
+            Some(c) => c,
+            None => store::open_reader(&self.config.db).map_err(|e| e.to_string())?,
+        };
+        let out = f(&conn);
+        if let Ok(mut pool) = self.readers.lock() {
+            if pool.len() < READER_POOL_SIZE {
+                pool.push(conn);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A bound, not yet running collector.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    router: Router,
+}
+
+impl Server {
+    /// Opens (and migrates) the database and binds the address.
+    pub async fn bind(config: ServeConfig) -> Result<Server, String> {
+        let writer = store::open(&config.db).map_err(|e| e.to_string())?;
+        let listener =
+            tokio::net::TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
+        if let Some(url) = &config.export_url {
+            crate::export::spawn(config.db.clone(), url.clone(), config.session_timeout_ms)?;
+        }
+        let state = Arc::new(AppState {
+            limiter: RateLimiter::new(config.rate_limit),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            config,
+        });
+        let router = Router::new()
+            .route("/beacon", post(post_beacon).options(preflight))
+            .route("/api/v1/userSessionQueryLanguage/table", get(usql_table))
+            .route("/api/v1/userSessionQueryLanguage/tree", get(usql_tree))
+            .fallback(static_file)
+            .with_state(state);
+        Ok(Server { listener, router })
+    }
+
+    /// The bound address (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> Result<SocketAddr, String> {
+        self.listener.local_addr().map_err(|e| e.to_string())
+    }
+
+    /// Serves until the process ends.
+    pub async fn run(self) -> Result<(), String> {
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Starts a collector on its own thread and runtime and returns its address: for tests and
+/// benchmarks that talk to it over real loopback HTTP from blocking code.
+pub fn start_in_thread(config: ServeConfig) -> Result<SocketAddr, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = tx.send(Err(e.to_string()));
+                return;
+            }
+        };
+        rt.block_on(async move {
+            match Server::bind(config).await {
+                Ok(server) => {
+                    let _ = tx.send(server.local_addr());
+                    let _ = server.run().await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        });
+    });
+    rx.recv().map_err(|e| e.to_string())?
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    let mut r = Response::new(Body::from(body.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn error_response(status: StatusCode, message: &str) -> Response {
+    json_response(status, &json!({ "error": message }))
+}
+
+fn empty(status: StatusCode) -> Response {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = status;
+    r
+}
+
+/// The request's Origin if it is allowed, `Err` if it is present and not allowed.
+/// No Origin header (curl, server-to-server) is always allowed.
+fn check_origin<'h>(config: &ServeConfig, headers: &'h HeaderMap) -> Result<Option<&'h HeaderValue>, ()> {
+    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(None) };
+    if config.allow_origins.is_empty() {
+        return Ok(Some(origin));
+    }
+    let text = origin.to_str().map_err(|_| ())?;
+    if config.allow_origins.iter().any(|o| o == text) {
+        Ok(Some(origin))
+    } else {
+        Err(())
+    }
+}
+
+fn add_cors(r: &mut Response, origin: Option<&HeaderValue>) {
+    if let Some(o) = origin {
+        r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
+    }
+    r.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
+}
+
+async fn preflight(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let Ok(origin) = check_origin(&state.config, &headers) else {
+        return error_response(StatusCode::FORBIDDEN, "origin not allowed");
+    };
+    let mut r = empty(StatusCode::NO_CONTENT);
+    add_cors(&mut r, origin);
+    let h = r.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, OPTIONS"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Content-Type"));
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    r
+}
+
+async fn post_beacon(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Ok(origin) = check_origin(&state.config, &headers) else {
+        return error_response(StatusCode::FORBIDDEN, "origin not allowed");
+    };
+    let origin = origin.cloned();
+    let mut r = ingest_response(&state, peer, &headers, body).await;
+    add_cors(&mut r, origin.as_ref());
+    r
+}
+
+async fn ingest_response(state: &Arc<AppState>, peer: SocketAddr, headers: &HeaderMap, body: Body) -> Response {
+    if let Err(retry_after) = state.limiter.check(peer.ip(), Instant::now()) {
+        let mut r = error_response(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
+        if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
+    let too_large = || error_response(StatusCode::PAYLOAD_TOO_LARGE, "beacon larger than 65536 bytes");
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BEACON_BYTES as u64) {
+        return too_large();
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BEACON_BYTES).await else { return too_large() };
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let state = Arc::clone(state);
+    let result = tokio::task::spawn_blocking(move || {
+        let beacon = parse_beacon(&bytes).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+        let mut conn = state
+            .writer
+            .lock()
+            .map_err(|_| (StatusCode::INTERNAL_SERVER_ERROR, "store unavailable".to_owned()))?;
+        store::ingest(&mut conn, &beacon, user_agent.as_deref(), store::now_ms())
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("store failed: {e}")))
+    })
+    .await;
+    match result {
+        Ok(Ok(IngestOutcome::Stored | IngestOutcome::Duplicate)) => empty(StatusCode::NO_CONTENT),
+        Ok(Err((status, message))) => error_response(status, &message),
+        Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "ingest task failed"),
+    }
+}
+
+/// Reads the query options of the USQL endpoints; `Err` is a 400 message.
+fn query_options(params: &HashMap<String, String>, session_timeout_ms: i64) -> Result<(String, QueryOptions), String> {
+    let query = params.get("query").filter(|q| !q.trim().is_empty()).ok_or("missing query parameter \"query\"")?;
+    let mut opts = QueryOptions::now(session_timeout_ms);
+    let int = |name: &str| -> Result<Option<i64>, String> {
+        params.get(name).map(|v| v.parse::<i64>().map_err(|_| format!("{name}: not an integer"))).transpose()
+    };
+    opts.start_timestamp = int("startTimestamp")?;
+    opts.end_timestamp = int("endTimestamp")?;
+    opts.page_size = match int("pageSize")? {
+        None => None,
+        Some(n) if (1..=i64::from(usql::parser::MAX_LIMIT)).contains(&n) => Some(n as u32),
+        Some(_) => return Err("pageSize: must be 1 to 5000".to_owned()),
+    };
+    opts.page_offset = match int("pageOffset")? {
+        None => 0,
+        Some(n) if (0..=i64::from(usql::parser::MAX_LIMIT)).contains(&n) => n as u32,
+        Some(_) => return Err("pageOffset: must be 0 to 5000".to_owned()),
+    };
+    opts.include_live = match params.get("includeLive").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err("includeLive: must be true or false".to_owned()),
+    };
+    Ok((query.clone(), opts))
+}
+
+async fn run_query(state: Arc<AppState>, params: HashMap<String, String>, tree: bool) -> Response {
+    let (text, opts) = match query_options(&params, state.config.session_timeout_ms) {
+        Ok(x) => x,
+        Err(m) => return error_response(StatusCode::BAD_REQUEST, &m),
+    };
+    let st = Arc::clone(&state);
+    let result = tokio::task::spawn_blocking(move || st.with_reader(|conn| usql::run(conn, &text, &opts))).await;
+    let result = match result {
+        Ok(Ok(r)) => r,
+        Ok(Err(m)) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, &m),
+        Err(_) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "query task failed"),
+    };
+    match result {
+        Ok(r) if tree => {
+            let pick = |branch: bool| -> Vec<usize> { (0..r.is_branch.len()).filter(|&i| r.is_branch[i] == branch).collect() };
+            let (branches, leaves) = (pick(true), pick(false));
+            let order: Vec<usize> = branches.iter().chain(&leaves).copied().collect();
+            let values: Vec<Vec<serde_json::Value>> =
+                r.values.iter().map(|row| order.iter().filter_map(|&i| row.get(i).cloned()).collect()).collect();
+            let names = |idx: &[usize]| -> Vec<String> { idx.iter().filter_map(|&i| r.column_names.get(i).cloned()).collect() };
+            json_response(
+                StatusCode::OK,
+                &json!({ "branchNames": names(&branches), "leafNames": names(&leaves), "values": values }),
+            )
+        }
+        Ok(r) => json_response(
+            StatusCode::OK,
+            &json!({ "extrapolationLevel": 1, "columnNames": r.column_names, "values": r.values }),
+        ),
+        Err(QueryError::Invalid(e)) => {
+            json_response(StatusCode::BAD_REQUEST, &json!({ "error": e.message, "position": e.position }))
+        }
+        Err(e @ QueryError::Failed(_)) => error_response(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+async fn usql_table(State(state): State<Arc<AppState>>, Query(params): Query<HashMap<String, String>>) -> Response {
+    run_query(state, params, false).await
+}
+
+async fn usql_tree(State(state): State<Arc<AppState>>, Query(params): Query<HashMap<String, String>>) -> Response {
+    run_query(state, params, true).await
+}
+
+/// Serves `--static DIR` for GET and HEAD; `/` and directories mean their `index.html`.
+async fn static_file(State(state): State<Arc<AppState>>, method: Method, uri: Uri) -> Response {
+    let not_found = || error_response(StatusCode::NOT_FOUND, "not found");
+    let Some(dir) = state.config.static_dir.clone() else { return not_found() };
+    if method != Method::GET && method != Method::HEAD {
+        return error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+    }
+    let Some(path) = safe_path(&dir, uri.path()) else { return not_found() };
+    let read = tokio::task::spawn_blocking(move || {
+        let path = if path.is_dir() { path.join("index.html") } else { path };
+        std::fs::read(&path).map(|bytes| (bytes, content_type(&path)))
+    })
+    .await;
+    match read {
+        Ok(Ok((bytes, ct))) => {
+            let mut r = Response::new(Body::from(bytes));
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            r
+        }
+        _ => not_found(),
+    }
+}
+
+/// Joins a URL path under `dir`, refusing `..`, hidden names and anything that is not a plain name.
+fn safe_path(dir: &Path, url_path: &str) -> Option<PathBuf> {
+    let mut out = dir.to_path_buf();
+    for seg in url_path.split('/').filter(|s| !s.is_empty()) {
+        if seg.starts_with('.') || seg.contains('\\') || seg.contains('%') {
+            return None;
+        }
+        let mut comps = Path::new(seg).components();
+        match (comps.next(), comps.next()) {
+            (Some(Component::Normal(c)), None) => out.push(c),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+fn content_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" => "application/json",
+        "wasm" => "application/wasm",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_paths_stay_inside() {
+        let d = Path::new("/srv");
+        assert_eq!(safe_path(d, "/a/b.js"), Some(PathBuf::from("/srv/a/b.js")));
+        assert_eq!(safe_path(d, "/"), Some(PathBuf::from("/srv")));
+        assert_eq!(safe_path(d, "/../etc/passwd"), None);
+        assert_eq!(safe_path(d, "/.git/config"), None);
+        assert_eq!(safe_path(d, "/%2e%2e/x"), None);
+    }
+}

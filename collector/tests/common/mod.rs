@@ -1,0 +1,135 @@
+//! Shared helpers of the collector's integration tests: a real collector on a loopback port
+//! with a real SQLite file, and a tiny blocking HTTP/1.1 client.
+
+#![allow(dead_code)]
+
+use rumprops_collector::server::{start_in_thread, ServeConfig};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+
+/// A running collector and its database file (removed with the tempdir).
+pub struct Collector {
+    pub addr: SocketAddr,
+    pub db: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts a collector on 127.0.0.1:0; `edit` adjusts the config first.
+pub fn start(edit: impl FnOnce(&mut ServeConfig)) -> Collector {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("collector.db");
+    let mut config = ServeConfig::new(db.clone(), "127.0.0.1:0".parse().unwrap());
+    edit(&mut config);
+    let addr = start_in_thread(config).unwrap();
+    Collector { addr, db, _dir: dir }
+}
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// Sends one request (`Connection: close`) and reads the whole response.
+pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    // The server may answer (413) before reading all of a large body and close: ignore write errors.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut body = body.to_owned();
+    if head.lines().any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked")) {
+        body = dechunk(&body);
+    }
+    Response { status, headers, body }
+}
+
+fn dechunk(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// POSTs a beacon as the agent does (text/plain, no preflight).
+pub fn post_beacon(addr: SocketAddr, body: &str, extra: &[(&str, &str)]) -> Response {
+    let mut headers = vec![("Content-Type", "text/plain;charset=UTF-8")];
+    headers.extend_from_slice(extra);
+    request(addr, "POST", "/beacon", &headers, body.as_bytes())
+}
+
+/// Percent-encodes a query string value.
+pub fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// GETs `/table` (or `/tree`) with a query and extra parameters.
+pub fn usql(addr: SocketAddr, endpoint: &str, query: &str, extra: &str) -> Response {
+    let path = format!("/api/v1/userSessionQueryLanguage/{endpoint}?query={}{extra}", encode(query));
+    request(addr, "GET", &path, &[], b"")
+}
+
+/// Row counts of all tables, to show nothing partial was stored.
+pub fn counts(db: &std::path::Path) -> Vec<(&'static str, i64)> {
+    let conn = rumprops_collector::store::open_reader(db).unwrap();
+    rumprops_collector::store::table_counts(&conn).unwrap()
+}
+
+/// A valid beacon: session `sid`, beacon `seq`, with the given session string props and actions.
+pub fn beacon(sid: &str, seq: i64, ended: Option<&str>, session_props: serde_json::Value, actions: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "v": 1, "app": "easytravel", "vid": "visitor1", "sid": sid, "seq": seq, "sentAt": 1_732_600_000_000_i64,
+        "session": {"start": 1_732_599_000_000_i64, "userId": "alice", "ended": ended, "props": session_props},
+        "actions": actions,
+        "issues": []
+    })
+}
+
+/// An action with request errors and action props.
+pub fn action(id: &str, start: i64, request_errors: i64, props: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"id": id, "kind": "click", "name": format!("click on {id}"), "start": start, "end": start + 100,
+        "url": "https://shop.example/", "requests": request_errors + 1, "requestErrors": request_errors, "jsErrors": 0,
+        "props": props})
+}
