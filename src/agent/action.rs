@@ -14,6 +14,9 @@ use crate::value;
 pub const MAX_ACTION_DURATION_MS: i64 = 180_000;
 /// Action names (and the text a click name is taken from) are cut to this many Unicode scalar values.
 pub const MAX_ACTION_NAME_CHARS: usize = 100;
+/// URLs are cut to this many characters: the collector refuses text beyond 8192, and a huge
+/// `data:` URL must not cost a whole beacon.
+pub const MAX_URL_CHARS: usize = 4096;
 
 /// What started an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,13 +71,15 @@ pub struct Action {
 impl Action {
     /// A new, open action.
     pub fn new(id: String, kind: ActionKind, name: &str, url: &str, start: i64) -> Action {
+        let mut url = url.to_owned();
+        value::truncate(&mut url, MAX_URL_CHARS);
         Action {
             id,
             kind,
             name: clean_name(name),
             start,
             end: start,
-            url: url.to_owned(),
+            url,
             requests: 0,
             request_errors: 0,
             js_errors: 0,
@@ -200,6 +205,12 @@ mod tests {
         assert_eq!(a.end, a.start);
         assert!(a.is_overdue(1_000 + MAX_ACTION_DURATION_MS));
         assert!(!a.is_overdue(1_001));
+    }
+
+    #[test]
+    fn long_urls_are_cut() {
+        let a = Action::new("a1".into(), ActionKind::Load, "l", &"u".repeat(10_000), 0);
+        assert_eq!(a.url.len(), MAX_URL_CHARS);
     }
 
     #[test]

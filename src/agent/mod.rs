@@ -42,6 +42,43 @@ use session::{EndReason, Entropy, SessionState};
 pub const MAX_OPEN_ACTIONS: usize = 16;
 /// At most this many distinct issues wait for the next beacon; more are not recorded.
 pub const MAX_PENDING_ISSUES: usize = 200;
+/// At most this many beacons are in flight outside a page leave: a page restoring a full outbox
+/// must not open dozens of connections at once.
+pub const MAX_IN_FLIGHT: usize = 4;
+
+/// What the runtime does with one storage slot after an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// Leave it as it is.
+    Unchanged,
+    /// Write this text.
+    Write(String),
+    /// Delete it (`disable()`, or nothing left to keep).
+    Delete,
+}
+
+/// The storage writes an event calls for: the session (cookie and localStorage mirror), the
+/// session's properties and the outbox (localStorage only; too large for a cookie).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageUpdate {
+    /// The session state ([`SessionState::to_storage`]).
+    pub session: Stored,
+    /// The session's properties ([`Agent::session_props_storage`]).
+    pub props: Stored,
+    /// The outbox ([`Outbox::to_storage`]).
+    pub outbox: Stored,
+}
+
+/// What the runtime read from storage at page start.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoredState<'a> {
+    /// The session state (cookie, or the localStorage mirror when the cookie is gone).
+    pub session: Option<&'a str>,
+    /// The session's properties.
+    pub props: Option<&'a str>,
+    /// The outbox.
+    pub outbox: Option<&'a str>,
+}
 
 /// A body the runtime must POST to the collector.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,9 +116,13 @@ pub struct Agent {
     batch: Vec<String>,
     issues: Vec<Issue>,
     policy: FlushPolicy,
-    flush_due: Option<FlushReason>,
+    /// Set when the page may be leaving: the next hand-out is bounded by the keepalive budget,
+    /// the beacons of this list (just sealed, newest actions first) before older ones.
+    leaving: Option<Vec<(String, u64)>>,
     outbox: Outbox,
     faults: u64,
+    /// What was last handed to storage, to write only on change: session, props, outbox.
+    written: [Option<String>; 3],
 }
 
 impl Agent {
@@ -99,9 +140,10 @@ impl Agent {
             batch: Vec::new(),
             issues: Vec::new(),
             policy,
-            flush_due: None,
+            leaving: None,
             outbox: Outbox::new(),
             faults: 0,
+            written: [None, None, None],
         }
     }
 
@@ -126,8 +168,9 @@ impl Agent {
         self.mode = mode;
         match mode {
             Mode::Off => {
-                let config = self.config.clone();
-                *self = Agent::new(config, Mode::Off);
+                let written = core::mem::take(&mut self.written);
+                *self = Agent::new(self.config.clone(), Mode::Off);
+                self.written = written;
             }
             Mode::Anonymous => {
                 self.visitor_id = None;
@@ -141,16 +184,79 @@ impl Agent {
         }
     }
 
-    /// Page start: the stored session (cookie or localStorage) and the stored outbox, whose
-    /// beacons become due at once.
-    pub fn restore(&mut self, session: Option<&str>, outbox: Option<&str>, now: i64) {
+    /// Page start: the stored session, its properties (refolded, so `sum`, `min`, `first`…
+    /// go on across pages) and the outbox, whose beacons become due at once. Malformed text
+    /// is ignored.
+    pub fn restore(&mut self, stored: &StoredState, now: i64) {
         if self.mode == Mode::Off {
             return;
         }
-        self.sync_session(session, now);
-        if let Some(text) = outbox {
+        self.sync_session(stored.session, now);
+        if let (Some(text), Some(s)) = (stored.props, &self.session) {
+            let (sid, start) = (s.id.clone(), s.start);
+            self.restore_props(text, &sid, start);
+        }
+        if let Some(text) = stored.outbox {
             self.outbox.merge(Outbox::from_storage(text));
         }
+        self.written = [stored.session, stored.props, stored.outbox].map(|s| s.map(str::to_owned));
+    }
+
+    /// Folds stored session properties back in, as if observed at the session start (so any
+    /// newer value is later for `last` and `first` keeps the stored one). An `avg` restarts from
+    /// the stored mean as one value: the count is not stored.
+    fn restore_props(&mut self, text: &str, sid: &str, start: i64) {
+        let Ok(root) = crate::json::parse(text) else { return };
+        if root.get("sid").and_then(crate::json::Value::as_str) != Some(sid) {
+            return;
+        }
+        let Some(props) = root.get("props") else { return };
+        for ty in PropType::ALL {
+            let Some(crate::json::Value::Object(members)) = props.get(ty.name()) else { continue };
+            for (key, v) in members {
+                let Some(prop) = self.config.property(key).filter(|p| p.prop_type == ty && p.storage.on_session()) else {
+                    continue;
+                };
+                let value = match (ty, v) {
+                    (PropType::String, crate::json::Value::String(s)) => Some(crate::value::PropertyValue::String(s.clone())),
+                    (PropType::Long, _) => v.as_i64().map(crate::value::PropertyValue::Long),
+                    (PropType::Double, _) => v.as_f64().filter(|x| x.is_finite()).map(crate::value::PropertyValue::Double),
+                    (PropType::Date, _) => v.as_i64().map(crate::value::PropertyValue::Date),
+                    _ => None,
+                };
+                if let Some(value) = value {
+                    let _ = self.props.fold(prop, value, start);
+                }
+            }
+        }
+    }
+
+    /// The session's properties for localStorage: `{"sid":…,"props":{"string":{…},…}}`
+    /// (`None` without a session or when off).
+    pub fn session_props_storage(&self) -> Option<String> {
+        let s = self.session.as_ref().filter(|_| self.mode != Mode::Off)?;
+        let mut out = String::from("{\"sid\":");
+        crate::json::write_str(&mut out, &s.id);
+        out.push_str(",\"props\":");
+        self.props.values().write_json(&mut out);
+        out.push('}');
+        Some(out)
+    }
+
+    /// The storage writes due since the last call: the runtime calls this after every event and
+    /// carries them out (a cookie and localStorage for the session, localStorage for the rest).
+    pub fn take_storage_update(&mut self) -> StorageUpdate {
+        let now = [self.session_storage(), self.session_props_storage(), self.outbox_storage()];
+        let mut slots = now.into_iter().zip(self.written.iter_mut()).map(|(new, old)| {
+            if new == *old {
+                Stored::Unchanged
+            } else {
+                old.clone_from(&new);
+                new.map_or(Stored::Delete, Stored::Write)
+            }
+        });
+        let mut next = || slots.next().unwrap_or(Stored::Unchanged);
+        StorageUpdate { session: next(), props: next(), outbox: next() }
     }
 
     /// Adopts the session state another tab stored (call before each action and tick). The same
@@ -215,20 +321,19 @@ impl Agent {
         }
     }
 
-    /// Counts a request for an action (`None`: the newest open one); a request keeps the session alive.
-    pub fn count_request(&mut self, action_id: Option<&str>, failed: bool, now: i64) {
+    /// Counts a request for an action (`None`: the newest open one). Requests are not user
+    /// activity: a polling timer must not keep an idle session alive.
+    pub fn count_request(&mut self, action_id: Option<&str>, failed: bool) {
         if let Some(o) = self.open_mut(action_id) {
             o.action.count_request(failed);
         }
-        self.touch(now);
     }
 
     /// Counts a JS error for an action (`None`: the newest open one).
-    pub fn count_js_error(&mut self, action_id: Option<&str>, now: i64) {
+    pub fn count_js_error(&mut self, action_id: Option<&str>) {
         if let Some(o) = self.open_mut(action_id) {
             o.action.count_js_error();
         }
-        self.touch(now);
     }
 
     fn touch(&mut self, now: i64) {
@@ -296,7 +401,7 @@ impl Agent {
         }
         self.batch.push(encoded);
         if let Some(reason) = self.policy.action_added(self.batch.last().map_or(0, |a| a.len() as u64), now) {
-            self.request_flush(reason);
+            self.seal(Some(reason), now);
         }
         true
     }
@@ -306,13 +411,6 @@ impl Agent {
             if self.issues.len() < MAX_PENDING_ISSUES && !self.issues.contains(&i) {
                 self.issues.push(i);
             }
-        }
-    }
-
-    fn request_flush(&mut self, reason: FlushReason) {
-        // A leave outranks anything else: it decides the order and the transport.
-        if !self.flush_due.is_some_and(FlushReason::is_leave) {
-            self.flush_due = Some(reason);
         }
     }
 
@@ -366,21 +464,25 @@ impl Agent {
         }
     }
 
-    /// `flush()`: send what waits now.
-    pub fn flush(&mut self) {
+    /// `flush()`: seal what waits into beacons, due at once.
+    pub fn flush(&mut self, now: i64) {
         if self.policy.has_data() {
-            self.request_flush(FlushReason::Manual);
+            self.seal(Some(FlushReason::Manual), now);
         }
     }
 
-    /// `visibilitychange` to hidden, `pagehide` or `freeze`: flush within the keepalive budget.
+    /// `visibilitychange` to hidden, `pagehide` or `freeze`: seal what waits, newest action
+    /// first, and let the next [`Agent::take_beacons`] hand out what fits the keepalive budget
+    /// (older beacons waiting for a retry too: the page may not get another chance).
     pub fn on_leave(&mut self, reason: FlushReason, now: i64) {
-        if let Some(r) = self.policy.leave(reason) {
-            self.request_flush(r);
-        } else if !self.outbox.due(now).is_empty() {
-            // Nothing new, but retries wait: send them while the page can.
-            self.flush_due = Some(reason);
+        if self.mode == Mode::Off {
+            return;
         }
+        let fresh = match self.policy.leave(reason) {
+            Some(r) => self.seal(Some(r), now),
+            None => Vec::new(),
+        };
+        self.leaving.get_or_insert_with(Vec::new).extend(fresh);
     }
 
     /// A timer tick: the interval flush, and the end of an idle or too long session. Returns the
@@ -388,7 +490,7 @@ impl Agent {
     /// the rules' outcomes) now.
     pub fn tick(&mut self, now: i64) -> Vec<String> {
         if let Some(r) = self.policy.tick(now) {
-            self.request_flush(r);
+            self.seal(Some(r), now);
         }
         let overdue: Vec<String> = self.open.iter().filter(|o| o.action.is_overdue(now)).map(|o| o.action.id.clone()).collect();
         let ended = self.session.as_ref().and_then(|s| s.end_reason(&self.config.session, now));
@@ -400,32 +502,41 @@ impl Agent {
 
     /// When the runtime should call [`Agent::tick`] and [`Agent::take_beacons`] next.
     pub fn next_wakeup(&self) -> Option<i64> {
-        let flush = self.flush_due.map(|_| i64::MIN);
+        let flush = self.leaving.as_ref().map(|_| i64::MIN);
         let interval = self.policy.due_at();
-        let retry = self.outbox.next_due();
+        let retry = if self.in_flight() >= MAX_IN_FLIGHT {
+            // Wait for an answer (the runtime calls again) or for the first send to time out.
+            self.outbox.entries().iter().filter(|e| e.in_flight_since.is_some()).map(queue::Entry::due_at).min()
+        } else {
+            self.outbox.next_due()
+        };
         let expiry = self.session.as_ref().map(|s| s.expires_at(&self.config.session));
         let overdue = self.open.iter().map(|o| o.action.start.saturating_add(action::MAX_ACTION_DURATION_MS)).min();
         [flush, interval, retry, expiry, overdue].into_iter().flatten().min()
     }
 
-    /// Seals what waits into beacons if a flush is due, and hands out every beacon that may be
-    /// sent now. When the page is leaving, only what fits the 64 KiB keepalive budget is handed
-    /// out, newest first; the rest stays stored for the next page.
+    /// Hands out the beacons that may be sent now (at most [`MAX_IN_FLIGHT`] in flight). After
+    /// [`Agent::on_leave`], only what fits the 64 KiB keepalive budget is handed out: the beacons
+    /// just sealed (newest actions first), then older ones newest first; the rest stays stored
+    /// for the next page.
     pub fn take_beacons(&mut self, now: i64) -> Vec<Outgoing> {
         if self.mode == Mode::Off {
             return Vec::new();
         }
-        let Some(reason) = self.flush_due.take() else {
-            return self.hand_out(self.outbox.due(now), now, false);
+        let Some(fresh) = self.leaving.take() else {
+            let room = MAX_IN_FLIGHT.saturating_sub(self.in_flight());
+            let mut due = self.outbox.due(now);
+            due.truncate(room);
+            return self.hand_out(due, now, false);
         };
-        self.seal(Some(reason), now);
-        if !reason.is_leave() {
-            return self.hand_out(self.outbox.due(now), now, false);
-        }
-        // Newest first: the bodies just built (themselves newest action first) are the last
-        // entries, then older retries.
+        let entries = self.outbox.entries();
+        let rank = |i: usize| {
+            let e = entries.get(i);
+            let pos = fresh.iter().position(|(sid, seq)| e.is_some_and(|e| e.seq == *seq && e.sid == *sid));
+            (pos.unwrap_or(usize::MAX), core::cmp::Reverse(i))
+        };
         let mut due = self.outbox.due(now);
-        due.sort_by_key(|&i| core::cmp::Reverse(i));
+        due.sort_by_key(|&i| rank(i));
         let mut budget = beacon::MAX_BEACON_BYTES;
         due.retain(|&i| {
             let len = self.outbox.entries().get(i).map_or(usize::MAX, |e| e.body.len());
@@ -436,6 +547,10 @@ impl Agent {
             fits
         });
         self.hand_out(due, now, true)
+    }
+
+    fn in_flight(&self) -> usize {
+        self.outbox.entries().iter().filter(|e| e.in_flight_since.is_some()).count()
     }
 
     fn hand_out(&mut self, indices: Vec<usize>, now: i64, leave: bool) -> Vec<Outgoing> {
@@ -534,23 +649,16 @@ impl Agent {
         self.props = SessionProps::new();
     }
 
-    /// Builds beacons of the waiting data into the outbox. `None` seals only actions and issues
-    /// (before the session changes under them).
-    fn seal(&mut self, reason: Option<FlushReason>, now: i64) {
+    /// Builds beacons of the waiting data into the outbox, where they are due at once, and
+    /// returns their `(sid, seq)`. For a leave the newest actions go into the first beacon.
+    fn seal(&mut self, reason: Option<FlushReason>, now: i64) -> Vec<(String, u64)> {
         let has_waiting = !self.batch.is_empty() || !self.issues.is_empty() || self.policy.has_data();
-        let Some(session) = &mut self.session else {
+        let Some(session) = self.session.as_mut().filter(|s| s.sampled && (has_waiting || s.ended.is_some())) else {
             self.batch.clear();
             self.issues.clear();
             self.policy.flushed();
-            return;
+            return Vec::new();
         };
-        let ending = session.ended.is_some();
-        if !(has_waiting || ending) || !session.sampled {
-            self.batch.clear();
-            self.issues.clear();
-            self.policy.flushed();
-            return;
-        }
         let mut actions = core::mem::take(&mut self.batch);
         if reason.is_some_and(FlushReason::is_leave) {
             actions.reverse();
@@ -575,10 +683,13 @@ impl Agent {
         let sid = session.id.clone();
         self.faults = 0;
         self.outbox.dropped = 0;
+        let mut made = Vec::with_capacity(bodies.len());
         for (seq, body) in bodies {
             self.outbox.push(Entry::new(&sid, seq, body, now));
+            made.push((sid.clone(), seq));
         }
         self.policy.flushed();
+        made
     }
 }
 

@@ -13,8 +13,8 @@ pub type Entropy = [u8; 32];
 
 /// Version prefix of the stored form; another prefix is not ours (or too old) and is ignored.
 const STATE_PREFIX: &str = "r1";
-/// A stored user id is cut to this many bytes' worth of characters (cookie size).
-pub const MAX_USER_ID_CHARS: usize = 256;
+/// A user id is cut to this many characters (the collector refuses longer ids; cookies are small).
+pub const MAX_USER_ID_CHARS: usize = 200;
 
 /// Why a session ended. The codes are sent in the beacon's `session.ended`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -74,15 +74,15 @@ fn one_action_one_beacon_with_exact_long_and_session_props() {
     a.identify_user("alice", T0);
     let id = a.start_action(ActionKind::Click, "click on \"Book\"", "https://shop.example/offers?x=1", T0, &entropy(1)).unwrap();
     assert_eq!(id, "a1");
-    a.count_request(None, false, T0 + 5);
-    a.count_request(Some(&id), true, T0 + 6);
-    a.count_js_error(None, T0 + 7);
+    a.count_request(None, false);
+    a.count_request(Some(&id), true);
+    a.count_js_error(None);
     let r = a.add_action_properties(None, &[(PropType::Double, "total".into(), ApiValue::Num(59.9))]);
     assert_eq!(r.sent.len(), 1);
     assert!(a.end_action(&id, &outcomes(), T0 + 450));
     assert!(a.take_beacons(T0 + 500).is_empty(), "one action waits for the batch");
-    a.flush();
-    assert_eq!(a.next_wakeup(), Some(i64::MIN));
+    a.flush(T0 + 500);
+    assert_eq!(a.next_wakeup(), Some(T0 + 500), "sealed beacons are due at once");
     let out = a.take_beacons(T0 + 500);
     assert_eq!(out.len(), 1);
     let b = &parsed(&out)[0];
@@ -196,7 +196,7 @@ fn max_actions_and_end_session_reasons() {
     let out = a.take_beacons(T0 + 1_000);
     let b = parsed(&out).into_iter().find(|b| b.get("sid").unwrap().as_str() == Some(&second)).unwrap();
     assert_eq!(b.get("session").unwrap().get("ended").unwrap().as_str(), Some("end_session"));
-    assert_eq!(action_ids(&b), ["a2"], "a1 went out earlier: the count flush still pending from the first session");
+    assert_eq!(action_ids(&b), ["a1", "a2"]);
     act(&mut a, "after", T0 + 2_000);
     assert_eq!(a.session().unwrap().user_id, None, "endSession() forgets the user");
 }
@@ -205,7 +205,7 @@ fn max_actions_and_end_session_reasons() {
 fn retries_back_off_honour_retry_after_and_give_up() {
     let mut a = Agent::new(config(), Mode::Full);
     act(&mut a, "1", T0);
-    a.flush();
+    a.flush(T0);
     let out = a.take_beacons(T0);
     let (sid, seq) = (out[0].sid.clone(), out[0].seq);
     assert!(a.take_beacons(T0 + 1).is_empty(), "in flight");
@@ -226,7 +226,7 @@ fn retries_back_off_honour_retry_after_and_give_up() {
     assert_eq!(a.on_response(&sid, seq, None, None, now, 0.5), Verdict::Retry);
     assert!(a.take_beacons(now + 10_000_000).is_empty(), "given up");
     act(&mut a, "2", now);
-    a.flush();
+    a.flush(now);
     let b = &parsed(&a.take_beacons(now))[0];
     assert_eq!(b.get("dropped").unwrap().as_i64(), Some(1), "the loss is reported");
     assert_eq!(b.get("seq").unwrap().as_i64(), Some(2));
@@ -236,7 +236,7 @@ fn retries_back_off_honour_retry_after_and_give_up() {
 fn other_4xx_is_dropped() {
     let mut a = Agent::new(config(), Mode::Full);
     act(&mut a, "1", T0);
-    a.flush();
+    a.flush(T0);
     let out = a.take_beacons(T0);
     assert_eq!(a.on_response(&out[0].sid, out[0].seq, Some(400), None, T0, 0.0), Verdict::Drop);
     assert_eq!(a.next_wakeup(), Some(T0 + 10 + 60_000));
@@ -267,8 +267,17 @@ fn leaving_sends_newest_first_within_the_keepalive_budget_and_keeps_the_rest() {
     let stored = a.outbox_storage().unwrap();
     let session = a.session_storage().unwrap();
     let mut next = Agent::new(a.config().clone(), Mode::Full);
-    next.restore(Some(&session), Some(&stored), T0 + 5_000);
-    let resent = next.take_beacons(T0 + 5_000);
+    next.restore(&StoredState { session: Some(&session), props: None, outbox: Some(&stored) }, T0 + 5_000);
+    let mut resent = Vec::new();
+    loop {
+        let batch = next.take_beacons(T0 + 5_000);
+        if batch.is_empty() {
+            break;
+        }
+        assert!(batch.len() <= MAX_IN_FLIGHT);
+        ack_all(&mut next, &batch, T0 + 5_000);
+        resent.extend(batch);
+    }
     assert_eq!(resent.len(), total);
     let mut ids: Vec<String> = parsed(&resent).iter().flat_map(action_ids).collect();
     ids.sort_by_key(|id| id[1..].parse::<u32>().unwrap());
@@ -286,12 +295,12 @@ fn two_tabs_share_one_session_without_seq_collisions() {
     let mut tab1 = Agent::new(config(), Mode::Full);
     let mut tab2 = Agent::new(config(), Mode::Full);
     act(&mut tab1, "t1", T0);
-    tab1.flush();
+    tab1.flush(T0 + 10);
     let out1 = tab1.take_beacons(T0 + 10);
     let stored = tab1.session_storage();
-    tab2.restore(stored.as_deref(), None, T0 + 20);
+    tab2.restore(&StoredState { session: stored.as_deref(), ..StoredState::default() }, T0 + 20);
     act(&mut tab2, "t2", T0 + 30);
-    tab2.flush();
+    tab2.flush(T0 + 40);
     let out2 = tab2.take_beacons(T0 + 40);
     assert_eq!(out1[0].sid, out2[0].sid);
     assert_ne!(out1[0].seq, out2[0].seq);
@@ -322,7 +331,7 @@ fn off_mode_stores_and_sends_nothing() {
     let mut a = Agent::new(c, mode);
     assert_eq!(a.start_action(ActionKind::Load, "l", "u", T0, &entropy(1)), None);
     assert!(a.add_action_properties(None, &[(PropType::Long, "big".into(), ApiValue::Num(1.0))]).sent.is_empty());
-    a.flush();
+    a.flush(T0);
     assert!(a.take_beacons(T0).is_empty());
     assert_eq!(a.session_storage(), None);
     assert_eq!(a.outbox_storage(), None);
@@ -347,7 +356,7 @@ fn anonymous_mode_sends_no_ids_and_masks_non_public_properties() {
     assert_eq!(r.sent, vec![("total".to_owned(), PropertyValue::Double(2.5))]);
     assert_eq!(r.failed, vec![("tier".to_owned(), Reason::DntMasked)]);
     act(&mut a, "1", T0 + 1);
-    a.flush();
+    a.flush(T0 + 20);
     let b = &parsed(&a.take_beacons(T0 + 20))[0];
     assert_eq!(b.get("vid"), Some(&Value::Null));
     assert_eq!(b.get("session").unwrap().get("userId"), Some(&Value::Null));
@@ -373,7 +382,7 @@ fn api_values_win_and_unknown_actions_fail() {
     let r = a.add_action_properties(Some("a99"), &[(PropType::Long, "big".into(), ApiValue::Num(1.0))]);
     assert_eq!(r.failed, vec![("big".to_owned(), Reason::NotFound)]);
     a.end_action(&id, &outcomes(), T0 + 1);
-    a.flush();
+    a.flush(T0 + 2);
     let b = &parsed(&a.take_beacons(T0 + 2))[0];
     let big = items(b, "actions")[0].get("props").unwrap().get("long").unwrap().get("big").unwrap().as_i64();
     assert_eq!(big, Some(42));
@@ -383,7 +392,7 @@ fn api_values_win_and_unknown_actions_fail() {
 fn unsampled_sessions_send_nothing_but_still_count() {
     let mut a = Agent::new(config_with("{}", "{}", 0), Mode::Full);
     act(&mut a, "1", T0);
-    a.flush();
+    a.flush(T0 + 1);
     assert!(a.take_beacons(T0 + 1).is_empty());
     assert_eq!(a.session().unwrap().actions, 1);
     assert!(!a.session().unwrap().sampled);
@@ -397,11 +406,11 @@ fn faults_are_reported_once() {
     a.note_fault();
     a.note_fault();
     act(&mut a, "1", T0);
-    a.flush();
+    a.flush(T0 + 1);
     let out = a.take_beacons(T0 + 1);
     assert_eq!(parsed(&out)[0].get("faults").unwrap().as_i64(), Some(2));
     act(&mut a, "2", T0 + 2);
-    a.flush();
+    a.flush(T0 + 3);
     let out = a.take_beacons(T0 + 3);
     assert_eq!(parsed(&out).last().unwrap().get("faults"), None);
 }
@@ -414,8 +423,69 @@ fn overdue_actions_are_reported_by_tick() {
     assert!(a.tick(T0 + 1_000).is_empty());
     assert_eq!(a.tick(T0 + action::MAX_ACTION_DURATION_MS), vec![id.clone()]);
     assert!(a.end_action(&id, &outcomes(), T0 + 10 * action::MAX_ACTION_DURATION_MS));
-    a.flush();
+    a.flush(T0 + 10 * action::MAX_ACTION_DURATION_MS);
     let b = &parsed(&a.take_beacons(T0 + 10 * action::MAX_ACTION_DURATION_MS))[0];
     let act = &items(b, "actions")[0];
     assert_eq!(act.get("end").unwrap().as_i64(), Some(T0 + action::MAX_ACTION_DURATION_MS));
+}
+
+#[test]
+fn storage_updates_are_written_on_change_and_deleted_on_disable() {
+    let mut a = Agent::new(config(), Mode::Full);
+    let first = a.take_storage_update();
+    assert_eq!(first, StorageUpdate { session: Stored::Unchanged, props: Stored::Unchanged, outbox: Stored::Write("{\"v\":1,\"dropped\":0,\"q\":[]}".into()) });
+    act(&mut a, "1", T0);
+    let u = a.take_storage_update();
+    assert!(matches!(u.session, Stored::Write(_)) && matches!(u.props, Stored::Write(_)));
+    assert_eq!(u.outbox, Stored::Unchanged);
+    assert_eq!(a.take_storage_update().session, Stored::Unchanged);
+    a.set_mode(Mode::Off);
+    let u = a.take_storage_update();
+    assert_eq!((u.session, u.props, u.outbox), (Stored::Delete, Stored::Delete, Stored::Delete));
+}
+
+#[test]
+fn session_properties_continue_across_a_reload() {
+    let mut a = Agent::new(config(), Mode::Full);
+    let sum = |a: &mut Agent, x: f64, at: i64| {
+        a.send_session_properties(&[(PropType::Double, "total".into(), ApiValue::Num(x))], at, &entropy(1));
+    };
+    sum(&mut a, 10.0, T0);
+    act(&mut a, "1", T0 + 1);
+    let stored_session = a.session_storage().unwrap();
+    let stored_props = a.session_props_storage().unwrap();
+    let mut b = Agent::new(config(), Mode::Full);
+    b.restore(&StoredState { session: Some(&stored_session), props: Some(&stored_props), outbox: None }, T0 + 100);
+    sum(&mut b, 2.5, T0 + 200);
+    b.flush(T0 + 300);
+    let body = &parsed(&b.take_beacons(T0 + 300))[0];
+    let props = body.get("session").unwrap().get("props").unwrap();
+    assert_eq!(props.get("double").unwrap().get("total").unwrap().as_f64(), Some(12.5));
+    assert_eq!(props.get("string").unwrap().get("tier").unwrap().as_str(), Some("Gold"));
+
+    // Properties of another session, or malformed, are ignored.
+    let mut c = Agent::new(config(), Mode::Full);
+    let other = stored_props.replace(&a.session().unwrap().id, &"0".repeat(32));
+    c.restore(&StoredState { session: Some(&stored_session), props: Some(&other), outbox: Some("garbage") }, T0 + 100);
+    assert!(c.session_props_storage().unwrap().contains("\"double\":{}"));
+    c.restore(&StoredState { session: Some("r1|junk"), props: Some("{"), outbox: Some("[") }, T0 + 100);
+}
+
+#[test]
+fn at_most_a_few_beacons_in_flight() {
+    let cfg = config_with(r#"{"maxActions":1000}"#, r#"{"maxActions":1}"#, 100);
+    let mut a = Agent::new(cfg, Mode::Full);
+    for i in 0..10 {
+        act(&mut a, "x", T0 + i);
+    }
+    let first = a.take_beacons(T0 + 20);
+    assert_eq!(first.len(), MAX_IN_FLIGHT);
+    assert!(a.take_beacons(T0 + 21).is_empty());
+    assert_eq!(a.next_wakeup(), Some(T0 + 20 + queue::IN_FLIGHT_TIMEOUT_MS));
+    ack_all(&mut a, &first[..1], T0 + 30);
+    assert_eq!(a.take_beacons(T0 + 31).len(), 1);
+    // Unanswered sends (sendBeacon, a page that froze) go out again after the timeout.
+    let again = a.take_beacons(T0 + 20 + queue::IN_FLIGHT_TIMEOUT_MS);
+    assert_eq!(again.len(), 0, "still four in flight");
+    assert_eq!(a.on_response(&first[1].sid, first[1].seq, Some(500), None, T0 + 40, 0.0), Verdict::Retry);
 }
