@@ -1,23 +1,44 @@
 //! The browser agent's pure core: actions, sessions, batching, beacons, retries and the JS
 //! API's checks, with time, random bytes, responses and page lifecycle events as inputs.
 //!
-//! The wasm runtime only forwards browser events to an [`Agent`] and carries out what it asks:
-//! send [`Outgoing`] bodies, store [`Agent::session_storage`] and [`Agent::outbox_storage`],
-//! and wake up at [`Agent::next_wakeup`]. Everything here runs under `cargo test` on the host.
+//! The wasm runtime only forwards browser events to an [`Agent`] and carries out what it asks.
+//! Everything here runs under `cargo test` on the host.
 //!
-//! Decisions the design leaves open, and why:
-//! - An action's id is `a` + its number in the session, taken from the session state that tabs
-//!   share, so ids are unique per session across tabs and reloads.
-//! - The beacon number `seq` is also taken from the shared state, so two tabs of one session
-//!   never send the same `(sid, seq)` (the collector would keep only one).
+//! # The runtime's loop
+//!
+//! 1. At start: read the session (cookie, else its localStorage mirror), the session's
+//!    properties and the outbox (localStorage) into [`StoredState`]; [`Agent::restore`].
+//! 2. Before each event: [`Agent::sync_session`] with the stored session, so tabs share one
+//!    session, its action numbers and its beacon numbers.
+//! 3. The event: [`Agent::start_action`], [`Agent::count_request`], [`Agent::end_action`] with
+//!    the rules' outcomes (`capture::evaluate`), the API calls, [`Agent::on_leave`] on
+//!    `visibilitychange` to hidden, `pagehide` and `freeze`, [`Agent::tick`] when the timer fires.
+//! 4. After each event: [`Agent::take_beacons`] and POST them (`sendBeacon` or `fetch` with
+//!    `keepalive` when [`Outgoing::leave`]); report each answer with [`Agent::on_response`]
+//!    (a network error or a `sendBeacon` refusal is `None`); carry out
+//!    [`Agent::take_storage_update`]; set one timer for [`Agent::next_wakeup`].
+//!
+//! # Decisions the design leaves open
+//!
+//! - An action's id is `a` + its number in the session, and a beacon's `seq` is the session's
+//!   next number, both from the state the tabs share: ids are unique per session across tabs
+//!   and reloads, and two tabs never send the same `(sid, seq)` (the collector keeps one).
 //! - `session.ended` is the end reason's code (`idle`, `max_duration`, `max_actions`,
-//!   `end_session`) or `null`. An ended session's last beacon is built at the moment the end is
-//!   noticed: on the next action, on a timer tick, or at `endSession()`.
-//! - Ending a session closes its open actions at that moment, with the API values they have
-//!   and no rule values (the runtime may end them properly first, see [`Agent::open_action_ids`]).
+//!   `end_session`) or `null`. The last beacon is sealed when the end is noticed: on the next
+//!   action, on a timer tick, or at `endSession()`. The ended state stays stored (it keeps the
+//!   visitor id and tells other tabs the end was announced) until the next action.
+//! - Only actions and API calls are activity: requests of a polling timer do not keep an idle
+//!   session alive.
+//! - Ending a session closes its open actions at that moment, with their API values and no rule
+//!   values (the runtime may end them properly first: [`Agent::open_action_ids`]).
 //! - A user id survives a session that ended by idle, duration or action count on this page (the
 //!   same person is still logged in) but not `endSession()`, which pages call at logout.
-//! - An action of an unsampled session still counts toward the session's bounds but is not sent.
+//! - An action of an unsampled session counts toward the session's bounds but is not sent.
+//! - Session properties are stored with the session and refolded on the next page, so `sum`,
+//!   `min`, `max`, `first` and `last` span pages; `avg` restarts from the stored mean.
+//! - Every beacon stays in the outbox until a 2xx: one sent on leave (whose answer may never
+//!   come) is sent again by a later page, and the collector drops the duplicate.
+//! - Bodies carry two optional counters (see [`beacon`]): `faults` and `dropped`.
 
 pub mod action;
 pub mod api;
@@ -459,7 +480,7 @@ impl Agent {
 
     /// `endSession()`: the session's last beacon goes out with `ended: "end_session"`.
     pub fn end_session(&mut self, now: i64) {
-        if self.session.is_some() {
+        if self.running().is_some() {
             self.close_session(EndReason::EndSession, now);
         }
     }
@@ -493,7 +514,7 @@ impl Agent {
             self.seal(Some(r), now);
         }
         let overdue: Vec<String> = self.open.iter().filter(|o| o.action.is_overdue(now)).map(|o| o.action.id.clone()).collect();
-        let ended = self.session.as_ref().and_then(|s| s.end_reason(&self.config.session, now));
+        let ended = self.running().and_then(|s| s.end_reason(&self.config.session, now));
         if let (Some(reason), true) = (ended, self.open.is_empty()) {
             self.close_session(reason, now);
         }
@@ -510,7 +531,7 @@ impl Agent {
         } else {
             self.outbox.next_due()
         };
-        let expiry = self.session.as_ref().map(|s| s.expires_at(&self.config.session));
+        let expiry = self.running().map(|s| s.expires_at(&self.config.session));
         let overdue = self.open.iter().map(|o| o.action.start.saturating_add(action::MAX_ACTION_DURATION_MS)).min();
         [flush, interval, retry, expiry, overdue].into_iter().flatten().min()
     }
@@ -612,8 +633,19 @@ impl Agent {
         if self.mode == Mode::Off {
             return None;
         }
-        if let Some(reason) = self.session.as_ref().and_then(|s| s.end_reason(&self.config.session, now)) {
-            self.close_session(reason, now);
+        let over = self.session.as_ref().and_then(|s| Some((s.end_reason(&self.config.session, now)?, s.ended.is_some())));
+        match over {
+            // Ended here or in another tab, which sealed its last beacon then: only data of
+            // ours that is still waiting goes out under the old id.
+            Some((_, true)) => {
+                self.close_open_actions(now);
+                self.seal(None, now);
+            }
+            Some((reason, false)) => self.close_session(reason, now),
+            None => {}
+        }
+        if over.is_some() {
+            self.session = None;
         }
         if self.session.is_none() {
             if self.mode == Mode::Full && self.visitor_id.is_none() {
@@ -634,7 +666,9 @@ impl Agent {
         }
     }
 
-    /// Ends the session: its open actions close, and its last beacon carries the reason.
+    /// Ends the session: its open actions close, and its last beacon carries the reason. The
+    /// ended state stays (and is stored) until the next action starts a new session: it keeps
+    /// the visitor id, and tells other tabs that the last beacon was sent.
     fn close_session(&mut self, reason: EndReason, now: i64) {
         self.close_open_actions(now);
         if let Some(s) = &mut self.session {
@@ -644,16 +678,24 @@ impl Agent {
         self.seal(Some(FlushReason::SessionEnd), now);
         if reason == EndReason::EndSession {
             self.user_id = None;
+            if let Some(s) = &mut self.session {
+                s.user_id = None;
+            }
         }
-        self.session = None;
         self.props = SessionProps::new();
+    }
+
+    /// The session, if it has not ended.
+    fn running(&self) -> Option<&SessionState> {
+        self.session.as_ref().filter(|s| s.ended.is_none())
     }
 
     /// Builds beacons of the waiting data into the outbox, where they are due at once, and
     /// returns their `(sid, seq)`. For a leave the newest actions go into the first beacon.
     fn seal(&mut self, reason: Option<FlushReason>, now: i64) -> Vec<(String, u64)> {
         let has_waiting = !self.batch.is_empty() || !self.issues.is_empty() || self.policy.has_data();
-        let Some(session) = self.session.as_mut().filter(|s| s.sampled && (has_waiting || s.ended.is_some())) else {
+        let ending = reason == Some(FlushReason::SessionEnd);
+        let Some(session) = self.session.as_mut().filter(|s| s.sampled && (has_waiting || ending)) else {
             self.batch.clear();
             self.issues.clear();
             self.policy.flushed();

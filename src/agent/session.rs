@@ -70,7 +70,8 @@ pub struct SessionState {
     pub sampled: bool,
     /// From `identifyUser`.
     pub user_id: Option<String>,
-    /// Set by `endSession()`: the next action starts a new session.
+    /// Set when the session ended and its last beacon was sealed: the next action (in any tab)
+    /// starts a new session without announcing the end again.
     pub ended: Option<EndReason>,
 }
 

@@ -170,7 +170,20 @@ fn idle_end_is_sent_by_a_tick_without_new_actions() {
     a.tick(T0 + 10 + 60_000);
     let out = a.take_beacons(T0 + 10 + 60_000);
     assert_eq!(parsed(&out)[0].get("session").unwrap().get("ended").unwrap().as_str(), Some("idle"));
-    assert!(a.session().is_none());
+    assert_eq!(a.session().unwrap().ended, Some(EndReason::Idle), "kept, with the visitor id, until the next action");
+    ack_all(&mut a, &out, T0 + 10 + 60_000);
+    assert_eq!(a.next_wakeup(), None, "an ended session needs no timer");
+    assert!(a.tick(T0 + 1_000_000).is_empty());
+    assert!(a.take_beacons(T0 + 1_000_000).is_empty(), "the end is announced once");
+
+    // A reload after the end: the stored state says the end was sent; the next action starts anew.
+    let mut b = Agent::new(config(), Mode::Full);
+    b.restore(&StoredState { session: a.session_storage().as_deref(), ..StoredState::default() }, T0 + 2_000_000);
+    let vid = a.session().unwrap().visitor_id.clone();
+    b.start_action(ActionKind::Load, "l", "u", T0 + 2_000_000, &entropy(7)).unwrap();
+    assert_eq!(b.session().unwrap().visitor_id, vid);
+    assert_ne!(b.session().unwrap().id, a.session().unwrap().id);
+    assert!(b.take_beacons(T0 + 2_000_000).is_empty(), "no second end beacon");
 }
 
 #[test]
@@ -191,7 +204,7 @@ fn max_actions_and_end_session_reasons() {
     let second = a.session().unwrap().id.clone();
     let open = a.start_action(ActionKind::Custom, "open", "u", T0 + 900, &entropy(3)).unwrap();
     a.end_session(T0 + 950);
-    assert!(a.session().is_none());
+    assert_eq!(a.session().unwrap().ended, Some(EndReason::EndSession));
     assert!(!a.end_action(&open, &[], T0 + 960), "ending the session closed its open actions");
     let out = a.take_beacons(T0 + 1_000);
     let b = parsed(&out).into_iter().find(|b| b.get("sid").unwrap().as_str() == Some(&second)).unwrap();
