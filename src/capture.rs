@@ -151,16 +151,16 @@ pub fn finish(prop: &Property, raw: &str) -> Result<PropertyValue, Reason> {
         return Err(Reason::Empty);
     }
     if let Some(re) = &prop.cleanup {
-        let caps = re.captures(s).ok_or(Reason::NoMatch)?;
-        let m = if caps.len() > 1 { caps.get(1) } else { caps.get(0) };
-        s = text::trim_ascii_ws(m.ok_or(Reason::NoMatch)?.as_str());
+        let group = usize::from(re.groups() > 1);
+        let (start, end) = re.find_group(s, group).flatten().ok_or(Reason::NoMatch)?;
+        s = text::trim_ascii_ws(s.get(start..end).unwrap_or_default());
         if s.is_empty() {
             return Err(Reason::Empty);
         }
     }
     let lowered;
     if prop.ignore_case {
-        lowered = s.to_lowercase();
+        lowered = crate::platform::to_lowercase(s);
         s = &lowered;
     }
     let mut v = value::type_text(s, prop.prop_type)?;

@@ -173,7 +173,7 @@ pub struct Property {
     /// Where the raw text comes from.
     pub source: Source,
     /// Cleanup pattern: group 1 if it has groups, else the whole match.
-    pub cleanup: Option<regex_lite::Regex>,
+    pub cleanup: Option<crate::regex::Regex>,
     /// Lower-case the string after cleanup.
     pub ignore_case: bool,
     /// String truncation length in Unicode scalar values.
@@ -475,11 +475,11 @@ fn property(v: &Value, path: &str, selector_is_valid: &dyn Fn(&str) -> bool) -> 
     let cleanup = match o.string("cleanup")? {
         None => None,
         Some(pat) if pat.is_empty() => return Err(ConfigError::new(&o.field("cleanup").0, "empty pattern")),
-        Some(pat) => Some(regex_lite::Regex::new(&pat).map_err(|e| {
-            let text = e.to_string();
-            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid pattern");
-            let msg = first.trim().trim_start_matches("error:").trim();
-            ConfigError::new(&o.field("cleanup").0, msg)
+        Some(pat) => Some(crate::regex::Regex::new(&pat).map_err(|e| {
+            let mut m = String::from(e.message);
+            m.push_str(" at byte ");
+            json::write_i64(&mut m, e.offset as i64);
+            ConfigError::new(&o.field("cleanup").0, m)
         })?),
     };
     let max_length = match o.field("maxLength") {

@@ -62,7 +62,7 @@ impl Value {
     /// The number as an `f64`, if this is a number.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
-            Value::Number(n) => n.parse().ok(),
+            Value::Number(n) => crate::platform::parse_f64(n),
             _ => None,
         }
     }
@@ -385,20 +385,14 @@ pub fn write_i64(out: &mut String, n: i64) {
     out.push_str(core::str::from_utf8(buf.get(i..).unwrap_or_default()).unwrap_or_default());
 }
 
-/// Appends a finite double in the shortest form that reads back to the same value.
+/// Appends a finite double in the shortest form that reads back to the same value, as JS
+/// writes numbers (`59.9`, `3`, `1e+300`), so beacons are byte-identical on both sides.
 /// Non-finite values (never stored by the agent) are written as `null`.
 pub fn write_f64(out: &mut String, x: f64) {
-    use core::fmt::Write;
-    if !x.is_finite() {
-        out.push_str("null");
-    } else if x == x.trunc() && x.abs() < 1e15 {
-        // Integral values: write them with no fraction so they read as exact integers.
-        write_i64(out, x as i64);
-        if x == 0.0 && x.is_sign_negative() {
-            out.insert(out.len() - 1, '-');
-        }
+    if x.is_finite() {
+        out.push_str(&crate::platform::number_to_string(x));
     } else {
-        let _ = write!(out, "{x:?}");
+        out.push_str("null");
     }
 }
 
@@ -460,7 +454,7 @@ mod tests {
         write_f64(&mut n, 3.0);
         n.push(' ');
         write_f64(&mut n, 1e300);
-        assert_eq!(n, "-9223372036854775808 59.9 3 1e300");
+        assert_eq!(n, "-9223372036854775808 59.9 3 1e+300");
         assert_eq!(parse(&s).unwrap(), Value::String("a\"b\\c\n\u{1}é".into()));
         let doc = r#"{"a":[1,-2.5e3,true,null,"x\n"],"b":{}}"#;
         let mut back = String::new();

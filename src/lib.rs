@@ -40,6 +40,8 @@ pub mod capture;
 pub mod config;
 pub mod json;
 pub mod page;
+pub mod platform;
+pub mod regex;
 pub mod session;
 pub mod text;
 pub mod value;

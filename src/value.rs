@@ -182,10 +182,10 @@ pub fn parse_double(s: &str) -> Result<f64, Reason> {
     if i != b.len() {
         return Err(Reason::NotADouble);
     }
-    match s.parse::<f64>() {
-        Ok(x) if x.is_finite() => Ok(x),
-        Ok(_) => Err(Reason::OutOfRange),
-        Err(_) => Err(Reason::NotADouble),
+    match crate::platform::parse_f64(s) {
+        Some(x) if x.is_finite() => Ok(x),
+        Some(_) => Err(Reason::OutOfRange),
+        None => Err(Reason::NotADouble),
     }
 }
 
@@ -343,54 +343,7 @@ fn pad(out: &mut String, v: i64, width: usize) {
 
 /// The text of a JS number as `String(x)` gives it (ECMAScript `Number::toString`).
 pub fn js_number_to_string(x: f64) -> String {
-    if x.is_nan() {
-        return "NaN".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
-    }
-    if x == 0.0 {
-        return "0".into();
-    }
-    // `{:e}` gives the shortest round-trip digits: "d.ddde±x".
-    let sci = {
-        use core::fmt::Write;
-        let mut s = String::new();
-        let _ = write!(s, "{:e}", x.abs());
-        s
-    };
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let k = digits.len() as i64;
-    let n = exp.parse::<i64>().unwrap_or(0) + 1;
-    let mut out = String::new();
-    if x < 0.0 {
-        out.push('-');
-    }
-    if k <= n && n <= 21 {
-        out.push_str(&digits);
-        out.extend(core::iter::repeat_n('0', (n - k) as usize));
-    } else if 0 < n && n <= 21 {
-        let (a, b) = digits.split_at(n as usize);
-        out.push_str(a);
-        out.push('.');
-        out.push_str(b);
-    } else if -6 < n && n <= 0 {
-        out.push_str("0.");
-        out.extend(core::iter::repeat_n('0', (-n) as usize));
-        out.push_str(&digits);
-    } else {
-        let (a, b) = digits.split_at(1);
-        out.push_str(a);
-        if !b.is_empty() {
-            out.push('.');
-            out.push_str(b);
-        }
-        out.push('e');
-        out.push(if n - 1 < 0 { '-' } else { '+' });
-        crate::json::write_i64(&mut out, (n - 1).abs());
-    }
-    out
+    crate::platform::number_to_string(x)
 }
 
 #[cfg(test)]

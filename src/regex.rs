@@ -1,0 +1,824 @@
+//! The regular expressions of `cleanup` patterns: a small Pike VM, linear in the text length.
+//!
+//! The engine is the crate's own so that both sides run the same dialect, and so the WASM
+//! build stays small (a general regex crate costs about 20 kB compressed). Its dialect is a
+//! subset of the `regex` crate's, with the same leftmost-first match semantics; a
+//! differential test (`tests/regex_diff.rs`) holds it to `regex-lite` on random patterns.
+//!
+//! Supported: literals; `.` (any character but `\n`); classes `[a-z_]`, `[^…]`; `\d \w \s`
+//! and their negations `\D \W \S` (ASCII, in and out of classes); escapes `\t \n \r \f \v`
+//! and any escaped ASCII punctuation; `^` and `$` (start and end of the text); `\b \B`
+//! (ASCII word boundaries); groups `(…)` and `(?:…)`; alternation `|`; repetition `* + ?`
+//! `{n}` `{n,}` `{n,m}` (n, m ≤ 1000), greedy or lazy (`*?`); `(?i)` at the very start of the
+//! pattern for ASCII case-insensitive matching.
+//!
+//! Not supported (an error at config load, never a silent difference): other flags, named
+//! groups, look-around, back-references, Unicode classes (`\p{…}`), nested classes and class
+//! set operations, `\x`/`\u` escapes.
+
+/// A compiled pattern.
+#[derive(Debug, Clone)]
+pub struct Regex {
+    prog: Vec<Inst>,
+    classes: Vec<Class>,
+    /// Capture groups, counting group 0 (the whole match).
+    groups: usize,
+}
+
+/// Why a pattern was refused, and the byte offset where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// Byte offset into the pattern.
+    pub offset: usize,
+    /// What was wrong.
+    pub message: &'static str,
+}
+
+/// Repetition counts above this are refused.
+pub const MAX_REPEAT: u32 = 1000;
+/// Programs longer than this are refused (a bound on memory and time per character).
+pub const MAX_INSTRUCTIONS: usize = 20_000;
+/// Groups nested deeper than this are refused.
+pub const MAX_NESTING: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Look {
+    Start,
+    End,
+    Word,
+    NotWord,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Inst {
+    Char(char),
+    Class(usize),
+    Any,
+    Split(usize, usize),
+    Jmp(usize),
+    Save(usize),
+    Assert(Look),
+    Match,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Class {
+    ranges: Vec<(char, char)>,
+    negated: bool,
+}
+
+impl Class {
+    fn matches(&self, c: char) -> bool {
+        self.ranges.iter().any(|&(a, b)| a <= c && c <= b) != self.negated
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Empty,
+    Char(char),
+    Any,
+    Class(Class),
+    Look(Look),
+    Group(Box<Node>, Option<usize>),
+    Concat(Vec<Node>),
+    Alt(Vec<Node>),
+    Repeat { node: Box<Node>, min: u32, max: Option<u32>, greedy: bool },
+}
+
+const DIGIT: &[(char, char)] = &[('0', '9')];
+const WORD: &[(char, char)] = &[('0', '9'), ('A', 'Z'), ('_', '_'), ('a', 'z')];
+const SPACE: &[(char, char)] = &[('\t', '\r'), (' ', ' ')];
+
+fn is_word(c: Option<char>) -> bool {
+    c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The complement of sorted, possibly overlapping ranges over all Unicode scalar values.
+fn complement(ranges: &[(char, char)]) -> Vec<(char, char)> {
+    let mut sorted = ranges.to_vec();
+    sorted.sort_unstable();
+    let mut out = Vec::new();
+    let mut next: u32 = 0;
+    for (a, b) in sorted {
+        if (a as u32) > next {
+            push_scalar_range(&mut out, next, a as u32 - 1);
+        }
+        next = next.max(b as u32 + 1);
+    }
+    if next <= 0x10FFFF {
+        push_scalar_range(&mut out, next, 0x10FFFF);
+    }
+    out
+}
+
+/// Pushes `lo..=hi` without the surrogate block, which holds no `char`.
+fn push_scalar_range(out: &mut Vec<(char, char)>, lo: u32, hi: u32) {
+    let mut add = |lo: u32, hi: u32| {
+        if let (Some(a), Some(b)) = (char::from_u32(lo), char::from_u32(hi)) {
+            if lo <= hi {
+                out.push((a, b));
+            }
+        }
+    };
+    if hi < 0xD800 || lo > 0xDFFF {
+        add(lo, hi);
+    } else {
+        if lo < 0xD800 {
+            add(lo, 0xD7FF);
+        }
+        if hi > 0xDFFF {
+            add(0xE000, hi);
+        }
+    }
+}
+
+/// Adds the other ASCII case of every letter in the ranges.
+fn fold_ascii(ranges: &mut Vec<(char, char)>) {
+    let extra: Vec<(char, char)> = ranges
+        .iter()
+        .flat_map(|&(a, b)| {
+            [('a', 'z', -32i32), ('A', 'Z', 32i32)].into_iter().filter_map(move |(lo, hi, delta)| {
+                let (s, e) = (a.max(lo), b.min(hi));
+                let shift = |c: char| char::from_u32((c as i32 + delta) as u32);
+                match (s <= e, shift(s), shift(e)) {
+                    (true, Some(x), Some(y)) => Some((x, y)),
+                    _ => None,
+                }
+            })
+        })
+        .collect();
+    ranges.extend(extra);
+}
+
+struct Parser<'a> {
+    chars: Vec<(usize, char)>,
+    i: usize,
+    len: usize,
+    groups: usize,
+    fold: bool,
+    _pattern: &'a str,
+}
+
+impl Parser<'_> {
+    fn err(&self, message: &'static str) -> Error {
+        let offset = self.chars.get(self.i).map_or(self.len, |&(o, _)| o);
+        Error { offset, message }
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.i).map(|&(_, c)| c)
+    }
+
+    fn peek_at(&self, k: usize) -> Option<char> {
+        self.chars.get(self.i + k).map(|&(_, c)| c)
+    }
+
+    fn bump(&mut self) -> Option<char> {
+        let c = self.peek();
+        self.i += 1;
+        c
+    }
+
+    fn alt(&mut self, depth: usize) -> Result<Node, Error> {
+        let mut branches = vec![self.concat(depth)?];
+        while self.peek() == Some('|') {
+            self.i += 1;
+            branches.push(self.concat(depth)?);
+        }
+        Ok(if branches.len() == 1 { branches.pop().unwrap_or(Node::Empty) } else { Node::Alt(branches) })
+    }
+
+    fn concat(&mut self, depth: usize) -> Result<Node, Error> {
+        let mut items = Vec::new();
+        while let Some(c) = self.peek() {
+            if c == '|' || c == ')' {
+                break;
+            }
+            let atom = self.atom(depth)?;
+            items.push(self.repeat(atom)?);
+        }
+        Ok(if items.len() == 1 { items.pop().unwrap_or(Node::Empty) } else { Node::Concat(items) })
+    }
+
+    fn number(&mut self) -> Option<u32> {
+        let start = self.i;
+        let mut n: u32 = 0;
+        while let Some(d) = self.peek().and_then(|c| c.to_digit(10)) {
+            n = n.saturating_mul(10).saturating_add(d);
+            self.i += 1;
+        }
+        (self.i > start).then_some(n)
+    }
+
+    fn repeat(&mut self, atom: Node) -> Result<Node, Error> {
+        let (min, max) = match self.peek() {
+            Some('*') => (0, None),
+            Some('+') => (1, None),
+            Some('?') => (0, Some(1)),
+            Some('{') => {
+                let at = self.i;
+                self.i += 1;
+                let min = self.number().ok_or_else(|| self.err("expected a number after '{'"))?;
+                let max = if self.peek() == Some(',') {
+                    self.i += 1;
+                    self.number()
+                } else {
+                    Some(min)
+                };
+                if self.peek() != Some('}') {
+                    return Err(self.err("unclosed counted repetition"));
+                }
+                if min > MAX_REPEAT || max.is_some_and(|m| m > MAX_REPEAT) {
+                    self.i = at;
+                    return Err(self.err("repetition count above 1000"));
+                }
+                if max.is_some_and(|m| m < min) {
+                    self.i = at;
+                    return Err(self.err("invalid repetition range (max below min)"));
+                }
+                (min, max)
+            }
+            _ => return Ok(atom),
+        };
+        if matches!(atom, Node::Look(_) | Node::Empty) {
+            return Err(self.err("repetition of nothing"));
+        }
+        self.i += 1;
+        let greedy = if self.peek() == Some('?') {
+            self.i += 1;
+            false
+        } else {
+            true
+        };
+        if matches!(self.peek(), Some('*' | '+' | '?' | '{')) {
+            return Err(self.err("repetition of a repetition (use a group)"));
+        }
+        Ok(Node::Repeat { node: Box::new(atom), min, max, greedy })
+    }
+
+    fn char_node(&self, c: char) -> Node {
+        if self.fold && c.is_ascii_alphabetic() {
+            let mut ranges = vec![(c, c)];
+            fold_ascii(&mut ranges);
+            Node::Class(Class { ranges, negated: false })
+        } else {
+            Node::Char(c)
+        }
+    }
+
+    fn atom(&mut self, depth: usize) -> Result<Node, Error> {
+        let at = self.i;
+        let Some(c) = self.bump() else {
+            return Err(self.err("unexpected end of pattern"));
+        };
+        Ok(match c {
+            '(' => {
+                if depth >= MAX_NESTING {
+                    self.i = at;
+                    return Err(self.err("groups nested too deeply"));
+                }
+                let index = if self.peek() == Some('?') {
+                    if self.peek_at(1) == Some(':') {
+                        self.i += 2;
+                        None
+                    } else {
+                        return Err(self.err("unsupported group flag (only (?:…), and (?i) at the start)"));
+                    }
+                } else {
+                    self.groups += 1;
+                    Some(self.groups)
+                };
+                let inner = self.alt(depth + 1)?;
+                if self.bump() != Some(')') {
+                    self.i = at;
+                    return Err(self.err("unclosed group"));
+                }
+                Node::Group(Box::new(inner), index)
+            }
+            ')' => {
+                self.i = at;
+                return Err(self.err("unopened group"));
+            }
+            '*' | '+' | '?' | '{' => {
+                self.i = at;
+                return Err(self.err("repetition of nothing"));
+            }
+            '[' => self.class()?,
+            '.' => Node::Any,
+            '^' => Node::Look(Look::Start),
+            '$' => Node::Look(Look::End),
+            '\\' => match self.escape(false)? {
+                Esc::Char(c) => self.char_node(c),
+                Esc::Class(ranges, negated) => Node::Class(Class { ranges: ranges.to_vec(), negated }),
+                Esc::Look(l) => Node::Look(l),
+            },
+            c => self.char_node(c),
+        })
+    }
+
+    fn escape(&mut self, in_class: bool) -> Result<Esc, Error> {
+        let Some(c) = self.bump() else {
+            return Err(self.err("pattern ends in a backslash"));
+        };
+        Ok(match c {
+            'd' => Esc::Class(DIGIT, false),
+            'D' => Esc::Class(DIGIT, true),
+            'w' => Esc::Class(WORD, false),
+            'W' => Esc::Class(WORD, true),
+            's' => Esc::Class(SPACE, false),
+            'S' => Esc::Class(SPACE, true),
+            'b' if !in_class => Esc::Look(Look::Word),
+            'B' if !in_class => Esc::Look(Look::NotWord),
+            't' => Esc::Char('\t'),
+            'n' => Esc::Char('\n'),
+            'r' => Esc::Char('\r'),
+            'f' => Esc::Char('\u{c}'),
+            'v' => Esc::Char('\u{b}'),
+            c if c.is_ascii_punctuation() => Esc::Char(c),
+            _ => {
+                self.i -= 1;
+                return Err(self.err("unsupported escape"));
+            }
+        })
+    }
+
+    fn class(&mut self) -> Result<Node, Error> {
+        let open = self.i - 1;
+        let negated = self.peek() == Some('^');
+        if negated {
+            self.i += 1;
+        }
+        let mut ranges: Vec<(char, char)> = Vec::new();
+        let mut first = true;
+        loop {
+            let Some(c) = self.bump() else {
+                self.i = open;
+                return Err(self.err("unclosed character class"));
+            };
+            let lo = match c {
+                ']' if !first => break,
+                '[' => {
+                    self.i -= 1;
+                    return Err(self.err("nested classes are not supported (escape '[')"));
+                }
+                '\\' => match self.escape(true)? {
+                    Esc::Char(c) => c,
+                    Esc::Class(set, neg) => {
+                        if neg {
+                            ranges.extend(complement(set));
+                        } else {
+                            ranges.extend_from_slice(set);
+                        }
+                        first = false;
+                        continue;
+                    }
+                    Esc::Look(_) => return Err(self.err("unsupported escape")),
+                },
+                c => c,
+            };
+            first = false;
+            if self.peek() == Some('-') && !matches!(self.peek_at(1), Some(']') | None) {
+                self.i += 1;
+                let hi = match self.bump() {
+                    Some('\\') => match self.escape(true)? {
+                        Esc::Char(c) => c,
+                        _ => return Err(self.err("a class range must end in a single character")),
+                    },
+                    Some('[') => {
+                        self.i -= 1;
+                        return Err(self.err("nested classes are not supported (escape '[')"));
+                    }
+                    Some(c) => c,
+                    None => return Err(self.err("unclosed character class")),
+                };
+                if hi < lo {
+                    self.i -= 1;
+                    return Err(self.err("invalid class range (end before start)"));
+                }
+                ranges.push((lo, hi));
+            } else {
+                ranges.push((lo, lo));
+            }
+        }
+        if self.fold {
+            fold_ascii(&mut ranges);
+        }
+        Ok(Node::Class(Class { ranges, negated }))
+    }
+}
+
+enum Esc {
+    Char(char),
+    Class(&'static [(char, char)], bool),
+    Look(Look),
+}
+
+struct Compiler {
+    prog: Vec<Inst>,
+    classes: Vec<Class>,
+}
+
+impl Compiler {
+    fn emit(&mut self, inst: Inst) -> Result<usize, Error> {
+        if self.prog.len() >= MAX_INSTRUCTIONS {
+            return Err(Error { offset: 0, message: "pattern too large" });
+        }
+        self.prog.push(inst);
+        Ok(self.prog.len() - 1)
+    }
+
+    fn patch(&mut self, at: usize, inst: Inst) {
+        if let Some(slot) = self.prog.get_mut(at) {
+            *slot = inst;
+        }
+    }
+
+    fn node(&mut self, n: &Node) -> Result<(), Error> {
+        match n {
+            Node::Empty => {}
+            Node::Char(c) => {
+                self.emit(Inst::Char(*c))?;
+            }
+            Node::Any => {
+                self.emit(Inst::Any)?;
+            }
+            Node::Class(c) => {
+                self.classes.push(c.clone());
+                self.emit(Inst::Class(self.classes.len() - 1))?;
+            }
+            Node::Look(l) => {
+                self.emit(Inst::Assert(*l))?;
+            }
+            Node::Group(inner, index) => {
+                if let Some(i) = index {
+                    self.emit(Inst::Save(2 * i))?;
+                }
+                self.node(inner)?;
+                if let Some(i) = index {
+                    self.emit(Inst::Save(2 * i + 1))?;
+                }
+            }
+            Node::Concat(items) => {
+                for item in items {
+                    self.node(item)?;
+                }
+            }
+            Node::Alt(branches) => {
+                // split L1, next; L1: a; jmp end; next: split L2, …; last branch.
+                let mut jumps = Vec::new();
+                for (k, b) in branches.iter().enumerate() {
+                    if k + 1 < branches.len() {
+                        let split = self.emit(Inst::Split(0, 0))?;
+                        self.node(b)?;
+                        jumps.push(self.emit(Inst::Jmp(0))?);
+                        let next = self.prog.len();
+                        self.patch(split, Inst::Split(split + 1, next));
+                    } else {
+                        self.node(b)?;
+                    }
+                }
+                let end = self.prog.len();
+                for j in jumps {
+                    self.patch(j, Inst::Jmp(end));
+                }
+            }
+            Node::Repeat { node, min, max, greedy } => {
+                let order = |a: usize, b: usize| if *greedy { Inst::Split(a, b) } else { Inst::Split(b, a) };
+                match max {
+                    None => {
+                        // `x{n,}` is x{n-1} then `x+`, and `x*` is `(x+)?`: a loop back to the
+                        // start of its body keeps leftmost-first preference right even when x
+                        // can match the empty string (rust-lang/regex#779).
+                        for _ in 1..*min {
+                            self.node(node)?;
+                        }
+                        let question = if *min == 0 { Some(self.emit(Inst::Split(0, 0))?) } else { None };
+                        let body = self.prog.len();
+                        self.node(node)?;
+                        let plus = self.emit(Inst::Split(0, 0))?;
+                        let out = self.prog.len();
+                        self.patch(plus, order(body, out));
+                        if let Some(q) = question {
+                            self.patch(q, order(body, out));
+                        }
+                    }
+                    Some(max) => {
+                        for _ in 0..*min {
+                            self.node(node)?;
+                        }
+                        let mut splits = Vec::new();
+                        for _ in *min..*max {
+                            splits.push(self.emit(Inst::Split(0, 0))?);
+                            self.node(node)?;
+                        }
+                        let out = self.prog.len();
+                        for s in splits {
+                            self.patch(s, order(s + 1, out));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Threads of one step: a sparse set of program counters, in priority order, with the
+/// capture slots of each.
+struct Threads {
+    dense: Vec<usize>,
+    sparse: Vec<usize>,
+    slots: Vec<Option<usize>>,
+    width: usize,
+}
+
+impl Threads {
+    fn new(len: usize, width: usize) -> Threads {
+        Threads { dense: Vec::with_capacity(len), sparse: vec![0; len], slots: vec![None; len * width], width }
+    }
+
+    fn contains(&self, pc: usize) -> bool {
+        self.sparse.get(pc).is_some_and(|&i| self.dense.get(i) == Some(&pc))
+    }
+
+    fn insert(&mut self, pc: usize) {
+        if let Some(s) = self.sparse.get_mut(pc) {
+            *s = self.dense.len();
+            self.dense.push(pc);
+        }
+    }
+
+    fn slots_of(&self, pc: usize) -> &[Option<usize>] {
+        self.slots.get(pc * self.width..(pc + 1) * self.width).unwrap_or_default()
+    }
+
+    fn clear(&mut self) {
+        self.dense.clear();
+    }
+}
+
+enum Frame {
+    Explore(usize),
+    Restore(usize, Option<usize>),
+}
+
+impl Regex {
+    /// Compiles a pattern.
+    pub fn new(pattern: &str) -> Result<Regex, Error> {
+        let mut p = Parser {
+            chars: pattern.char_indices().collect(),
+            i: 0,
+            len: pattern.len(),
+            groups: 0,
+            fold: false,
+            _pattern: pattern,
+        };
+        if pattern.starts_with("(?i)") {
+            p.i = 4;
+            p.fold = true;
+        }
+        let ast = p.alt(0)?;
+        if p.i < p.chars.len() {
+            return Err(p.err("unopened group"));
+        }
+        let mut c = Compiler { prog: Vec::new(), classes: Vec::new() };
+        c.emit(Inst::Save(0))?;
+        c.node(&ast)?;
+        c.emit(Inst::Save(1))?;
+        c.emit(Inst::Match)?;
+        Ok(Regex { prog: c.prog, classes: c.classes, groups: p.groups + 1 })
+    }
+
+    /// Capture groups, counting group 0 (the whole match).
+    pub fn groups(&self) -> usize {
+        self.groups
+    }
+
+    /// The byte range of `group` in the leftmost-first match: `None` when the pattern does not
+    /// match, `Some(None)` when it matches but the group took no part.
+    pub fn find_group(&self, text: &str, group: usize) -> Option<Option<(usize, usize)>> {
+        let caps = self.captures(text)?;
+        Some(match (caps.get(2 * group), caps.get(2 * group + 1)) {
+            (Some(Some(a)), Some(Some(b))) => Some((*a, *b)),
+            _ => None,
+        })
+    }
+
+    /// Whether the pattern matches anywhere in `text`.
+    pub fn is_match(&self, text: &str) -> bool {
+        self.captures(text).is_some()
+    }
+
+    /// The capture slots (start, end of each group) of the leftmost-first match.
+    fn captures(&self, text: &str) -> Option<Vec<Option<usize>>> {
+        let width = 2 * self.groups;
+        let mut clist = Threads::new(self.prog.len(), width);
+        let mut nlist = Threads::new(self.prog.len(), width);
+        let mut scratch: Vec<Option<usize>> = vec![None; width];
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut matched: Option<Vec<Option<usize>>> = None;
+        let mut prev: Option<char> = None;
+        let mut chars = text.char_indices().peekable();
+        loop {
+            let (pos, cur) = match chars.peek() {
+                Some(&(i, c)) => (i, Some(c)),
+                None => (text.len(), None),
+            };
+            if matched.is_none() {
+                scratch.iter_mut().for_each(|s| *s = None);
+                self.add(&mut clist, &mut stack, &mut scratch, 0, pos, prev, cur);
+            }
+            if clist.dense.is_empty() {
+                break;
+            }
+            let next_pos = pos + cur.map_or(0, char::len_utf8);
+            let next_char = {
+                let mut ahead = text.get(next_pos..).unwrap_or_default().chars();
+                ahead.next()
+            };
+            for k in 0..clist.dense.len() {
+                let Some(&pc) = clist.dense.get(k) else { break };
+                let takes = match (self.prog.get(pc), cur) {
+                    (Some(Inst::Match), _) => {
+                        matched = Some(clist.slots_of(pc).to_vec());
+                        break;
+                    }
+                    (Some(Inst::Char(want)), Some(c)) => *want == c,
+                    (Some(Inst::Any), Some(c)) => c != '\n',
+                    (Some(Inst::Class(i)), Some(c)) => self.classes.get(*i).is_some_and(|cl| cl.matches(c)),
+                    _ => false,
+                };
+                if takes {
+                    scratch.copy_from_slice(clist.slots_of(pc));
+                    self.add(&mut nlist, &mut stack, &mut scratch, pc + 1, next_pos, cur, next_char);
+                }
+            }
+            core::mem::swap(&mut clist, &mut nlist);
+            nlist.clear();
+            if cur.is_none() {
+                break;
+            }
+            chars.next();
+            prev = cur;
+        }
+        matched
+    }
+
+    /// Follows the empty transitions from `pc` at `pos` and records the threads they reach.
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &self,
+        list: &mut Threads,
+        stack: &mut Vec<Frame>,
+        slots: &mut [Option<usize>],
+        pc: usize,
+        pos: usize,
+        before: Option<char>,
+        after: Option<char>,
+    ) {
+        stack.push(Frame::Explore(pc));
+        while let Some(frame) = stack.pop() {
+            let pc = match frame {
+                Frame::Restore(slot, old) => {
+                    if let Some(s) = slots.get_mut(slot) {
+                        *s = old;
+                    }
+                    continue;
+                }
+                Frame::Explore(pc) => pc,
+            };
+            if list.contains(pc) {
+                continue;
+            }
+            list.insert(pc);
+            match self.prog.get(pc) {
+                Some(Inst::Jmp(t)) => stack.push(Frame::Explore(*t)),
+                Some(Inst::Split(a, b)) => {
+                    stack.push(Frame::Explore(*b));
+                    stack.push(Frame::Explore(*a));
+                }
+                Some(Inst::Save(s)) => {
+                    if let Some(slot) = slots.get_mut(*s) {
+                        stack.push(Frame::Restore(*s, *slot));
+                        *slot = Some(pos);
+                    }
+                    stack.push(Frame::Explore(pc + 1));
+                }
+                Some(Inst::Assert(look)) => {
+                    let holds = match look {
+                        Look::Start => before.is_none(),
+                        Look::End => after.is_none(),
+                        Look::Word => is_word(before) != is_word(after),
+                        Look::NotWord => is_word(before) == is_word(after),
+                    };
+                    if holds {
+                        stack.push(Frame::Explore(pc + 1));
+                    }
+                }
+                Some(_) => {
+                    let w = list.width;
+                    if let Some(dst) = list.slots.get_mut(pc * w..(pc + 1) * w) {
+                        dst.copy_from_slice(slots);
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(p: &str, text: &str, g: usize) -> Option<Option<String>> {
+        let re = Regex::new(p).unwrap();
+        re.find_group(text, g).map(|m| m.map(|(a, b)| text[a..b].to_owned()))
+    }
+
+    fn some(s: &str) -> Option<Option<String>> {
+        Some(Some(s.to_owned()))
+    }
+
+    #[test]
+    fn matches_like_the_regex_crate() {
+        let cases: &[(&str, &str, usize, Option<Option<String>>)] = &[
+            ("A-\\d+", "Order #A-1234 ok", 0, some("A-1234")),
+            ("#([A-Z])-(\\d+)", "Order #A-1234", 1, some("A")),
+            ("#([A-Z])-(\\d+)", "Order #A-1234", 2, some("1234")),
+            ("^Invoice", "Order", 0, None),
+            ("a|ab", "ab", 0, some("a")),
+            ("ab|a", "ab", 0, some("ab")),
+            ("a*?b", "aaab", 0, some("aaab")),
+            ("a+?", "aaa", 0, some("a")),
+            ("(a)|b", "b", 1, Some(None)),
+            ("x(\\s*)y", "x  y", 1, some("  ")),
+            ("([0-9]+\\.[0-9]+)", "Total: 59.90 EUR", 1, some("59.90")),
+            ("(?i)gold", "GoLd member", 0, some("GoLd")),
+            ("(?i)[a-c]+", "xABcd", 0, some("ABc")),
+            ("\\bcat\\b", "concat cat", 0, some("cat")),
+            ("\\Bcat", "concat", 0, some("cat")),
+            ("a{2,3}", "aaaa", 0, some("aaa")),
+            ("a{2,}?", "aaaa", 0, some("aa")),
+            ("a{2}", "a", 0, None),
+            ("[^0-9]+", "12ab3", 0, some("ab")),
+            ("[\\d.]+", "v1.25x", 0, some("1.25")),
+            ("[\\D]+", "12ab3", 0, some("ab")),
+            ("[]a]+", "x]a]", 0, some("]a]")),
+            ("[a-]+", "x-a-", 0, some("-a-")),
+            (".+", "ab\ncd", 0, some("ab")),
+            ("$", "abc", 0, some("")),
+            ("^$", "", 0, some("")),
+            ("(a*)*", "b", 0, some("")),
+            ("(a|b)*c", "abbac", 1, some("a")),
+            ("é+", "caféé!", 0, some("éé")),
+            ("😀(.)", "x😀y", 1, some("y")),
+            ("(?:ab)+", "ababa", 0, some("abab")),
+            ("\\$([0-9,]+)", "cost $1,299", 1, some("1,299")),
+            (":(.*)$", "Tier:   Gold", 1, some("   Gold")),
+        ];
+        for (p, text, g, want) in cases {
+            assert_eq!(&group(p, text, *g), want, "{p} on {text:?} group {g}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_it_does_not_support_with_a_position() {
+        for (p, at) in [
+            ("(a", 0),
+            ("a)", 1),
+            ("*a", 0),
+            ("a**", 2),
+            ("[a", 0),
+            ("[z-a]", 3),
+            ("a{3,2}", 1),
+            ("a{1001}", 1),
+            ("(?P<n>a)", 1),
+            ("(?i:a)", 1),
+            ("\\p{L}", 1),
+            ("\\", 1),
+            ("[[:alpha:]]", 1),
+            ("^*", 1),
+            ("a{2", 3),
+        ] {
+            let e = Regex::new(p).unwrap_err();
+            assert_eq!(e.offset, at, "{p}: {e:?}");
+        }
+        assert_eq!(Regex::new(&"(".repeat(65)).unwrap_err().message, "groups nested too deeply");
+        assert_eq!(Regex::new("((a{1000}){1000})").unwrap_err().message, "pattern too large");
+    }
+
+    #[test]
+    fn linear_on_long_text() {
+        let re = Regex::new("(a*)*b").unwrap();
+        let text = "a".repeat(20_000);
+        assert_eq!(re.find_group(&text, 0), None);
+    }
+
+    #[test]
+    fn complement_skips_surrogates() {
+        let c = complement(&[('\0', 'z')]);
+        assert_eq!(c, vec![('{', '\u{D7FF}'), ('\u{E000}', '\u{10FFFF}')]);
+    }
+}
