@@ -7,12 +7,14 @@
 //! # The runtime's loop
 //!
 //! 1. At start: read the session (cookie, else its localStorage mirror), the session's
-//!    properties and the outbox (localStorage) into [`StoredState`]; [`Agent::restore`].
+//!    properties and the outboxes of earlier pages (localStorage) into [`StoredState`];
+//!    [`Agent::restore`].
 //! 2. Before each event: [`Agent::sync_session`] with the stored session, so tabs share one
 //!    session, its action numbers and its beacon numbers.
 //! 3. The event: [`Agent::start_action`], [`Agent::count_request`], [`Agent::end_action`] with
 //!    the rules' outcomes (`capture::evaluate`), the API calls, [`Agent::on_leave`] on
-//!    `visibilitychange` to hidden, `pagehide` and `freeze`, [`Agent::tick`] when the timer fires.
+//!    `visibilitychange` to hidden, `pagehide` and `freeze` (on `pagehide`, end the open actions
+//!    first, with their rules' outcomes), [`Agent::tick`] when the timer fires.
 //! 4. After each event: [`Agent::take_beacons`] and POST them (`sendBeacon` or `fetch` with
 //!    `keepalive` when [`Outgoing::leave`]); report each answer with [`Agent::on_response`]
 //!    (a network error or a `sendBeacon` refusal is `None`); carry out
@@ -97,8 +99,11 @@ pub struct StoredState<'a> {
     pub session: Option<&'a str>,
     /// The session's properties.
     pub props: Option<&'a str>,
-    /// The outbox.
-    pub outbox: Option<&'a str>,
+    /// The outboxes of earlier pages. With one localStorage key per page (`rumprops.q.<page
+    /// id>`), no tab overwrites another's unsent beacons; a new page adopts every key it finds
+    /// and deletes the others' once its own is written. A live tab's beacons adopted that way
+    /// are sent twice at worst, and the collector keeps one.
+    pub outboxes: &'a [&'a str],
 }
 
 /// A body the runtime must POST to the collector.
@@ -120,6 +125,8 @@ struct OpenAction {
     /// Values from `addActionProperties`; they win over the rules' values at the end.
     api: PropertyMap,
     sampled: bool,
+    /// [`Agent::tick`] already asked the runtime to end it: no more wake-ups for it.
+    reported_overdue: bool,
 }
 
 /// The agent's state on one page.
@@ -217,10 +224,21 @@ impl Agent {
             let (sid, start) = (s.id.clone(), s.start);
             self.restore_props(text, &sid, start);
         }
-        if let Some(text) = stored.outbox {
+        for text in stored.outboxes {
             self.outbox.merge(Outbox::from_storage(text));
         }
-        self.written = [stored.session, stored.props, stored.outbox].map(|s| s.map(str::to_owned));
+        self.skip_queued_seqs();
+        self.written = [stored.session.map(str::to_owned), stored.props.map(str::to_owned), None];
+    }
+
+    /// Moves the session's next beacon number past every queued one of the session, so a stale
+    /// stored state (a failed write, a cookie older than its mirror) never reuses a number: the
+    /// outbox would replace the queued beacon and the collector would drop the new one.
+    fn skip_queued_seqs(&mut self) {
+        if let Some(s) = &mut self.session {
+            let queued = self.outbox.entries().iter().filter(|e| e.sid == s.id).map(|e| e.seq.saturating_add(1)).max();
+            s.next_seq = s.next_seq.max(queued.unwrap_or(1));
+        }
     }
 
     /// Folds stored session properties back in, as if observed at the session start (so any
@@ -300,17 +318,29 @@ impl Agent {
                 ours.next_seq = ours.next_seq.max(theirs.next_seq);
                 ours.touch(theirs.last_activity);
                 ours.ended = ours.ended.or(theirs.ended);
+                for (sid, seq) in theirs.prev.iter().rev() {
+                    ours.note_prev(sid, *seq);
+                }
                 if theirs.user_id.is_some() {
                     ours.user_id = theirs.user_id;
                 }
             }
             _ => {
+                // Our waiting data of the session they replaced goes out under numbers past
+                // those the other tab used for it (its last beacon), and theirs learns ours.
+                if let Some(ours) = &mut self.session {
+                    ours.next_seq = ours.next_seq.max(theirs.prev_seq(&ours.id).unwrap_or(0));
+                }
                 self.close_open_actions(now);
                 self.seal(None, now);
+                if let Some(ours) = &self.session {
+                    theirs.note_prev(&ours.id, ours.next_seq);
+                }
                 self.props = SessionProps::new();
                 self.session = Some(theirs);
             }
         }
+        self.skip_queued_seqs();
     }
 
     /// Opens an action at `now` and returns its id (`None` when the agent is off). Ends the
@@ -326,7 +356,7 @@ impl Agent {
                 self.end_action(&oldest, &[], now);
             }
         }
-        self.open.push(OpenAction { action: Action::new(id.clone(), kind, name, url, now), api: PropertyMap::default(), sampled });
+        self.open.push(OpenAction { action: Action::new(id.clone(), kind, name, url, now), api: PropertyMap::default(), sampled, reported_overdue: false });
         Some(id)
     }
 
@@ -389,9 +419,11 @@ impl Agent {
     /// API values win over them. `false` if no such action is open.
     pub fn end_action(&mut self, id: &str, outcomes: &[Outcome], now: i64) -> bool {
         let Some(pos) = self.open.iter().position(|o| o.action.id == id) else { return false };
-        let OpenAction { mut action, api, sampled } = self.open.remove(pos);
+        let OpenAction { mut action, api, sampled, .. } = self.open.remove(pos);
         action.finish(now);
-        self.touch(now);
+        // The capped end, not `now`: an action ended late (a throttled background tab) must not
+        // revive a session that went idle meanwhile.
+        self.touch(action.end);
         if !sampled {
             return true;
         }
@@ -506,14 +538,18 @@ impl Agent {
         self.leaving.get_or_insert_with(Vec::new).extend(fresh);
     }
 
-    /// A timer tick: the interval flush, and the end of an idle or too long session. Returns the
-    /// ids of actions open for [`action::MAX_ACTION_DURATION_MS`]: the runtime ends them (with
-    /// the rules' outcomes) now.
+    /// A timer tick: the interval flush, and the end of an idle or too long session without open
+    /// actions. Returns the ids of actions open for [`action::MAX_ACTION_DURATION_MS`], each
+    /// once: the runtime ends them (with the rules' outcomes) now.
     pub fn tick(&mut self, now: i64) -> Vec<String> {
         if let Some(r) = self.policy.tick(now) {
             self.seal(Some(r), now);
         }
-        let overdue: Vec<String> = self.open.iter().filter(|o| o.action.is_overdue(now)).map(|o| o.action.id.clone()).collect();
+        let mut overdue = Vec::new();
+        for o in self.open.iter_mut().filter(|o| o.action.is_overdue(now) && !o.reported_overdue) {
+            o.reported_overdue = true;
+            overdue.push(o.action.id.clone());
+        }
         let ended = self.running().and_then(|s| s.end_reason(&self.config.session, now));
         if let (Some(reason), true) = (ended, self.open.is_empty()) {
             self.close_session(reason, now);
@@ -531,8 +567,14 @@ impl Agent {
         } else {
             self.outbox.next_due()
         };
-        let expiry = self.running().map(|s| s.expires_at(&self.config.session));
-        let overdue = self.open.iter().map(|o| o.action.start.saturating_add(action::MAX_ACTION_DURATION_MS)).min();
+        // A session with open actions ends only after them (see `tick`), so no wake-up for it.
+        let expiry = self.running().filter(|_| self.open.is_empty()).map(|s| s.expires_at(&self.config.session));
+        let overdue = self
+            .open
+            .iter()
+            .filter(|o| !o.reported_overdue)
+            .map(|o| o.action.start.saturating_add(action::MAX_ACTION_DURATION_MS))
+            .min();
         [flush, interval, retry, expiry, overdue].into_iter().flatten().min()
     }
 
@@ -644,15 +686,17 @@ impl Agent {
             Some((reason, false)) => self.close_session(reason, now),
             None => {}
         }
-        if over.is_some() {
-            self.session = None;
-        }
+        let prev = if over.is_some() { self.session.take().map(|s| (s.id, s.next_seq, s.prev)) } else { None };
         if self.session.is_none() {
             if self.mode == Mode::Full && self.visitor_id.is_none() {
                 self.visitor_id = Some(SessionState::new_visitor_id(entropy));
             }
             let mut s = SessionState::new(entropy, self.visitor_id.clone(), now, self.config.sample_rate);
             s.user_id.clone_from(&self.user_id);
+            if let Some((old, seq, older)) = prev {
+                s.prev = older;
+                s.note_prev(&old, seq);
+            }
             self.props = SessionProps::new();
             self.session = Some(s);
         }
@@ -737,3 +781,6 @@ impl Agent {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod fuzz;

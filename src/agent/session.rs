@@ -13,6 +13,8 @@ pub type Entropy = [u8; 32];
 
 /// Version prefix of the stored form; another prefix is not ours (or too old) and is ignored.
 const STATE_PREFIX: &str = "r1";
+/// The shared state remembers this many replaced sessions.
+pub const MAX_PREV_SESSIONS: usize = 4;
 /// A user id is cut to this many characters (the collector refuses longer ids; cookies are small).
 pub const MAX_USER_ID_CHARS: usize = 200;
 
@@ -73,6 +75,10 @@ pub struct SessionState {
     /// Set when the session ended and its last beacon was sealed: the next action (in any tab)
     /// starts a new session without announcing the end again.
     pub ended: Option<EndReason>,
+    /// The sessions this one replaced (newest first, at most [`MAX_PREV_SESSIONS`]), with each
+    /// one's next free beacon number: a tab that still holds data of one seals that data under
+    /// numbers no other tab used.
+    pub prev: Vec<(String, u64)>,
 }
 
 /// 32 lower-case hex digits.
@@ -113,6 +119,7 @@ impl SessionState {
             sampled: is_sampled(unit_from_bytes(tail), sample_rate),
             user_id: None,
             ended: None,
+            prev: Vec::new(),
         }
     }
 
@@ -167,8 +174,26 @@ impl SessionState {
         seq
     }
 
-    /// The storage form: `r1|sid|vid|start|last|actions|seq|sampled|ended|user`, with the user
-    /// id percent-encoded so it holds no `|`, `;`, `,` or white space (safe in a cookie value).
+    /// Records (or raises) a replaced session's next free beacon number, newest first.
+    pub fn note_prev(&mut self, sid: &str, next_seq: u64) {
+        match self.prev.iter_mut().find(|(s, _)| s == sid) {
+            Some(p) => p.1 = p.1.max(next_seq),
+            None => {
+                self.prev.insert(0, (sid.to_owned(), next_seq));
+                self.prev.truncate(MAX_PREV_SESSIONS);
+            }
+        }
+    }
+
+    /// The next free beacon number of a replaced session, if remembered.
+    pub fn prev_seq(&self, sid: &str) -> Option<u64> {
+        self.prev.iter().find(|(s, _)| s == sid).map(|p| p.1)
+    }
+
+    /// The storage form: `r1|sid|vid|start|last|actions|seq|sampled|ended|prev|user`, `prev`
+    /// being `sid.seq` items joined by `_`,
+    /// with the user id percent-encoded so it holds no `|`, `;`, `,` or white space (safe in a
+    /// cookie value).
     pub fn to_storage(&self) -> String {
         let mut s = String::with_capacity(128);
         s.push_str(STATE_PREFIX);
@@ -188,6 +213,15 @@ impl SessionState {
         s.push(if self.sampled { '1' } else { '0' });
         s.push('|');
         s.push_str(self.ended.map_or("", EndReason::code));
+        s.push('|');
+        for (i, (sid, seq)) in self.prev.iter().enumerate() {
+            if i > 0 {
+                s.push('_');
+            }
+            s.push_str(sid);
+            s.push('.');
+            json::write_i64(&mut s, i64::try_from(*seq).unwrap_or(i64::MAX));
+        }
         s.push('|');
         if let Some(u) = &self.user_id {
             percent_encode(u, &mut s);
@@ -220,6 +254,14 @@ impl SessionState {
             "" => None,
             code => Some(EndReason::from_code(code)?),
         };
+        let mut prev = Vec::new();
+        for item in f.next()?.split('_').filter(|i| !i.is_empty()).take(MAX_PREV_SESSIONS) {
+            let (sid, seq) = item.split_once('.')?;
+            if !is_hex_id(sid) {
+                return None;
+            }
+            prev.push((sid.to_owned(), seq.parse::<u64>().ok()?));
+        }
         let user_id = match f.next()? {
             "" => None,
             u => Some(percent_decode(u)?),
@@ -227,7 +269,7 @@ impl SessionState {
         if f.next().is_some() || last_activity < start {
             return None;
         }
-        Some(SessionState { id, visitor_id, start, last_activity, actions, next_seq, sampled, user_id, ended })
+        Some(SessionState { id, visitor_id, start, last_activity, actions, next_seq, sampled, user_id, ended, prev })
     }
 }
 
@@ -341,12 +383,18 @@ mod tests {
         s.take_seq();
         s.user_id = Some("alice|bob; ünïcode %41 x,y".into());
         s.ended = Some(EndReason::EndSession);
+        s.note_prev("0123456789abcdef0123456789abcdef", 17);
+        s.note_prev("fedcba9876543210fedcba9876543210", 2);
+        s.note_prev("0123456789abcdef0123456789abcdef", 20);
+        assert_eq!(s.prev_seq("0123456789abcdef0123456789abcdef"), Some(20));
+        assert_eq!(s.prev.len(), 2);
         let text = s.to_storage();
         assert!(!text.contains(';') && !text.contains(',') && !text.contains(' '), "{text}");
         assert_eq!(SessionState::from_storage(&text), Some(s.clone()));
         s.user_id = None;
         s.visitor_id = None;
         s.ended = None;
+        s.prev.clear();
         assert_eq!(SessionState::from_storage(&s.to_storage()), Some(s));
     }
 
@@ -365,7 +413,10 @@ mod tests {
             good.clone() + "%",
             good.clone() + "%zz",
             good.clone() + "%ff",
-            "r1|ABCDEF00000000000000000000000000||1|1|0|1|1||".into(),
+            "r1|ABCDEF00000000000000000000000000||1|1|0|1|1|||".into(),
+            good.replace("|1|||", "|1||x.1|"),
+            good.replace("|1|||", "|1||0123456789abcdef0123456789abcdef|"),
+            good.replace("|1|||", "|1||0123456789abcdef0123456789abcdef.x|"),
         ];
         for cut in 0..good.len() {
             cases.push(good[..cut].to_owned());

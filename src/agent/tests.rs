@@ -280,7 +280,7 @@ fn leaving_sends_newest_first_within_the_keepalive_budget_and_keeps_the_rest() {
     let stored = a.outbox_storage().unwrap();
     let session = a.session_storage().unwrap();
     let mut next = Agent::new(a.config().clone(), Mode::Full);
-    next.restore(&StoredState { session: Some(&session), props: None, outbox: Some(&stored) }, T0 + 5_000);
+    next.restore(&StoredState { session: Some(&session), props: None, outboxes: &[&stored] }, T0 + 5_000);
     let mut resent = Vec::new();
     loop {
         let batch = next.take_beacons(T0 + 5_000);
@@ -468,7 +468,7 @@ fn session_properties_continue_across_a_reload() {
     let stored_session = a.session_storage().unwrap();
     let stored_props = a.session_props_storage().unwrap();
     let mut b = Agent::new(config(), Mode::Full);
-    b.restore(&StoredState { session: Some(&stored_session), props: Some(&stored_props), outbox: None }, T0 + 100);
+    b.restore(&StoredState { session: Some(&stored_session), props: Some(&stored_props), outboxes: &[] }, T0 + 100);
     sum(&mut b, 2.5, T0 + 200);
     b.flush(T0 + 300);
     let body = &parsed(&b.take_beacons(T0 + 300))[0];
@@ -479,9 +479,9 @@ fn session_properties_continue_across_a_reload() {
     // Properties of another session, or malformed, are ignored.
     let mut c = Agent::new(config(), Mode::Full);
     let other = stored_props.replace(&a.session().unwrap().id, &"0".repeat(32));
-    c.restore(&StoredState { session: Some(&stored_session), props: Some(&other), outbox: Some("garbage") }, T0 + 100);
+    c.restore(&StoredState { session: Some(&stored_session), props: Some(&other), outboxes: &["garbage"] }, T0 + 100);
     assert!(c.session_props_storage().unwrap().contains("\"double\":{}"));
-    c.restore(&StoredState { session: Some("r1|junk"), props: Some("{"), outbox: Some("[") }, T0 + 100);
+    c.restore(&StoredState { session: Some("r1|junk"), props: Some("{"), outboxes: &["[", ""] }, T0 + 100);
 }
 
 #[test]
