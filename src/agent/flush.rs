@@ -51,18 +51,20 @@ impl FlushPolicy {
 
     /// Whether an action of `encoded_bytes` should go into a new batch: the waiting ones are sent
     /// first (`MaxBytes`) so that a beacon stays within `batch.maxBytes` when it can.
-    pub fn before_action(&self, encoded_bytes: u64) -> Option<FlushReason> {
-        (self.actions > 0 && self.bytes.saturating_add(encoded_bytes) > self.batch.max_bytes).then_some(FlushReason::MaxBytes)
+    /// `overhead` is the rest of the body: header, session part and issues.
+    pub fn before_action(&self, encoded_bytes: u64, overhead: u64) -> Option<FlushReason> {
+        let body = self.bytes.saturating_add(encoded_bytes).saturating_add(overhead);
+        (self.actions > 0 && body > self.batch.max_bytes).then_some(FlushReason::MaxBytes)
     }
 
     /// Records an action of `encoded_bytes` added at `now`; answers whether the batch is full.
-    pub fn action_added(&mut self, encoded_bytes: u64, now: i64) -> Option<FlushReason> {
+    pub fn action_added(&mut self, encoded_bytes: u64, overhead: u64, now: i64) -> Option<FlushReason> {
         self.actions = self.actions.saturating_add(1);
-        self.bytes = self.bytes.saturating_add(encoded_bytes);
+        self.bytes = self.bytes.saturating_add(encoded_bytes.saturating_add(1));
         self.data_waiting(now);
         if self.actions >= self.batch.max_actions {
             Some(FlushReason::MaxActions)
-        } else if self.bytes >= self.batch.max_bytes {
+        } else if self.bytes.saturating_add(overhead) >= self.batch.max_bytes {
             Some(FlushReason::MaxBytes)
         } else {
             None
@@ -114,22 +116,22 @@ mod tests {
     #[test]
     fn max_actions() {
         let mut p = policy();
-        assert_eq!(p.action_added(10, 0), None);
-        assert_eq!(p.action_added(10, 1), None);
-        assert_eq!(p.action_added(10, 2), Some(FlushReason::MaxActions));
+        assert_eq!(p.action_added(10, 100, 0), None);
+        assert_eq!(p.action_added(10, 100, 1), None);
+        assert_eq!(p.action_added(10, 100, 2), Some(FlushReason::MaxActions));
         p.flushed();
         assert!(!p.has_data());
-        assert_eq!(p.action_added(10, 3), None);
+        assert_eq!(p.action_added(10, 100, 3), None);
     }
 
     #[test]
     fn max_bytes_before_and_after() {
         let mut p = policy();
-        assert_eq!(p.before_action(5_000), None, "an empty batch takes any action");
-        assert_eq!(p.action_added(600, 0), None);
-        assert_eq!(p.before_action(400), None);
-        assert_eq!(p.before_action(401), Some(FlushReason::MaxBytes));
-        assert_eq!(p.action_added(400, 0), Some(FlushReason::MaxBytes));
+        assert_eq!(p.before_action(5_000, 100), None, "an empty batch takes any action");
+        assert_eq!(p.action_added(499, 100, 0), None, "499 bytes and a comma");
+        assert_eq!(p.before_action(400, 100), None);
+        assert_eq!(p.before_action(401, 100), Some(FlushReason::MaxBytes));
+        assert_eq!(p.action_added(399, 100, 0), Some(FlushReason::MaxBytes));
     }
 
     #[test]
@@ -138,7 +140,7 @@ mod tests {
         assert_eq!(p.tick(1_000_000), None);
         assert_eq!(p.due_at(), None);
         p.data_waiting(100);
-        p.action_added(1, 5_000);
+        p.action_added(1, 0, 5_000);
         assert_eq!(p.due_at(), Some(10_100));
         assert_eq!(p.tick(10_099), None);
         assert_eq!(p.tick(10_100), Some(FlushReason::Interval));

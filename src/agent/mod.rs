@@ -24,7 +24,14 @@
 //!
 //! - An action's id is `a` + its number in the session, and a beacon's `seq` is the session's
 //!   next number, both from the state the tabs share: ids are unique per session across tabs
-//!   and reloads, and two tabs never send the same `(sid, seq)` (the collector keeps one).
+//!   and reloads, and two tabs never send the same `(sid, seq)` (the collector keeps one). The
+//!   shared state also remembers the next number of the last few sessions it replaced, so a tab
+//!   that still holds data of an older session seals it under fresh numbers. Known limit: two
+//!   tabs handling an event in the same few milliseconds (before localStorage reaches the other
+//!   process) can take the same number; the runtime can close that window with the Web Locks
+//!   API (`navigator.locks`) around each event if it matters.
+//! - `batch.maxBytes` bounds a whole body, header, session part and issues included (estimated
+//!   from above); only a single action larger than that makes a larger body, never above 64 KiB.
 //! - `session.ended` is the end reason's code (`idle`, `max_duration`, `max_actions`,
 //!   `end_session`) or `null`. The last beacon is sealed when the end is noticed: on the next
 //!   action, on a timer tick, or at `endSession()`. The ended state stays stored (it keeps the
@@ -65,6 +72,9 @@ use session::{EndReason, Entropy, SessionState};
 pub const MAX_OPEN_ACTIONS: usize = 16;
 /// At most this many distinct issues wait for the next beacon; more are not recorded.
 pub const MAX_PENDING_ISSUES: usize = 200;
+/// A bound on a body's fields besides actions, session properties and issues: ids, numbers,
+/// the user id, field names.
+const BODY_HEADER_BYTES: usize = 768;
 /// At most this many beacons are in flight outside a page leave: a page restoring a full outbox
 /// must not open dozens of connections at once.
 pub const MAX_IN_FLIGHT: usize = 4;
@@ -449,14 +459,24 @@ impl Agent {
         }
         let encoded = beacon::action_json(&action, &mut issues);
         self.add_issues(issues);
-        if let Some(reason) = self.policy.before_action(encoded.len() as u64) {
+        let size = encoded.len() as u64;
+        if let Some(reason) = self.policy.before_action(size, self.body_overhead()) {
             self.seal(Some(reason), now);
         }
         self.batch.push(encoded);
-        if let Some(reason) = self.policy.action_added(self.batch.last().map_or(0, |a| a.len() as u64), now) {
+        if let Some(reason) = self.policy.action_added(size, self.body_overhead(), now) {
             self.seal(Some(reason), now);
         }
         true
+    }
+
+    /// The bytes of a body besides its actions: header, session part and issues (an estimate
+    /// from above, so that bodies stay within `batch.maxBytes`).
+    fn body_overhead(&self) -> u64 {
+        let mut props = String::new();
+        self.props.values().write_json(&mut props);
+        let issues: usize = self.issues.iter().map(|i| i.key.len() + 32).sum();
+        (BODY_HEADER_BYTES + props.len() + issues) as u64
     }
 
     fn add_issues(&mut self, issues: Vec<Issue>) {
@@ -763,8 +783,8 @@ impl Agent {
             faults: self.faults,
             dropped: self.outbox.dropped,
         };
-        let limit = usize::try_from(self.config.batch.max_bytes).unwrap_or(beacon::MAX_BEACON_BYTES);
-        let bodies = beacon::build(&header, &session_json, actions, issues, limit, session.next_seq);
+        // `batch.maxBytes` is kept by the flush policy; splitting is only for the hard limit.
+        let bodies = beacon::build(&header, &session_json, actions, issues, beacon::MAX_BEACON_BYTES, session.next_seq);
         session.next_seq = session.next_seq.saturating_add(bodies.len() as u64);
         let sid = session.id.clone();
         self.faults = 0;

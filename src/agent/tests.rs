@@ -260,19 +260,19 @@ fn leaving_sends_newest_first_within_the_keepalive_budget_and_keeps_the_rest() {
     let cfg = config_with(r#"{"maxActions":1000}"#, r#"{"maxActions":1000,"maxBytes":65536}"#, 100);
     let mut a = Agent::new(cfg, Mode::Full);
     let filler = "x".repeat(900);
-    for i in 0..200 {
+    for i in 0..400 {
         let id = a.start_action(ActionKind::Custom, "a", "u", T0 + i, &entropy(1)).unwrap();
         a.add_action_properties(Some(&id), &[(PropType::String, "tier".into(), ApiValue::Str(filler.clone()))]);
         a.end_action(&id, &outcomes(), T0 + i);
     }
     let built = a.outbox.entries().len();
-    assert!(built >= 2, "maxBytes already sealed full beacons");
+    assert!(built >= 2, "maxBytes already sealed full beacons: {built} {:?}", a.outbox.entries().iter().map(|e| e.body.len()).collect::<Vec<_>>());
     a.on_leave(FlushReason::PageHidden, T0 + 1_000);
     let out = a.take_beacons(T0 + 1_000);
     assert!(out.iter().all(|o| o.leave));
     assert!(out.iter().map(|o| o.body.len()).sum::<usize>() <= beacon::MAX_BEACON_BYTES);
     let first = &parsed(&out)[0];
-    assert_eq!(action_ids(first)[0], "a200", "the newest action goes first");
+    assert_eq!(action_ids(first)[0], "a400", "the newest action goes first");
     let total = a.outbox.entries().len();
     assert!(total > out.len(), "what did not fit stays queued");
 
@@ -294,13 +294,13 @@ fn leaving_sends_newest_first_within_the_keepalive_budget_and_keeps_the_rest() {
     assert_eq!(resent.len(), total);
     let mut ids: Vec<String> = parsed(&resent).iter().flat_map(action_ids).collect();
     ids.sort_by_key(|id| id[1..].parse::<u32>().unwrap());
-    assert_eq!(ids, (1..=200).map(|i| format!("a{i}")).collect::<Vec<_>>(), "every action once");
+    assert_eq!(ids, (1..=400).map(|i| format!("a{i}")).collect::<Vec<_>>(), "every action once");
     for o in &resent {
         assert!(o.body.len() <= beacon::MAX_BEACON_BYTES);
         assert!(out.iter().all(|x| x.seq != o.seq || x.body == o.body));
     }
     let id = next.start_action(ActionKind::Load, "load", "u", T0 + 6_000, &entropy(2)).unwrap();
-    assert_eq!(id, "a201", "the session continues after the reload");
+    assert_eq!(id, "a401", "the session continues after the reload");
 }
 
 #[test]
@@ -501,4 +501,29 @@ fn at_most_a_few_beacons_in_flight() {
     let again = a.take_beacons(T0 + 20 + queue::IN_FLIGHT_TIMEOUT_MS);
     assert_eq!(again.len(), 0, "still four in flight");
     assert_eq!(a.on_response(&first[1].sid, first[1].seq, Some(500), None, T0 + 40, 0.0), Verdict::Retry);
+}
+
+#[test]
+fn bodies_stay_within_max_bytes() {
+    let cfg = config_with(r#"{"maxActions":1000}"#, r#"{"maxActions":1000,"maxBytes":4096}"#, 100);
+    let mut a = Agent::new(cfg, Mode::Full);
+    a.identify_user(&"u".repeat(500), T0);
+    for i in 0..100 {
+        let id = a.start_action(ActionKind::Click, &"n".repeat(i % 120), &"https://x/".repeat(i % 30), T0 + i as i64, &entropy(1)).unwrap();
+        a.end_action(&id, &outcomes(), T0 + i as i64);
+    }
+    a.flush(T0 + 1_000);
+    let mut n = 0;
+    loop {
+        let out = a.take_beacons(T0 + 1_000);
+        if out.is_empty() {
+            break;
+        }
+        for o in &out {
+            assert!(o.body.len() <= 4096, "{}", o.body.len());
+            n += action_ids(&parse(&o.body).unwrap()).len();
+        }
+        ack_all(&mut a, &out, T0 + 1_000);
+    }
+    assert_eq!(n, 100);
 }
