@@ -145,13 +145,21 @@ fn check_one(config: &Config, target: Target, group: PropType, key: &str, v: &Ap
     }
     let mut typed = type_value(group, v)?;
     if let PropertyValue::String(s) = &mut typed {
+        if crate::text::trim_ascii_ws(s).is_empty() {
+            return Err(Reason::Empty);
+        }
+        if prop.ignore_case {
+            *s = s.to_lowercase();
+        }
         value::truncate(s, prop.max_length);
     }
     Ok(typed)
 }
 
-/// Types one value of a group. Strings are taken as they are (no trimming: the page said
-/// exactly what it meant), numbers must be exact: a long is an integral JS number within
+/// Types one value of a group. Strings are taken as they are (no trimming or cleanup: the page
+/// said exactly what it meant; [`check`] still refuses a blank one as `empty`, lower-cases it
+/// for `ignoreCase` and truncates it to `maxLength`, so API and rule values group alike).
+/// Numbers must be exact: a long is an integral JS number within
 /// ±(2^53 − 1), or a BigInt or decimal string within i64; a date is integral epoch ms or a
 /// date string of the rule format.
 pub fn type_value(group: PropType, v: &ApiValue) -> Result<PropertyValue, Reason> {
@@ -279,6 +287,7 @@ mod tests {
             (T::Double, "total", Num(f64::NAN)),
             (T::String, "name", Num(1.0)),
             (T::String, "name", Unsupported),
+            (T::String, "name", Str(" \t".into())),
         ]);
         assert_eq!(r.sent, vec![
             ("name".to_owned(), PropertyValue::String("Gold".into())),
@@ -289,7 +298,7 @@ mod tests {
         let reasons: Vec<Reason> = r.failed.iter().map(|(_, r)| *r).collect();
         assert_eq!(reasons, vec![
             Reason::InvalidKey, Reason::WrongType, Reason::NotALong, Reason::OutOfRange, Reason::OutOfRange,
-            Reason::NotALong, Reason::NotADouble, Reason::UnsupportedValue, Reason::UnsupportedValue,
+            Reason::NotALong, Reason::NotADouble, Reason::UnsupportedValue, Reason::UnsupportedValue, Reason::Empty,
         ]);
     }
 

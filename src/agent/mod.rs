@@ -458,11 +458,12 @@ impl Agent {
             }
         }
         let encoded = beacon::action_json(&action, &mut issues);
-        self.add_issues(issues);
         let size = encoded.len() as u64;
         if let Some(reason) = self.policy.before_action(size, self.body_overhead()) {
             self.seal(Some(reason), now);
         }
+        // The action's issues travel with it.
+        self.add_issues(issues);
         self.batch.push(encoded);
         if let Some(reason) = self.policy.action_added(size, self.body_overhead(), now) {
             self.seal(Some(reason), now);
