@@ -125,7 +125,9 @@ impl Action {
         json::write_i64(out, self.end);
         out.push_str(",\"url\":");
         json::write_str(out, &self.url);
-        for (field, n) in [("requests", self.requests), ("requestErrors", self.request_errors), ("jsErrors", self.js_errors)] {
+        for (field, n) in
+            [("requests", self.requests), ("requestErrors", self.request_errors), ("jsErrors", self.js_errors)]
+        {
             out.push_str(",\"");
             out.push_str(field);
             out.push_str("\":");
@@ -215,7 +217,13 @@ mod tests {
 
     #[test]
     fn json_has_every_field() {
-        let mut a = Action::new("a7".into(), ActionKind::Click, "click on \"Book\"", "https://shop.example/offers?x=1", 1_732_599_990_000);
+        let mut a = Action::new(
+            "a7".into(),
+            ActionKind::Click,
+            "click on \"Book\"",
+            "https://shop.example/offers?x=1",
+            1_732_599_990_000,
+        );
         a.count_request(false);
         a.count_request(true);
         a.props.set("items", PropertyValue::Long(i64::MAX));

@@ -132,7 +132,14 @@ pub fn check(config: &Config, target: Target, values: &[(PropType, String, ApiVa
     report
 }
 
-fn check_one(config: &Config, target: Target, group: PropType, key: &str, v: &ApiValue, anonymous: bool) -> Result<PropertyValue, Reason> {
+fn check_one(
+    config: &Config,
+    target: Target,
+    group: PropType,
+    key: &str,
+    v: &ApiValue,
+    anonymous: bool,
+) -> Result<PropertyValue, Reason> {
     let prop = config.property(key).ok_or(Reason::InvalidKey)?;
     if target == Target::Session && !prop.storage.on_session() {
         return Err(Reason::InvalidKey);
@@ -168,14 +175,18 @@ pub fn type_value(group: PropType, v: &ApiValue) -> Result<PropertyValue, Reason
         (PropType::String, ApiValue::Str(s)) => Ok(PropertyValue::String(s.clone())),
         (PropType::String, _) => Err(Reason::UnsupportedValue),
         (PropType::Long, ApiValue::Num(x)) => exact_integer(*x, Reason::NotALong).map(PropertyValue::Long),
-        (PropType::Long, ApiValue::Str(s) | ApiValue::BigInt(s)) => value::parse_long(s.trim()).map(PropertyValue::Long),
+        (PropType::Long, ApiValue::Str(s) | ApiValue::BigInt(s)) => {
+            value::parse_long(s.trim()).map(PropertyValue::Long)
+        }
         (PropType::Double, ApiValue::Num(x)) if x.is_finite() => Ok(PropertyValue::Double(*x)),
         (PropType::Double, ApiValue::Num(_)) => Err(Reason::NotADouble),
         (PropType::Double, ApiValue::Str(s)) => value::parse_double(s.trim()).map(PropertyValue::Double),
         (PropType::Double, ApiValue::BigInt(_)) => Err(Reason::NotADouble),
         (PropType::Date, ApiValue::Num(x)) => exact_integer(*x, Reason::NotADate).map(PropertyValue::Date),
         (PropType::Date, ApiValue::Str(s)) => value::parse_date(s.trim()).map(PropertyValue::Date),
-        (PropType::Date, ApiValue::BigInt(s)) => value::parse_long(s).map(PropertyValue::Date).map_err(|_| Reason::NotADate),
+        (PropType::Date, ApiValue::BigInt(s)) => {
+            value::parse_long(s).map(PropertyValue::Date).map_err(|_| Reason::NotADate)
+        }
     }
 }
 
@@ -273,38 +284,59 @@ mod tests {
 
     #[test]
     fn action_values_are_typed_truncated_and_refused_with_reasons() {
-        let r = run(Target::Action, false, vec![
-            (T::String, "name", Str("Gold member".into())),
-            (T::Long, "items", Str("9223372036854775807".into())),
-            (T::Double, "total", Num(59.9)),
-            (T::Date, "when", Str("2024-11-26T10:00:00Z".into())),
-            (T::String, "nope", Str("x".into())),
-            (T::String, "items", Str("3".into())),
-            (T::Long, "items", Num(12.5)),
-            (T::Long, "items", Num(9_007_199_254_740_992.0)),
-            (T::Long, "items", BigInt("9223372036854775808".into())),
-            (T::Long, "items", Str("ten".into())),
-            (T::Double, "total", Num(f64::NAN)),
-            (T::String, "name", Num(1.0)),
-            (T::String, "name", Unsupported),
-            (T::String, "name", Str(" \t".into())),
-        ]);
-        assert_eq!(r.sent, vec![
-            ("name".to_owned(), PropertyValue::String("Gold".into())),
-            ("items".to_owned(), PropertyValue::Long(i64::MAX)),
-            ("total".to_owned(), PropertyValue::Double(59.9)),
-            ("when".to_owned(), PropertyValue::Date(1_732_615_200_000)),
-        ]);
+        let r = run(
+            Target::Action,
+            false,
+            vec![
+                (T::String, "name", Str("Gold member".into())),
+                (T::Long, "items", Str("9223372036854775807".into())),
+                (T::Double, "total", Num(59.9)),
+                (T::Date, "when", Str("2024-11-26T10:00:00Z".into())),
+                (T::String, "nope", Str("x".into())),
+                (T::String, "items", Str("3".into())),
+                (T::Long, "items", Num(12.5)),
+                (T::Long, "items", Num(9_007_199_254_740_992.0)),
+                (T::Long, "items", BigInt("9223372036854775808".into())),
+                (T::Long, "items", Str("ten".into())),
+                (T::Double, "total", Num(f64::NAN)),
+                (T::String, "name", Num(1.0)),
+                (T::String, "name", Unsupported),
+                (T::String, "name", Str(" \t".into())),
+            ],
+        );
+        assert_eq!(
+            r.sent,
+            vec![
+                ("name".to_owned(), PropertyValue::String("Gold".into())),
+                ("items".to_owned(), PropertyValue::Long(i64::MAX)),
+                ("total".to_owned(), PropertyValue::Double(59.9)),
+                ("when".to_owned(), PropertyValue::Date(1_732_615_200_000)),
+            ]
+        );
         let reasons: Vec<Reason> = r.failed.iter().map(|(_, r)| *r).collect();
-        assert_eq!(reasons, vec![
-            Reason::InvalidKey, Reason::WrongType, Reason::NotALong, Reason::OutOfRange, Reason::OutOfRange,
-            Reason::NotALong, Reason::NotADouble, Reason::UnsupportedValue, Reason::UnsupportedValue, Reason::Empty,
-        ]);
+        assert_eq!(
+            reasons,
+            vec![
+                Reason::InvalidKey,
+                Reason::WrongType,
+                Reason::NotALong,
+                Reason::OutOfRange,
+                Reason::OutOfRange,
+                Reason::NotALong,
+                Reason::NotADouble,
+                Reason::UnsupportedValue,
+                Reason::UnsupportedValue,
+                Reason::Empty,
+            ]
+        );
     }
 
     #[test]
     fn exact_longs_and_dates_from_numbers() {
-        assert_eq!(type_value(T::Long, &Num(-9_007_199_254_740_991.0)), Ok(PropertyValue::Long(-9_007_199_254_740_991)));
+        assert_eq!(
+            type_value(T::Long, &Num(-9_007_199_254_740_991.0)),
+            Ok(PropertyValue::Long(-9_007_199_254_740_991))
+        );
         assert_eq!(type_value(T::Long, &BigInt("-9223372036854775808".into())), Ok(PropertyValue::Long(i64::MIN)));
         assert_eq!(type_value(T::Long, &Num(f64::INFINITY)), Err(Reason::NotALong));
         assert_eq!(type_value(T::Date, &Num(1_732_615_200_000.0)), Ok(PropertyValue::Date(1_732_615_200_000)));
@@ -315,18 +347,25 @@ mod tests {
 
     #[test]
     fn session_calls_take_only_session_keys_and_dnt_masks() {
-        let r = run(Target::Session, true, vec![
-            (T::String, "name", Str("a".into())),
-            (T::Double, "total", Num(1.0)),
-            (T::Date, "when", Num(5.0)),
-            (T::String, "tier", Str("gold".into())),
-        ]);
+        let r = run(
+            Target::Session,
+            true,
+            vec![
+                (T::String, "name", Str("a".into())),
+                (T::Double, "total", Num(1.0)),
+                (T::Date, "when", Num(5.0)),
+                (T::String, "tier", Str("gold".into())),
+            ],
+        );
         assert_eq!(r.sent, vec![("when".to_owned(), PropertyValue::Date(5))]);
-        assert_eq!(r.failed, vec![
-            ("name".to_owned(), Reason::InvalidKey),
-            ("total".to_owned(), Reason::DntMasked),
-            ("tier".to_owned(), Reason::DntMasked),
-        ]);
+        assert_eq!(
+            r.failed,
+            vec![
+                ("name".to_owned(), Reason::InvalidKey),
+                ("total".to_owned(), Reason::DntMasked),
+                ("tier".to_owned(), Reason::DntMasked),
+            ]
+        );
     }
 
     #[test]
@@ -339,7 +378,11 @@ mod tests {
 
     #[test]
     fn reports_as_json() {
-        let r = run(Target::Action, false, vec![(T::Long, "items", BigInt("9223372036854775807".into())), (T::Long, "x", Num(1.0))]);
+        let r = run(
+            Target::Action,
+            false,
+            vec![(T::Long, "items", BigInt("9223372036854775807".into())), (T::Long, "x", Num(1.0))],
+        );
         assert_eq!(
             r.to_json(),
             r#"{"sent":[{"key":"items","value":9223372036854775807}],"failed":[{"key":"x","reason":"invalid_key"}]}"#

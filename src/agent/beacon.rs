@@ -219,7 +219,13 @@ mod tests {
     }
 
     fn action(i: usize, pad: usize) -> Action {
-        let mut a = Action::new(format!("a{i}"), ActionKind::Click, "click on \"Book\"", "https://shop.example/", 1_000 + i as i64);
+        let mut a = Action::new(
+            format!("a{i}"),
+            ActionKind::Click,
+            "click on \"Book\"",
+            "https://shop.example/",
+            1_000 + i as i64,
+        );
         a.props.set("pad", PropertyValue::String("p".repeat(pad)));
         a.finish(2_000 + i as i64);
         a
@@ -231,7 +237,10 @@ mod tests {
         sp.set("loyalty_status", PropertyValue::String("Gold".into()));
         sp.set("big", PropertyValue::Long(i64::MAX));
         let mut issues = Vec::new();
-        let session = session_json(&SessionPart { start: 1_732_599_000_000, user_id: Some("alice"), ended: None, props: &sp }, &mut issues);
+        let session = session_json(
+            &SessionPart { start: 1_732_599_000_000, user_id: Some("alice"), ended: None, props: &sp },
+            &mut issues,
+        );
         assert!(issues.is_empty());
         let acts = vec![action(7, 3).to_json()];
         let issues = vec![Issue { key: "price".into(), reason: Reason::NotADouble }];
@@ -249,8 +258,14 @@ mod tests {
         let s = v.get("session").unwrap();
         assert_eq!(s.get("userId").unwrap().as_str(), Some("alice"));
         assert_eq!(s.get("ended"), Some(&Value::Null));
-        assert_eq!(s.get("props").unwrap().get("long").unwrap().get("big"), Some(&Value::Number("9223372036854775807".into())));
-        assert_eq!(s.get("props").unwrap().get("string").unwrap().get("loyalty_status").unwrap().as_str(), Some("Gold"));
+        assert_eq!(
+            s.get("props").unwrap().get("long").unwrap().get("big"),
+            Some(&Value::Number("9223372036854775807".into()))
+        );
+        assert_eq!(
+            s.get("props").unwrap().get("string").unwrap().get("loyalty_status").unwrap().as_str(),
+            Some("Gold")
+        );
         let Value::Array(a) = v.get("actions").unwrap() else { panic!() };
         assert_eq!(a[0].get("id").unwrap().as_str(), Some("a7"));
         let Value::Array(i) = v.get("issues").unwrap() else { panic!() };
@@ -260,7 +275,10 @@ mod tests {
     #[test]
     fn anonymous_body_has_null_ids_and_counters_once() {
         let h = Header { vid: None, faults: 2, dropped: 1, ..header() };
-        let session = session_json(&SessionPart { start: 0, user_id: None, ended: Some(EndReason::Idle), props: &PropertyMap::default() }, &mut Vec::new());
+        let session = session_json(
+            &SessionPart { start: 0, user_id: None, ended: Some(EndReason::Idle), props: &PropertyMap::default() },
+            &mut Vec::new(),
+        );
         let acts: Vec<String> = (0..4).map(|i| action(i, 900).to_json()).collect();
         let bodies = build(&h, &session, acts, vec![], 2_048, 1);
         assert!(bodies.len() >= 2);
@@ -278,7 +296,10 @@ mod tests {
     fn many_actions_split_under_64_kib_without_loss() {
         let acts: Vec<String> = (0..500).map(|i| action(i, 700).to_json()).collect();
         let issues: Vec<Issue> = (0..300).map(|i| Issue { key: format!("k{i}"), reason: Reason::NotFound }).collect();
-        let session = session_json(&SessionPart { start: 0, user_id: Some("u"), ended: None, props: &PropertyMap::default() }, &mut Vec::new());
+        let session = session_json(
+            &SessionPart { start: 0, user_id: Some("u"), ended: None, props: &PropertyMap::default() },
+            &mut Vec::new(),
+        );
         let bodies = build(&header(), &session, acts, issues, usize::MAX, 10);
         assert!(bodies.len() > 5);
         let mut ids = Vec::new();

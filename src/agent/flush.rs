@@ -88,8 +88,7 @@ impl FlushPolicy {
 
     /// When the interval flush is due (`None`: nothing waits, no timer needed).
     pub fn due_at(&self) -> Option<i64> {
-        self.waiting_since
-            .map(|t| t.saturating_add(i64::try_from(self.batch.flush_interval_ms).unwrap_or(i64::MAX)))
+        self.waiting_since.map(|t| t.saturating_add(i64::try_from(self.batch.flush_interval_ms).unwrap_or(i64::MAX)))
     }
 
     /// The page may be leaving: flush whatever waits.

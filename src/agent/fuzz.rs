@@ -204,121 +204,158 @@ fn run_tabs(ops: Vec<(usize, Op)>) -> Result<(), TestCaseError> {
 }
 
 fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
-        let mut now = 1_732_600_000_000i64;
-        let mut page = Page { agent: Agent::new(config(), Mode::Full), in_flight: Vec::new() };
-        let mut made = BTreeSet::new();
-        let mut received: BTreeMap<(String, u64), String> = BTreeMap::new();
-        let mut seed = 0u64;
-        let deliver = |page: &mut Page, received: &mut BTreeMap<(String, u64), String>, now: i64, status: Option<u16>, jitter: f64| {
-            if let Some(o) = (!page.in_flight.is_empty()).then(|| page.in_flight.remove(0)) {
-                if matches!(status, Some(200..=299)) {
-                    if let Some(prev) = received.get(&(o.sid.clone(), o.seq)) {
-                        assert_eq!(prev, &o.body, "one (sid, seq), one body");
-                    }
-                    received.insert((o.sid.clone(), o.seq), o.body.clone());
+    let mut now = 1_732_600_000_000i64;
+    let mut page = Page { agent: Agent::new(config(), Mode::Full), in_flight: Vec::new() };
+    let mut made = BTreeSet::new();
+    let mut received: BTreeMap<(String, u64), String> = BTreeMap::new();
+    let mut seed = 0u64;
+    let deliver = |page: &mut Page,
+                   received: &mut BTreeMap<(String, u64), String>,
+                   now: i64,
+                   status: Option<u16>,
+                   jitter: f64| {
+        if let Some(o) = (!page.in_flight.is_empty()).then(|| page.in_flight.remove(0)) {
+            if matches!(status, Some(200..=299)) {
+                if let Some(prev) = received.get(&(o.sid.clone(), o.seq)) {
+                    assert_eq!(prev, &o.body, "one (sid, seq), one body");
                 }
-                page.agent.on_response(&o.sid, o.seq, status, Some("1"), now, jitter);
+                received.insert((o.sid.clone(), o.seq), o.body.clone());
             }
-        };
-        for op in ops {
-            seed += 1;
-            match op {
-                Op::Act { wait, pad } => {
-                    now += wait;
-                    let id = page.agent.start_action(ActionKind::Click, "c", "u", now, &entropy(seed)).unwrap();
-                    let sid = page.agent.session().unwrap().id.clone();
-                    page.agent.add_action_properties(Some(&id), &[(PropType::String, "s".into(), ApiValue::Str("x".repeat(pad)))]);
-                    page.agent.end_action(&id, &[], now + 1);
-                    made.insert((sid, id));
+            page.agent.on_response(&o.sid, o.seq, status, Some("1"), now, jitter);
+        }
+    };
+    for op in ops {
+        seed += 1;
+        match op {
+            Op::Act { wait, pad } => {
+                now += wait;
+                let id = page.agent.start_action(ActionKind::Click, "c", "u", now, &entropy(seed)).unwrap();
+                let sid = page.agent.session().unwrap().id.clone();
+                page.agent.add_action_properties(
+                    Some(&id),
+                    &[(PropType::String, "s".into(), ApiValue::Str("x".repeat(pad)))],
+                );
+                page.agent.end_action(&id, &[], now + 1);
+                made.insert((sid, id));
+            }
+            Op::Open { wait } => {
+                now += wait;
+                let id = page.agent.start_action(ActionKind::Custom, "o", "u", now, &entropy(seed)).unwrap();
+                made.insert((page.agent.session().unwrap().id.clone(), id));
+            }
+            Op::CloseOldest => {
+                if let Some(id) = page.agent.open_action_ids().first().map(|s| s.to_string()) {
+                    page.agent.end_action(&id, &[], now);
                 }
-                Op::Open { wait } => {
-                    now += wait;
-                    let id = page.agent.start_action(ActionKind::Custom, "o", "u", now, &entropy(seed)).unwrap();
-                    made.insert((page.agent.session().unwrap().id.clone(), id));
+            }
+            Op::Tick(wait) => {
+                now += wait;
+                for id in page.agent.tick(now) {
+                    page.agent.end_action(&id, &[], now);
                 }
-                Op::CloseOldest => {
-                    if let Some(id) = page.agent.open_action_ids().first().map(|s| s.to_string()) {
-                        page.agent.end_action(&id, &[], now);
-                    }
+            }
+            Op::Leave => page.agent.on_leave(FlushReason::PageHidden, now),
+            Op::Respond { status, jitter } => deliver(&mut page, &mut received, now, status, jitter),
+            Op::Reload => {
+                // The page goes away: the runtime ends its open actions, then in-flight
+                // requests are lost; storage survives.
+                let open: Vec<String> = page.agent.open_action_ids().iter().map(|s| s.to_string()).collect();
+                for id in open {
+                    page.agent.end_action(&id, &[], now);
                 }
-                Op::Tick(wait) => {
-                    now += wait;
+                page.agent.on_leave(FlushReason::PageHide, now);
+                let sent = page.agent.take_beacons(now);
+                prop_assert!(sent.iter().map(|o| o.body.len()).sum::<usize>() <= beacon::MAX_BEACON_BYTES);
+                let (s, p, q) =
+                    (page.agent.session_storage(), page.agent.session_props_storage(), page.agent.outbox_storage());
+                let mut next = Agent::new(config(), Mode::Full);
+                next.restore(
+                    &StoredState {
+                        session: s.as_deref(),
+                        props: p.as_deref(),
+                        outboxes: &[q.as_deref().unwrap_or("")],
+                    },
+                    now,
+                );
+                page = Page { agent: next, in_flight: Vec::new() };
+            }
+            Op::EndSession => page.agent.end_session(now),
+        }
+        let out = page.agent.take_beacons(now);
+        page.in_flight.extend(out);
+    }
+    // The network heals: everything still waiting gets through.
+    let open: Vec<String> = page.agent.open_action_ids().iter().map(|s| s.to_string()).collect();
+    for id in open {
+        page.agent.end_action(&id, &[], now);
+    }
+    page.agent.flush(now);
+    for _ in 0..10_000 {
+        let out = page.agent.take_beacons(now);
+        page.in_flight.extend(out);
+        if page.in_flight.is_empty() {
+            // The runtime's timer: wake up when asked, tick, end overdue actions.
+            match page.agent.next_wakeup() {
+                Some(t) if !page.agent.outbox.is_empty() => {
+                    now = now.max(t);
                     for id in page.agent.tick(now) {
                         page.agent.end_action(&id, &[], now);
                     }
                 }
-                Op::Leave => page.agent.on_leave(FlushReason::PageHidden, now),
-                Op::Respond { status, jitter } => deliver(&mut page, &mut received, now, status, jitter),
-                Op::Reload => {
-                    // The page goes away: the runtime ends its open actions, then in-flight
-                    // requests are lost; storage survives.
-                    let open: Vec<String> = page.agent.open_action_ids().iter().map(|s| s.to_string()).collect();
-                    for id in open {
-                        page.agent.end_action(&id, &[], now);
-                    }
-                    page.agent.on_leave(FlushReason::PageHide, now);
-                    let sent = page.agent.take_beacons(now);
-                    prop_assert!(sent.iter().map(|o| o.body.len()).sum::<usize>() <= beacon::MAX_BEACON_BYTES);
-                    let (s, p, q) = (page.agent.session_storage(), page.agent.session_props_storage(), page.agent.outbox_storage());
-                    let mut next = Agent::new(config(), Mode::Full);
-                    next.restore(&StoredState { session: s.as_deref(), props: p.as_deref(), outboxes: &[q.as_deref().unwrap_or("")] }, now);
-                    page = Page { agent: next, in_flight: Vec::new() };
-                }
-                Op::EndSession => page.agent.end_session(now),
+                _ => break,
             }
-            let out = page.agent.take_beacons(now);
-            page.in_flight.extend(out);
+            continue;
         }
-        // The network heals: everything still waiting gets through.
-        let open: Vec<String> = page.agent.open_action_ids().iter().map(|s| s.to_string()).collect();
-        for id in open {
-            page.agent.end_action(&id, &[], now);
-        }
-        page.agent.flush(now);
-        for _ in 0..10_000 {
-            let out = page.agent.take_beacons(now);
-            page.in_flight.extend(out);
-            if page.in_flight.is_empty() {
-                // The runtime's timer: wake up when asked, tick, end overdue actions.
-                match page.agent.next_wakeup() {
-                    Some(t) if !page.agent.outbox.is_empty() => {
-                        now = now.max(t);
-                        for id in page.agent.tick(now) {
-                            page.agent.end_action(&id, &[], now);
-                        }
-                    }
-                    _ => break,
-                }
-                continue;
-            }
-            deliver(&mut page, &mut received, now, Some(204), 0.0);
-        }
-        let mut got = BTreeSet::new();
-        let mut dropped = page.agent.outbox.dropped;
-        for body in received.values() {
-            prop_assert!(body.len() <= beacon::MAX_BEACON_BYTES);
-            let v = parse(body).unwrap();
-            dropped += v.get("dropped").and_then(Value::as_i64).unwrap_or(0) as u64;
-            let sid = v.get("sid").and_then(Value::as_str).unwrap().to_owned();
-            if let Some(Value::Array(actions)) = v.get("actions") {
-                for a in actions {
-                    got.insert((sid.clone(), a.get("id").and_then(Value::as_str).unwrap().to_owned()));
-                }
+        deliver(&mut page, &mut received, now, Some(204), 0.0);
+    }
+    let mut got = BTreeSet::new();
+    let mut dropped = page.agent.outbox.dropped;
+    for body in received.values() {
+        prop_assert!(body.len() <= beacon::MAX_BEACON_BYTES);
+        let v = parse(body).unwrap();
+        dropped += v.get("dropped").and_then(Value::as_i64).unwrap_or(0) as u64;
+        let sid = v.get("sid").and_then(Value::as_str).unwrap().to_owned();
+        if let Some(Value::Array(actions)) = v.get("actions") {
+            for a in actions {
+                got.insert((sid.clone(), a.get("id").and_then(Value::as_str).unwrap().to_owned()));
             }
         }
-        if dropped == 0 {
-            prop_assert_eq!(got, made);
-        } else {
-            // A beacon given up after its last attempt is lost, and said so.
-            prop_assert!(got.is_subset(&made));
-        }
-        Ok(())
+    }
+    if dropped == 0 {
+        prop_assert_eq!(got, made);
+    } else {
+        // A beacon given up after its last attempt is lost, and said so.
+        prop_assert!(got.is_subset(&made));
+    }
+    Ok(())
 }
 
 #[test]
 fn regression_one() {
     use Op::*;
-    let ops = vec![Act{wait:0,pad:0},Act{wait:5001,pad:0},Tick(3731),Act{wait:1270,pad:0},Tick(1001),Respond{status:Some(204),jitter:0.0},Act{wait:4000,pad:0},Respond{status:None,jitter:0.0},Leave,Respond{status:Some(200),jitter:0.0},Respond{status:None,jitter:0.0},Act{wait:0,pad:0},Leave,Respond{status:None,jitter:0.0},Act{wait:0,pad:0},Respond{status:None,jitter:0.0},Respond{status:None,jitter:0.0},Act{wait:0,pad:0},Tick(3621),Leave,Respond{status:Some(503),jitter:0.38100854425376873}];
+    let ops = vec![
+        Act { wait: 0, pad: 0 },
+        Act { wait: 5001, pad: 0 },
+        Tick(3731),
+        Act { wait: 1270, pad: 0 },
+        Tick(1001),
+        Respond { status: Some(204), jitter: 0.0 },
+        Act { wait: 4000, pad: 0 },
+        Respond { status: None, jitter: 0.0 },
+        Leave,
+        Respond { status: Some(200), jitter: 0.0 },
+        Respond { status: None, jitter: 0.0 },
+        Act { wait: 0, pad: 0 },
+        Leave,
+        Respond { status: None, jitter: 0.0 },
+        Act { wait: 0, pad: 0 },
+        Respond { status: None, jitter: 0.0 },
+        Respond { status: None, jitter: 0.0 },
+        Act { wait: 0, pad: 0 },
+        Tick(3621),
+        Leave,
+        Respond { status: Some(503), jitter: 0.38100854425376873 },
+    ];
     run(ops).unwrap();
 }
 #[test]

@@ -263,13 +263,18 @@ impl Agent {
         for ty in PropType::ALL {
             let Some(crate::json::Value::Object(members)) = props.get(ty.name()) else { continue };
             for (key, v) in members {
-                let Some(prop) = self.config.property(key).filter(|p| p.prop_type == ty && p.storage.on_session()) else {
+                let Some(prop) = self.config.property(key).filter(|p| p.prop_type == ty && p.storage.on_session())
+                else {
                     continue;
                 };
                 let value = match (ty, v) {
-                    (PropType::String, crate::json::Value::String(s)) => Some(crate::value::PropertyValue::String(s.clone())),
+                    (PropType::String, crate::json::Value::String(s)) => {
+                        Some(crate::value::PropertyValue::String(s.clone()))
+                    }
                     (PropType::Long, _) => v.as_i64().map(crate::value::PropertyValue::Long),
-                    (PropType::Double, _) => v.as_f64().filter(|x| x.is_finite()).map(crate::value::PropertyValue::Double),
+                    (PropType::Double, _) => {
+                        v.as_f64().filter(|x| x.is_finite()).map(crate::value::PropertyValue::Double)
+                    }
                     (PropType::Date, _) => v.as_i64().map(crate::value::PropertyValue::Date),
                     _ => None,
                 };
@@ -356,7 +361,14 @@ impl Agent {
     /// Opens an action at `now` and returns its id (`None` when the agent is off). Ends the
     /// session first if it is over, and starts one if there is none; `entropy` is 32 fresh
     /// random bytes, used only then.
-    pub fn start_action(&mut self, kind: ActionKind, name: &str, url: &str, now: i64, entropy: &Entropy) -> Option<String> {
+    pub fn start_action(
+        &mut self,
+        kind: ActionKind,
+        name: &str,
+        url: &str,
+        now: i64,
+        entropy: &Entropy,
+    ) -> Option<String> {
         let session = self.live_session(now, entropy)?;
         let id = session.next_action_id();
         session.touch(now);
@@ -366,7 +378,12 @@ impl Agent {
                 self.end_action(&oldest, &[], now);
             }
         }
-        self.open.push(OpenAction { action: Action::new(id.clone(), kind, name, url, now), api: PropertyMap::default(), sampled, reported_overdue: false });
+        self.open.push(OpenAction {
+            action: Action::new(id.clone(), kind, name, url, now),
+            api: PropertyMap::default(),
+            sampled,
+            reported_overdue: false,
+        });
         Some(id)
     }
 
@@ -406,7 +423,11 @@ impl Agent {
     /// `addActionProperties(actionId|null, …)`: checks the values and keeps the accepted ones
     /// for the action's end. Without an open action (or an unknown id) every key fails with
     /// `not_found`.
-    pub fn add_action_properties(&mut self, action_id: Option<&str>, values: &[(PropType, String, ApiValue)]) -> ApiReport {
+    pub fn add_action_properties(
+        &mut self,
+        action_id: Option<&str>,
+        values: &[(PropType, String, ApiValue)],
+    ) -> ApiReport {
         if self.mode == Mode::Off {
             return ApiReport::default();
         }
@@ -489,7 +510,12 @@ impl Agent {
     }
 
     /// `sendSessionProperties({…})`: folds the accepted values into the session now.
-    pub fn send_session_properties(&mut self, values: &[(PropType, String, ApiValue)], now: i64, entropy: &Entropy) -> ApiReport {
+    pub fn send_session_properties(
+        &mut self,
+        values: &[(PropType, String, ApiValue)],
+        now: i64,
+        entropy: &Entropy,
+    ) -> ApiReport {
         let anonymous = self.mode == Mode::Anonymous;
         if self.live_session(now, entropy).is_none() {
             return ApiReport::default();
@@ -650,7 +676,15 @@ impl Agent {
 
     /// The collector answered a beacon (`status` `None`: network error). `jitter` is a random
     /// number in [0, 1). Returns what happened, so the runtime can log a dropped beacon.
-    pub fn on_response(&mut self, sid: &str, seq: u64, status: Option<u16>, retry_after: Option<&str>, now: i64, jitter: f64) -> Verdict {
+    pub fn on_response(
+        &mut self,
+        sid: &str,
+        seq: u64,
+        status: Option<u16>,
+        retry_after: Option<&str>,
+        now: i64,
+        jitter: f64,
+    ) -> Verdict {
         let verdict = retry::classify(status);
         match verdict {
             Verdict::Delivered | Verdict::Drop => {
@@ -696,7 +730,8 @@ impl Agent {
         if self.mode == Mode::Off {
             return None;
         }
-        let over = self.session.as_ref().and_then(|s| Some((s.end_reason(&self.config.session, now)?, s.ended.is_some())));
+        let over =
+            self.session.as_ref().and_then(|s| Some((s.end_reason(&self.config.session, now)?, s.ended.is_some())));
         match over {
             // Ended here or in another tab, which sealed its last beacon then: only data of
             // ours that is still waiting goes out under the old id.
@@ -773,7 +808,12 @@ impl Agent {
         let mut issues = core::mem::take(&mut self.issues);
         let props = self.props.values();
         let session_json = beacon::session_json(
-            &beacon::SessionPart { start: session.start, user_id: session.user_id.as_deref(), ended: session.ended, props: &props },
+            &beacon::SessionPart {
+                start: session.start,
+                user_id: session.user_id.as_deref(),
+                ended: session.ended,
+                props: &props,
+            },
             &mut issues,
         );
         let header = beacon::Header {

@@ -148,9 +148,19 @@ mod tests {
         assert_eq!(parse_retry_after("99999999999999999999999", now), Some(u64::MAX));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(60_000));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:26:00 GMT", now), Some(0));
-        for bad in ["", "-1", "1.5", "soon", "Wed, 21 Oct 2015 07:28:00 UTC", "Wed, 31 Feb 2015 07:28:00 GMT",
-            "Wed, 21 Oct 15 07:28:00 GMT", "Wednesday, 21-Oct-15 07:28:00 GMT", "Wed, 21 Oct 2015 24:00:00 GMT",
-            "Wed, 21 Oct 2015 07:28:00 GMT x", "Wed, 21 Okt 2015 07:28:00 GMT"] {
+        for bad in [
+            "",
+            "-1",
+            "1.5",
+            "soon",
+            "Wed, 21 Oct 2015 07:28:00 UTC",
+            "Wed, 31 Feb 2015 07:28:00 GMT",
+            "Wed, 21 Oct 15 07:28:00 GMT",
+            "Wednesday, 21-Oct-15 07:28:00 GMT",
+            "Wed, 21 Oct 2015 24:00:00 GMT",
+            "Wed, 21 Oct 2015 07:28:00 GMT x",
+            "Wed, 21 Okt 2015 07:28:00 GMT",
+        ] {
             assert_eq!(parse_retry_after(bad, now), None, "{bad}");
         }
     }

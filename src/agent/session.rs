@@ -377,7 +377,8 @@ mod tests {
 
     #[test]
     fn storage_round_trip() {
-        let mut s = SessionState::new(&entropy(9), Some(SessionState::new_visitor_id(&entropy(3))), 1_732_599_000_000, 100.0);
+        let mut s =
+            SessionState::new(&entropy(9), Some(SessionState::new_visitor_id(&entropy(3))), 1_732_599_000_000, 100.0);
         s.touch(1_732_599_000_500);
         s.next_action_id();
         s.take_seq();

@@ -72,7 +72,9 @@ fn ack_all(agent: &mut Agent, out: &[Outgoing], now: i64) {
 fn one_action_one_beacon_with_exact_long_and_session_props() {
     let mut a = Agent::new(config(), Mode::Full);
     a.identify_user("alice", T0);
-    let id = a.start_action(ActionKind::Click, "click on \"Book\"", "https://shop.example/offers?x=1", T0, &entropy(1)).unwrap();
+    let id = a
+        .start_action(ActionKind::Click, "click on \"Book\"", "https://shop.example/offers?x=1", T0, &entropy(1))
+        .unwrap();
     assert_eq!(id, "a1");
     a.count_request(None, false);
     a.count_request(Some(&id), true);
@@ -110,7 +112,10 @@ fn one_action_one_beacon_with_exact_long_and_session_props() {
     assert_eq!(props.get("string").unwrap().get("tier").unwrap().as_str(), Some("Gold"));
     assert_eq!(props.get("double").unwrap().get("total"), None, "session-only values stay off the action");
     let issue = &items(b, "issues")[0];
-    assert_eq!((issue.get("key").unwrap().as_str(), issue.get("reason").unwrap().as_str()), (Some("secret"), Some("not_found")));
+    assert_eq!(
+        (issue.get("key").unwrap().as_str(), issue.get("reason").unwrap().as_str()),
+        (Some("secret"), Some("not_found"))
+    );
     ack_all(&mut a, &out, T0 + 600);
     assert!(a.take_beacons(T0 + 700).is_empty());
     assert_eq!(a.next_wakeup(), Some(T0 + 450 + 60_000), "only the idle end remains");
@@ -266,7 +271,11 @@ fn leaving_sends_newest_first_within_the_keepalive_budget_and_keeps_the_rest() {
         a.end_action(&id, &outcomes(), T0 + i);
     }
     let built = a.outbox.entries().len();
-    assert!(built >= 2, "maxBytes already sealed full beacons: {built} {:?}", a.outbox.entries().iter().map(|e| e.body.len()).collect::<Vec<_>>());
+    assert!(
+        built >= 2,
+        "maxBytes already sealed full beacons: {built} {:?}",
+        a.outbox.entries().iter().map(|e| e.body.len()).collect::<Vec<_>>()
+    );
     a.on_leave(FlushReason::PageHidden, T0 + 1_000);
     let out = a.take_beacons(T0 + 1_000);
     assert!(out.iter().all(|o| o.leave));
@@ -362,7 +371,10 @@ fn anonymous_mode_sends_no_ids_and_masks_non_public_properties() {
     let mut a = Agent::new(config(), Mode::Anonymous);
     assert!(!a.identify_user("alice", T0));
     let r = a.send_session_properties(
-        &[(PropType::Double, "total".into(), ApiValue::Num(2.5)), (PropType::String, "tier".into(), ApiValue::Str("x".into()))],
+        &[
+            (PropType::Double, "total".into(), ApiValue::Num(2.5)),
+            (PropType::String, "tier".into(), ApiValue::Str("x".into())),
+        ],
         T0,
         &entropy(1),
     );
@@ -446,7 +458,14 @@ fn overdue_actions_are_reported_by_tick() {
 fn storage_updates_are_written_on_change_and_deleted_on_disable() {
     let mut a = Agent::new(config(), Mode::Full);
     let first = a.take_storage_update();
-    assert_eq!(first, StorageUpdate { session: Stored::Unchanged, props: Stored::Unchanged, outbox: Stored::Write("{\"v\":1,\"dropped\":0,\"q\":[]}".into()) });
+    assert_eq!(
+        first,
+        StorageUpdate {
+            session: Stored::Unchanged,
+            props: Stored::Unchanged,
+            outbox: Stored::Write("{\"v\":1,\"dropped\":0,\"q\":[]}".into())
+        }
+    );
     act(&mut a, "1", T0);
     let u = a.take_storage_update();
     assert!(matches!(u.session, Stored::Write(_)) && matches!(u.props, Stored::Write(_)));
@@ -509,7 +528,15 @@ fn bodies_stay_within_max_bytes() {
     let mut a = Agent::new(cfg, Mode::Full);
     a.identify_user(&"u".repeat(500), T0);
     for i in 0..100 {
-        let id = a.start_action(ActionKind::Click, &"n".repeat(i % 120), &"https://x/".repeat(i % 30), T0 + i as i64, &entropy(1)).unwrap();
+        let id = a
+            .start_action(
+                ActionKind::Click,
+                &"n".repeat(i % 120),
+                &"https://x/".repeat(i % 30),
+                T0 + i as i64,
+                &entropy(1),
+            )
+            .unwrap();
         a.end_action(&id, &outcomes(), T0 + i as i64);
     }
     a.flush(T0 + 1_000);
