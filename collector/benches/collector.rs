@@ -43,7 +43,15 @@ fn main() {
     let sessions: usize = std::env::var("RUMPROPS_BENCH_SESSIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let dir = std::env::temp_dir().join(format!("rumprops-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("bench.db");
+    // RUMPROPS_BENCH_DB=FILE keeps the ingested database; when FILE exists, ingest is skipped
+    // and only the queries run (for iterating on query speed).
+    let kept = std::env::var_os("RUMPROPS_BENCH_DB").map(std::path::PathBuf::from);
+    let db = kept.clone().unwrap_or_else(|| dir.join("bench.db"));
+    if db.exists() {
+        let conn = store::open(&db).unwrap();
+        run_queries(&conn);
+        return;
+    }
 
     // Ingest through the store (validation + one transaction per beacon), as the server does.
     let bodies: Vec<String> = (0..sessions).map(beacon_text).collect();
@@ -85,6 +93,12 @@ fn main() {
         (n_http * ACTIONS_PER_SESSION) as f64 / secs
     );
 
+    run_queries(&conn);
+    drop(conn);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn run_queries(conn: &rusqlite::Connection) {
     let opts = QueryOptions::now(0);
     let queries = [
         ("seed GROUP BY (per action)", "SELECT stringProperties.loyalty_status AS \"Loyalty status\", COUNT(useraction.requestErrorCount) AS \"HTTP error count\" FROM usersession WHERE stringProperties.loyalty_status IS NOT NULL GROUP BY stringProperties.loyalty_status"),
@@ -96,11 +110,9 @@ fn main() {
         let mut rows = 0;
         for _ in 0..7 {
             let t = Instant::now();
-            rows = usql::run(&conn, q, &opts).unwrap().values.len();
+            rows = usql::run(conn, q, &opts).unwrap().values.len();
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         println!("{label}: p50 {:.1} ms over {} runs ({rows} rows)", median_ms(times), 7);
     }
-    drop(conn);
-    let _ = std::fs::remove_dir_all(&dir);
 }

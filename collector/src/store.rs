@@ -156,6 +156,9 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // 32 MiB of page cache per connection (negative = KiB) and in-memory temp tables for GROUP BY sorting.
+    conn.pragma_update(None, "cache_size", -32768)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     crate::usql::functions::register(conn)?;
     Ok(())
 }
@@ -195,8 +198,8 @@ pub fn ingest(
     if inserted == 0 {
         return Ok(IngestOutcome::Duplicate);
     }
-    let session_id = fold_session(&tx, beacon, user_agent, now_ms)?;
-    insert_actions(&tx, session_id, beacon)?;
+    let (session_id, is_new) = fold_session(&tx, beacon, user_agent, now_ms)?;
+    insert_actions(&tx, session_id, !is_new, beacon)?;
     {
         let mut stmt = tx.prepare_cached("INSERT INTO issues (session_id, seq, key, reason) VALUES (?1, ?2, ?3, ?4)")?;
         for issue in &beacon.issues {
@@ -206,12 +209,10 @@ pub fn ingest(
     // Counters are recomputed from the stored actions, so an action resent in a later beacon
     // (same id) replaces its earlier copy instead of being counted twice.
     tx.execute(
-        "UPDATE sessions SET
-            action_count = (SELECT COUNT(*) FROM actions WHERE session_id = ?1),
-            request_count = (SELECT COALESCE(SUM(requests), 0) FROM actions WHERE session_id = ?1),
-            request_error_count = (SELECT COALESCE(SUM(request_errors), 0) FROM actions WHERE session_id = ?1),
-            js_error_count = (SELECT COALESCE(SUM(js_errors), 0) FROM actions WHERE session_id = ?1),
-            end_time = MAX(start_time, COALESCE((SELECT MAX(end_time) FROM actions WHERE session_id = ?1), start_time))
+        "UPDATE sessions SET (action_count, request_count, request_error_count, js_error_count, end_time) =
+            (SELECT COUNT(*), COALESCE(SUM(requests), 0), COALESCE(SUM(request_errors), 0), COALESCE(SUM(js_errors), 0),
+                    MAX(sessions.start_time, COALESCE(MAX(end_time), sessions.start_time))
+             FROM actions WHERE session_id = ?1)
          WHERE id = ?1",
         params![session_id],
     )?;
@@ -219,12 +220,13 @@ pub fn ingest(
     Ok(IngestOutcome::Stored)
 }
 
-/// Creates or updates the session row and its properties; returns the session's row id.
+/// Creates or updates the session row and its properties; returns the session's row id and
+/// whether the row is new.
 ///
 /// Fold rules: `start` is the earliest seen; `userId` and `ended` come from the beacon with the
 /// highest seq that carries one (a later beacon without a user id does not erase it); each
 /// session property is last-wins by beacon seq, so beacons arriving out of order fold the same.
-fn fold_session(tx: &Transaction<'_>, b: &Beacon, user_agent: Option<&str>, now_ms: i64) -> Result<i64, StoreError> {
+fn fold_session(tx: &Transaction<'_>, b: &Beacon, user_agent: Option<&str>, now_ms: i64) -> Result<(i64, bool), StoreError> {
     let existing: Option<i64> =
         tx.query_row("SELECT id FROM sessions WHERE sid = ?1", params![b.sid], |r| r.get(0)).optional()?;
     let session_id = match existing {
@@ -280,10 +282,12 @@ fn fold_session(tx: &Transaction<'_>, b: &Beacon, user_agent: Option<&str>, now_
     for_each_prop(&b.session.props, |ty, key, value| {
         stmt.execute(params![session_id, ty, key, value, b.seq]).map(|_| ())
     })?;
-    Ok(session_id)
+    Ok((session_id, existing.is_none()))
 }
 
-fn insert_actions(tx: &Transaction<'_>, session_id: i64, b: &Beacon) -> Result<(), StoreError> {
+/// Inserts the beacon's actions; `may_exist` is false for a session created by this beacon,
+/// which skips looking for earlier copies.
+fn insert_actions(tx: &Transaction<'_>, session_id: i64, may_exist: bool, b: &Beacon) -> Result<(), StoreError> {
     let mut find = tx.prepare_cached("SELECT id, seq FROM actions WHERE session_id = ?1 AND action_id = ?2")?;
     let mut drop_props = tx.prepare_cached("DELETE FROM action_props WHERE action_id = ?1")?;
     let mut drop_action = tx.prepare_cached("DELETE FROM actions WHERE id = ?1")?;
@@ -295,10 +299,12 @@ fn insert_actions(tx: &Transaction<'_>, session_id: i64, b: &Beacon) -> Result<(
         tx.prepare_cached("INSERT INTO action_props (action_id, type, key, value) VALUES (?1, ?2, ?3, ?4)")?;
     for a in &b.actions {
         // The same action id seen again: the copy from the higher seq wins.
-        if let Some((old_id, old_seq)) = find
-            .query_row(params![session_id, a.id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-            .optional()?
-        {
+        let earlier = if may_exist {
+            find.query_row(params![session_id, a.id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).optional()?
+        } else {
+            None
+        };
+        if let Some((old_id, old_seq)) = earlier {
             if old_seq > b.seq {
                 continue;
             }

@@ -5,7 +5,7 @@
 //! in the parser, operators, function names). Identical parameters share one number, so the
 //! same field written in SELECT and GROUP BY becomes the same SQL expression and SQLite groups by it.
 
-use super::parser::{AggFunc, CmpOp, Cond, Expr, Field, FieldKind, Literal, OrderKey, Query, Scope, Table};
+use super::parser::{AggFunc, CmpOp, Cond, Expr, Field, FieldKind, Literal, OrderKey, PropKind, Query, Scope, Table};
 use super::{QueryOptions, QueryResult};
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::Connection;
@@ -23,9 +23,22 @@ pub struct Statement {
     pub params: Vec<SqlValue>,
 }
 
+/// A property lookup joined into the FROM clause: one LEFT JOIN per distinct property, so a
+/// session property costs one index lookup per session, not one per row or per mention.
+#[derive(Debug, Clone)]
+struct Join {
+    scope: Scope,
+    kind: PropKind,
+    key_param: String,
+    alias: String,
+}
+
 #[derive(Default)]
 struct Builder {
     params: Vec<SqlValue>,
+    /// Joins of the SELECT being built; a subquery pushes its own frame.
+    frames: Vec<Vec<Join>>,
+    aliases: usize,
 }
 
 impl Builder {
@@ -52,18 +65,37 @@ impl Builder {
         match &f.kind {
             FieldKind::Builtin(b) => b.sql.to_owned(),
             FieldKind::Prop(kind, key) => {
-                let key = self.param(SqlValue::Text(key.clone()));
-                let ty = kind.name(); // one of four fixed names
-                match f.scope {
-                    Scope::Session => format!(
-                        "(SELECT value FROM session_props WHERE session_id = s.id AND type = '{ty}' AND key = {key})"
-                    ),
-                    Scope::Action => format!(
-                        "(SELECT value FROM action_props WHERE action_id = a.id AND type = '{ty}' AND key = {key})"
-                    ),
+                let key_param = self.param(SqlValue::Text(key.clone()));
+                if self.frames.is_empty() {
+                    self.frames.push(Vec::new());
                 }
+                let next_alias = self.aliases;
+                let Some(frame) = self.frames.last_mut() else { return "NULL".to_owned() };
+                if let Some(j) = frame.iter().find(|j| j.scope == f.scope && j.kind == *kind && j.key_param == key_param) {
+                    return format!("{}.value", j.alias);
+                }
+                let alias = format!("p{next_alias}");
+                self.aliases += 1;
+                frame.push(Join { scope: f.scope, kind: *kind, key_param, alias: alias.clone() });
+                format!("{alias}.value")
             }
         }
+    }
+
+    /// The LEFT JOINs of `frame` whose owner is `scope`.
+    fn joins_sql(frame: &[Join], scope: Scope) -> String {
+        let mut out = String::new();
+        for j in frame.iter().filter(|j| j.scope == scope) {
+            let (table, owner, owner_id) = match scope {
+                Scope::Session => ("session_props", "session_id", "s.id"),
+                Scope::Action => ("action_props", "action_id", "a.id"),
+            };
+            let (a, ty, k) = (&j.alias, j.kind.name(), &j.key_param); // all fixed text or ?N
+            out.push_str(&format!(
+                " LEFT JOIN {table} {a} ON {a}.{owner} = {owner_id} AND {a}.type = '{ty}' AND {a}.key = {k}"
+            ));
+        }
+        out
     }
 
     fn expr(&mut self, e: &Expr) -> String {
@@ -156,17 +188,25 @@ pub fn rows_per_action(q: &Query) -> bool {
         || q.order_by.iter().any(|(k, _)| matches!(k, OrderKey::Expr(e) if expr_touches_actions(e)))
 }
 
+/// The FROM clause: sessions and their property joins first, then actions and theirs, so SQLite
+/// looks up a session property once per session even when rows are per action.
+fn from_sql(table: Table, per_action: bool, frame: &[Join]) -> String {
+    let sessions = Builder::joins_sql(frame, Scope::Session);
+    let actions = Builder::joins_sql(frame, Scope::Action);
+    match table {
+        Table::UserAction => format!(" FROM actions a JOIN sessions s ON s.id = a.session_id{sessions}{actions}"),
+        Table::UserSession if per_action => {
+            format!(" FROM sessions s{sessions} LEFT JOIN actions a ON a.session_id = s.id{actions}")
+        }
+        Table::UserSession => format!(" FROM sessions s{sessions}"),
+    }
+}
+
 /// Builds the statement for `q` under `opts`.
 pub fn translate(q: &Query, opts: &QueryOptions) -> Statement {
-    let mut b = Builder::default();
+    let mut b = Builder { frames: vec![Vec::new()], ..Builder::default() };
     let items: Vec<String> = q.items.iter().map(|i| b.expr(&i.expr)).collect();
-    let mut sql = format!("SELECT {}{}", if q.distinct { "DISTINCT " } else { "" }, items.join(", "));
     let per_action = rows_per_action(q);
-    sql.push_str(match q.table {
-        Table::UserAction => " FROM actions a JOIN sessions s ON s.id = a.session_id",
-        Table::UserSession if per_action => " FROM sessions s LEFT JOIN actions a ON a.session_id = s.id",
-        Table::UserSession => " FROM sessions s",
-    });
     let mut wheres = Vec::new();
     if !opts.include_live {
         let cutoff = b.param(SqlValue::Integer(opts.now_ms.saturating_sub(opts.session_timeout_ms)));
@@ -182,37 +222,40 @@ pub fn translate(q: &Query, opts: &QueryOptions) -> Statement {
     if let Some(c) = &q.filter {
         if q.table == Table::UserSession && !per_action && cond_touches_actions(c) {
             // A session qualifies when one of its (session, action) pairs satisfies the condition.
-            wheres.push(format!(
-                "s.id IN (SELECT s.id FROM sessions s LEFT JOIN actions a ON a.session_id = s.id WHERE {})",
-                b.cond(c)
-            ));
+            b.frames.push(Vec::new());
+            let cond = b.cond(c);
+            let frame = b.frames.pop().unwrap_or_default();
+            wheres.push(format!("s.id IN (SELECT s.id{} WHERE {cond})", from_sql(Table::UserSession, true, &frame)));
         } else {
             wheres.push(b.cond(c));
         }
     }
+    let groups: Vec<String> = q.group_by.iter().map(|f| b.field(f)).collect();
+    let orders: Vec<String> = q
+        .order_by
+        .iter()
+        .map(|(k, desc)| {
+            let key = match k {
+                OrderKey::Column(i) => (i + 1).to_string(),
+                OrderKey::Expr(e) => b.expr(e),
+            };
+            format!("{key}{}", if *desc { " DESC" } else { "" })
+        })
+        .collect();
+    let frame = b.frames.pop().unwrap_or_default();
+    let mut sql = format!("SELECT {}{}", if q.distinct { "DISTINCT " } else { "" }, items.join(", "));
+    sql.push_str(&from_sql(q.table, per_action, &frame));
     if !wheres.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&wheres.join(" AND "));
     }
-    if !q.group_by.is_empty() {
-        let groups: Vec<String> = q.group_by.iter().map(|f| b.field(f)).collect();
+    if !groups.is_empty() {
         sql.push_str(" GROUP BY ");
         sql.push_str(&groups.join(", "));
     }
-    if !q.order_by.is_empty() {
-        let keys: Vec<String> = q
-            .order_by
-            .iter()
-            .map(|(k, desc)| {
-                let key = match k {
-                    OrderKey::Column(i) => (i + 1).to_string(),
-                    OrderKey::Expr(e) => b.expr(e),
-                };
-                format!("{key}{}", if *desc { " DESC" } else { "" })
-            })
-            .collect();
+    if !orders.is_empty() {
         sql.push_str(" ORDER BY ");
-        sql.push_str(&keys.join(", "));
+        sql.push_str(&orders.join(", "));
     }
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     let offset = opts.page_offset.min(limit);
