@@ -13,11 +13,10 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
-# 2. Chromium and its driver (same Debian version), wasm-opt and brotli.
+# 2. Chromium and its driver (same Debian version), brotli for the size report.
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
-command -v wasm-opt >/dev/null || missing+=(binaryen)
 command -v brotli >/dev/null || missing+=(brotli)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
@@ -33,5 +32,12 @@ if [ "$have" != "$want" ]; then
   say "installing wasm-bindgen-cli $want (found: ${have:-none}); this takes a few minutes once"
   # --locked fails here: a pinned dependency of the CLI is missing from the registry index.
   cargo install -q wasm-bindgen-cli --version "$want"
+fi
+# 4. Node tooling (package-lock.json): a current wasm-opt (binaryen) and playwright-core, which
+#    drives Debian's Chromium (never `playwright install`: it downloads a browser).
+if ! cmp -s package-lock.json node_modules/.installed-lock.json 2>/dev/null; then
+  say "installing the node tooling (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json node_modules/.installed-lock.json
 fi
 say "ready: $(rustc --version | cut -d' ' -f1-2), $(chromium --version 2>/dev/null | cut -d' ' -f1-2), wasm-bindgen $want"

@@ -45,12 +45,16 @@ pub mod regex;
 pub mod session;
 pub mod text;
 pub mod value;
+pub mod watch;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 
 #[cfg(target_arch = "wasm32")]
 pub mod browser;
+
+#[cfg(target_arch = "wasm32")]
+pub mod runtime;
 
 pub use capture::{Issue, Outcome, PropertyMap, Report};
 pub use config::{Config, ConfigError, Property, Source};

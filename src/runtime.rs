@@ -1,0 +1,630 @@
+//! The browser runtime: the exports the JS loader (`www/rumprops-agent.js`) forwards page
+//! events and API calls to.
+//!
+//! It owns the page's [`Agent`], reads and writes its storage (a first-party cookie and its
+//! localStorage mirror, the session properties and the outbox in localStorage), runs the rules
+//! at the end of every action, and hands beacons to the loader, which posts them. No export
+//! returns a `Result` or panics on page input: a refusal is a value (an empty string, a report),
+//! and JS calls that can throw are caught by wasm-bindgen and become "no value".
+
+use crate::agent::action::ActionKind;
+use crate::agent::api::{self, ApiReport, ApiValue, Consent, Mode};
+use crate::agent::flush::FlushReason;
+use crate::agent::session::Entropy;
+use crate::agent::{Agent, Stored, StoredState};
+use crate::browser::BrowserPage;
+use crate::capture;
+use crate::config::Config;
+use crate::json;
+use crate::page::Page;
+use crate::text;
+use crate::value::{PropType, PropertyValue};
+use crate::watch::Watcher;
+use core::cell::RefCell;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{Element, HtmlDocument, Storage, Window};
+
+/// The session cookie (percent-encoded [`crate::agent::session::SessionState`] text).
+const SESSION_COOKIE: &str = "rumprops_s";
+/// The session's localStorage mirror, for when the cookie is gone (cleared, or blocked).
+const SESSION_KEY: &str = "rumprops.s";
+/// The session properties.
+const PROPS_KEY: &str = "rumprops.p";
+/// The opt-in consent (`1` or `0`).
+const CONSENT_KEY: &str = "rumprops.consent";
+/// Each page's outbox is `rumprops.q.<page id>`, so tabs never overwrite each other's.
+const OUTBOX_PREFIX: &str = "rumprops.q.";
+/// The session cookie lives a year past its last write, so the visitor id persists.
+const COOKIE_MAX_AGE_S: &str = "31536000";
+
+struct Runtime {
+    agent: Agent,
+    page: BrowserPage,
+    window: Window,
+    watch: Watcher,
+    /// The load action, until the load event.
+    load_id: Option<String>,
+    /// This page's outbox key.
+    outbox_key: String,
+    /// Outbox keys of earlier pages adopted at start, deleted once ours is written.
+    adopted: Vec<String>,
+    last_url: String,
+    dnt: bool,
+}
+
+thread_local! {
+    static RT: RefCell<Option<Runtime>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on the started runtime (`None` before `init`, or re-entered), then stores what
+/// changed.
+fn with<R>(f: impl FnOnce(&mut Runtime, i64) -> R) -> Option<R> {
+    RT.with(|cell| {
+        let mut guard = cell.try_borrow_mut().ok()?;
+        let rt = guard.as_mut()?;
+        let r = f(rt, now());
+        rt.persist();
+        Some(r)
+    })
+}
+
+fn now() -> i64 {
+    js_sys::Date::now() as i64
+}
+
+fn entropy(window: &Window) -> Entropy {
+    let mut bytes = [0u8; 32];
+    let filled = window.crypto().ok().and_then(|c| c.get_random_values_with_u8_array(&mut bytes).ok()).is_some();
+    if !filled {
+        // No Web Crypto (very old or locked-down pages): ids from Math.random, still unique enough
+        // for one visitor's sessions.
+        for b in bytes.iter_mut() {
+            *b = (js_sys::Math::random() * 256.0) as u8;
+        }
+    }
+    bytes
+}
+
+fn get(target: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn set(target: &JsValue, key: &str, value: &JsValue) {
+    let _ = js_sys::Reflect::set(target, &JsValue::from_str(key), value);
+}
+
+/// A JS array built by index, never through `Array.prototype` (which a page may replace).
+fn array(items: Vec<JsValue>) -> JsValue {
+    let arr: JsValue = js_sys::Array::new().into();
+    for (i, item) in items.iter().enumerate() {
+        let _ = js_sys::Reflect::set(&arr, &JsValue::from_f64(i as f64), item);
+    }
+    arr
+}
+
+fn js_value(v: &PropertyValue) -> JsValue {
+    match v {
+        PropertyValue::String(s) => JsValue::from_str(s),
+        PropertyValue::Long(n) | PropertyValue::Date(n) => JsValue::from_f64(*n as f64),
+        PropertyValue::Double(x) => JsValue::from_f64(*x),
+    }
+}
+
+fn pair(k1: &str, v1: JsValue, k2: &str, v2: JsValue) -> JsValue {
+    let o: JsValue = js_sys::Object::new().into();
+    set(&o, k1, &v1);
+    set(&o, k2, &v2);
+    o
+}
+
+fn report_js(r: &ApiReport) -> JsValue {
+    let sent = r.sent.iter().map(|(k, v)| pair("key", JsValue::from_str(k), "value", js_value(v))).collect();
+    let failed = r.failed.iter().map(|(k, why)| pair("key", JsValue::from_str(k), "reason", JsValue::from_str(why.code()))).collect();
+    pair("sent", array(sent), "failed", array(failed))
+}
+
+/// Reads `{string: {k: v}, long: {…}, double: {…}, date: {…}}` without interpreting the values.
+fn api_values(props: &JsValue) -> Vec<(PropType, String, ApiValue)> {
+    let mut out = Vec::new();
+    if !props.is_object() {
+        return out;
+    }
+    for ty in PropType::ALL {
+        let group = get(props, ty.name());
+        if !group.is_object() {
+            continue;
+        }
+        let Ok(keys) = js_sys::Reflect::own_keys(&group) else { continue };
+        for i in 0..keys.length() {
+            let Some(key) = keys.get(i).as_string() else { continue };
+            let v = js_sys::Reflect::get(&group, &JsValue::from_str(&key)).unwrap_or(JsValue::NULL);
+            let value = if let Some(s) = v.as_string() {
+                ApiValue::Str(s)
+            } else if let Some(x) = v.as_f64() {
+                ApiValue::Num(x)
+            } else if v.is_bigint() {
+                v.dyn_ref::<js_sys::BigInt>()
+                    .and_then(|b| b.to_string(10).ok())
+                    .and_then(|s| s.as_string())
+                    .map_or(ApiValue::Unsupported, ApiValue::BigInt)
+            } else if let Some(d) = v.dyn_ref::<js_sys::Date>() {
+                ApiValue::Num(d.get_time())
+            } else {
+                ApiValue::Unsupported
+            };
+            out.push((ty, key, value));
+        }
+    }
+    out
+}
+
+fn dnt_or_gpc(window: &Window) -> bool {
+    let nav = get(window, "navigator");
+    let yes = |v: JsValue| v.as_string().is_some_and(|s| s == "1" || s == "yes") || v.as_bool() == Some(true);
+    yes(get(&nav, "doNotTrack")) || yes(get(window, "doNotTrack")) || get(&nav, "globalPrivacyControl").as_bool() == Some(true)
+}
+
+fn storage(window: &Window) -> Option<Storage> {
+    window.local_storage().ok().flatten()
+}
+
+fn path_of(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme.find('/').and_then(|i| after_scheme.get(i..)).unwrap_or("/");
+    path.split(['?', '#']).next().unwrap_or("/").to_owned()
+}
+
+impl Runtime {
+    fn html_document(&self) -> Option<HtmlDocument> {
+        self.window.document()?.dyn_into::<HtmlDocument>().ok()
+    }
+
+    fn read_cookie(&self) -> Option<String> {
+        text::cookie_value(&self.html_document()?.cookie().ok()?, SESSION_COOKIE).filter(|s| !s.is_empty())
+    }
+
+    fn write_cookie(&self, value: Option<&str>) {
+        let Some(doc) = self.html_document() else { return };
+        let mut c = String::from(SESSION_COOKIE);
+        c.push('=');
+        if let Some(v) = value {
+            c.push_str(&String::from(js_sys::encode_uri_component(v)));
+            c.push_str("; max-age=");
+            c.push_str(COOKIE_MAX_AGE_S);
+        } else {
+            c.push_str("; max-age=0");
+        }
+        c.push_str("; path=/; SameSite=Lax");
+        let _ = doc.set_cookie(&c);
+    }
+
+    /// The stored session: the cookie, else its localStorage mirror.
+    fn stored_session(&self) -> Option<String> {
+        self.read_cookie().or_else(|| storage(&self.window)?.get_item(SESSION_KEY).ok().flatten())
+    }
+
+    fn persist(&mut self) {
+        let update = self.agent.take_storage_update();
+        let store = storage(&self.window);
+        let put = |key: &str, s: &Stored| {
+            if let Some(st) = &store {
+                let _ = match s {
+                    Stored::Unchanged => Ok(()),
+                    Stored::Write(v) => st.set_item(key, v),
+                    Stored::Delete => st.remove_item(key),
+                };
+            }
+        };
+        match &update.session {
+            Stored::Write(v) => self.write_cookie(Some(v)),
+            Stored::Delete => self.write_cookie(None),
+            Stored::Unchanged => {}
+        }
+        put(SESSION_KEY, &update.session);
+        put(PROPS_KEY, &update.props);
+        put(&self.outbox_key, &update.outbox);
+        if update.outbox != Stored::Unchanged && !self.adopted.is_empty() {
+            for key in core::mem::take(&mut self.adopted) {
+                put(&key, &Stored::Delete);
+            }
+        }
+    }
+
+    fn sync(&mut self, now: i64) {
+        let stored = self.stored_session();
+        self.agent.sync_session(stored.as_deref(), now);
+    }
+
+    fn start(&mut self, kind: ActionKind, name: &str, now: i64) -> Option<String> {
+        self.sync(now);
+        let url = self.window.location().href().unwrap_or_default();
+        let e = entropy(&self.window);
+        self.agent.start_action(kind, name, &url, now, &e)
+    }
+
+    /// Ends an action with its rules' values.
+    fn end(&mut self, id: &str, now: i64) {
+        self.watch.forget(id);
+        let outcomes = capture::evaluate(self.agent.config(), &self.page);
+        self.agent.end_action(id, &outcomes, now);
+    }
+
+    fn end_quiet_and_overdue(&mut self, now: i64) {
+        self.sync(now);
+        let mut due = self.watch.take_quiet(now);
+        due.extend(self.agent.tick(now));
+        for id in due {
+            self.end(&id, now);
+        }
+    }
+
+    fn set_mode(&mut self, consent: Option<Consent>) {
+        let stored = storage(&self.window);
+        if let (Some(c), Some(st)) = (consent, &stored) {
+            let _ = match c.to_storage() {
+                Some(v) => st.set_item(CONSENT_KEY, v),
+                None => st.remove_item(CONSENT_KEY),
+            };
+        }
+        let consent = consent.unwrap_or_else(|| {
+            Consent::from_storage(stored.and_then(|s| s.get_item(CONSENT_KEY).ok().flatten()).as_deref())
+        });
+        let mode = api::mode(&self.agent.config().privacy, consent, self.dnt);
+        self.agent.set_mode(mode);
+    }
+}
+
+/// A JS value as JSON, read through `Reflect` (never `JSON.stringify`, which a page may
+/// replace). Functions, symbols and `undefined` members are left out; cycles end at depth 32.
+fn to_json(v: &JsValue, depth: usize) -> json::Value {
+    if let Some(s) = v.as_string() {
+        json::Value::String(s)
+    } else if let Some(x) = v.as_f64() {
+        json::Value::Number(crate::platform::number_to_string(x))
+    } else if let Some(b) = v.as_bool() {
+        json::Value::Bool(b)
+    } else if depth > 32 || !v.is_object() {
+        json::Value::Null
+    } else if js_sys::Array::is_array(v) {
+        let len = get(v, "length").as_f64().unwrap_or(0.0) as u32;
+        json::Value::Array((0..len).map(|i| to_json(&js_sys::Reflect::get_u32(v, i).unwrap_or(JsValue::NULL), depth + 1)).collect())
+    } else {
+        let keys = js_sys::Reflect::own_keys(v).map(|k| (0..k.length()).filter_map(|i| k.get(i).as_string()).collect::<Vec<_>>());
+        json::Value::Object(
+            keys.unwrap_or_default()
+                .into_iter()
+                .filter_map(|k| {
+                    let item = js_sys::Reflect::get(v, &JsValue::from_str(&k)).ok()?;
+                    (!item.is_undefined() && !item.is_function()).then(|| (k, to_json(&item, depth + 1)))
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Starts the agent with a config: its JSON text or the object itself. Returns `""` when it
+/// runs, else the reason it stays inert (`properties[3].source.css: empty selector`).
+#[wasm_bindgen]
+pub fn init(config: JsValue) -> String {
+    let (Some(window), Some(page)) = (web_sys::window(), BrowserPage::current()) else {
+        return "no window".into();
+    };
+    let check = |s: &str| page.selector_is_valid(s);
+    let parsed = match config.as_string() {
+        Some(text) => Config::parse(&text, &check),
+        None => Config::from_value(&to_json(&config, 0), &check),
+    };
+    let config = match parsed {
+        Ok(c) => c,
+        Err(e) => return e.to_string(),
+    };
+    for (field, present) in [("app", config.app.is_some()), ("collector", config.collector.is_some())] {
+        if !present {
+            let mut m = String::from(field);
+            m.push_str(": required");
+            return m;
+        }
+    }
+    let started = RT.with(|cell| cell.try_borrow().map(|rt| rt.is_some()).unwrap_or(true));
+    if started {
+        return "already started".into();
+    }
+    let now = now();
+    let e = entropy(&window);
+    let mut outbox_key = String::from(OUTBOX_PREFIX);
+    outbox_key.push_str(crate::agent::session::hex_id(e.get(..8).unwrap_or_default()).as_str());
+    let dnt = dnt_or_gpc(&window);
+    let mut rt = Runtime {
+        agent: Agent::new(config, Mode::Off),
+        page,
+        window: window.clone(),
+        watch: Watcher::default(),
+        load_id: None,
+        outbox_key,
+        adopted: Vec::new(),
+        last_url: window.location().href().unwrap_or_default(),
+        dnt,
+    };
+    rt.set_mode(None);
+    // Restore what earlier pages left: the session, its properties, and every page's outbox.
+    let st = storage(&window);
+    let session = rt.stored_session();
+    let props = st.as_ref().and_then(|s| s.get_item(PROPS_KEY).ok().flatten());
+    let mut outboxes = Vec::new();
+    if let Some(s) = &st {
+        for i in 0..s.length().unwrap_or(0) {
+            if let Some(key) = s.key(i).ok().flatten().filter(|k| k.starts_with(OUTBOX_PREFIX)) {
+                if let Some(v) = s.get_item(&key).ok().flatten() {
+                    outboxes.push(v);
+                    rt.adopted.push(key);
+                }
+            }
+        }
+    }
+    let refs: Vec<&str> = outboxes.iter().map(String::as_str).collect();
+    rt.agent.restore(&StoredState { session: session.as_deref(), props: props.as_deref(), outboxes: &refs }, now);
+    // The load action runs from navigation start to the load event.
+    let nav_start = get(&get(&window, "performance"), "timeOrigin").as_f64().map_or(now, |t| t as i64);
+    let url = rt.last_url.clone();
+    rt.load_id = rt.start(ActionKind::Load, &path_of(&url), nav_start.min(now));
+    if let Some(id) = &rt.load_id {
+        rt.watch.open(id, now, false);
+    }
+    rt.persist();
+    RT.with(|cell| {
+        if let Ok(mut slot) = cell.try_borrow_mut() {
+            *slot = Some(rt);
+        }
+    });
+    String::new()
+}
+
+/// The collector URL beacons go to.
+#[wasm_bindgen]
+pub fn collector() -> String {
+    with(|rt, _| rt.agent.config().collector.clone().unwrap_or_default()).unwrap_or_default()
+}
+
+/// The load event fired.
+#[wasm_bindgen]
+pub fn loaded() {
+    with(|rt, now| {
+        if let Some(id) = rt.load_id.take() {
+            rt.watch.set_ready(&id, now);
+        }
+    });
+}
+
+/// A click on `target`: a click action named from `data-rumprops-name`, `aria-label` or text.
+#[wasm_bindgen]
+pub fn click(target: JsValue) {
+    with(|rt, now| {
+        let Some(el) = target.dyn_ref::<Element>() else { return };
+        let el = el
+            .closest("[data-rumprops-name],a,button,input,select,textarea,label,summary,[role=button],[role=link],[onclick]")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| el.clone());
+        let name = crate::agent::action::click_name(
+            el.get_attribute("data-rumprops-name").as_deref(),
+            el.get_attribute("aria-label").as_deref(),
+            el.text_content().as_deref().map(|t| t.get(..4096).unwrap_or(t)),
+            &el.local_name(),
+        );
+        if let Some(id) = rt.start(ActionKind::Click, &name, now) {
+            rt.watch.open(&id, now, true);
+        }
+    });
+}
+
+/// The URL may have changed (pushState, replaceState, popstate, hashchange): a route action.
+#[wasm_bindgen]
+pub fn route() {
+    with(|rt, now| {
+        let url = rt.window.location().href().unwrap_or_default();
+        if url == rt.last_url {
+            return;
+        }
+        rt.last_url = url.clone();
+        if let Some(id) = rt.start(ActionKind::Route, &path_of(&url), now) {
+            rt.watch.open(&id, now, true);
+        }
+    });
+}
+
+/// A fetch or XHR started: returns the id of the action it belongs to (`""`: none).
+#[wasm_bindgen(js_name = requestStart)]
+pub fn request_start() -> String {
+    with(|rt, _| rt.watch.request_start()).flatten().unwrap_or_default()
+}
+
+/// A request of action `id` ended; `failed` for a status of 400 or more or a network error.
+#[wasm_bindgen(js_name = requestEnd)]
+pub fn request_end(id: &str, failed: bool) {
+    if id.is_empty() {
+        return;
+    }
+    with(|rt, now| {
+        rt.agent.count_request(Some(id), failed);
+        rt.watch.request_end(id, now);
+    });
+}
+
+/// An `error` or `unhandledrejection` event of the page.
+#[wasm_bindgen(js_name = jsError)]
+pub fn js_error() {
+    with(|rt, _| rt.agent.count_js_error(None));
+}
+
+/// The page may be leaving: 0 `visibilitychange` to hidden, 1 `pagehide`, 2 `freeze`.
+#[wasm_bindgen]
+pub fn leave(kind: u8) {
+    with(|rt, now| {
+        let reason = match kind {
+            1 => FlushReason::PageHide,
+            2 => FlushReason::Freeze,
+            _ => FlushReason::PageHidden,
+        };
+        if reason == FlushReason::PageHide {
+            // The page is going: end what is open, with its rules' values, while they can be read.
+            for id in rt.agent.open_action_ids().into_iter().map(str::to_owned).collect::<Vec<_>>() {
+                rt.end(&id, now);
+            }
+        }
+        rt.agent.on_leave(reason, now);
+    });
+}
+
+/// The timer the loader set from [`next_wakeup`] fired.
+#[wasm_bindgen]
+pub fn tick() {
+    with(|rt, now| rt.end_quiet_and_overdue(now));
+}
+
+/// Milliseconds until [`tick`] is due (`-1`: no timer needed).
+#[wasm_bindgen(js_name = nextWakeup)]
+pub fn next_wakeup() -> f64 {
+    with(|rt, now| {
+        let at = [rt.agent.next_wakeup(), rt.watch.next_due()].into_iter().flatten().min()?;
+        Some((at - now).max(0) as f64)
+    })
+    .flatten()
+    .unwrap_or(-1.0)
+}
+
+/// The beacons to post now: `[[sid, seq, body, leave], …]`.
+#[wasm_bindgen(js_name = takeBeacons)]
+pub fn take_beacons() -> JsValue {
+    let out = with(|rt, now| rt.agent.take_beacons(now)).unwrap_or_default();
+    array(
+        out.into_iter()
+            .map(|o| {
+                array(vec![
+                    JsValue::from_str(&o.sid),
+                    JsValue::from_f64(o.seq as f64),
+                    JsValue::from_str(&o.body),
+                    JsValue::from_bool(o.leave),
+                ])
+            })
+            .collect(),
+    )
+}
+
+/// The collector answered beacon `(sid, seq)`: `status` 0 for a network error.
+#[wasm_bindgen]
+pub fn response(sid: &str, seq: f64, status: u16, retry_after: Option<String>) {
+    with(|rt, now| {
+        let jitter = js_sys::Math::random();
+        let status = (status != 0).then_some(status);
+        rt.agent.on_response(sid, seq as u64, status, retry_after.as_deref(), now, jitter);
+    });
+}
+
+/// `enterAction(name)`: opens a custom action and returns its id (`""` when off).
+#[wasm_bindgen(js_name = enterAction)]
+pub fn enter_action(name: JsValue) -> String {
+    with(|rt, now| {
+        let name = name.as_string().unwrap_or_default();
+        rt.start(ActionKind::Custom, &name, now)
+    })
+    .flatten()
+    .unwrap_or_default()
+}
+
+/// `leaveAction(id)`: ends a custom (or any open) action with its rules' values.
+#[wasm_bindgen(js_name = leaveAction)]
+pub fn leave_action(id: JsValue) {
+    with(|rt, now| {
+        if let Some(id) = id.as_string() {
+            rt.end(&id, now);
+        }
+    });
+}
+
+/// `addActionProperties(actionId|null, {string, long, double, date})` → `{sent, failed}`.
+#[wasm_bindgen(js_name = addActionProperties)]
+pub fn add_action_properties(id: JsValue, props: JsValue) -> JsValue {
+    let values = api_values(&props);
+    let report = with(|rt, _| rt.agent.add_action_properties(id.as_string().as_deref(), &values));
+    report_js(&report.unwrap_or_default())
+}
+
+/// `sendSessionProperties({string, long, double, date})` → `{sent, failed}`.
+#[wasm_bindgen(js_name = sendSessionProperties)]
+pub fn send_session_properties(props: JsValue) -> JsValue {
+    let values = api_values(&props);
+    let report = with(|rt, now| {
+        rt.sync(now);
+        let e = entropy(&rt.window);
+        rt.agent.send_session_properties(&values, now, &e)
+    });
+    report_js(&report.unwrap_or_default())
+}
+
+/// `identifyUser(id)`.
+#[wasm_bindgen(js_name = identifyUser)]
+pub fn identify_user(id: JsValue) {
+    with(|rt, now| {
+        rt.sync(now);
+        rt.agent.identify_user(&id.as_string().unwrap_or_default(), now);
+    });
+}
+
+/// `enable()`: the page's consent under opt-in.
+#[wasm_bindgen]
+pub fn enable() {
+    with(|rt, _| rt.set_mode(Some(Consent::Granted)));
+}
+
+/// `disable()`: stop, and delete what was stored.
+#[wasm_bindgen]
+pub fn disable() {
+    with(|rt, _| {
+        rt.set_mode(Some(Consent::Refused));
+        rt.watch = Watcher::default();
+    });
+}
+
+/// `endSession()`.
+#[wasm_bindgen(js_name = endSession)]
+pub fn end_session() {
+    with(|rt, now| {
+        rt.sync(now);
+        rt.agent.end_session(now);
+    });
+}
+
+/// `flush()`: send what waits now.
+#[wasm_bindgen]
+pub fn flush() {
+    with(|rt, now| rt.agent.flush(now));
+}
+
+/// `evaluateRules()`: a live dry run, `[{key, source, value, reason}]`.
+#[wasm_bindgen(js_name = evaluateRules)]
+pub fn evaluate_rules() -> JsValue {
+    let rows = with(|rt, _| {
+        let config = rt.agent.config();
+        let outcomes = capture::evaluate(config, &rt.page);
+        config
+            .properties
+            .iter()
+            .zip(outcomes)
+            .map(|(p, o)| {
+                let row: JsValue = js_sys::Object::new().into();
+                set(&row, "key", &JsValue::from_str(&p.key));
+                set(&row, "source", &JsValue::from_str(p.source.kind()));
+                let (value, reason) = match &o {
+                    capture::Outcome::Value(v) => (js_value(v), JsValue::NULL),
+                    capture::Outcome::Issue(r) => (JsValue::NULL, JsValue::from_str(r.code())),
+                    capture::Outcome::Skipped => (JsValue::NULL, JsValue::NULL),
+                };
+                set(&row, "value", &value);
+                set(&row, "reason", &reason);
+                row
+            })
+            .collect()
+    });
+    array(rows.unwrap_or_default())
+}

@@ -1,0 +1,70 @@
+// A beacon sink and static server for the end-to-end tests: it serves the built agent
+// (www/dist) and the test pages, records every beacon body it is sent, and can answer 503 at
+// random or refuse connections, as a flaky or unreachable collector would.
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const ROOTS = { '/dist/': path.join(here, '../../www/dist'), '/pages/': path.join(here, 'pages') };
+const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.json': 'application/json' };
+
+export async function startSink() {
+  const sink = {
+    beacons: [],        // parsed bodies, in arrival order
+    raw: [],            // { body, headers }
+    mode: 'ok',         // 'ok' | 'flaky' (503 to a third, at random) | 'down' (connection reset)
+    refused: 0,
+    requests: 0,
+  };
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, cors(req)).end();
+      return;
+    }
+    if (url.pathname === '/beacon' && req.method === 'POST') {
+      let chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        sink.requests++;
+        if (sink.mode === 'down') { sink.refused++; req.socket.destroy(); return; }
+        if (sink.mode === 'flaky' && Math.random() < 1 / 3) { sink.refused++; res.writeHead(503, cors(req)).end(); return; }
+        const body = Buffer.concat(chunks).toString('utf8');
+        sink.raw.push({ body, headers: req.headers });
+        try { sink.beacons.push(JSON.parse(body)); } catch (e) { sink.beacons.push({ unparsable: body }); }
+        res.writeHead(204, cors(req)).end();
+      });
+      return;
+    }
+    if (url.pathname.startsWith('/api/status/')) {
+      const code = Number(url.pathname.split('/').pop()) || 200;
+      setTimeout(() => res.writeHead(code, { 'Content-Type': 'application/json' }).end('{}'), Number(url.searchParams.get('delay') || 20));
+      return;
+    }
+    for (const [prefix, dir] of Object.entries(ROOTS)) {
+      if (url.pathname.startsWith(prefix)) {
+        const file = path.join(dir, path.normalize(url.pathname.slice(prefix.length)));
+        if (!file.startsWith(dir) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) break;
+        res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-store' });
+        fs.createReadStream(file).pipe(res);
+        return;
+      }
+    }
+    res.writeHead(404).end('not found');
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  sink.origin = `http://127.0.0.1:${server.address().port}`;
+  sink.close = () => new Promise((r) => { server.closeAllConnections(); server.close(r); });
+  sink.actions = () => sink.beacons.flatMap((b) => (b.actions || []).map((a) => ({ ...a, sid: b.sid })));
+  return sink;
+}
+
+function cors(req) {
+  return {
+    'Access-Control-Allow-Origin': req.headers.origin || '*',
+    'Access-Control-Allow-Methods': 'POST, OPTIONS',
+    'Access-Control-Allow-Headers': 'Content-Type',
+  };
+}

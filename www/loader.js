@@ -1,0 +1,31 @@
+// The script-tag bootstrap, appended to rumprops-core.js inside one function by
+// scripts/build-agent.sh: <script async src=".../rumprops.js" data-config="/rumprops.json">
+// (a URL, or the config's JSON inline). The module files are fetched next to this script.
+var w = window;
+if (!(w.rumprops && w.rumprops.__rumprops)) {
+  var d = document;
+  var script = d.currentScript;
+  var base = (script && script.src) || d.baseURI;
+  var source = script && script.getAttribute('data-config');
+  var configFetch = w.fetch;
+  var agent = createAgent(w, function () {
+    return import(new URL('pkg/rumprops.js', base).href).then(function (glue) {
+      return glue.default({ module_or_path: new URL('pkg/rumprops_bg.wasm', base).href }).then(function () { return glue; });
+    });
+  });
+  agent.__rumprops = true;
+  w.rumprops = agent;
+  if (source) {
+    if (source.trim().charAt(0) === '{') {
+      agent.init(source);
+    } else {
+      try {
+        Reflect.apply(configFetch, w, [new URL(source, d.baseURI).href, { credentials: 'same-origin' }])
+          .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+          .then(agent.init, function (why) {
+            try { w.console.warn('rumprops: cannot load the config ' + source + ' (' + why + ')'); } catch (e) { /* no console */ }
+          });
+      } catch (e) { /* no fetch: stay inert */ }
+    }
+  }
+}

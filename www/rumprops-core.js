@@ -1,0 +1,183 @@
+// rumprops-core: the JS side of the agent, shared by the script tag and the npm package.
+//
+// It forwards page events to the WebAssembly module, posts the beacons the module hands out,
+// and queues API calls made before the module is ready. Every decision (rules, sessions,
+// batching, retries, privacy) is made in Rust; nothing here parses or builds JSON.
+//
+// Never throw into the host page: every entry point is guarded, and after the module's first
+// exception it is never called again (its state may be half-updated). The code avoids
+// Array.prototype and JSON, which pages replace.
+
+const API = ['init', 'addActionProperties', 'sendSessionProperties', 'identifyUser', 'enterAction',
+  'leaveAction', 'enable', 'disable', 'endSession', 'flush', 'evaluateRules'];
+
+/**
+ * Creates the agent for `win` (a window). `load` returns a promise of the initialized
+ * wasm-bindgen module. The returned object has the JS API of DESIGN.md §7.
+ */
+export function createAgent(win, load) {
+  let m = null;        // the module, once loaded
+  let dead = !win;     // true after a module exception, or without a window
+  let started = false; // init succeeded
+  let timer = 0;
+  let queue = [];
+  let tokens = {};     // ids handed out by enterAction before the module was ready
+  let nextToken = 0;
+  let url = '';
+  const F = win && win.fetch;
+  const nav = win && win.navigator;
+  const warn = (msg) => { try { win.console.warn('rumprops: ' + msg); } catch (e) { /* no console */ } };
+
+  function pump() {
+    const out = m.takeBeacons();
+    for (let i = 0; i < out.length; i++) send(out[i]);
+    const wait = m.nextWakeup();
+    win.clearTimeout(timer);
+    timer = wait >= 0 ? win.setTimeout(() => call('tick'), wait) : 0;
+  }
+
+  // Calls the module, then posts what it hands out. Returns undefined after a failure.
+  function call(name, a, b, c, d) {
+    if (dead || !m) return undefined;
+    try {
+      const r = m[name](a, b, c, d);
+      if (started) pump();
+      return r;
+    } catch (e) {
+      dead = true;
+      win.clearTimeout(timer);
+      warn('stopped after an internal error');
+      return undefined;
+    }
+  }
+
+  function send(b) {
+    const sid = b[0], seq = b[1], body = b[2], leave = b[3];
+    if (leave && nav && typeof nav.sendBeacon === 'function') {
+      // Accepted means queued by the browser: no answer comes, the module resends it later
+      // if no other answer acknowledges it, and the collector drops the duplicate.
+      try { if (nav.sendBeacon(url, body)) return; } catch (e) { /* fall back to fetch */ }
+    }
+    const failed = () => call('response', sid, seq, 0, undefined);
+    try {
+      Reflect.apply(F, win, [url, { method: 'POST', body, keepalive: leave, credentials: 'omit' }])
+        .then((r) => call('response', sid, seq, r.status, r.headers.get('Retry-After') || undefined), failed);
+    } catch (e) {
+      win.setTimeout(failed, 0);
+    }
+  }
+
+  function on(target, type, fn, capture) {
+    try { target.addEventListener(type, fn, capture ? { capture: true, passive: true } : { passive: true }); } catch (e) { /* ignore */ }
+  }
+
+  function wrap(obj, key, make) {
+    try {
+      const orig = obj && obj[key];
+      if (typeof orig === 'function') obj[key] = make(orig);
+    } catch (e) { /* a frozen object */ }
+  }
+
+  function instrument() {
+    const d = win.document;
+    on(d, 'click', (e) => call('click', e.target), true);
+    on(win, 'popstate', () => call('route'));
+    on(win, 'hashchange', () => call('route'));
+    const history = win.history;
+    wrap(history, 'pushState', (orig) => function () { const r = Reflect.apply(orig, this, arguments); call('route'); return r; });
+    wrap(history, 'replaceState', (orig) => function () { const r = Reflect.apply(orig, this, arguments); call('route'); return r; });
+    on(win, 'error', () => call('jsError'));
+    on(win, 'unhandledrejection', () => call('jsError'));
+    on(d, 'visibilitychange', () => { if (d.visibilityState === 'hidden') call('leave', 0); });
+    on(win, 'pagehide', () => call('leave', 1));
+    on(d, 'freeze', () => call('leave', 2));
+    wrap(win, 'fetch', (orig) => function () {
+      const id = call('requestStart') || '';
+      let p;
+      try {
+        p = Reflect.apply(orig, this, arguments);
+      } catch (e) {
+        if (id) call('requestEnd', id, true);
+        throw e; // the page's own call failed: its error, as without the agent
+      }
+      if (id && p && typeof p.then === 'function') {
+        p.then((r) => call('requestEnd', id, !r || !(r.status < 400)), () => call('requestEnd', id, true));
+      }
+      return p;
+    });
+    const xhr = win.XMLHttpRequest && win.XMLHttpRequest.prototype;
+    wrap(xhr, 'send', (orig) => function () {
+      const id = call('requestStart') || '';
+      if (id) {
+        const req = this;
+        on(req, 'loadend', () => call('requestEnd', id, !(req.status > 0 && req.status < 400)));
+      }
+      return Reflect.apply(orig, this, arguments);
+    });
+    if (d.readyState === 'complete') call('loaded');
+    else on(win, 'load', () => win.setTimeout(() => call('loaded'), 0));
+  }
+
+  function init(config) {
+    if (started) return true;
+    const err = call('init', config);
+    if (err === undefined) return false;
+    if (err !== '') { warn('config refused: ' + err); return false; }
+    started = true;
+    url = call('collector') || '';
+    instrument();
+    call('tick');
+    return true;
+  }
+
+  const real = (id) => (typeof id === 'string' && tokens[id] !== undefined ? tokens[id] : id);
+  const direct = {
+    init,
+    addActionProperties: (id, props) => call('addActionProperties', real(id === undefined ? null : id), props),
+    sendSessionProperties: (props) => call('sendSessionProperties', props),
+    identifyUser: (id) => { call('identifyUser', id); },
+    enterAction: (name) => call('enterAction', name),
+    leaveAction: (id) => { call('leaveAction', real(id)); },
+    enable: () => { call('enable'); },
+    disable: () => { call('disable'); },
+    endSession: () => { call('endSession'); },
+    flush: () => { call('flush'); },
+    evaluateRules: () => call('evaluateRules'),
+  };
+
+  const api = {};
+  for (let i = 0; i < API.length; i++) {
+    const name = API[i];
+    api[name] = function (a, b) {
+      try {
+        if (m || dead) return direct[name](a, b);
+        // Not ready yet: queue the call. enterAction answers with a token that later calls map.
+        let token;
+        if (name === 'enterAction') { token = 'pending-' + (++nextToken); }
+        queue[queue.length] = [name, a, b, token];
+        return token;
+      } catch (e) {
+        return undefined;
+      }
+    };
+  }
+
+  function replay() {
+    const q = queue;
+    queue = [];
+    for (let i = 0; i < q.length; i++) {
+      const c = q[i];
+      const r = direct[c[0]](c[1], c[2]);
+      if (c[3] !== undefined && typeof r === 'string' && r !== '') tokens[c[3]] = r;
+    }
+  }
+
+  if (!dead) {
+    try {
+      Promise.resolve(load()).then((mod) => { m = mod; replay(); }, (e) => { dead = true; warn('the module did not load: ' + e); });
+    } catch (e) {
+      dead = true;
+    }
+  }
+  return api;
+}
