@@ -73,28 +73,34 @@ pub struct Builtin {
     pub sql: &'static str,
     /// Value kind.
     pub kind: ValueKind,
+    /// Never NULL on an existing row: `COUNT(field)` can count the row ids instead, which the
+    /// action index alone answers.
+    pub not_null: bool,
 }
 
 macro_rules! builtin {
     ($name:literal, $scope:ident, $sql:literal, $kind:ident) => {
-        Builtin { name: $name, scope: Scope::$scope, sql: $sql, kind: ValueKind::$kind }
+        Builtin { name: $name, scope: Scope::$scope, sql: $sql, kind: ValueKind::$kind, not_null: true }
+    };
+    ($name:literal, $scope:ident, $sql:literal, $kind:ident, nullable) => {
+        Builtin { name: $name, scope: Scope::$scope, sql: $sql, kind: ValueKind::$kind, not_null: false }
     };
 }
 
 /// Every built-in field of both tables.
 pub static BUILTINS: &[Builtin] = &[
     builtin!("userSessionId", Session, "s.sid", Text),
-    builtin!("userId", Session, "s.user_id", Text),
+    builtin!("userId", Session, "s.user_id", Text, nullable),
     builtin!("userType", Session, "s.user_type", Text),
     builtin!("startTime", Session, "s.start_time", Number),
     builtin!("endTime", Session, "s.end_time", Number),
     builtin!("duration", Session, "(s.end_time - s.start_time)", Number),
     builtin!("userActionCount", Session, "s.action_count", Number),
     builtin!("totalErrorCount", Session, "(s.request_error_count + s.js_error_count)", Number),
-    builtin!("endReason", Session, "s.end_reason", Text),
-    builtin!("browserFamily", Session, "s.browser_family", Text),
-    builtin!("browserMajorVersion", Session, "s.browser_major_version", Number),
-    builtin!("osFamily", Session, "s.os_family", Text),
+    builtin!("endReason", Session, "s.end_reason", Text, nullable),
+    builtin!("browserFamily", Session, "s.browser_family", Text, nullable),
+    builtin!("browserMajorVersion", Session, "s.browser_major_version", Number, nullable),
+    builtin!("osFamily", Session, "s.os_family", Text, nullable),
     builtin!("name", Action, "a.name", Text),
     builtin!("type", Action, "a.kind", Text),
     builtin!("targetUrl", Action, "a.url", Text),

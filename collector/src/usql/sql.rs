@@ -36,9 +36,13 @@ struct Join {
 #[derive(Default)]
 struct Builder {
     params: Vec<SqlValue>,
-    /// Joins of the SELECT being built; a subquery pushes its own frame.
+    /// Property joins: frame 0 belongs to the outermost SELECT and takes every session
+    /// property (the session row is there in every query shape); a subquery over actions
+    /// pushes a frame for its action properties.
     frames: Vec<Vec<Join>>,
     aliases: usize,
+    /// Render action fields as NULL: the condition as seen by a session without actions.
+    actions_null: bool,
 }
 
 impl Builder {
@@ -63,6 +67,7 @@ impl Builder {
 
     fn field(&mut self, f: &Field) -> String {
         match &f.kind {
+            _ if self.actions_null && f.scope == Scope::Action => "NULL".to_owned(),
             FieldKind::Builtin(b) => b.sql.to_owned(),
             FieldKind::Prop(kind, key) => {
                 let key_param = self.param(SqlValue::Text(key.clone()));
@@ -70,7 +75,11 @@ impl Builder {
                     self.frames.push(Vec::new());
                 }
                 let next_alias = self.aliases;
-                let Some(frame) = self.frames.last_mut() else { return "NULL".to_owned() };
+                let frame = match f.scope {
+                    Scope::Session => self.frames.first_mut(),
+                    Scope::Action => self.frames.last_mut(),
+                };
+                let Some(frame) = frame else { return "NULL".to_owned() };
                 if let Some(j) = frame.iter().find(|j| j.scope == f.scope && j.kind == *kind && j.key_param == key_param) {
                     return format!("{}.value", j.alias);
                 }
@@ -98,10 +107,20 @@ impl Builder {
         out
     }
 
+    /// The argument of `COUNT(field)`: the row id when the field is never NULL on its row.
+    fn count_arg(&mut self, f: &Field) -> String {
+        match (&f.kind, f.scope) {
+            (FieldKind::Builtin(b), Scope::Action) if b.not_null && !self.actions_null => "a.id".to_owned(),
+            (FieldKind::Builtin(b), Scope::Session) if b.not_null => "s.id".to_owned(),
+            _ => self.field(f),
+        }
+    }
+
     fn expr(&mut self, e: &Expr) -> String {
         match e {
             Expr::Field(f) => self.field(f),
             Expr::CountStar => "COUNT(*)".to_owned(),
+            Expr::Agg { func: AggFunc::Count, field, distinct: false, .. } => format!("COUNT({})", self.count_arg(field)),
             Expr::Agg { func, field, distinct, pct } => {
                 let f = self.field(field);
                 match func {
@@ -202,11 +221,80 @@ fn from_sql(table: Table, per_action: bool, frame: &[Join]) -> String {
     }
 }
 
+/// Whether a grouped `FROM usersession` query over action rows can be computed in two steps:
+/// first one row per session (GROUP BY s.id, which follows the scan order and needs no sort),
+/// then the groups over those session rows. That holds when every group key is a session field
+/// and every aggregate can be combined from per-session parts (COUNT, SUM, MIN, MAX, AVG).
+/// It turns a sort of all action rows into a sort of the session rows.
+fn two_step(q: &Query, per_action: bool) -> bool {
+    q.table == Table::UserSession
+        && per_action
+        && q.is_aggregated()
+        && !q.distinct
+        && q.group_by.iter().all(|f| f.scope == Scope::Session)
+        && q.items.iter().all(|i| match &i.expr {
+            Expr::Field(_) | Expr::CountStar => true,
+            Expr::Agg { func, distinct, .. } => {
+                !distinct && matches!(func, AggFunc::Count | AggFunc::Sum | AggFunc::Min | AggFunc::Max | AggFunc::Avg)
+            }
+        })
+        && q.order_by.iter().all(|(k, _)| match k {
+            OrderKey::Column(_) => true,
+            OrderKey::Expr(Expr::Field(f)) => f.scope == Scope::Session,
+            OrderKey::Expr(_) => false,
+        })
+}
+
 /// Builds the statement for `q` under `opts`.
 pub fn translate(q: &Query, opts: &QueryOptions) -> Statement {
     let mut b = Builder { frames: vec![Vec::new()], ..Builder::default() };
-    let items: Vec<String> = q.items.iter().map(|i| b.expr(&i.expr)).collect();
     let per_action = rows_per_action(q);
+    let two_step = two_step(q, per_action);
+    // Select list: plain, or (for two steps) the per-session parts and the combining outer list.
+    let mut inner_items = Vec::new();
+    let mut outer_items = Vec::new();
+    if two_step {
+        for (i, f) in q.group_by.iter().enumerate() {
+            inner_items.push(format!("{} AS g{i}", b.field(f)));
+        }
+        for (k, item) in q.items.iter().enumerate() {
+            let outer = match &item.expr {
+                Expr::Field(f) => format!("g{}", q.group_by.iter().position(|g| g == f).unwrap_or(0)),
+                Expr::CountStar => {
+                    inner_items.push(format!("COUNT(*) AS k{k}"));
+                    format!("COALESCE(SUM(k{k}), 0)")
+                }
+                Expr::Agg { func, field, .. } => {
+                    let f = if *func == AggFunc::Count { b.count_arg(field) } else { b.field(field) };
+                    match func {
+                        AggFunc::Count => {
+                            inner_items.push(format!("COUNT({f}) AS k{k}"));
+                            format!("COALESCE(SUM(k{k}), 0)")
+                        }
+                        AggFunc::Min => {
+                            inner_items.push(format!("MIN({f}) AS k{k}"));
+                            format!("MIN(k{k})")
+                        }
+                        AggFunc::Max => {
+                            inner_items.push(format!("MAX({f}) AS k{k}"));
+                            format!("MAX(k{k})")
+                        }
+                        AggFunc::Avg => {
+                            inner_items.push(format!("TOTAL({f}) AS k{k}, COUNT({f}) AS n{k}"));
+                            format!("(TOTAL(k{k}) / SUM(n{k}))")
+                        }
+                        _ => {
+                            inner_items.push(format!("SUM({f}) AS k{k}"));
+                            format!("SUM(k{k})")
+                        }
+                    }
+                }
+            };
+            outer_items.push(outer);
+        }
+    } else {
+        outer_items = q.items.iter().map(|i| b.expr(&i.expr)).collect();
+    }
     let mut wheres = Vec::new();
     if !opts.include_live {
         let cutoff = b.param(SqlValue::Integer(opts.now_ms.saturating_sub(opts.session_timeout_ms)));
@@ -221,34 +309,53 @@ pub fn translate(q: &Query, opts: &QueryOptions) -> Statement {
     }
     if let Some(c) = &q.filter {
         if q.table == Table::UserSession && !per_action && cond_touches_actions(c) {
-            // A session qualifies when one of its (session, action) pairs satisfies the condition.
+            // One row per session: it qualifies when one of its actions satisfies the condition,
+            // or, without actions, when the condition holds with every action field NULL (the
+            // LEFT JOIN row of such a session). EXISTS stops at the first matching action.
             b.frames.push(Vec::new());
-            let cond = b.cond(c);
+            let with_action = b.cond(c);
             let frame = b.frames.pop().unwrap_or_default();
-            wheres.push(format!("s.id IN (SELECT s.id{} WHERE {cond})", from_sql(Table::UserSession, true, &frame)));
+            b.actions_null = true;
+            let without = b.cond(c);
+            b.actions_null = false;
+            wheres.push(format!(
+                "(EXISTS (SELECT 1 FROM actions a{} WHERE a.session_id = s.id AND {with_action}) OR (s.action_count = 0 AND {without}))",
+                Builder::joins_sql(&frame, Scope::Action)
+            ));
         } else {
             wheres.push(b.cond(c));
         }
     }
-    let groups: Vec<String> = q.group_by.iter().map(|f| b.field(f)).collect();
+    let groups: Vec<String> = if two_step {
+        (0..q.group_by.len()).map(|i| format!("g{i}")).collect()
+    } else {
+        q.group_by.iter().map(|f| b.field(f)).collect()
+    };
     let orders: Vec<String> = q
         .order_by
         .iter()
         .map(|(k, desc)| {
             let key = match k {
                 OrderKey::Column(i) => (i + 1).to_string(),
+                OrderKey::Expr(Expr::Field(f)) if two_step => {
+                    format!("g{}", q.group_by.iter().position(|g| g == f).unwrap_or(0))
+                }
                 OrderKey::Expr(e) => b.expr(e),
             };
             format!("{key}{}", if *desc { " DESC" } else { "" })
         })
         .collect();
     let frame = b.frames.pop().unwrap_or_default();
-    let mut sql = format!("SELECT {}{}", if q.distinct { "DISTINCT " } else { "" }, items.join(", "));
-    sql.push_str(&from_sql(q.table, per_action, &frame));
+    let mut from = from_sql(q.table, per_action, &frame);
     if !wheres.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&wheres.join(" AND "));
+        from.push_str(" WHERE ");
+        from.push_str(&wheres.join(" AND "));
     }
+    if two_step {
+        from = format!(" FROM (SELECT s.id, {}{from} GROUP BY s.id)", inner_items.join(", "));
+    }
+    let mut sql = format!("SELECT {}{}", if q.distinct { "DISTINCT " } else { "" }, outer_items.join(", "));
+    sql.push_str(&from);
     if !groups.is_empty() {
         sql.push_str(" GROUP BY ");
         sql.push_str(&groups.join(", "));
