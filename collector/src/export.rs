@@ -23,11 +23,25 @@ pub const MAX_BATCH_SESSIONS: usize = 1000;
 pub const MAX_BATCH_BYTES: usize = 896_000;
 /// Longest wait of a non-full batch.
 pub const FLUSH_INTERVAL_MS: u64 = 30_000;
-/// How often the exporter looks for finished sessions.
-const POLL_INTERVAL_MS: u64 = 1_000;
-/// Backoff bounds after a failed send.
-const MIN_BACKOFF_MS: u64 = 1_000;
-const MAX_BACKOFF_MS: u64 = 60_000;
+
+/// The exporter's clocks. The defaults are the documented behaviour; tests shorten them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportTiming {
+    /// How often the exporter looks for finished sessions.
+    pub poll_ms: u64,
+    /// Longest wait of a non-full batch.
+    pub flush_interval_ms: u64,
+    /// First wait after a failed send; doubles up to `max_backoff_ms`.
+    pub min_backoff_ms: u64,
+    /// Longest wait between retries.
+    pub max_backoff_ms: u64,
+}
+
+impl Default for ExportTiming {
+    fn default() -> Self {
+        ExportTiming { poll_ms: 1_000, flush_interval_ms: FLUSH_INTERVAL_MS, min_backoff_ms: 1_000, max_backoff_ms: 60_000 }
+    }
+}
 /// A receiver that does not answer within this is a failure.
 const SEND_TIMEOUT_MS: u64 = 10_000;
 
@@ -60,18 +74,18 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
 }
 
 /// Starts the exporter task on the current runtime.
-pub fn spawn(db: PathBuf, url: String, session_timeout_ms: i64) -> Result<(), String> {
-    let target = parse_url(&url)?;
-    tokio::spawn(async move { run(db, target, session_timeout_ms).await });
+pub fn spawn(db: PathBuf, url: &str, session_timeout_ms: i64, timing: ExportTiming) -> Result<(), String> {
+    let target = parse_url(url)?;
+    tokio::spawn(async move { run(db, target, session_timeout_ms, timing).await });
     Ok(())
 }
 
 /// The export loop; never returns.
-async fn run(db: PathBuf, target: Target, session_timeout_ms: i64) {
+async fn run(db: PathBuf, target: Target, session_timeout_ms: i64, timing: ExportTiming) {
     let mut last_flush = Instant::now();
-    let mut backoff_ms = MIN_BACKOFF_MS;
+    let mut backoff_ms = timing.min_backoff_ms;
     loop {
-        tokio::time::sleep(Duration::from_millis(POLL_INTERVAL_MS)).await;
+        tokio::time::sleep(Duration::from_millis(timing.poll_ms)).await;
         let db2 = db.clone();
         let batch = tokio::task::spawn_blocking(move || {
             let conn = store::open_reader(&db2).map_err(|e| e.to_string())?;
@@ -83,7 +97,7 @@ async fn run(db: PathBuf, target: Target, session_timeout_ms: i64) {
             last_flush = Instant::now();
             continue;
         }
-        if !batch.full && last_flush.elapsed() < Duration::from_millis(FLUSH_INTERVAL_MS) {
+        if !batch.full && last_flush.elapsed() < Duration::from_millis(timing.flush_interval_ms) {
             continue;
         }
         match send(&target, &batch.body).await {
@@ -96,13 +110,13 @@ async fn run(db: PathBuf, target: Target, session_timeout_ms: i64) {
                 })
                 .await;
                 last_flush = Instant::now();
-                backoff_ms = MIN_BACKOFF_MS;
+                backoff_ms = timing.min_backoff_ms;
             }
             Err(e) => {
                 eprintln!("rumprops: export to {}:{}{} failed, retrying in {backoff_ms} ms: {e}", target.host, target.port, target.path);
                 let jitter = (store::now_ms().unsigned_abs() % 1000) * backoff_ms / 4000;
                 tokio::time::sleep(Duration::from_millis(backoff_ms + jitter)).await;
-                backoff_ms = (backoff_ms * 2).min(MAX_BACKOFF_MS);
+                backoff_ms = (backoff_ms * 2).min(timing.max_backoff_ms);
             }
         }
     }

@@ -46,6 +46,8 @@ pub struct ServeConfig {
     pub session_timeout_ms: i64,
     /// Per-client beacon rate limit.
     pub rate_limit: RateLimit,
+    /// Clocks of the session export.
+    pub export_timing: crate::export::ExportTiming,
 }
 
 impl ServeConfig {
@@ -59,6 +61,7 @@ impl ServeConfig {
             static_dir: None,
             session_timeout_ms: DEFAULT_SESSION_TIMEOUT_MS,
             rate_limit: RateLimit::default(),
+            export_timing: crate::export::ExportTiming::default(),
         }
     }
 }
@@ -102,7 +105,7 @@ impl Server {
         let listener =
             tokio::net::TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
         if let Some(url) = &config.export_url {
-            crate::export::spawn(config.db.clone(), url.clone(), config.session_timeout_ms)?;
+            crate::export::spawn(config.db.clone(), url, config.session_timeout_ms, config.export_timing)?;
         }
         let state = Arc::new(AppState {
             limiter: RateLimiter::new(config.rate_limit),

@@ -1,0 +1,115 @@
+//! Session export: batches bounded by count and bytes, and an end-to-end run against a real
+//! receiver on loopback that fails first: nothing is lost, sessions are marked only when delivered.
+
+mod common;
+
+use common::*;
+use rumprops_collector::beacon::parse_beacon;
+use rumprops_collector::export::{self, ExportTiming, MAX_BATCH_BYTES, MAX_BATCH_SESSIONS};
+use rumprops_collector::store;
+use serde_json::json;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn ingest_sessions(conn: &mut rusqlite::Connection, n: usize, padding: usize) {
+    for i in 0..n {
+        let b = beacon(&format!("s{i:05}"), 0, Some("idle"), json!({"string": {"pad": "x".repeat(padding)}}), json!([]));
+        store::ingest(conn, &parse_beacon(b.to_string().as_bytes()).unwrap(), None, 0).unwrap();
+    }
+}
+
+#[test]
+fn batches_stop_at_1000_sessions_or_896000_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = store::open(&dir.path().join("a.db")).unwrap();
+    ingest_sessions(&mut conn, MAX_BATCH_SESSIONS + 1, 10);
+    let batch = export::next_batch(&conn, 0, 0).unwrap();
+    assert_eq!((batch.ids.len(), batch.full), (MAX_BATCH_SESSIONS, true));
+
+    let mut conn = store::open(&dir.path().join("b.db")).unwrap();
+    ingest_sessions(&mut conn, 1000, 1000);
+    let batch = export::next_batch(&conn, 0, 0).unwrap();
+    assert!(batch.full && batch.body.len() <= MAX_BATCH_BYTES && batch.ids.len() < 1000, "{} sessions", batch.ids.len());
+    for line in String::from_utf8(batch.body).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["properties"]["string"]["pad"].as_str().unwrap().len(), 1000);
+    }
+}
+
+/// A receiver that answers 500 to the first `failures` requests and 200 afterwards, keeping
+/// every body it was sent and whether it was accepted.
+/// What the receiver was sent: (status it answered, body).
+type Log = Arc<Mutex<Vec<(u16, String)>>>;
+
+fn receiver(failures: usize) -> (String, Log) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/sessions", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let status = if n < failures { 500 } else { 200 };
+            log.lock().unwrap().push((status, String::from_utf8(body).unwrap()));
+            let _ = write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (url, seen)
+}
+
+fn exported_sids(db: &std::path::Path) -> Vec<String> {
+    let conn = store::open_reader(db).unwrap();
+    let mut stmt = conn.prepare("SELECT sid FROM sessions WHERE exported = 1 ORDER BY sid").unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
+#[test]
+fn receiver_failures_lose_nothing() {
+    let (url, seen) = receiver(2);
+    let c = start(|cfg| {
+        cfg.export_url = Some(url);
+        cfg.export_timing = ExportTiming { poll_ms: 20, flush_interval_ms: 0, min_backoff_ms: 30, max_backoff_ms: 100 };
+    });
+    for sid in ["a", "b", "c"] {
+        let b = beacon(sid, 0, Some("end_session"), json!({"long": {"big": i64::MAX}}), json!([action("x", 1_732_599_100_000, 1, json!({}))]));
+        assert_eq!(post_beacon(c.addr, &b.to_string(), &[]).status, 204);
+    }
+    let live = beacon("live", 0, None, json!({}), json!([]));
+    assert_eq!(post_beacon(c.addr, &live.to_string(), &[]).status, 204);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while exported_sids(&c.db).len() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(exported_sids(&c.db), ["a", "b", "c"], "the live session is not exported");
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.len() >= 3, "two failures, then success: {seen:?}");
+    assert_eq!(seen[0].0, 500);
+    assert_eq!(seen[1].0, 500);
+    assert_eq!(seen[0].1, seen[1].1, "the failed batch is resent as it was");
+    let delivered: Vec<serde_json::Value> = seen
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .flat_map(|(_, body)| body.lines().map(|l| serde_json::from_str(l).unwrap()).collect::<Vec<_>>())
+        .collect();
+    let sids: Vec<&str> = delivered.iter().map(|s| s["userSessionId"].as_str().unwrap()).collect();
+    assert_eq!(sids, ["a", "b", "c"]);
+    assert_eq!(delivered[0]["properties"]["long"]["big"], json!(i64::MAX));
+    assert_eq!(delivered[0]["userActions"][0]["requestErrorCount"], json!(1));
+    assert_eq!(delivered[0]["endReason"], json!("end_session"));
+}
