@@ -201,15 +201,23 @@ impl ConfigError {
     }
 }
 
+impl ConfigError {
+    /// `path: message` (the message alone for the whole text), built without `core::fmt`.
+    pub fn message(&self) -> String {
+        if self.path.is_empty() {
+            return self.message.clone();
+        }
+        let mut s = String::with_capacity(self.path.len() + 2 + self.message.len());
+        s.push_str(&self.path);
+        s.push_str(": ");
+        s.push_str(&self.message);
+        s
+    }
+}
+
 impl core::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            f.write_str(&self.path)?;
-            f.write_str(": ")?;
-            f.write_str(&self.message)
-        }
+        f.write_str(&self.message())
     }
 }
 

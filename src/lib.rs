@@ -43,6 +43,7 @@ pub mod page;
 pub mod platform;
 pub mod regex;
 pub mod session;
+pub mod small;
 pub mod text;
 pub mod value;
 pub mod watch;

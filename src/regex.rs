@@ -97,7 +97,7 @@ fn is_word(c: Option<char>) -> bool {
 /// The complement of sorted, possibly overlapping ranges over all Unicode scalar values.
 fn complement(ranges: &[(char, char)]) -> Vec<(char, char)> {
     let mut sorted = ranges.to_vec();
-    sorted.sort_unstable();
+    crate::small::sort_by_key(&mut sorted, |&r| r);
     let mut out = Vec::new();
     let mut next: u32 = 0;
     for (a, b) in sorted {
@@ -650,7 +650,7 @@ impl Regex {
                     _ => false,
                 };
                 if takes {
-                    scratch.copy_from_slice(clist.slots_of(pc));
+                    crate::small::copy(&mut scratch, clist.slots_of(pc));
                     self.add(&mut nlist, &mut stack, &mut scratch, pc + 1, next_pos, cur, next_char);
                 }
             }
@@ -719,7 +719,7 @@ impl Regex {
                 Some(_) => {
                     let w = list.width;
                     if let Some(dst) = list.slots.get_mut(pc * w..(pc + 1) * w) {
-                        dst.copy_from_slice(slots);
+                        crate::small::copy(dst, slots);
                     }
                 }
                 None => {}

@@ -53,20 +53,24 @@ struct Runtime {
     dnt: bool,
 }
 
-thread_local! {
-    static RT: RefCell<Option<Runtime>> = const { RefCell::new(None) };
-}
+/// The page's runtime. The wasm32-unknown-unknown build has one thread, so a plain static
+/// cell is enough (`thread_local!` costs about 5 kB of lazy-initialization code).
+struct Global(RefCell<Option<Runtime>>);
+
+// SAFETY: this module exists only in the wasm32 build without the atomics feature: one thread,
+// so the cell is never reached from two threads.
+unsafe impl Sync for Global {}
+
+static RT: Global = Global(RefCell::new(None));
 
 /// Runs `f` on the started runtime (`None` before `init`, or re-entered), then stores what
 /// changed.
 fn with<R>(f: impl FnOnce(&mut Runtime, i64) -> R) -> Option<R> {
-    RT.with(|cell| {
-        let mut guard = cell.try_borrow_mut().ok()?;
-        let rt = guard.as_mut()?;
-        let r = f(rt, now());
-        rt.persist();
-        Some(r)
-    })
+    let mut guard = RT.0.try_borrow_mut().ok()?;
+    let rt = guard.as_mut()?;
+    let r = f(rt, now());
+    rt.persist();
+    Some(r)
 }
 
 fn now() -> i64 {
@@ -170,7 +174,10 @@ fn storage(window: &Window) -> Option<Storage> {
 }
 
 fn path_of(url: &str) -> String {
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let after_scheme = match url.find(':') {
+        Some(i) if url.get(i + 1..i + 3) == Some("//") => url.get(i + 3..).unwrap_or_default(),
+        _ => url,
+    };
     let path = after_scheme.find('/').and_then(|i| after_scheme.get(i..)).unwrap_or("/");
     path.split(['?', '#']).next().unwrap_or("/").to_owned()
 }
@@ -317,7 +324,7 @@ pub fn init(config: JsValue) -> String {
     };
     let config = match parsed {
         Ok(c) => c,
-        Err(e) => return e.to_string(),
+        Err(e) => return e.message(),
     };
     for (field, present) in [("app", config.app.is_some()), ("collector", config.collector.is_some())] {
         if !present {
@@ -326,7 +333,7 @@ pub fn init(config: JsValue) -> String {
             return m;
         }
     }
-    let started = RT.with(|cell| cell.try_borrow().map(|rt| rt.is_some()).unwrap_or(true));
+    let started = RT.0.try_borrow().map(|rt| rt.is_some()).unwrap_or(true);
     if started {
         return "already started".into();
     }
@@ -372,11 +379,9 @@ pub fn init(config: JsValue) -> String {
         rt.watch.open(id, now, false);
     }
     rt.persist();
-    RT.with(|cell| {
-        if let Ok(mut slot) = cell.try_borrow_mut() {
-            *slot = Some(rt);
-        }
-    });
+    if let Ok(mut slot) = RT.0.try_borrow_mut() {
+        *slot = Some(rt);
+    }
     String::new()
 }
 
@@ -433,10 +438,20 @@ pub fn route() {
     });
 }
 
-/// A fetch or XHR started: returns the id of the action it belongs to (`""`: none).
+/// A fetch or XHR started: returns the id of the action it belongs to (`""`: none). It belongs
+/// to the newest open action; a custom one (`enterAction`, not watched: the page ends it)
+/// counts it without waiting for it.
 #[wasm_bindgen(js_name = requestStart)]
 pub fn request_start() -> String {
-    with(|rt, _| rt.watch.request_start()).flatten().unwrap_or_default()
+    with(|rt, _| {
+        let newest = rt.agent.open_action_ids().last().map(|id| (*id).to_owned());
+        match newest {
+            Some(id) if !rt.watch.ids().contains(&id) => Some(id),
+            _ => rt.watch.request_start(),
+        }
+    })
+    .flatten()
+    .unwrap_or_default()
 }
 
 /// A request of action `id` ended; `failed` for a status of 400 or more or a network error.

@@ -156,7 +156,7 @@ fn check_one(
             return Err(Reason::Empty);
         }
         if prop.ignore_case {
-            *s = s.to_lowercase();
+            *s = crate::platform::to_lowercase(s);
         }
         value::truncate(s, prop.max_length);
     }

@@ -646,7 +646,7 @@ impl Agent {
             (pos.unwrap_or(usize::MAX), core::cmp::Reverse(i))
         };
         let mut due = self.outbox.due(now);
-        due.sort_by_key(|&i| rank(i));
+        crate::small::sort_by_key(&mut due, |&i| rank(i));
         let mut budget = beacon::MAX_BEACON_BYTES;
         due.retain(|&i| {
             let len = self.outbox.entries().get(i).map_or(usize::MAX, |e| e.body.len());

@@ -136,7 +136,7 @@ impl Outbox {
                 self.entries.push(e);
             }
         }
-        self.entries.sort_by_key(|e| e.created);
+        crate::small::sort_by_key(&mut self.entries, |e| e.created);
         self.dropped = self.dropped.max(other.dropped);
         self.enforce_bounds();
     }
