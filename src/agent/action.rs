@@ -14,6 +14,8 @@ use crate::value;
 pub const MAX_ACTION_DURATION_MS: i64 = 180_000;
 /// Action names (and the text a click name is taken from) are cut to this many Unicode scalar values.
 pub const MAX_ACTION_NAME_CHARS: usize = 100;
+/// The characters [`click_name`] wraps a label in: `click on "` and `"`.
+const CLICK_NAME_WRAPPER_CHARS: usize = 11;
 /// URLs are cut to this many characters: the collector refuses text beyond 8192, and a huge
 /// `data:` URL must not cost a whole beacon.
 pub const MAX_URL_CHARS: usize = 4096;
@@ -76,7 +78,16 @@ impl Action {
         Action {
             id,
             kind,
-            name: clean_name(name),
+            // A click name is built from a label already cut to the limit: cutting the whole name
+            // again would drop its closing quote.
+            name: match kind {
+                ActionKind::Click => {
+                    let mut s = text::collapse_ws(name);
+                    value::truncate(&mut s, MAX_ACTION_NAME_CHARS + CLICK_NAME_WRAPPER_CHARS);
+                    s
+                }
+                _ => clean_name(name),
+            },
             start,
             end: start,
             url,
@@ -196,6 +207,10 @@ mod tests {
         assert_eq!(name.chars().count(), "click on \"\"".len() + MAX_ACTION_NAME_CHARS);
         assert!(name.ends_with("é\""));
         assert_eq!(clean_name(&"x ".repeat(80)).chars().count(), 100);
+        let action = Action::new("a1".into(), ActionKind::Click, &name, "https://x/", 0);
+        assert_eq!(action.name, name, "the click name keeps its closing quote");
+        let custom = Action::new("a2".into(), ActionKind::Custom, &long, "https://x/", 0);
+        assert_eq!(custom.name.chars().count(), MAX_ACTION_NAME_CHARS);
     }
 
     #[test]
