@@ -25,10 +25,16 @@ test-native:
 test-browser:
 	$(BROWSER_ENV) cargo test -p rumprops --target $(WASM) --test browser
 
-## The demo: for now the rule tester on the saved page; the collector's demo shop follows.
+## The demo: build the agent and the collector, then serve the demo shop and the dashboard from
+## an embedded SQLite store (target/demo.db) at http://127.0.0.1:8080.
+DEMO_ADDR ?= 127.0.0.1:8080
 demo: setup
+	scripts/build-agent.sh
 	cargo build --release -p rumprops-collector
-	./target/release/rumprops eval --rules tests/pages/book-installation.rules.json \
-		tests/pages/book-installation.html \
-		--url 'https://doc.rust-lang.org/book/ch01-01-installation.html?utm_campaign=spring+sale&visits=12' \
-		--cookie 'loyalty=GOLD%20Plus; cart_total=59.90' --js tests/pages/book-installation.globals.json
+	@echo
+	@echo "  demo shop:  http://$(DEMO_ADDR)/demo/"
+	@echo "  dashboard:  http://$(DEMO_ADDR)/dashboard/"
+	@echo "  USQL API:   http://$(DEMO_ADDR)/api/v1/userSessionQueryLanguage/table?query=SELECT%20COUNT(*)%20FROM%20usersession&includeLive=true"
+	@echo "  terminal:   ./target/release/rumprops query --db target/demo.db --include-live 'SELECT ...'"
+	@echo
+	./target/release/rumprops serve --db target/demo.db --addr $(DEMO_ADDR) --static www
