@@ -7,13 +7,14 @@ WASM := wasm32-unknown-unknown
 BROWSER_ENV := CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 	CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=120
 
-.PHONY: setup test test-native test-browser lint demo
+.PHONY: setup test test-native test-browser test-npm lint demo
 
 setup:
 	@scripts/setup.sh
 
-## Every test: lints, native tests (unit, fixture table, property tests, CLI), browser tests.
-test: setup lint test-native test-browser
+## Every test: lints, native tests (unit, fixture table, property tests, CLI), browser tests,
+## the npm package in a Vite app.
+test: setup lint test-native test-browser test-npm
 
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
@@ -24,6 +25,11 @@ test-native:
 
 test-browser:
 	$(BROWSER_ENV) cargo test -p rumprops --target $(WASM) --test browser
+
+## The npm package: packed (scripts/pack-npm.sh), installed into tests/npm-app, type-checked,
+## built with Vite and run in headless Chromium against a beacon sink.
+test-npm: setup
+	node --test tests/npm-app/npm-app.test.mjs
 
 ## The demo: build the agent and the collector, then serve the demo shop and the dashboard from
 ## an embedded SQLite store (target/demo.db) at http://127.0.0.1:8080.

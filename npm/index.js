@@ -1,0 +1,42 @@
+// rumprops for bundlers and ES module imports: the JS API of DESIGN.md §7 as named exports.
+//
+// The package holds rumprops-core.js (shared with the script tag), wasm-bindgen's `--target web`
+// glue and the module in wasm/. The module is located with new URL('./wasm/rumprops_bg.wasm',
+// import.meta.url), which Vite, webpack 5, Rollup, Parcel and esbuild emit as an asset with no
+// plugin, and which works unbundled in browsers too. Both are loaded on the first API call, not
+// at import: importing has no side effects.
+//
+// Without a window (server-side rendering, tests in Node) every call is inert: it returns
+// undefined (init: false) and never throws.
+import { createAgent } from './rumprops-core.js';
+
+let agent = null;
+
+function load() {
+  return import('./wasm/rumprops.js').then((glue) =>
+    glue.default({ module_or_path: new URL('./wasm/rumprops_bg.wasm', import.meta.url) }).then(() => glue));
+}
+
+function run(name, a, b) {
+  try {
+    if (agent === null) {
+      const win = typeof window !== 'undefined' && window && window.document ? window : null;
+      agent = createAgent(win, load);
+    }
+    return agent[name](a, b);
+  } catch (e) {
+    return undefined;
+  }
+}
+
+export function init(config) { return run('init', config); }
+export function addActionProperties(actionId, properties) { return run('addActionProperties', actionId, properties); }
+export function sendSessionProperties(properties) { return run('sendSessionProperties', properties); }
+export function identifyUser(id) { run('identifyUser', id); }
+export function enterAction(name) { return run('enterAction', name); }
+export function leaveAction(id) { run('leaveAction', id); }
+export function enable() { run('enable'); }
+export function disable() { run('disable'); }
+export function endSession() { run('endSession'); }
+export function flush() { run('flush'); }
+export function evaluateRules() { return run('evaluateRules'); }

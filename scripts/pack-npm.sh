@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds the npm package `rumprops` into target/npm-package/rumprops/ and packs it with
+# `npm pack` into target/npm-package/rumprops-<version>.tgz (the version is Cargo.toml's).
+# Prints the tarball's path last. The package:
+#   index.js, index.d.ts     the ES module entry and its hand-written types (npm/)
+#   rumprops-core.js         the JS side shared with the script tag (www/rumprops-core.js)
+#   wasm/rumprops.js         wasm-bindgen's --target web glue   } from scripts/build-wasm.sh,
+#   wasm/rumprops_bg.wasm    the module, optimized               } shared with build-agent.sh
+#   README.md, package.json  (npm/)
+# Why --target web and not bundler: docs/decisions.md, "Packaging".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=target/npm-package
+STAGE=$OUT/rumprops
+
+scripts/build-wasm.sh >&2
+version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
+rm -rf "$OUT" && mkdir -p "$STAGE/wasm"
+cp npm/index.js npm/index.d.ts npm/README.md www/rumprops-core.js "$STAGE/"
+cp target/agent-wasm/rumprops.js target/agent-wasm/rumprops_bg.wasm "$STAGE/wasm/"
+node -e '
+  const fs = require("fs");
+  const p = JSON.parse(fs.readFileSync("npm/package.json", "utf8"));
+  p.version = process.argv[1];
+  fs.writeFileSync(process.argv[2], JSON.stringify(p, null, 2) + "\n");
+' "$version" "$STAGE/package.json"
+tarball=$(cd "$OUT" && npm pack ./rumprops --silent --pack-destination . | tail -n 1)
+echo "packed $OUT/$tarball: $(wc -c < "$OUT/$tarball") B" >&2
+echo "$OUT/$tarball"
