@@ -7,7 +7,7 @@
 // served with a beacon sink on one origin → headless Chromium (tests/e2e/browser.mjs).
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -19,17 +19,19 @@ const root = path.resolve(app, '../..');
 const dist = path.join(app, 'dist');
 const bin = (name) => path.join(app, 'node_modules/.bin', name);
 
+/** Runs a command; fails with its output if it fails. Returns its stdout and stderr. */
 function run(cmd, args, cwd) {
   const started = Date.now();
-  const out = execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 << 20 });
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 16 << 20 });
   process.stderr.write(`npm-app: ${path.basename(cmd)} ${args.join(' ')}: ${Date.now() - started} ms\n`);
-  return out;
+  assert.equal(r.status, 0, `${cmd} ${args.join(' ')} failed (${r.error || r.signal || r.status}):\n${r.stdout}\n${r.stderr}`);
+  return { stdout: r.stdout, stderr: r.stderr };
 }
 
 let tarball = '';
 
 test.before(() => {
-  tarball = path.resolve(root, run(path.join(root, 'scripts/pack-npm.sh'), [], root).trim().split('\n').pop());
+  tarball = path.resolve(root, run(path.join(root, 'scripts/pack-npm.sh'), [], root).stdout.trim().split('\n').pop());
   assert.ok(fs.existsSync(tarball), tarball);
   // The app's own dependencies (vite, typescript) are pinned in its package-lock.json; the
   // package is the freshly packed tarball, not saved, so the lock stays as committed.
@@ -67,7 +69,8 @@ test('without a window (server-side rendering) every call is inert and nothing t
 
 test('a Vite app built with the package sends the custom action with typed properties', async (t) => {
   fs.rmSync(dist, { recursive: true, force: true });
-  run(bin('vite'), ['build', '--logLevel', 'warn'], app);
+  const built = run(bin('vite'), ['build', '--logLevel', 'warn'], app);
+  assert.equal(built.stdout + built.stderr, '', 'vite build warns about nothing');
   const assets = fs.readdirSync(path.join(dist, 'assets'));
   assert.ok(assets.some((f) => f.endsWith('.wasm')), 'vite emitted the module as an asset: ' + assets);
 
