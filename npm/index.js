@@ -12,9 +12,12 @@ import { createAgent } from './rumprops-core.js';
 
 let agent = null;
 
-function load() {
+// `fetch` is the page's own, from before the agent wrapped it: the module's download is not a
+// page request.
+function load(fetch) {
+  const url = new URL('./wasm/rumprops_bg.wasm', import.meta.url);
   return import('./wasm/rumprops.js').then((glue) =>
-    glue.default({ module_or_path: new URL('./wasm/rumprops_bg.wasm', import.meta.url) }).then(() => glue));
+    glue.default({ module_or_path: typeof fetch === 'function' ? Reflect.apply(fetch, window, [url]) : url }).then(() => glue));
 }
 
 function run(name, a, b) {

@@ -45,6 +45,12 @@ struct Runtime {
     watch: Watcher,
     /// The load action, until the load event.
     load_id: Option<String>,
+    /// The load action, until it ends: it also counts the requests the page started before
+    /// the agent could watch them.
+    load_action: Option<String>,
+    /// `performance.now()` when the agent's script ran: requests started before it are counted
+    /// from Resource Timing, later ones by the loader's wrappers.
+    started_rel: f64,
     /// This page's outbox key.
     outbox_key: String,
     /// Outbox keys of earlier pages adopted at start, deleted once ours is written.
@@ -253,8 +259,32 @@ impl Runtime {
     /// Ends an action with its rules' values.
     fn end(&mut self, id: &str, now: i64) {
         self.watch.forget(id);
+        if self.load_action.as_deref() == Some(id) {
+            self.load_action = None;
+            self.count_early_requests(id);
+        }
         let outcomes = capture::evaluate(self.agent.config(), &self.page);
         self.agent.end_action(id, &outcomes, now);
+    }
+
+    /// Counts, on the load action, the fetch and XHR requests that started before the agent
+    /// loaded (it loads `async`, so the page's first requests precede its wrappers). Resource
+    /// Timing lists them once they finished; `responseStatus` (0 when unknown, e.g. a
+    /// cross-origin response without Timing-Allow-Origin) tells the errors.
+    fn count_early_requests(&mut self, id: &str) {
+        let perf = get(&self.window, "performance");
+        let Some(f) = get(&perf, "getEntriesByType").dyn_into::<js_sys::Function>().ok() else { return };
+        let Ok(entries) = f.call1(&perf, &JsValue::from_str("resource")) else { return };
+        let len = get(&entries, "length").as_f64().unwrap_or(0.0) as u32;
+        for i in 0..len {
+            let e = js_sys::Reflect::get_u32(&entries, i).unwrap_or(JsValue::NULL);
+            let kind = get(&e, "initiatorType").as_string().unwrap_or_default();
+            let started = get(&e, "startTime").as_f64().unwrap_or(f64::INFINITY);
+            if (kind == "fetch" || kind == "xmlhttprequest") && started < self.started_rel {
+                let status = get(&e, "responseStatus").as_f64().unwrap_or(0.0);
+                self.agent.count_request(Some(id), status >= 400.0);
+            }
+        }
     }
 
     fn end_quiet_and_overdue(&mut self, now: i64) {
@@ -310,10 +340,11 @@ fn to_json(v: &JsValue, depth: usize) -> json::Value {
     }
 }
 
-/// Starts the agent with a config: its JSON text or the object itself. Returns `""` when it
-/// runs, else the reason it stays inert (`properties[3].source.css: empty selector`).
+/// Starts the agent with a config: its JSON text or the object itself. `booted_at` is
+/// `performance.now()` when the agent's script ran. Returns `""` when it runs, else the reason
+/// it stays inert (`properties[3].source.css: empty selector`).
 #[wasm_bindgen]
-pub fn init(config: JsValue) -> String {
+pub fn init(config: JsValue, booted_at: f64) -> String {
     let (Some(window), Some(page)) = (web_sys::window(), BrowserPage::current()) else {
         return "no window".into();
     };
@@ -348,6 +379,8 @@ pub fn init(config: JsValue) -> String {
         window: window.clone(),
         watch: Watcher::default(),
         load_id: None,
+        load_action: None,
+        started_rel: booted_at,
         outbox_key,
         adopted: Vec::new(),
         last_url: window.location().href().unwrap_or_default(),
@@ -378,6 +411,7 @@ pub fn init(config: JsValue) -> String {
     if let Some(id) = &rt.load_id {
         rt.watch.open(id, now, false);
     }
+    rt.load_action = rt.load_id.clone();
     rt.persist();
     if let Ok(mut slot) = RT.0.try_borrow_mut() {
         *slot = Some(rt);

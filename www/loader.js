@@ -8,9 +8,11 @@ if (!(w.rumprops && w.rumprops.__rumprops)) {
   var base = (script && script.src) || d.baseURI;
   var source = script && script.getAttribute('data-config');
   var configFetch = w.fetch;
-  var agent = createAgent(w, function () {
+  var agent = createAgent(w, function (fetch) {
+    var wasm = new URL('pkg/rumprops_bg.wasm', base).href;
     return import(new URL('pkg/rumprops.js', base).href).then(function (glue) {
-      return glue.default({ module_or_path: new URL('pkg/rumprops_bg.wasm', base).href }).then(function () { return glue; });
+      var source = typeof fetch === 'function' ? Reflect.apply(fetch, w, [wasm]) : wasm;
+      return glue.default({ module_or_path: source }).then(function () { return glue; });
     });
   });
   agent.__rumprops = true;

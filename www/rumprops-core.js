@@ -12,8 +12,9 @@ const API = ['init', 'addActionProperties', 'sendSessionProperties', 'identifyUs
   'leaveAction', 'enable', 'disable', 'endSession', 'flush', 'evaluateRules'];
 
 /**
- * Creates the agent for `win` (a window). `load` returns a promise of the initialized
- * wasm-bindgen module. The returned object has the JS API of DESIGN.md §7.
+ * Creates the agent for `win` (a window). `load(fetch)` returns a promise of the initialized
+ * wasm-bindgen module; it gets the page's fetch from before the agent wrapped it, so the
+ * module's own download is not counted as a page request. The returned object has the JS API of DESIGN.md §7.
  */
 export function createAgent(win, load) {
   let m = null;        // the module, once loaded
@@ -25,6 +26,10 @@ export function createAgent(win, load) {
   let nextToken = 0;
   let url = '';
   const F = win && win.fetch;
+  // Requests the page started before this point are read from Resource Timing at the end of
+  // the load action; later ones go through the wrappers (queued until the module is ready).
+  let bootedAt = 0;
+  try { bootedAt = win.performance.now(); } catch (e) { /* no performance API */ }
   const nav = win && win.navigator;
   const warn = (msg) => { try { win.console.warn('rumprops: ' + msg); } catch (e) { /* no console */ } };
 
@@ -91,41 +96,66 @@ export function createAgent(win, load) {
     on(d, 'visibilitychange', () => { if (d.visibilityState === 'hidden') call('leave', 0); });
     on(win, 'pagehide', () => call('leave', 1));
     on(d, 'freeze', () => call('leave', 2));
+    if (d.readyState === 'complete') call('loaded');
+    else on(win, 'load', () => win.setTimeout(() => call('loaded'), 0));
+  }
+
+  // Requests are watched from the start, before the module is ready: until then each one is a
+  // record, handed to the module once it runs (they belong to the load action).
+  let early = [];
+  function requestStart() {
+    if (started) return call('requestStart') || '';
+    const rec = { id: '', done: false, failed: false };
+    if (!dead && early.length < 1000) early[early.length] = rec;
+    return rec;
+  }
+  function requestEnd(handle, failed) {
+    if (typeof handle === 'string') { if (handle) call('requestEnd', handle, failed); return; }
+    if (handle.id) call('requestEnd', handle.id, failed);
+    else { handle.done = true; handle.failed = failed; }
+  }
+  function replayEarly() {
+    const recs = early;
+    early = [];
+    for (let i = 0; i < recs.length; i++) {
+      const rec = recs[i];
+      rec.id = call('requestStart') || '';
+      if (rec.done && rec.id) call('requestEnd', rec.id, rec.failed);
+    }
+  }
+  function watchRequests() {
     wrap(win, 'fetch', (orig) => function () {
-      const id = call('requestStart') || '';
+      const h = requestStart();
       let p;
       try {
         p = Reflect.apply(orig, this, arguments);
       } catch (e) {
-        if (id) call('requestEnd', id, true);
+        requestEnd(h, true);
         throw e; // the page's own call failed: its error, as without the agent
       }
-      if (id && p && typeof p.then === 'function') {
-        p.then((r) => call('requestEnd', id, !r || !(r.status < 400)), () => call('requestEnd', id, true));
+      if (p && typeof p.then === 'function') {
+        p.then((r) => requestEnd(h, !r || !(r.status < 400)), () => requestEnd(h, true));
       }
       return p;
     });
     const xhr = win.XMLHttpRequest && win.XMLHttpRequest.prototype;
     wrap(xhr, 'send', (orig) => function () {
-      const id = call('requestStart') || '';
-      if (id) {
-        const req = this;
-        on(req, 'loadend', () => call('requestEnd', id, !(req.status > 0 && req.status < 400)));
-      }
+      const h = requestStart();
+      const req = this;
+      on(req, 'loadend', () => requestEnd(h, !(req.status > 0 && req.status < 400)));
       return Reflect.apply(orig, this, arguments);
     });
-    if (d.readyState === 'complete') call('loaded');
-    else on(win, 'load', () => win.setTimeout(() => call('loaded'), 0));
   }
 
   function init(config) {
     if (started) return true;
-    const err = call('init', config);
+    const err = call('init', config, bootedAt);
     if (err === undefined) return false;
     if (err !== '') { warn('config refused: ' + err); return false; }
     started = true;
     url = call('collector') || '';
     instrument();
+    replayEarly();
     call('tick');
     return true;
   }
@@ -174,7 +204,8 @@ export function createAgent(win, load) {
 
   if (!dead) {
     try {
-      Promise.resolve(load()).then((mod) => { m = mod; replay(); }, (e) => { dead = true; warn('the module did not load: ' + e); });
+      watchRequests();
+      Promise.resolve(load(F)).then((mod) => { m = mod; replay(); }, (e) => { dead = true; warn('the module did not load: ' + e); });
     } catch (e) {
       dead = true;
     }

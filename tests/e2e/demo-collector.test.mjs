@@ -94,6 +94,9 @@ test('the seed query counts the demo shop sessions by loyalty tier', async () =>
   // Every action kind arrived, named, with the campaign on the session and the typed cart total.
   const kinds = await table('SELECT type, COUNT(*) FROM useraction GROUP BY type ORDER BY type');
   assert.deepEqual(kinds.values, [['click', 12], ['load', 3], ['route', 3]]);
+  // The load action counts the offers request, though the page starts it before the agent loads.
+  const loads = await table('SELECT COUNT(*), SUM(requestCount) FROM useraction WHERE type = "load"');
+  assert.deepEqual(loads.values, [[3, 3]]);
   const names = await table('SELECT name, SUM(requestErrorCount) FROM useraction WHERE type = "click" GROUP BY name ORDER BY name');
   assert.deepEqual(names.values.map((v) => v[0]), ['click on "Add Lisbon city break"', 'click on "Book trip"', 'click on "Cart"', 'click on "Check availability"']);
   assert.deepEqual(names.values.find((v) => v[0] === 'click on "Check availability"'), ['click on "Check availability"', 3]);
