@@ -152,8 +152,10 @@ export function createAgent(win, load) {
     const err = call('init', config, bootedAt);
     if (err === undefined) return false;
     if (err !== '') { warn('config refused: ' + err); return false; }
-    started = true;
+    // The URL first: once started, every call posts what the module hands out (a restored
+    // outbox is due at once), and a post to '' would go to the page itself.
     url = call('collector') || '';
+    started = true;
     instrument();
     replayEarly();
     call('tick');

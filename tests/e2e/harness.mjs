@@ -31,6 +31,7 @@ export async function setup(t, contextOptions = {}) {
   t.after(async () => {
     await context.close();
     await sink.close();
+    if (sink.stray.length) throw new Error('requests neither a beacon nor a GET: ' + sink.stray.join(', '));
   });
   const open = async (path) => {
     const page = await context.newPage();

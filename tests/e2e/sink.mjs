@@ -17,6 +17,7 @@ export async function startSink() {
     mode: 'ok',         // 'ok' | 'flaky' (503 to a third, at random) | 'down' (connection reset)
     refused: 0,
     requests: 0,
+    stray: [],          // requests that were neither a beacon nor a GET
   };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
@@ -41,6 +42,12 @@ export async function startSink() {
     if (url.pathname.startsWith('/api/status/')) {
       const code = Number(url.pathname.split('/').pop()) || 200;
       setTimeout(() => res.writeHead(code, { 'Content-Type': 'application/json' }).end('{}'), Number(url.searchParams.get('delay') || 20));
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      // A post anywhere but /beacon is a bug (a beacon sent to the wrong URL): recorded, refused.
+      sink.stray.push(req.method + ' ' + req.url);
+      res.writeHead(405).end();
       return;
     }
     for (const [prefix, dir] of Object.entries(ROOTS)) {
