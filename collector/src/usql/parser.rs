@@ -605,8 +605,15 @@ impl Parser {
             .find(|b| b.scope == scope && b.name.eq_ignore_ascii_case(&name))
             .map(|b| Field { scope, kind: FieldKind::Builtin(b), pos: start })
             .ok_or_else(|| {
-                let whose = if scope == Scope::Session { "session" } else { "action" };
-                UsqlError::new(start, format!("unknown {whose} field {name:?}"))
+                let (whose, other, prefix) = match scope {
+                    Scope::Session => ("session", Scope::Action, "useraction"),
+                    Scope::Action => ("action", Scope::Session, "usersession"),
+                };
+                let hint = match BUILTINS.iter().find(|b| b.scope == other && b.name.eq_ignore_ascii_case(&name)) {
+                    Some(b) => format!(" (write {prefix}.{} for the field of the {})", b.name, if other == Scope::Session { "session" } else { "action" }),
+                    None => String::new(),
+                };
+                UsqlError::new(start, format!("unknown {whose} field {name:?}{hint}"))
             })
     }
 
@@ -811,7 +818,7 @@ mod tests {
         assert_eq!(f.scope, Scope::Action);
         let Expr::Field(f) = &q.items[1].expr else { panic!() };
         assert_eq!(f.scope, Scope::Session);
-        assert_eq!(err("SELECT name FROM usersession").0, 7);
+        assert_eq!(err("SELECT name FROM usersession"), (7, "unknown session field \"name\" (write useraction.name for the field of the action)".to_owned()));
     }
 
     #[test]
