@@ -177,16 +177,25 @@ export function createAgent(win, load) {
     evaluateRules: () => call('evaluateRules'),
   };
 
+  // Calls wait in the queue until the module is loaded and init succeeded: a call replayed
+  // before init (the config may arrive after the module) would be lost.
+  const MAX_QUEUED = 1000;
   const api = {};
   for (let i = 0; i < API.length; i++) {
     const name = API[i];
     api[name] = function (a, b) {
       try {
-        if (m || dead) return direct[name](a, b);
+        if (dead) return undefined;
+        if (m && name === 'init') {
+          const ok = init(a);
+          if (ok) replay();
+          return ok;
+        }
+        if (m && started) return direct[name](a, b);
         // Not ready yet: queue the call. enterAction answers with a token that later calls map.
         let token;
         if (name === 'enterAction') { token = 'pending-' + (++nextToken); }
-        queue[queue.length] = [name, a, b, token];
+        if (queue.length < MAX_QUEUED) queue[queue.length] = [name, a, b, token];
         return token;
       } catch (e) {
         return undefined;
@@ -194,11 +203,20 @@ export function createAgent(win, load) {
     };
   }
 
+  // Replays the queue once the module is loaded: a queued init first (the first that succeeds),
+  // then, once started, every other call in the order it was made.
   function replay() {
+    if (!m || dead) return;
+    for (let i = 0; i < queue.length && !started; i++) {
+      const c = queue[i];
+      if (c && c[0] === 'init') { queue[i] = null; init(c[1]); }
+    }
+    if (!started) return;
     const q = queue;
     queue = [];
     for (let i = 0; i < q.length; i++) {
       const c = q[i];
+      if (!c || c[0] === 'init') continue;
       const r = direct[c[0]](c[1], c[2]);
       if (c[3] !== undefined && typeof r === 'string' && r !== '') tokens[c[3]] = r;
     }

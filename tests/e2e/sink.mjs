@@ -54,8 +54,11 @@ export async function startSink() {
       if (url.pathname.startsWith(prefix)) {
         const file = path.join(dir, path.normalize(url.pathname.slice(prefix.length)));
         if (!file.startsWith(dir) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) break;
-        res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-store' });
-        fs.createReadStream(file).pipe(res);
+        // `?delay=ms` answers late (a slow config or page resource).
+        setTimeout(() => {
+          res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-store' });
+          fs.createReadStream(file).pipe(res);
+        }, Number(url.searchParams.get('delay') || 0));
         return;
       }
     }
