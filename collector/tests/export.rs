@@ -101,7 +101,10 @@ fn receiver_failures_lose_nothing() {
     assert!(seen.len() >= 3, "two failures, then success: {seen:?}");
     assert_eq!(seen[0].0, 500);
     assert_eq!(seen[1].0, 500);
-    assert_eq!(seen[0].1, seen[1].1, "the failed batch is resent as it was");
+    // The failed batch is sent again (possibly with sessions that finished meanwhile).
+    for line in seen[0].1.lines() {
+        assert!(seen[1].1.lines().any(|l| l == line), "{line} not resent");
+    }
     let delivered: Vec<serde_json::Value> = seen
         .iter()
         .filter(|(status, _)| *status == 200)

@@ -245,11 +245,38 @@ fn two_step(q: &Query, per_action: bool) -> bool {
         })
 }
 
+/// The per-session value of an aggregate over a session's action rows, when the session row
+/// already holds it: the action count and the error and request counters kept by ingest.
+/// (A session without actions has one row with NULL action fields, hence `MAX(…, 1)` for
+/// `COUNT(*)` and NULL for the sums.)
+fn session_counter(e: &Expr) -> Option<&'static str> {
+    let Expr::Agg { func, field: Field { scope: Scope::Action, kind: FieldKind::Builtin(b), .. }, distinct: false, .. } = e
+    else {
+        return matches!(e, Expr::CountStar).then_some("MAX(s.action_count, 1)");
+    };
+    match (func, b.name) {
+        (AggFunc::Count, _) if b.not_null => Some("s.action_count"),
+        (AggFunc::Sum, "requestErrorCount") => Some("CASE WHEN s.action_count = 0 THEN NULL ELSE s.request_error_count END"),
+        (AggFunc::Sum, "javascriptErrorCount") => Some("CASE WHEN s.action_count = 0 THEN NULL ELSE s.js_error_count END"),
+        (AggFunc::Sum, "requestCount") => Some("CASE WHEN s.action_count = 0 THEN NULL ELSE s.request_count END"),
+        _ => None,
+    }
+}
+
+/// Whether a two-step query needs no action rows at all: no action condition, and every
+/// aggregate is a counter the session row holds. The seed query is one: it then reads one row
+/// per session instead of joining a million actions.
+fn counters_suffice(q: &Query) -> bool {
+    q.filter.as_ref().is_none_or(|c| !cond_touches_actions(c))
+        && q.items.iter().all(|i| matches!(i.expr, Expr::Field(_)) || session_counter(&i.expr).is_some())
+}
+
 /// Builds the statement for `q` under `opts`.
 pub fn translate(q: &Query, opts: &QueryOptions) -> Statement {
     let mut b = Builder { frames: vec![Vec::new()], ..Builder::default() };
     let per_action = rows_per_action(q);
     let two_step = two_step(q, per_action);
+    let counters = two_step && counters_suffice(q);
     // Select list: plain, or (for two steps) the per-session parts and the combining outer list.
     let mut inner_items = Vec::new();
     let mut outer_items = Vec::new();
@@ -260,6 +287,13 @@ pub fn translate(q: &Query, opts: &QueryOptions) -> Statement {
         for (k, item) in q.items.iter().enumerate() {
             let outer = match &item.expr {
                 Expr::Field(f) => format!("g{}", q.group_by.iter().position(|g| g == f).unwrap_or(0)),
+                e if counters => {
+                    inner_items.push(format!("{} AS k{k}", session_counter(e).unwrap_or("NULL")));
+                    match e {
+                        Expr::Agg { func: AggFunc::Sum, .. } => format!("SUM(k{k})"),
+                        _ => format!("COALESCE(SUM(k{k}), 0)"),
+                    }
+                }
                 Expr::CountStar => {
                     inner_items.push(format!("COUNT(*) AS k{k}"));
                     format!("COALESCE(SUM(k{k}), 0)")
@@ -346,12 +380,14 @@ pub fn translate(q: &Query, opts: &QueryOptions) -> Statement {
         })
         .collect();
     let frame = b.frames.pop().unwrap_or_default();
-    let mut from = from_sql(q.table, per_action, &frame);
+    let mut from = from_sql(q.table, per_action && !counters, &frame);
     if !wheres.is_empty() {
         from.push_str(" WHERE ");
         from.push_str(&wheres.join(" AND "));
     }
-    if two_step {
+    if counters {
+        from = format!(" FROM (SELECT s.id, {}{from})", inner_items.join(", "));
+    } else if two_step {
         from = format!(" FROM (SELECT s.id, {}{from} GROUP BY s.id)", inner_items.join(", "));
     }
     let mut sql = format!("SELECT {}{}", if q.distinct { "DISTINCT " } else { "" }, outer_items.join(", "));
@@ -397,4 +433,40 @@ pub fn execute(conn: &Connection, q: &Query, st: &Statement) -> rusqlite::Result
         is_branch: q.items.iter().map(|i| !i.expr.is_aggregate()).collect(),
         values,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usql::parser::parse;
+
+    fn sql(q: &str) -> Statement {
+        let mut opts = QueryOptions::now(0);
+        opts.include_live = true;
+        translate(&parse(q).unwrap(), &opts)
+    }
+
+    #[test]
+    fn user_values_are_parameters() {
+        let st = sql("SELECT COUNT(*) FROM usersession WHERE stringProperties.note = '''; DROP TABLE sessions; --' AND userId IN ('a', 'b')");
+        assert!(!st.sql.contains("DROP") && !st.sql.contains("note") && !st.sql.contains("'a'"), "{}", st.sql);
+        assert!(st.params.contains(&SqlValue::Text("'; DROP TABLE sessions; --".into())));
+        assert!(st.params.contains(&SqlValue::Text("note".into())));
+    }
+
+    #[test]
+    fn seed_query_reads_session_counters_only() {
+        let st = sql("SELECT stringProperties.loyalty_status AS \"Loyalty status\", COUNT(useraction.requestErrorCount) AS \"HTTP error count\" FROM usersession WHERE stringProperties.loyalty_status IS NOT NULL GROUP BY stringProperties.loyalty_status");
+        assert!(!st.sql.contains("actions a"), "{}", st.sql);
+        assert!(st.sql.contains("s.action_count"), "{}", st.sql);
+        // An action condition needs the actions again.
+        let st = sql("SELECT stringProperties.loyalty_status, COUNT(*) FROM usersession WHERE useraction.name = 'x' GROUP BY stringProperties.loyalty_status");
+        assert!(st.sql.contains("actions a"), "{}", st.sql);
+    }
+
+    #[test]
+    fn same_property_is_joined_once() {
+        let st = sql("SELECT stringProperties.tier, COUNT(*) FROM usersession WHERE stringProperties.tier != 'x' GROUP BY stringProperties.tier ORDER BY stringProperties.tier");
+        assert_eq!(st.sql.matches("LEFT JOIN session_props").count(), 1, "{}", st.sql);
+    }
 }
