@@ -7,14 +7,14 @@ WASM := wasm32-unknown-unknown
 BROWSER_ENV := CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 	CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=120
 
-.PHONY: setup test test-native test-browser test-npm test-size lint demo
+.PHONY: setup test test-native test-browser test-e2e test-npm test-size lint demo
 
 setup:
 	@scripts/setup.sh
 
 ## Every test: lints, native tests (unit, fixture table, property tests, CLI), browser tests,
-## the npm package in a Vite app.
-test: setup lint test-native test-browser test-npm test-size
+## the end-to-end tests, the npm package in a Vite app.
+test: setup lint test-native test-browser test-e2e test-npm test-size
 
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
@@ -25,6 +25,14 @@ test-native:
 
 test-browser:
 	$(BROWSER_ENV) cargo test -p rumprops --target $(WASM) --test browser
+
+## End to end: the built agent (www/dist) in headless Chromium against a local beacon sink
+## (tests/e2e/*.test.mjs: capture, actions, session, delivery, privacy, hostile page, JS API)
+## and the demo shop against the real collector.
+test-e2e: setup
+	scripts/build-agent.sh
+	cargo build -p rumprops-collector
+	node --test --test-concurrency=1 tests/e2e/
 
 ## The npm package: packed (scripts/pack-npm.sh), installed into tests/npm-app, type-checked,
 ## built with Vite and run in headless Chromium against a beacon sink.
