@@ -179,15 +179,6 @@ fn storage(window: &Window) -> Option<Storage> {
     window.local_storage().ok().flatten()
 }
 
-fn path_of(url: &str) -> String {
-    let after_scheme = match url.find(':') {
-        Some(i) if url.get(i + 1..i + 3) == Some("//") => url.get(i + 3..).unwrap_or_default(),
-        _ => url,
-    };
-    let path = after_scheme.find('/').and_then(|i| after_scheme.get(i..)).unwrap_or("/");
-    path.split(['?', '#']).next().unwrap_or("/").to_owned()
-}
-
 impl Runtime {
     fn html_document(&self) -> Option<HtmlDocument> {
         self.window.document()?.dyn_into::<HtmlDocument>().ok()
@@ -407,7 +398,7 @@ pub fn init(config: JsValue, booted_at: f64) -> String {
     // The load action runs from navigation start to the load event.
     let nav_start = get(&get(&window, "performance"), "timeOrigin").as_f64().map_or(now, |t| t as i64);
     let url = rt.last_url.clone();
-    rt.load_id = rt.start(ActionKind::Load, &path_of(&url), nav_start.min(now));
+    rt.load_id = rt.start(ActionKind::Load, &crate::agent::action::page_name(&url), nav_start.min(now));
     if let Some(id) = &rt.load_id {
         rt.watch.open(id, now, false);
     }
@@ -466,7 +457,7 @@ pub fn route() {
             return;
         }
         rt.last_url = url.clone();
-        if let Some(id) = rt.start(ActionKind::Route, &path_of(&url), now) {
+        if let Some(id) = rt.start(ActionKind::Route, &crate::agent::action::page_name(&url), now) {
             rt.watch.open(&id, now, true);
         }
     });

@@ -186,9 +186,44 @@ pub fn click_name(data_name: Option<&str>, aria_label: Option<&str>, text: Optio
     name
 }
 
+/// The name of a load or route action: the URL's path, plus its fragment when the fragment is
+/// a client-side route (`#/offers`, `#!/offers`). The query is left out: it often carries ids
+/// or tokens, and the action's `url` keeps it.
+pub fn page_name(url: &str) -> String {
+    let after_scheme = match url.find(':') {
+        Some(i) if url.get(i + 1..i + 3) == Some("//") => url.get(i + 3..).unwrap_or_default(),
+        _ => url,
+    };
+    let (before_hash, hash) = after_scheme.split_once('#').unwrap_or((after_scheme, ""));
+    let path_start = before_hash.find('/');
+    let path = path_start.and_then(|i| before_hash.get(i..)).unwrap_or("/");
+    let mut name = String::from(path.split('?').next().unwrap_or("/"));
+    if hash.starts_with('/') || hash.starts_with("!/") {
+        name.push('#');
+        name.push_str(hash);
+    }
+    value::truncate(&mut name, MAX_ACTION_NAME_CHARS);
+    name
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_names() {
+        for (url, name) in [
+            ("https://shop.example/offers?id=7#top", "/offers"),
+            ("https://shop.example", "/"),
+            ("https://shop.example/app/#/cart?x=1", "/app/#/cart?x=1"),
+            ("https://shop.example/app/#!/cart", "/app/#!/cart"),
+            ("http://127.0.0.1:8080/demo/?view=cart", "/demo/"),
+            ("file:///tmp/page.html", "/tmp/page.html"),
+            ("about:blank", "/"),
+        ] {
+            assert_eq!(page_name(url), name, "{url}");
+        }
+    }
     use crate::json::{parse, Value};
     use crate::value::PropertyValue;
 
