@@ -516,10 +516,9 @@ fn property(v: &Value, path: &str, selector_is_valid: &dyn Fn(&str) -> bool) -> 
         ],
         "\"last\", \"first\", \"min\", \"max\", \"sum\" or \"avg\"",
     )?;
-    let (agg_path, agg_given) = o.field("aggregation");
-    if agg_given.is_some() && !storage.on_session() {
-        return Err(ConfigError::new(&agg_path, "only with \"storage\": \"session\" or \"both\""));
-    }
+    // An aggregation on an action-only property has nothing to fold; it is accepted (a config may
+    // switch `storage` later) as long as it fits the type.
+    let agg_path = o.field("aggregation").0;
     let fits = match aggregation {
         Aggregation::Last | Aggregation::First => true,
         Aggregation::Min | Aggregation::Max => prop_type != PropType::String,
@@ -668,7 +667,7 @@ mod tests {
             (r#"{"key":"b","type":"string","source":{"meta":"x"},"maxLength":1001}"#, "properties[1].maxLength: expected an integer from 1 to 1000"),
             (r#"{"key":"b","type":"string","source":{"meta":"x"},"storage":"session","aggregation":"sum"}"#, "properties[1].aggregation: not defined for string properties"),
             (r#"{"key":"b","type":"date","source":{"meta":"x"},"storage":"both","aggregation":"avg"}"#, "properties[1].aggregation: not defined for date properties"),
-            (r#"{"key":"b","type":"long","source":{"meta":"x"},"aggregation":"max"}"#, "properties[1].aggregation: only with"),
+            (r#"{"key":"b","type":"string","source":{"meta":"x"},"aggregation":"max"}"#, "properties[1].aggregation: not defined for string"),
             (r#"{"key":"b","type":"long","source":{"meta":"x"},"ignorecase":true}"#, "properties[1].ignorecase: unknown field"),
         ];
         for (p, want) in cases {
