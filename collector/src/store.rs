@@ -418,3 +418,20 @@ mod tests {
         assert_eq!(table_counts(&conn).unwrap()[0], ("sessions", 1));
     }
 }
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.db");
+        let conn = open(&path).unwrap();
+        conn.pragma_update(None, "user_version", schema_version() + 1).unwrap();
+        drop(conn);
+        let e = open(&path).unwrap_err().to_string();
+        assert!(e.contains("newer than this collector"), "{e}");
+        assert!(open_reader(&path).is_err());
+    }
+}
