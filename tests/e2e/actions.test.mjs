@@ -23,7 +23,7 @@ async function deadPort() {
   return port;
 }
 
-test('clicks are named from data-rumprops-name, aria-label and text, and count requests and errors', async (t) => {
+test('clicks are named from data-rumprops-name, aria-label and text, and count requests, request errors and JS errors', async (t) => {
   const { sink, open, log } = await setup(t);
   const page = await open('/pages/actions.html');
   await ready(page);
@@ -45,15 +45,17 @@ test('clicks are named from data-rumprops-name, aria-label and text, and count r
     ['#x404', 'click on "xhr 404"', 1, 1],
     ['#x500', 'click on "xhr 500"', 1, 1],
     ['#mixed', 'click on "mixed"', 3, 1],
+    ['#throws', 'click on "throws"', 0, 0, 1],      // an `error` event
+    ['#rejects', 'click on "rejects"', 1, 0, 1],    // an `unhandledrejection` event
   ];
-  for (const [sel, name, requests, errors] of cases) {
+  for (const [sel, name, requests, errors, jsErrors = 0] of cases) {
     await page.click(sel);
     // One click at a time: requests belong to the newest open action.
     const a = await action(sink, (x) => x.kind === 'click' && x.name === name, name + '; page log: ' + log.join(' | '));
     timed(a);
     assert.equal(a.requests, requests, name + ': requests');
     assert.equal(a.requestErrors, errors, name + ': requestErrors');
-    assert.equal(a.jsErrors, 0, name + ': jsErrors');
+    assert.equal(a.jsErrors, jsErrors, name + ': jsErrors');
     assert.ok(a.url.endsWith('/pages/actions.html'), a.url);
   }
   const clicks = uniqueActions(sink).filter((a) => a.kind === 'click');
