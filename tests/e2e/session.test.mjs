@@ -57,3 +57,29 @@ test('a session survives a reload and a second tab, ends when idle, and the next
   await second.click('#go');
   await until(() => uniqueActions(sink).filter((a) => a.sid === next.sid).length >= 2, 'the second tab joins the new session');
 });
+
+test('a session ends after maxActions and at endSession(), each with its reason', async (t) => {
+  const { sink, open } = await setup(t);
+  const page = await open('/pages/session-max.html');
+  await ready(page);
+  await page.evaluate(() => rumprops.identifyUser('carol'));
+  await action(sink, (a) => a.kind === 'load', 'the load');
+  await page.click('#go');
+  await page.click('#go');                 // the third action (after the load): the session is full
+  await page.click('#go');                 // the fourth starts a new session
+  const fourth = await action(sink, (a) => a.kind === 'click' && a.id === 'a1', 'the first action of the next session');
+  const sids = [...new Set(sink.beacons.map((b) => b.sid))];
+  assert.equal(sids.length, 2);
+  const first = sink.beacons.filter((b) => b.sid === sids[0]);
+  const last = first.reduce((a, b) => (b.seq > a.seq ? b : a));
+  assert.equal(last.session.ended, 'max_actions');
+  assert.deepEqual(uniqueActions(sink).filter((a) => a.sid === sids[0]).map((a) => a.id), ['a1', 'a2', 'a3']);
+  assert.equal(sink.beacons.find((b) => b.sid === fourth.sid).session.userId, 'carol', 'the user id survives a full session');
+
+  await page.evaluate(() => rumprops.endSession());
+  const ended = await until(() => sink.beacons.find((b) => b.sid === fourth.sid && b.session.ended), 'the endSession() beacon');
+  assert.equal(ended.session.ended, 'end_session');
+  await page.click('#go');
+  const after = await action(sink, (a) => a.sid !== sids[0] && a.sid !== fourth.sid, 'an action in a third session');
+  assert.equal(sink.beacons.find((b) => b.sid === after.sid).session.userId, null, 'endSession() forgets the user');
+});
