@@ -96,3 +96,19 @@ test('DNT anonymous: no visitor or user id, only public properties; without DNT 
   assert.deepEqual(flatProps(full.click.props), { tier: { type: 'string', value: 'Gold' }, country: { type: 'string', value: 'FR' } });
   assert.deepEqual(full.report.failed, []);
 });
+
+test('Global Privacy Control with doNotTrack "disable": nothing stored or sent', async (t) => {
+  const { sink, context, open } = await setup(t);
+  await context.addInitScript(() => Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', { get: () => true, configurable: true }));
+  const page = await open('/pages/dnt-disable.html');
+  await ready(page);
+  await page.click('#go');
+  await page.evaluate(() => { rumprops.identifyUser('alice'); rumprops.flush(); });
+  await page.reload();
+  await ready(page);
+  await page.click('#go');
+  await page.evaluate(() => rumprops.flush());
+  await sleep(1000);
+  assert.equal(sink.requests, 0, 'nothing sent');
+  assert.deepEqual(await stored(page, context, sink.origin), { cookie: [], keys: [] }, 'nothing stored');
+});
