@@ -153,3 +153,24 @@ fn static_files_are_served() {
     assert_eq!(request(c.addr, "GET", "/../Cargo.toml", &[], b"").status, 404);
     assert_eq!(request(c.addr, "GET", "/missing.js", &[], b"").status, 404);
 }
+
+#[test]
+fn queries_stop_at_the_time_limit() {
+    use rumprops_collector::{beacon::parse_beacon, store, usql};
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = store::open(&dir.path().join("t.db")).unwrap();
+    for i in 0..200 {
+        let actions: Vec<_> = (0..5).map(|k| action(&format!("a{k}"), T + k, 0, json!({}))).collect();
+        let b = beacon(&format!("s{i}"), 0, Some("idle"), json!({}), json!(actions));
+        store::ingest(&mut conn, &parse_beacon(b.to_string().as_bytes()).unwrap(), None, 0).unwrap();
+    }
+    let mut opts = usql::QueryOptions::now(0);
+    let q = "SELECT useraction.name, COUNT(*) FROM usersession GROUP BY useraction.name";
+    assert!(usql::run(&conn, q, &opts).is_ok());
+    opts.time_limit_ms = 0;
+    let e = usql::run(&conn, q, &opts).unwrap_err().to_string();
+    assert!(e.contains("query time limit"), "{e}");
+    // The connection works normally afterwards.
+    opts.time_limit_ms = 10_000;
+    assert_eq!(usql::run(&conn, q, &opts).unwrap().values.len(), 5);
+}

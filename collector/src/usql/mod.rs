@@ -9,6 +9,7 @@ pub mod sql;
 
 use rusqlite::Connection;
 use std::fmt;
+use std::time::{Duration, Instant};
 
 /// A query error: what is wrong and the character position (0-based) where it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +70,14 @@ pub struct QueryOptions {
     pub now_ms: i64,
     /// Idle time after which a session without an end beacon counts as closed.
     pub session_timeout_ms: i64,
+    /// A query running longer is stopped, so one heavy query cannot hold a reader forever.
+    pub time_limit_ms: u64,
 }
+
+/// Default of [`QueryOptions::time_limit_ms`].
+pub const QUERY_TIME_LIMIT_MS: u64 = 10_000;
+/// SQLite virtual-machine steps between two looks at the clock.
+const STEPS_PER_CLOCK_CHECK: i32 = 1_000;
 
 impl QueryOptions {
     /// Closed sessions only, no time window, first page, by the current clock.
@@ -82,6 +90,7 @@ impl QueryOptions {
             include_live: false,
             now_ms: crate::store::now_ms(),
             session_timeout_ms,
+            time_limit_ms: QUERY_TIME_LIMIT_MS,
         }
     }
 }
@@ -101,5 +110,14 @@ pub struct QueryResult {
 pub fn run(conn: &Connection, text: &str, opts: &QueryOptions) -> Result<QueryResult, QueryError> {
     let q = parser::parse(text).map_err(QueryError::Invalid)?;
     let st = sql::translate(&q, opts);
-    sql::execute(conn, &q, &st).map_err(|e| QueryError::Failed(e.to_string()))
+    let deadline = Instant::now() + Duration::from_millis(opts.time_limit_ms);
+    conn.progress_handler(STEPS_PER_CLOCK_CHECK, Some(move || Instant::now() >= deadline));
+    let result = sql::execute(conn, &q, &st);
+    conn.progress_handler(0, None::<fn() -> bool>);
+    result.map_err(|e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::OperationInterrupted) => {
+            QueryError::Failed(format!("stopped after {} ms (the query time limit)", opts.time_limit_ms))
+        }
+        _ => QueryError::Failed(e.to_string()),
+    })
 }
