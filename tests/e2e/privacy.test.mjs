@@ -76,7 +76,12 @@ test('DNT anonymous: no visitor or user id, only public properties; without DNT 
     await page.evaluate(() => rumprops.flush());
     const click = await action(sink, (a) => a.kind === 'click', 'the click');
     const beacons = sink.beacons.filter((b) => b.sid === click.sid);
-    return { sink, report, click, beacons, beacon: beacons.find((b) => b.seq === click.seq) };
+    const beacon = beacons.find((b) => b.seq === click.seq);
+    // The stored session (cookie and mirror): every 32-hex-digit id in it.
+    const cookie = (await context.cookies(sink.origin)).find((c) => c.name === 'rumprops_s');
+    const mirror = await page.evaluate(() => localStorage.getItem('rumprops.s'));
+    const ids = (decodeURIComponent(cookie.value) + ' ' + mirror).match(/[0-9a-f]{32}/g);
+    return { sink, report, click, beacons, beacon, storedIds: [...new Set(ids)] };
   };
 
   const anon = await run(true);
@@ -89,10 +94,12 @@ test('DNT anonymous: no visitor or user id, only public properties; without DNT 
   assert.deepEqual(anon.report, { sent: [{ key: 'cart', value: 3 }], failed: [{ key: 'plan', reason: 'dnt_masked' }] });
   assert.ok(anon.beacon.issues.some((i) => i.key === 'tier' && i.reason === 'dnt_masked'));
   assert.ok(!JSON.stringify(anon.sink.raw.map((r) => r.body)).includes('alice'), 'the user id appears nowhere');
+  assert.deepEqual(anon.storedIds, [anon.click.sid], 'no visitor id stored either');
 
   const full = await run(false);
   assert.match(full.beacon.vid, /^[0-9a-f]{32}$/);
   assert.equal(full.beacon.session.userId, 'alice');
+  assert.deepEqual(full.storedIds.sort(), [full.click.sid, full.beacon.vid].sort());
   assert.deepEqual(flatProps(full.click.props), { tier: { type: 'string', value: 'Gold' }, country: { type: 'string', value: 'FR' } });
   assert.deepEqual(full.report.failed, []);
 });
