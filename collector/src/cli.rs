@@ -5,6 +5,7 @@ use crate::server::{ServeConfig, Server};
 use crate::store::{self, DEFAULT_SESSION_TIMEOUT_MS};
 use crate::usql::{self, QueryOptions, QueryResult};
 use serde_json::Value;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -107,12 +108,16 @@ pub fn serve(args: &[String]) -> Result<String, String> {
         let static_dir = config.static_dir.clone();
         let server = Server::bind(config).await?;
         let addr = server.local_addr()?;
-        println!("rumprops collector listening on http://{addr}");
-        println!("  beacons: POST http://{addr}/beacon");
-        println!("  USQL:    GET  http://{addr}/api/v1/userSessionQueryLanguage/table?query=…");
+        // The banner may go to a closed pipe (a supervisor that read the address and left):
+        // a failed write must not stop the collector.
+        let mut banner = format!(
+            "rumprops collector listening on http://{addr}\n  beacons: POST http://{addr}/beacon\n  USQL:    GET  http://{addr}/api/v1/userSessionQueryLanguage/table?query=…\n"
+        );
         if static_dir.is_some() {
-            println!("  pages:   http://{addr}/");
+            banner.push_str(&format!("  pages:   http://{addr}/\n"));
         }
+        let mut out = std::io::stdout();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
         server.run().await
     })?;
     Ok(String::new())

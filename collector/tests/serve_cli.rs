@@ -1,0 +1,56 @@
+//! The real `rumprops` binary: `serve` on port 0 (the address it prints), a beacon, then
+//! `query` on the same database file.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+/// Kills the server when the test ends, even on failure.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serve_then_query_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let bin = env!("CARGO_BIN_EXE_rumprops");
+    let mut child = Child(
+        Command::new(bin)
+            .args(["serve", "--db", db.to_str().unwrap(), "--addr", "127.0.0.1:0", "--allow-origin", "https://shop.example"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut first = String::new();
+    BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let addr: std::net::SocketAddr =
+        first.trim().rsplit("http://").next().unwrap().parse().unwrap_or_else(|e| panic!("{first:?}: {e}"));
+
+    let b = beacon("cli1", 0, Some("end_session"), json!({"string": {"loyalty_status": "Gold"}}), json!([action("a", 1_732_599_100_000, 2, json!({}))]));
+    assert_eq!(post_beacon(addr, &b.to_string(), &[("Origin", "https://shop.example")]).status, 204);
+    assert_eq!(post_beacon(addr, &b.to_string(), &[("Origin", "https://other.example")]).status, 403);
+
+    let out = Command::new(bin)
+        .args(["query", "--db", db.to_str().unwrap(), "SELECT stringProperties.loyalty_status, SUM(useraction.requestErrorCount) FROM usersession GROUP BY stringProperties.loyalty_status"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "stringProperties.loyalty_status | SUM(useraction.requestErrorCount)\n\
+         --------------------------------+----------------------------------\n\
+         Gold                            |                                 2\n(1 row)\n"
+    );
+    let bad = Command::new(bin).args(["serve", "--db", db.to_str().unwrap()]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("missing --addr"));
+}
