@@ -325,12 +325,29 @@ async fn run_query(state: Arc<AppState>, params: HashMap<String, String>, tree: 
     }
 }
 
-async fn usql_table(State(state): State<Arc<AppState>>, Query(params): Query<HashMap<String, String>>) -> Response {
-    run_query(state, params, false).await
+/// A dashboard on an allowed origin may read query results (CORS); others get no CORS headers,
+/// so a browser keeps the response from their scripts.
+async fn with_query_cors(state: Arc<AppState>, headers: HeaderMap, params: HashMap<String, String>, tree: bool) -> Response {
+    let origin = check_origin(&state.config, &headers).ok().flatten().cloned();
+    let mut r = run_query(state, params, tree).await;
+    add_cors(&mut r, origin.as_ref());
+    r
 }
 
-async fn usql_tree(State(state): State<Arc<AppState>>, Query(params): Query<HashMap<String, String>>) -> Response {
-    run_query(state, params, true).await
+async fn usql_table(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    with_query_cors(state, headers, params, false).await
+}
+
+async fn usql_tree(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    with_query_cors(state, headers, params, true).await
 }
 
 /// Serves `--static DIR` for GET and HEAD; `/` and directories mean their `index.html`.

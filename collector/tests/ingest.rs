@@ -119,6 +119,12 @@ fn origins_and_cors() {
     let r = post_beacon(c.addr, &body, &[("Origin", "https://shop.example")]);
     assert_eq!(r.status, 204);
     assert_eq!(r.header("access-control-allow-origin"), Some("https://shop.example"));
+    // Query results are readable by the allowed origin only.
+    let path = format!("/api/v1/userSessionQueryLanguage/table?query={}", encode("SELECT COUNT(*) FROM usersession"));
+    let r = request(c.addr, "GET", &path, &[("Origin", "https://shop.example")], b"");
+    assert_eq!((r.status, r.header("access-control-allow-origin")), (200, Some("https://shop.example")));
+    let r = request(c.addr, "GET", &path, &[("Origin", "https://evil.example")], b"");
+    assert_eq!((r.status, r.header("access-control-allow-origin")), (200, None));
     // No Origin header (not a browser): allowed.
     let mut b = good();
     b["seq"] = json!(1);
