@@ -33,7 +33,8 @@ const SESSION_KEY: &str = "rumprops.s";
 const PROPS_KEY: &str = "rumprops.p";
 /// The opt-in consent (`1` or `0`).
 const CONSENT_KEY: &str = "rumprops.consent";
-/// Each page's outbox is `rumprops.q.<page id>`, so tabs never overwrite each other's.
+/// Each page's outbox is `rumprops.q.<collector hash>.<page id>` ([`outbox_prefix`]), so tabs never
+/// overwrite each other's.
 const OUTBOX_PREFIX: &str = "rumprops.q.";
 /// The session cookie lives a year past its last write, so the visitor id persists.
 const COOKIE_MAX_AGE_S: &str = "31536000";
@@ -331,6 +332,23 @@ fn to_json(v: &JsValue, depth: usize) -> json::Value {
     }
 }
 
+/// The outbox key prefix of a collector: `rumprops.q.<hash of its URL>.`. A page adopts only the
+/// outboxes of pages that send to the same collector: a page of the origin configured for another
+/// collector (another app, a moved collector) must not post their beacons to its own.
+fn outbox_prefix(window: &Window, collector: &str) -> String {
+    let origin = window.location().origin().unwrap_or_default();
+    let root_relative = collector.starts_with('/') && !collector.starts_with("//");
+    let base = if root_relative { origin.as_str() } else { "" };
+    let mut h: u32 = 0x811c_9dc5; // FNV-1a
+    for b in base.bytes().chain(collector.bytes()) {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    let mut s = String::from(OUTBOX_PREFIX);
+    s.push_str(&crate::agent::session::hex_id(&h.to_be_bytes()));
+    s.push('.');
+    s
+}
+
 /// Starts the agent with a config: its JSON text or the object itself. `booted_at` is
 /// `performance.now()` when the agent's script ran. Returns `""` when it runs, else the reason
 /// it stays inert (`properties[3].source.css: empty selector`).
@@ -361,7 +379,8 @@ pub fn init(config: JsValue, booted_at: f64) -> String {
     }
     let now = now();
     let e = entropy(&window);
-    let mut outbox_key = String::from(OUTBOX_PREFIX);
+    let prefix = outbox_prefix(&window, config.collector.as_deref().unwrap_or_default());
+    let mut outbox_key = prefix.clone();
     outbox_key.push_str(crate::agent::session::hex_id(e.get(..8).unwrap_or_default()).as_str());
     let dnt = dnt_or_gpc(&window);
     let mut rt = Runtime {
@@ -385,7 +404,7 @@ pub fn init(config: JsValue, booted_at: f64) -> String {
     let mut outboxes = Vec::new();
     if let Some(s) = &st {
         for i in 0..s.length().unwrap_or(0) {
-            if let Some(key) = s.key(i).ok().flatten().filter(|k| k.starts_with(OUTBOX_PREFIX)) {
+            if let Some(key) = s.key(i).ok().flatten().filter(|k| k.starts_with(prefix.as_str())) {
                 if let Some(v) = s.get_item(&key).ok().flatten() {
                     outboxes.push(v);
                     rt.adopted.push(key);
@@ -623,6 +642,16 @@ pub fn disable() {
     with(|rt, _| {
         rt.set_mode(Some(Consent::Refused));
         rt.watch = Watcher::default();
+        // Every outbox of the origin goes, those for other collectors too.
+        if let Some(st) = storage(&rt.window) {
+            let keys: Vec<String> = (0..st.length().unwrap_or(0))
+                .filter_map(|i| st.key(i).ok().flatten())
+                .filter(|k| k.starts_with(OUTBOX_PREFIX))
+                .collect();
+            for key in keys {
+                let _ = st.remove_item(&key);
+            }
+        }
     });
 }
 

@@ -109,9 +109,9 @@ pub struct StoredState<'a> {
     pub session: Option<&'a str>,
     /// The session's properties.
     pub props: Option<&'a str>,
-    /// The outboxes of earlier pages. With one localStorage key per page (`rumprops.q.<page
-    /// id>`), no tab overwrites another's unsent beacons; a new page adopts every key it finds
-    /// and deletes the others' once its own is written. A live tab's beacons adopted that way
+    /// The outboxes of earlier pages. With one localStorage key per page (`rumprops.q.<collector
+    /// hash>.<page id>`), no tab overwrites another's unsent beacons; a new page adopts every key
+    /// of its collector (never another collector's beacons) and deletes them once its own is written. A live tab's beacons adopted that way
     /// are sent twice at worst, and the collector keeps one.
     pub outboxes: &'a [&'a str],
 }

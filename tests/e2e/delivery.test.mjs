@@ -4,6 +4,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { useBrowser, setup, ready, uniqueActions, until, sleep } from './harness.mjs';
+import { startSink } from './sink.mjs';
 
 useBrowser();
 
@@ -82,4 +83,25 @@ test('beacons made while the collector is down are delivered by a later page of 
   assert.deepEqual(first.map((a) => a.props.string.title), ['Delivery', 'Delivery', 'Delivery', 'Delivery', 'Delivery']);
   // The later page's own load arrives too, in the same session.
   await until(() => uniqueActions(sink).some((a) => a.url.endsWith('/delivery-next.html')), 'the later page\'s load');
+});
+
+test('a collector on another origin gets every beacon without a CORS preflight, by fetch and by sendBeacon', async (t) => {
+  const { sink, open } = await setup(t);
+  const collector = await startSink();
+  t.after(() => collector.close());
+  const page = await open('/pages/cross-origin.html?collector=' + encodeURIComponent(collector.origin + '/beacon'));
+  await ready(page);
+  await page.click('#go');
+  await until(() => collector.actions().some((a) => a.kind === 'click'), 'the click at the other origin');
+  await page.click('#go');
+  await page.click('#away');               // pagehide: sendBeacon to the other origin
+  // Two more clicks (#go, #away); the next page, configured for its own collector, must not
+  // post them there.
+  await until(() => uniqueActions(collector).filter((a) => a.kind === 'click').length === 3, 'the clicks sent on pagehide');
+  await until(() => uniqueActions(sink).some((a) => a.kind === 'load'), 'the next page\'s load, at its own collector');
+  await page.evaluate(() => rumprops.flush());
+  assert.equal(collector.preflights, 0, 'no CORS preflight');
+  assert.deepEqual(sink.beacons.map((b) => b.app), sink.beacons.map(() => 'delivery'), 'no beacon of the cross-origin config went to the next page\'s collector');
+  for (const r of collector.raw) assert.equal(r.headers['content-type'], 'text/plain;charset=UTF-8');
+  assert.ok(collector.raw.every((r) => r.headers.origin === sink.origin), 'sent from the page\'s origin');
 });

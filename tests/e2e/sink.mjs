@@ -18,10 +18,12 @@ export async function startSink() {
     refused: 0,
     requests: 0,
     stray: [],          // requests that were neither a beacon nor a GET
+    preflights: 0,      // CORS preflights (OPTIONS): beacons must never need one
   };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
     if (req.method === 'OPTIONS') {
+      sink.preflights++;
       res.writeHead(204, cors(req)).end();
       return;
     }
