@@ -11,6 +11,7 @@ use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::store::{self, IngestOutcome, DEFAULT_SESSION_TIMEOUT_MS};
 use crate::usql::{self, QueryError, QueryOptions};
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
@@ -334,20 +335,21 @@ async fn with_query_cors(state: Arc<AppState>, headers: HeaderMap, params: HashM
     r
 }
 
-async fn usql_table(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    with_query_cors(state, headers, params, false).await
+/// Query-string parameters, or the reason they could not be read (a JSON 400 like any other).
+type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+async fn usql_table(State(state): State<Arc<AppState>>, headers: HeaderMap, params: Params) -> Response {
+    match params {
+        Ok(Query(params)) => with_query_cors(state, headers, params, false).await,
+        Err(e) => error_response(StatusCode::BAD_REQUEST, &format!("query string: {}", e.body_text())),
+    }
 }
 
-async fn usql_tree(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    with_query_cors(state, headers, params, true).await
+async fn usql_tree(State(state): State<Arc<AppState>>, headers: HeaderMap, params: Params) -> Response {
+    match params {
+        Ok(Query(params)) => with_query_cors(state, headers, params, true).await,
+        Err(e) => error_response(StatusCode::BAD_REQUEST, &format!("query string: {}", e.body_text())),
+    }
 }
 
 /// Serves `--static DIR` for GET and HEAD; `/` and directories mean their `index.html`.

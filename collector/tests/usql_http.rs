@@ -118,6 +118,9 @@ fn bad_queries_give_positions() {
     let r = request(c.addr, "GET", "/api/v1/userSessionQueryLanguage/table", &[], b"");
     assert_eq!(r.status, 400);
     assert!(r.json()["error"].as_str().unwrap().contains("query"));
+    let r = request(c.addr, "GET", "/api/v1/userSessionQueryLanguage/table?query=%FF%FE", &[], b"");
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["position"], 0, "invalid UTF-8 is read as U+FFFD and refused by the lexer");
     let r = usql(c.addr, "table", "SELECT COUNT(*) FROM usersession", "&pageSize=0");
     assert_eq!(r.status, 400);
     let r = usql(c.addr, "table", "SELECT COUNT(*) FROM usersession", "&startTimestamp=yesterday");
