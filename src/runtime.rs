@@ -304,31 +304,44 @@ impl Runtime {
     }
 }
 
+/// At most this many values are read from a config object: a real config has a few thousand,
+/// while a cyclic object, one that shares a subtree many times, or a huge array would take
+/// forever (and hang the page) if walked in full.
+const MAX_CONFIG_VALUES: u32 = 100_000;
+
 /// A JS value as JSON, read through `Reflect` (never `JSON.stringify`, which a page may
-/// replace). Functions, symbols and `undefined` members are left out; cycles end at depth 32.
-fn to_json(v: &JsValue, depth: usize) -> json::Value {
+/// replace). Functions, symbols and `undefined` members are left out. `None` when it is deeper
+/// than 32 levels or has more values than `budget` allows (a cyclic object is both).
+fn to_json(v: &JsValue, depth: usize, budget: &mut u32) -> Option<json::Value> {
+    *budget = budget.checked_sub(1)?;
     if let Some(s) = v.as_string() {
-        json::Value::String(s)
+        Some(json::Value::String(s))
     } else if let Some(x) = v.as_f64() {
-        json::Value::Number(crate::platform::number_to_string(x))
+        Some(json::Value::Number(crate::platform::number_to_string(x)))
     } else if let Some(b) = v.as_bool() {
-        json::Value::Bool(b)
-    } else if depth > 32 || !v.is_object() {
-        json::Value::Null
+        Some(json::Value::Bool(b))
+    } else if !v.is_object() {
+        Some(json::Value::Null)
+    } else if depth >= 32 {
+        None
     } else if js_sys::Array::is_array(v) {
         let len = get(v, "length").as_f64().unwrap_or(0.0) as u32;
-        json::Value::Array((0..len).map(|i| to_json(&js_sys::Reflect::get_u32(v, i).unwrap_or(JsValue::NULL), depth + 1)).collect())
+        let mut items = Vec::new();
+        for i in 0..len {
+            items.push(to_json(&js_sys::Reflect::get_u32(v, i).unwrap_or(JsValue::NULL), depth + 1, budget)?);
+        }
+        Some(json::Value::Array(items))
     } else {
         let keys = js_sys::Reflect::own_keys(v).map(|k| (0..k.length()).filter_map(|i| k.get(i).as_string()).collect::<Vec<_>>());
-        json::Value::Object(
-            keys.unwrap_or_default()
-                .into_iter()
-                .filter_map(|k| {
-                    let item = js_sys::Reflect::get(v, &JsValue::from_str(&k)).ok()?;
-                    (!item.is_undefined() && !item.is_function()).then(|| (k, to_json(&item, depth + 1)))
-                })
-                .collect(),
-        )
+        let mut members = Vec::new();
+        for k in keys.unwrap_or_default() {
+            let Ok(item) = js_sys::Reflect::get(v, &JsValue::from_str(&k)) else { continue };
+            if !item.is_undefined() && !item.is_function() {
+                let value = to_json(&item, depth + 1, budget)?;
+                members.push((k, value));
+            }
+        }
+        Some(json::Value::Object(members))
     }
 }
 
@@ -360,7 +373,10 @@ pub fn init(config: JsValue, booted_at: f64) -> String {
     let check = |s: &str| page.selector_is_valid(s);
     let parsed = match config.as_string() {
         Some(text) => Config::parse(&text, &check),
-        None => Config::from_value(&to_json(&config, 0), &check),
+        None => match to_json(&config, 0, &mut { MAX_CONFIG_VALUES }) {
+            Some(value) => Config::from_value(&value, &check),
+            None => return "config: cyclic, deeper than 32 levels, or too large".into(),
+        },
     };
     let config = match parsed {
         Ok(c) => c,

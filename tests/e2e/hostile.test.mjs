@@ -118,4 +118,22 @@ test('an invalid or unparsable config leaves the agent inert, without errors', a
     assert.deepEqual(await errorList(page), [], path + ': errors in the page\'s own handlers');
   }
   assert.equal(sink.requests, 0, 'nothing sent');
+
+  // init() with a config object that is cyclic, or shares one subtree everywhere (4^32 paths),
+  // is refused at once instead of hanging the page.
+  const warned = () => log.filter((l) => l.includes('config refused')).length;
+  const before = warned();
+  const page = await open('/pages/hostile-bad.html');
+  await until(() => warned() > before, 'the page\'s config warning');
+  const refused = await Promise.race([
+    page.evaluate(() => {
+      const a = { version: 1, app: 'x', collector: '/beacon' };
+      a.x = a; a.y = a; a.z = [a, a];
+      return rumprops.init(a);
+    }),
+    new Promise((resolve) => setTimeout(() => resolve('still running after 10 s'), 10000)),
+  ]);
+  assert.equal(refused, false);
+  assert.ok(log.some((l) => l.includes('config refused: config: cyclic')), log.join(' | '));
+  assert.deepEqual(await errorList(page), []);
 });
