@@ -118,8 +118,9 @@ pub fn serve(args: &[String]) -> Result<String, String> {
         }
         let mut out = std::io::stdout();
         let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
-        server.run().await
+        server.run_until_signal().await
     })?;
+    let _ = writeln!(std::io::stderr(), "rumprops collector stopped");
     Ok(String::new())
 }
 

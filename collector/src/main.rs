@@ -2,6 +2,8 @@
 
 mod eval;
 
+use std::io::Write;
+
 const USAGE: &str = "usage: rumprops <command> [options]
 
 commands:
@@ -29,7 +31,11 @@ fn main() {
         None => Err(usage()),
     };
     match result {
-        Ok(out) => println!("{out}"),
+        // `serve` returns nothing to print; a closed stdout is no reason to panic.
+        Ok(out) if out.is_empty() => {}
+        Ok(out) => {
+            let _ = writeln!(std::io::stdout(), "{out}");
+        }
         Err(e) => {
             eprintln!("rumprops: {e}");
             std::process::exit(2);

@@ -134,6 +134,37 @@ impl Server {
             .await
             .map_err(|e| e.to_string())
     }
+
+    /// Serves until SIGINT or SIGTERM, then finishes the requests in progress and returns, so
+    /// the database connections close cleanly (SQLite checkpoints its WAL on the last close).
+    pub async fn run_until_signal(self) -> Result<(), String> {
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what `kill` and process supervisors send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
 }
 
 /// Starts a collector on its own thread and runtime and returns its address: for tests and

@@ -50,6 +50,12 @@ fn serve_then_query_from_the_command_line() {
          --------------------------------+----------------------------------\n\
          Gold                            |                                 2\n(1 row)\n"
     );
+    // SIGTERM stops the server cleanly: exit status 0, and the WAL is folded back into the file.
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!dir.path().join("cli.db-wal").exists());
     let bad = Command::new(bin).args(["serve", "--db", db.to_str().unwrap()]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("missing --addr"));
