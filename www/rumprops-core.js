@@ -185,7 +185,7 @@ export function createAgent(win, load) {
     const name = API[i];
     api[name] = function (a, b) {
       try {
-        if (dead) return undefined;
+        if (dead) return direct[name](a, b); // inert: init answers false, the rest undefined
         if (m && name === 'init') {
           const ok = init(a);
           if (ok) replay();
