@@ -13,6 +13,7 @@
 use crate::store;
 use rusqlite::{params, Connection};
 use serde_json::{json, Map, Value};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -113,7 +114,14 @@ async fn run(db: PathBuf, target: Target, session_timeout_ms: i64, timing: Expor
                 backoff_ms = timing.min_backoff_ms;
             }
             Err(e) => {
-                eprintln!("rumprops: export to {}:{}{} failed, retrying in {backoff_ms} ms: {e}", target.host, target.port, target.path);
+                // Logged to stderr; a closed stderr must not stop the exporter.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "rumprops: export to {}:{}{} failed, retrying in {backoff_ms} ms: {e}",
+                    target.host,
+                    target.port,
+                    target.path
+                );
                 let jitter = (store::now_ms().unsigned_abs() % 1000) * backoff_ms / 4000;
                 tokio::time::sleep(Duration::from_millis(backoff_ms + jitter)).await;
                 backoff_ms = (backoff_ms * 2).min(timing.max_backoff_ms);
