@@ -142,8 +142,15 @@ export function createAgent(win, load) {
     wrap(xhr, 'send', (orig) => function () {
       const h = requestStart();
       const req = this;
-      on(req, 'loadend', () => requestEnd(h, !(req.status > 0 && req.status < 400)));
-      return Reflect.apply(orig, this, arguments);
+      let ended = false;
+      const end = (failed) => { if (!ended) { ended = true; requestEnd(h, failed); } };
+      on(req, 'loadend', () => end(!(req.status > 0 && req.status < 400)));
+      try {
+        return Reflect.apply(orig, this, arguments);
+      } catch (e) {
+        end(true); // no request was made (send before open, twice): nothing else would end it
+        throw e; // the page's own call failed: its error, as without the agent
+      }
     });
   }
 
