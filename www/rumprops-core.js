@@ -139,12 +139,23 @@ export function createAgent(win, load) {
       return p;
     });
     const xhr = win.XMLHttpRequest && win.XMLHttpRequest.prototype;
+    // Each XHR's running request, ended by its loadend or, if the page opens the XHR again first
+    // (from its own loadend handler, or to abort it: no loadend then), by that open() while its
+    // status is still readable.
+    let live = null;
+    try { live = new WeakMap(); } catch (e) { /* no WeakMap: loadend only */ }
+    wrap(xhr, 'open', (orig) => function () {
+      try { const end = live && live.get(this); if (end) end(); } catch (e) { /* ignore */ }
+      return Reflect.apply(orig, this, arguments);
+    });
     wrap(xhr, 'send', (orig) => function () {
       const h = requestStart();
       const req = this;
       let ended = false;
       const end = (failed) => { if (!ended) { ended = true; requestEnd(h, failed); } };
-      on(req, 'loadend', () => end(!(req.status > 0 && req.status < 400)));
+      const finish = () => end(!(req.status > 0 && req.status < 400));
+      try { if (live) live.set(req, finish); } catch (e) { /* ignore */ }
+      on(req, 'loadend', finish);
       try {
         return Reflect.apply(orig, this, arguments);
       } catch (e) {

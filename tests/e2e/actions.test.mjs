@@ -46,6 +46,8 @@ test('clicks are named from data-rumprops-name, aria-label and text, and count r
     ['#x500', 'click on "xhr 500"', 1, 1],
     ['#mixed', 'click on "mixed"', 3, 1],
     ['#xbad', 'click on "xhr bad"', 1, 1],          // send() threw: a failed request, and the action still ends
+    ['#xreuse', 'click on "xhr reused"', 2, 1],     // one XHR object, two requests
+    ['#xreopen', 'click on "xhr reopened"', 2, 1],  // the first, cancelled by open(), failed
     ['#throws', 'click on "throws"', 0, 0, 1],      // an `error` event
     ['#rejects', 'click on "rejects"', 1, 0, 1],    // an `unhandledrejection` event
   ];
