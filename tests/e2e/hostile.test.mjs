@@ -102,6 +102,9 @@ test('a hostile page sees no error from the agent, and the agent still sends', a
   for (const key of ['trap', 'deep', 'prox', 'prox_member', 'callable', 'cyclic', 'weird', 'sym']) {
     assert.equal(issues[key], 'unsupported_value', key);
   }
+  assert.equal(issues.visits, 'not_found', 'a cookie rule with document.cookie denied');
+  // Without storage the session lives in memory: every beacon of the page has one session.
+  assert.equal(new Set(sink.beacons.map((b) => b.sid)).size, 1);
   const custom = await action(sink, (a) => a.kind === 'custom' && a.name === 'api', 'the API action');
   assert.equal(custom.props.string.note.length, 200, 'an API string is cut to maxLength');
 });
