@@ -12,3 +12,4 @@ pub mod server;
 pub mod store;
 pub mod usql;
 pub mod useragent;
+pub mod writer;

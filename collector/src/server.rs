@@ -3,13 +3,15 @@
 //! `POST /beacon` checks, in order: origin (403), rate limit (429), body size (413), beacon
 //! validity (400), then stores the beacon in one transaction (204, also for a duplicate). Every
 //! refusal happens before the database is touched, so a refused beacon leaves nothing behind.
-//! SQLite work runs on the blocking pool: one writer connection, a small pool of readers (WAL
-//! lets them read while the writer writes).
+//! Beacons are parsed on the blocking pool and stored by the single writer thread
+//! ([`crate::writer`]), which commits queued beacons together; queries run on the blocking pool
+//! with a small pool of read connections (WAL lets them read while the writer writes).
 
 use crate::beacon::parse_beacon;
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::store::{self, IngestOutcome, DEFAULT_SESSION_TIMEOUT_MS};
 use crate::usql::{self, QueryError, QueryOptions};
+use crate::writer::{SubmitError, Writer, WriterThread};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Query, State};
@@ -70,7 +72,7 @@ impl ServeConfig {
 /// Shared state of the handlers.
 struct AppState {
     config: ServeConfig,
-    writer: Mutex<Connection>,
+    writer: Writer,
     readers: Mutex<Vec<Connection>>,
     limiter: RateLimiter,
 }
@@ -97,12 +99,13 @@ impl AppState {
 pub struct Server {
     listener: tokio::net::TcpListener,
     router: Router,
+    writer_thread: WriterThread,
 }
 
 impl Server {
     /// Opens (and migrates) the database and binds the address.
     pub async fn bind(config: ServeConfig) -> Result<Server, String> {
-        let writer = store::open(&config.db).map_err(|e| e.to_string())?;
+        let (writer, writer_thread) = Writer::start(store::open(&config.db).map_err(|e| e.to_string())?)?;
         let listener =
             tokio::net::TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
         if let Some(url) = &config.export_url {
@@ -110,7 +113,7 @@ impl Server {
         }
         let state = Arc::new(AppState {
             limiter: RateLimiter::new(config.rate_limit),
-            writer: Mutex::new(writer),
+            writer,
             readers: Mutex::new(Vec::new()),
             config,
         });
@@ -120,7 +123,7 @@ impl Server {
             .route("/api/v1/userSessionQueryLanguage/tree", get(usql_tree))
             .fallback(static_file)
             .with_state(state);
-        Ok(Server { listener, router })
+        Ok(Server { listener, router, writer_thread })
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -138,10 +141,14 @@ impl Server {
     /// Serves until SIGINT or SIGTERM, then finishes the requests in progress and returns, so
     /// the database connections close cleanly (SQLite checkpoints its WAL on the last close).
     pub async fn run_until_signal(self) -> Result<(), String> {
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+        let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown_signal())
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string());
+        // The router (and with it the last writer handle) is gone: wait for the writer to close.
+        let writer_thread = self.writer_thread;
+        let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+        served
     }
 }
 
@@ -276,21 +283,24 @@ async fn ingest_response(state: &Arc<AppState>, peer: SocketAddr, headers: &Head
     }
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BEACON_BYTES).await else { return too_large() };
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let state = Arc::clone(state);
-    let result = tokio::task::spawn_blocking(move || {
-        let beacon = parse_beacon(&bytes).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
-        let mut conn = state
-            .writer
-            .lock()
-            .map_err(|_| (StatusCode::INTERNAL_SERVER_ERROR, "store unavailable".to_owned()))?;
-        store::ingest(&mut conn, &beacon, user_agent.as_deref(), store::now_ms())
-            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("store failed: {e}")))
-    })
-    .await;
-    match result {
+    let beacon = match tokio::task::spawn_blocking(move || parse_beacon(&bytes)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return error_response(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(_) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "validation task failed"),
+    };
+    let outcome = match state.writer.submit(beacon, user_agent) {
+        Ok(rx) => rx.await,
+        Err(SubmitError::Busy) => {
+            let mut r = error_response(StatusCode::SERVICE_UNAVAILABLE, "collector busy, retry later");
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return r;
+        }
+        Err(SubmitError::Stopped) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "store unavailable"),
+    };
+    match outcome {
         Ok(Ok(IngestOutcome::Stored | IngestOutcome::Duplicate)) => empty(StatusCode::NO_CONTENT),
-        Ok(Err((status, message))) => error_response(status, &message),
-        Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "ingest task failed"),
+        Ok(Err(message)) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &format!("store failed: {message}")),
+        Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "store unavailable"),
     }
 }
 

@@ -10,7 +10,7 @@
 
 use crate::beacon::{Beacon, Props};
 use crate::useragent;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::time::Duration;
 
@@ -190,16 +190,53 @@ pub fn ingest(
     now_ms: i64,
 ) -> Result<IngestOutcome, StoreError> {
     let tx = conn.transaction()?;
-    let inserted = tx.execute(
+    let outcome = ingest_in(&tx, beacon, user_agent, now_ms)?;
+    tx.commit()?;
+    Ok(outcome)
+}
+
+/// A beacon waiting to be stored, with the client's `User-Agent`.
+pub type Pending = (Beacon, Option<String>);
+
+/// Stores several beacons in one transaction, each inside its own savepoint: a beacon that
+/// fails is rolled back alone and the others are kept. Nothing is durable (and no beacon may be
+/// acknowledged) before this returns `Ok`; an `Err` means none of them was stored. Writing a
+/// group at once writes the shared pages (table tails, indexes) once per group instead of once
+/// per beacon.
+pub fn ingest_group(
+    conn: &mut Connection,
+    beacons: &[Pending],
+    now_ms: i64,
+) -> Result<Vec<Result<IngestOutcome, StoreError>>, StoreError> {
+    let mut tx = conn.transaction()?;
+    let mut out = Vec::with_capacity(beacons.len());
+    for (beacon, user_agent) in beacons {
+        let sp = tx.savepoint()?;
+        match ingest_in(&sp, beacon, user_agent.as_deref(), now_ms) {
+            Ok(outcome) => {
+                sp.commit()?;
+                out.push(Ok(outcome));
+            }
+            // Dropping the savepoint rolls this beacon back.
+            Err(e) => out.push(Err(e)),
+        }
+    }
+    tx.commit()?;
+    Ok(out)
+}
+
+/// The writes of one beacon, inside a transaction or savepoint the caller commits.
+fn ingest_in(tx: &Connection, beacon: &Beacon, user_agent: Option<&str>, now_ms: i64) -> Result<IngestOutcome, StoreError> {
+    let inserted = tx.prepare_cached(
         "INSERT INTO beacons (sid, seq, sent_at, received_at, action_count) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (sid, seq) DO NOTHING",
-        params![beacon.sid, beacon.seq, beacon.sent_at, now_ms, beacon.actions.len() as i64],
-    )?;
+    )?
+    .execute(params![beacon.sid, beacon.seq, beacon.sent_at, now_ms, beacon.actions.len() as i64])?;
     if inserted == 0 {
         return Ok(IngestOutcome::Duplicate);
     }
-    let (session_id, is_new) = fold_session(&tx, beacon, user_agent, now_ms)?;
-    insert_actions(&tx, session_id, !is_new, beacon)?;
+    let (session_id, is_new) = fold_session(tx, beacon, user_agent, now_ms)?;
+    insert_actions(tx, session_id, !is_new, beacon)?;
     {
         let mut stmt = tx.prepare_cached("INSERT INTO issues (session_id, seq, key, reason) VALUES (?1, ?2, ?3, ?4)")?;
         for issue in &beacon.issues {
@@ -208,15 +245,14 @@ pub fn ingest(
     }
     // Counters are recomputed from the stored actions, so an action resent in a later beacon
     // (same id) replaces its earlier copy instead of being counted twice.
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE sessions SET (action_count, request_count, request_error_count, js_error_count, end_time) =
             (SELECT COUNT(*), COALESCE(SUM(requests), 0), COALESCE(SUM(request_errors), 0), COALESCE(SUM(js_errors), 0),
                     MAX(sessions.start_time, COALESCE(MAX(end_time), sessions.start_time))
              FROM actions WHERE session_id = ?1)
          WHERE id = ?1",
-        params![session_id],
-    )?;
-    tx.commit()?;
+    )?
+    .execute(params![session_id])?;
     Ok(IngestOutcome::Stored)
 }
 
@@ -226,7 +262,7 @@ pub fn ingest(
 /// Fold rules: `start` is the earliest seen; `userId` and `ended` come from the beacon with the
 /// highest seq that carries one (a later beacon without a user id does not erase it); each
 /// session property is last-wins by beacon seq, so beacons arriving out of order fold the same.
-fn fold_session(tx: &Transaction<'_>, b: &Beacon, user_agent: Option<&str>, now_ms: i64) -> Result<(i64, bool), StoreError> {
+fn fold_session(tx: &Connection, b: &Beacon, user_agent: Option<&str>, now_ms: i64) -> Result<(i64, bool), StoreError> {
     let existing: Option<i64> =
         tx.query_row("SELECT id FROM sessions WHERE sid = ?1", params![b.sid], |r| r.get(0)).optional()?;
     let session_id = match existing {
@@ -287,7 +323,7 @@ fn fold_session(tx: &Transaction<'_>, b: &Beacon, user_agent: Option<&str>, now_
 
 /// Inserts the beacon's actions; `may_exist` is false for a session created by this beacon,
 /// which skips looking for earlier copies.
-fn insert_actions(tx: &Transaction<'_>, session_id: i64, may_exist: bool, b: &Beacon) -> Result<(), StoreError> {
+fn insert_actions(tx: &Connection, session_id: i64, may_exist: bool, b: &Beacon) -> Result<(), StoreError> {
     let mut find = tx.prepare_cached("SELECT id, seq FROM actions WHERE session_id = ?1 AND action_id = ?2")?;
     let mut drop_props = tx.prepare_cached("DELETE FROM action_props WHERE action_id = ?1")?;
     let mut drop_action = tx.prepare_cached("DELETE FROM actions WHERE id = ?1")?;
@@ -416,6 +452,43 @@ mod tests {
         // Reopening runs no migration again.
         let conn = open(&path).unwrap();
         assert_eq!(table_counts(&conn).unwrap()[0], ("sessions", 1));
+    }
+}
+
+#[cfg(test)]
+mod group_tests {
+    use super::*;
+    use crate::beacon::parse_beacon;
+
+    fn pending(sid: &str) -> Pending {
+        let body = format!(
+            r#"{{"v":1,"app":"a","sid":"{sid}","seq":0,"sentAt":1,"session":{{"start":1,"props":{{"string":{{"k":"v"}}}}}},
+               "actions":[{{"id":"x","kind":"load","name":"n","start":1,"end":2,"url":"u","requests":0,"requestErrors":0,"jsErrors":0,
+               "props":{{"long":{{"n":1}}}}}}]}}"#
+        );
+        (parse_beacon(body.as_bytes()).unwrap(), None)
+    }
+
+    #[test]
+    fn a_failing_beacon_is_rolled_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("g.db")).unwrap();
+        // A store failure for one session, after its beacon row and session row were written.
+        conn.execute_batch(
+            "CREATE TRIGGER refuse AFTER INSERT ON actions WHEN (SELECT sid FROM sessions WHERE id = NEW.session_id) = 'bad'
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+        let group = [pending("good1"), pending("bad"), pending("good2"), pending("good1")];
+        let out = ingest_group(&mut conn, &group, 5).unwrap();
+        assert!(matches!(out[0], Ok(IngestOutcome::Stored)));
+        assert!(out[1].as_ref().unwrap_err().to_string().contains("refused"));
+        assert!(matches!(out[2], Ok(IngestOutcome::Stored)));
+        assert!(matches!(out[3], Ok(IngestOutcome::Duplicate)), "a duplicate within one group");
+        assert_eq!(
+            table_counts(&conn).unwrap(),
+            vec![("sessions", 2), ("beacons", 2), ("actions", 2), ("session_props", 2), ("action_props", 2), ("issues", 0)]
+        );
     }
 }
 

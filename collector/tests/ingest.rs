@@ -206,3 +206,33 @@ fn sql_metacharacters_are_data() {
     assert_eq!(counts(&c.db)[0], ("sessions", 1));
     assert_eq!(counts(&c.db)[2], ("actions", 1));
 }
+
+#[test]
+fn concurrent_beacons_are_all_stored_once() {
+    let c = start(|cfg| {
+        cfg.rate_limit.per_sec = 1e6;
+        cfg.rate_limit.burst = 1e6;
+    });
+    let addr = c.addr;
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            scope.spawn(move || {
+                for i in 0..25 {
+                    let mut b = good();
+                    b["sid"] = json!(format!("t{t}"));
+                    b["seq"] = json!(i);
+                    b["actions"][0]["id"] = json!(format!("a{i}"));
+                    // Every beacon twice: the duplicate may land in the same write group.
+                    assert_eq!(post_beacon(addr, &b.to_string(), &[]).status, 204);
+                    assert_eq!(post_beacon(addr, &b.to_string(), &[]).status, 204);
+                }
+            });
+        }
+    });
+    let n = counts(&c.db);
+    assert_eq!(&n[..3], &[("sessions", 8), ("beacons", 200), ("actions", 200)]);
+    let r = usql(c.addr, "table", "SELECT userSessionId, userActionCount FROM usersession ORDER BY userSessionId", "&includeLive=true");
+    let rows = r.json()["values"].clone();
+    assert_eq!(rows.as_array().unwrap().len(), 8);
+    assert!(rows.as_array().unwrap().iter().all(|row| row[1] == json!(25)), "{rows}");
+}
