@@ -60,3 +60,12 @@ demo: setup
 	@echo "  terminal:   ./target/release/rumprops query --db target/demo.db --include-live 'SELECT ...'"
 	@echo
 	./target/release/rumprops serve --db target/demo.db --addr $(DEMO_ADDR) --static www
+
+## Benchmarks against the peers (not part of `make test`; nothing in it fails on a slow figure):
+## size, capture cost and page overhead in headless Chromium, wire bytes, collector ingest and
+## USQL latency, memory with the collector down. Writes docs/benchmarks.md (bench/run.mjs).
+.PHONY: bench
+bench: setup
+	env -u CARGO_TARGET_DIR scripts/build-agent.sh
+	cd bench && npm ci --no-audit --no-fund --loglevel=error
+	node bench/run.mjs
