@@ -74,6 +74,9 @@ struct AppState {
     config: ServeConfig,
     writer: Writer,
     readers: Mutex<Vec<Connection>>,
+    /// At most [`READER_POOL_SIZE`] queries run at once; more wait their turn, so a burst of
+    /// queries cannot open connections and threads without bound.
+    query_slots: tokio::sync::Semaphore,
     limiter: RateLimiter,
 }
 
@@ -115,6 +118,7 @@ impl Server {
             limiter: RateLimiter::new(config.rate_limit),
             writer,
             readers: Mutex::new(Vec::new()),
+            query_slots: tokio::sync::Semaphore::new(READER_POOL_SIZE),
             config,
         });
         let router = Router::new()
@@ -335,6 +339,9 @@ async fn run_query(state: Arc<AppState>, params: HashMap<String, String>, tree: 
     let (text, opts) = match query_options(&params, state.config.session_timeout_ms) {
         Ok(x) => x,
         Err(m) => return error_response(StatusCode::BAD_REQUEST, &m),
+    };
+    let Ok(_slot) = state.query_slots.acquire().await else {
+        return error_response(StatusCode::SERVICE_UNAVAILABLE, "collector stopping");
     };
     let st = Arc::clone(&state);
     let result = tokio::task::spawn_blocking(move || st.with_reader(|conn| usql::run(conn, &text, &opts))).await;
