@@ -23,6 +23,7 @@ export async function setup(t, contextOptions = {}) {
   const context = await browser.newContext(contextOptions);
   const log = [];
   const watch = (page) => {
+    page.rumpropsLog = log;
     page.on('pageerror', (e) => log.push('pageerror: ' + e.message));
     page.on('console', (m) => { if (m.type() === 'warning' || m.type() === 'error') log.push(m.type() + ': ' + m.text()); });
     return page;
@@ -43,9 +44,13 @@ export async function setup(t, contextOptions = {}) {
 
 /** Waits until the agent's global exists and its module answers (evaluateRules gives an array). */
 export async function ready(page) {
-  await until(() => page.evaluate(() => {
-    try { return Array.isArray(window.rumprops && window.rumprops.evaluateRules()); } catch (e) { return false; }
-  }), 'the agent to start');
+  try {
+    await until(() => page.evaluate(() => {
+      try { return Array.isArray(window.rumprops && window.rumprops.evaluateRules()); } catch (e) { return false; }
+    }), 'the agent to start', 30000);
+  } catch (e) {
+    throw new Error(e.message + ' on ' + page.url() + '; page log: ' + (page.rumpropsLog || []).join(' | '));
+  }
 }
 
 /** Every action the sink received, with its beacon's sid and seq, beacons deduplicated by (sid, seq). */
