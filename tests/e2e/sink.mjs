@@ -3,11 +3,30 @@
 // random or refuse connections, as a flaky or unreachable collector would.
 import http from 'node:http';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const ROOTS = { '/dist/': path.join(here, '../../www/dist'), '/pages/': path.join(here, 'pages') };
+const ROOTS = { '/dist/': snapshotDist(path.join(here, '../../www/dist')), '/pages/': path.join(here, 'pages') };
+
+// The agent is served from a copy of www/dist made when this module loads: another build in the
+// same tree (scripts/build-agent.sh empties www/dist first) must not pull it away mid-test.
+function snapshotDist(dist) {
+  const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'rumprops-e2e-dist-'));
+  process.on('exit', () => fs.rmSync(copy, { recursive: true, force: true }));
+  const complete = (dir) => ['rumprops.js', 'pkg/rumprops.js', 'pkg/rumprops_bg.wasm'].every((f) => fs.existsSync(path.join(dir, f)));
+  for (let tries = 0; tries < 100; tries++) {
+    try {
+      if (complete(dist)) {
+        fs.cpSync(dist, copy, { recursive: true });
+        if (complete(copy)) return copy;
+      }
+    } catch (e) { /* a build replaced it meanwhile: try again */ }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+  }
+  throw new Error('no complete build in ' + dist + ' (run scripts/build-agent.sh)');
+}
 const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.json': 'application/json' };
 
 export async function startSink() {
