@@ -52,6 +52,7 @@ test('addActionProperties and sendSessionProperties report {sent, failed}; evalu
     rumprops.flush();
     return { action, later, session, unknown, rules: rumprops.evaluateRules() };
   });
+  // Reports hold JS numbers: a long beyond 2^53 is rounded there (npm/index.d.ts), never on the beacon.
   assert.deepEqual(reports.action, {
     sent: [{ key: 'order_note', value: '  Paid by card ' }, { key: 'plan', value: 'y' }, { key: 'qty', value: 12 }, { key: 'bigq', value: 9223372036854775807 }],
     failed: [{ key: 'nope', reason: 'invalid_key' }, { key: 'order_note', reason: 'wrong_type' }, { key: 'qty', reason: 'wrong_type' }, { key: 'when', reason: 'not_a_date' }],

@@ -77,6 +77,13 @@ test('meta, CSS, cookie, query and JS-global rules arrive typed and exact', asyn
     assert.equal(typeof b.sid, 'string');
     assert.equal(typeof b.seq, 'number');
   }
+  // The dry run gives the same values (as JS numbers: a long beyond 2^53 is rounded there).
+  const rules = Object.fromEntries((await page.evaluate(() => rumprops.evaluateRules())).map((r) => [r.key, r]));
+  assert.deepEqual(rules.big, { key: 'big', source: 'js', value: 9223372036854775807, reason: null });
+  assert.equal(rules.small.value, -9223372036854775808);
+  assert.equal(rules.count.value, 42);
+  assert.equal(rules.title.value, 'Winter offers');
+  assert.equal(rules.secret.reason, 'sensitive_field');
   // The load action carries the same rule values.
   const load = await until(() => sink.actions().find((a) => a.kind === 'load'), 'the load action');
   assert.equal(flatProps(load.props).big.type, 'long');
