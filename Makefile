@@ -29,9 +29,11 @@ test-browser:
 ## End to end: the built agent (www/dist) in headless Chromium against a local beacon sink
 ## (tests/e2e/*.test.mjs: capture, actions, session, delivery, privacy, hostile page, JS API)
 ## and the demo shop against the real collector.
+## (Both builds go to target/, where build-wasm.sh and the collector test look, whatever
+## CARGO_TARGET_DIR says.)
 test-e2e: setup
-	scripts/build-agent.sh
-	cargo build -p rumprops-collector
+	env -u CARGO_TARGET_DIR scripts/build-agent.sh
+	env -u CARGO_TARGET_DIR cargo build -p rumprops-collector
 	node --test --test-concurrency=1 tests/e2e/
 
 ## The npm package: packed (scripts/pack-npm.sh), installed into tests/npm-app, type-checked,
