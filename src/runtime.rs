@@ -461,6 +461,16 @@ pub fn loaded() {
     });
 }
 
+/// The largest char boundary of `s` at or below `max` bytes (cutting at a byte inside a
+/// character would give no prefix at all).
+fn char_floor(s: &str, max: usize) -> usize {
+    let mut cut = s.len().min(max);
+    while !s.is_char_boundary(cut) {
+        cut = cut.saturating_sub(1);
+    }
+    cut
+}
+
 /// A click on `target`: a click action named from `data-rumprops-name`, `aria-label` or text.
 #[wasm_bindgen]
 pub fn click(target: JsValue) {
@@ -471,10 +481,15 @@ pub fn click(target: JsValue) {
             .ok()
             .flatten()
             .unwrap_or_else(|| el.clone());
+        let data_name = el.get_attribute("data-rumprops-name");
+        let aria_label = el.get_attribute("aria-label");
+        // The text only when no attribute names it: a container's text can be megabytes.
+        let labelled = |v: &Option<String>| v.as_deref().is_some_and(|s| !crate::text::trim_ascii_ws(s).is_empty());
+        let text = if labelled(&data_name) || labelled(&aria_label) { None } else { el.text_content() };
         let name = crate::agent::action::click_name(
-            el.get_attribute("data-rumprops-name").as_deref(),
-            el.get_attribute("aria-label").as_deref(),
-            el.text_content().as_deref().map(|t| t.get(..4096).unwrap_or(t)),
+            data_name.as_deref(),
+            aria_label.as_deref(),
+            text.as_deref().map(|t| t.get(..char_floor(t, 4096)).unwrap_or_default()),
             &el.local_name(),
         );
         if let Some(id) = rt.start(ActionKind::Click, &name, now) {

@@ -37,6 +37,7 @@ test('clicks are named from data-rumprops-name, aria-label and text, and count r
     ['#texted', 'click on "Next page"', 0, 0],
     ['#plain', 'click on "Plain div text"', 0, 0],
     ['#long', 'click on "' + 'ab '.repeat(60).trim().slice(0, 100) + '"', 0, 0],
+    ['#multibyte', 'click on "x' + 'é'.repeat(99) + '"', 0, 0],  // 6001 bytes of text, cut inside a character
     ['#f200', 'click on "fetch 200"', 1, 0],
     ['#f404', 'click on "fetch 404"', 1, 1],
     ['#f500', 'click on "fetch 500"', 1, 1],
