@@ -495,7 +495,10 @@ function measureCollector() {
       if (head && lines[i + 2] && lines[i + 2].startsWith('  plan: ')) plans[head[1]] = { sql: lines[i + 1].trim(), plan: lines[i + 2].slice(8) };
     });
     run.plans = plans;
+    run.ingests = [];
     for (const line of lines) {
+      const g = line.match(/^(ingest.*?): (\d+) beacons.* in ([\d.]+) s = (\d+) beacons\/s, (\d+) actions\/s/);
+      if (g) run.ingests.push({ label: g[1], beacons: Number(g[2]), secs: Number(g[3]), actionsPerSec: Number(g[5]) });
       const a = line.match(/^ingest \(.*?([\d.]+) s = (\d+) beacons\/s, (\d+) actions\/s/);
       if (a) run.ingest = { beaconsPerSec: Number(a[2]), actionsPerSec: Number(a[3]), secs: Number(a[1]) };
       const h = line.match(/^ingest over HTTP \((.*?)\): (\d+) beacons in ([\d.]+) s = (\d+) beacons\/s, (\d+) actions\/s/);
@@ -524,6 +527,7 @@ async function main() {
     dirty: execSync('git status --porcelain --untracked-files=no', { cwd: ROOT, encoding: 'utf8' }).split('\n').filter(Boolean).length,
   };
   const save = () => fs.writeFileSync(RESULTS, JSON.stringify(results, null, 1));
+  const at = () => ({ date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), loadavg: os.loadavg().map((x) => +x.toFixed(2)) });
 
   if (only.includes('size')) {
     log('size');
@@ -540,7 +544,8 @@ async function main() {
       for (const part of browserParts) {
         log(part);
         const fn = { capture: measureCapture, overhead: measureOverhead, wire: measureWire, memory: measureMemory }[part];
-        results[part] = { ...(await fn(browser, srv, sink)), machine: { ...machine, chromium: chromiumVersion, loadavg: os.loadavg().map((x) => +x.toFixed(2)) } };
+        const when = at();
+        results[part] = { ...(await fn(browser, srv, sink)), machine: { ...machine, chromium: chromiumVersion, ...when } };
         save();
       }
     } finally {
@@ -551,11 +556,15 @@ async function main() {
     if (offsite.length) throw new Error('requests left 127.0.0.1:\n' + [...new Set(offsite)].join('\n'));
   }
   if (only.includes('collector')) {
-    results.collector = { ...measureCollector(), machine: { ...machine, loadavg: os.loadavg().map((x) => +x.toFixed(2)) } };
+    const when = at();
+    results.collector = { ...measureCollector(), machine: { ...machine, ...when } };
     save();
   }
   results.command = 'make bench';
-  results.machine = machine;
+  if (!(only.length === 1 && only[0] === 'report')) {
+    const chromium = ['capture', 'overhead', 'wire', 'memory'].map((k) => results[k] && results[k].machine.chromium).find(Boolean);
+    results.machine = { ...machine, chromium };
+  }
   save();
   writeReport(results, OUT);
   log('wrote ' + path.relative(ROOT, OUT));
