@@ -161,6 +161,8 @@ pub struct Agent {
     faults: u64,
     /// What was last handed to storage, to write only on change: session, props, outbox.
     written: [Option<String>; 3],
+    /// The outbox version `written` holds (`None`: not written yet).
+    written_outbox_version: Option<u64>,
 }
 
 impl Agent {
@@ -182,6 +184,7 @@ impl Agent {
             outbox: Outbox::new(),
             faults: 0,
             written: [None, None, None],
+            written_outbox_version: None,
         }
     }
 
@@ -300,7 +303,11 @@ impl Agent {
     /// The storage writes due since the last call: the runtime calls this after every event and
     /// carries them out (a cookie and localStorage for the session, localStorage for the rest).
     pub fn take_storage_update(&mut self) -> StorageUpdate {
-        let now = [self.session_storage(), self.session_props_storage(), self.outbox_storage()];
+        // The outbox text is rebuilt only when the outbox changed: it can be half a megabyte.
+        let outbox_changed = self.written_outbox_version != Some(self.outbox.version());
+        self.written_outbox_version = Some(self.outbox.version());
+        let outbox = if outbox_changed { self.outbox_storage() } else { self.written[2].clone() };
+        let now = [self.session_storage(), self.session_props_storage(), outbox];
         let mut slots = now.into_iter().zip(self.written.iter_mut()).map(|(new, old)| {
             if new == *old {
                 Stored::Unchanged

@@ -56,11 +56,19 @@ impl Entry {
 pub const IN_FLIGHT_TIMEOUT_MS: i64 = 60_000;
 
 /// Unacknowledged beacons, oldest first.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Outbox {
     entries: Vec<Entry>,
     /// Beacons dropped because the outbox was full (or given up) since the count was last reported.
     pub dropped: u64,
+    /// Bumped by every change, so the storage text (up to 512 KiB) is rebuilt only when needed.
+    version: u64,
+}
+
+impl PartialEq for Outbox {
+    fn eq(&self, other: &Outbox) -> bool {
+        self.entries == other.entries && self.dropped == other.dropped
+    }
 }
 
 impl Outbox {
@@ -84,8 +92,14 @@ impl Outbox {
         self.entries.iter().map(|e| e.body.len()).sum()
     }
 
+    /// A number that changes whenever the outbox may have changed.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
     /// Adds a beacon (replacing one with the same `(sid, seq)`), then drops the oldest beyond the bounds.
     pub fn push(&mut self, entry: Entry) {
+        self.version += 1;
         self.entries.retain(|e| !e.is(&entry.sid, entry.seq));
         self.entries.push(entry);
         self.enforce_bounds();
@@ -102,6 +116,7 @@ impl Outbox {
 
     /// Removes an acknowledged (or refused) beacon; `false` if it was not there.
     pub fn remove(&mut self, sid: &str, seq: u64) -> bool {
+        self.version += 1;
         let before = self.entries.len();
         self.entries.retain(|e| !e.is(sid, seq));
         self.entries.len() != before
@@ -109,6 +124,7 @@ impl Outbox {
 
     /// The entry for `(sid, seq)`.
     pub fn get_mut(&mut self, sid: &str, seq: u64) -> Option<&mut Entry> {
+        self.version += 1;
         self.entries.iter_mut().find(|e| e.is(sid, seq))
     }
 
@@ -119,6 +135,7 @@ impl Outbox {
 
     /// The entry at an index from [`Outbox::due`].
     pub fn entry_mut(&mut self, i: usize) -> Option<&mut Entry> {
+        self.version += 1;
         self.entries.get_mut(i)
     }
 
@@ -131,6 +148,7 @@ impl Outbox {
     /// An entry both have keeps this copy's state. The drop count takes the larger of the two,
     /// as both usually started from the same stored count.
     pub fn merge(&mut self, other: Outbox) {
+        self.version += 1;
         for e in other.entries {
             if !self.entries.iter().any(|x| x.is(&e.sid, e.seq)) {
                 self.entries.push(e);
@@ -210,6 +228,22 @@ mod tests {
 
     fn entry(seq: u64, bytes: usize) -> Entry {
         Entry::new("s1", seq, "x".repeat(bytes), seq as i64)
+    }
+
+    #[test]
+    fn version_moves_with_every_change_and_not_otherwise() {
+        let mut q = Outbox::new();
+        let v0 = q.version();
+        q.push(Entry::new("s", 1, "{}".into(), 0));
+        let v1 = q.version();
+        assert_ne!(v0, v1);
+        let _ = q.due(10);
+        let _ = q.to_storage();
+        assert_eq!(q.version(), v1, "reading changes nothing");
+        q.remove("s", 1);
+        assert_ne!(q.version(), v1);
+        let back = Outbox::from_storage(&q.to_storage());
+        assert_eq!(back, q, "equality ignores the version");
     }
 
     #[test]
