@@ -84,11 +84,38 @@ impl Page for BrowserPage {
     }
 
     fn meta(&self, name: &str) -> Option<String> {
-        let metas = self.dom.get_elements_by_tag_name("meta");
-        (0..metas.length())
-            .filter_map(|i| metas.item(i))
-            .find(|m| text::meta_matches(m.get_attribute("name").as_deref(), m.get_attribute("property").as_deref(), name))?
-            .get_attribute("content")
+        // One query instead of a scan that reads two attributes of every <meta> per rule: the
+        // `i` flag compares ASCII case-insensitively, and a selector list matches the first
+        // element in document order that satisfies either part.
+        let mut sel = String::from("meta[name=");
+        let mut quoted = String::from("\"");
+        for c in name.chars() {
+            match c {
+                '"' | '\\' => {
+                    quoted.push('\\');
+                    quoted.push(c);
+                }
+                '\n' => quoted.push_str("\\a "),
+                '\r' => quoted.push_str("\\d "),
+                '\u{c}' => quoted.push_str("\\c "),
+                _ => quoted.push(c),
+            }
+        }
+        quoted.push_str("\" i]");
+        sel.push_str(&quoted);
+        sel.push_str(",meta[property=");
+        sel.push_str(&quoted);
+        match self.dom.query_selector(&sel) {
+            Ok(found) => found?.get_attribute("content"),
+            // Not expected (the name is quoted); read the slow way rather than not at all.
+            Err(_) => {
+                let metas = self.dom.get_elements_by_tag_name("meta");
+                (0..metas.length())
+                    .filter_map(|i| metas.item(i))
+                    .find(|m| text::meta_matches(m.get_attribute("name").as_deref(), m.get_attribute("property").as_deref(), name))?
+                    .get_attribute("content")
+            }
+        }
     }
 
     fn cookie_string(&self) -> Option<String> {

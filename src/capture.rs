@@ -30,9 +30,39 @@ pub struct Issue {
     pub reason: Reason,
 }
 
-/// Evaluates every rule of `config` against `page`, in config order.
+/// Evaluates every rule of `config` against `page`, in config order. The cookie string and the
+/// URL are read once for all rules (in the browser each read copies them out of the page).
 pub fn evaluate(config: &Config, page: &dyn Page) -> Vec<Outcome> {
-    config.properties.iter().map(|p| evaluate_one(p, page)).collect()
+    let once = ReadOnce { page, cookie: core::cell::OnceCell::new(), url: core::cell::OnceCell::new() };
+    config.properties.iter().map(|p| evaluate_one(p, &once)).collect()
+}
+
+/// A page whose cookie string and URL are read at most once.
+struct ReadOnce<'a> {
+    page: &'a dyn Page,
+    cookie: core::cell::OnceCell<Option<String>>,
+    url: core::cell::OnceCell<String>,
+}
+
+impl Page for ReadOnce<'_> {
+    fn selector_is_valid(&self, selector: &str) -> bool {
+        self.page.selector_is_valid(selector)
+    }
+    fn css(&self, selector: &str, attribute: Option<&str>) -> CssRead {
+        self.page.css(selector, attribute)
+    }
+    fn meta(&self, name: &str) -> Option<String> {
+        self.page.meta(name)
+    }
+    fn cookie_string(&self) -> Option<String> {
+        self.cookie.get_or_init(|| self.page.cookie_string()).clone()
+    }
+    fn url(&self) -> String {
+        self.url.get_or_init(|| self.page.url()).clone()
+    }
+    fn js(&self, path: &[String]) -> JsRead {
+        self.page.js(path)
+    }
 }
 
 /// Evaluates one rule.
