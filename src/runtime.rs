@@ -54,6 +54,9 @@ struct Runtime {
     started_rel: f64,
     /// This page's outbox key.
     outbox_key: String,
+    /// JS strings of `evaluateRules()` rows, made on its first call: the field names, then each
+    /// rule's key and source kind.
+    row_text: Vec<JsValue>,
     /// Outbox keys of earlier pages adopted at start, deleted once ours is written.
     adopted: Vec<String>,
     last_url: String,
@@ -408,6 +411,7 @@ pub fn init(config: JsValue, booted_at: f64) -> String {
         load_action: None,
         started_rel: booted_at,
         outbox_key,
+        row_text: Vec::new(),
         adopted: Vec::new(),
         last_url: window.location().href().unwrap_or_default(),
         dnt,
@@ -705,23 +709,35 @@ pub fn flush() {
 #[wasm_bindgen(js_name = evaluateRules)]
 pub fn evaluate_rules() -> JsValue {
     let rows = with(|rt, _| {
+        // The row's field names and each rule's key and source kind become JS strings once,
+        // not on every call: crossing a string into JS costs more than reading most rules.
+        if rt.row_text.is_empty() {
+            rt.row_text = ["key", "source", "value", "reason"].into_iter().map(JsValue::from_str).collect();
+            for p in &rt.agent.config().properties {
+                rt.row_text.push(JsValue::from_str(&p.key));
+                rt.row_text.push(JsValue::from_str(p.source.kind()));
+            }
+        }
         let config = rt.agent.config();
         let outcomes = capture::evaluate(config, &rt.page);
-        config
-            .properties
+        let text = |i: usize| rt.row_text.get(i).cloned().unwrap_or(JsValue::NULL);
+        let put = |row: &JsValue, field: usize, v: &JsValue| {
+            let _ = js_sys::Reflect::set(row, &text(field), v);
+        };
+        outcomes
             .iter()
-            .zip(outcomes)
-            .map(|(p, o)| {
+            .enumerate()
+            .map(|(i, o)| {
                 let row: JsValue = js_sys::Object::new().into();
-                set(&row, "key", &JsValue::from_str(&p.key));
-                set(&row, "source", &JsValue::from_str(p.source.kind()));
-                let (value, reason) = match &o {
+                put(&row, 0, &text(4 + 2 * i));
+                put(&row, 1, &text(5 + 2 * i));
+                let (value, reason) = match o {
                     capture::Outcome::Value(v) => (js_value(v), JsValue::NULL),
                     capture::Outcome::Issue(r) => (JsValue::NULL, JsValue::from_str(r.code())),
                     capture::Outcome::Skipped => (JsValue::NULL, JsValue::NULL),
                 };
-                set(&row, "value", &value);
-                set(&row, "reason", &reason);
+                put(&row, 2, &value);
+                put(&row, 3, &reason);
                 row
             })
             .collect()
