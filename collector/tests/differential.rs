@@ -484,6 +484,7 @@ fn sql_path_agrees_with_the_in_memory_evaluator() {
     let mut checked = 0;
     let mut nontrivial = 0;
     let mut grouped_without_actions = 0;
+    let mut split_groups = 0;
     for round in 0..4 {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = store::open(&dir.path().join("d.db")).unwrap();
@@ -579,6 +580,9 @@ fn sql_path_agrees_with_the_in_memory_evaluator() {
             if query.contains("FROM usersession") && select_part.contains("useraction.") && !sql.contains("actions a") {
                 grouped_without_actions += 1;
             }
+            if sql.contains(" UNION ALL ") {
+                split_groups += 1;
+            }
             assert!(
                 same_rows(got.values.clone(), expected.clone()),
                 "round {round}: {query}\n sql: {:?}\nmemory: {:?}",
@@ -596,4 +600,6 @@ fn sql_path_agrees_with_the_in_memory_evaluator() {
     assert!(nontrivial > 300, "only {nontrivial} queries had rows");
     // The shortcut through session counters (action aggregates read from the session row) is exercised too.
     assert!(grouped_without_actions > 5, "only {grouped_without_actions} grouped queries read no actions");
+    // So is the split of action-field groups into action rows and sessions without actions.
+    assert!(split_groups > 5, "only {split_groups} queries grouped action rows apart from sessions without actions");
 }

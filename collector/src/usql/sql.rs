@@ -232,16 +232,10 @@ fn two_step(q: &Query, per_action: bool) -> bool {
         && q.is_aggregated()
         && !q.distinct
         && q.group_by.iter().all(|f| f.scope == Scope::Session)
-        && q.items.iter().all(|i| match &i.expr {
-            Expr::Field(_) | Expr::CountStar => true,
-            Expr::Agg { func, distinct, .. } => {
-                !distinct && matches!(func, AggFunc::Count | AggFunc::Sum | AggFunc::Min | AggFunc::Max | AggFunc::Avg)
-            }
-        })
+        && combinable(q)
         && q.order_by.iter().all(|(k, _)| match k {
-            OrderKey::Column(_) => true,
             OrderKey::Expr(Expr::Field(f)) => f.scope == Scope::Session,
-            OrderKey::Expr(_) => false,
+            _ => true,
         })
 }
 
@@ -271,65 +265,146 @@ fn counters_suffice(q: &Query) -> bool {
         && q.items.iter().all(|i| matches!(i.expr, Expr::Field(_)) || session_counter(&i.expr).is_some())
 }
 
+/// Whether a grouped `FROM usersession` query over action rows whose group keys are all action
+/// fields can be computed from the actions alone plus the sessions without actions: the action
+/// rows (an inner join, which SQLite can read in the order of an index on the group keys, such
+/// as `actions_name`, instead of sorting them), and one row per session without actions (every
+/// action field NULL), the two combined from partial aggregates as in [`two_step`].
+fn split_groups(q: &Query, per_action: bool) -> bool {
+    q.table == Table::UserSession
+        && per_action
+        && !q.distinct
+        && !q.group_by.is_empty()
+        && q.group_by.iter().all(|f| f.scope == Scope::Action)
+        && combinable(q)
+}
+
+/// Whether every aggregate can be combined from partial aggregates (COUNT, SUM, MIN, MAX, AVG)
+/// and ORDER BY names only columns and plain fields.
+fn combinable(q: &Query) -> bool {
+    q.items.iter().all(|i| match &i.expr {
+        Expr::Field(_) | Expr::CountStar => true,
+        Expr::Agg { func, distinct, .. } => {
+            !distinct && matches!(func, AggFunc::Count | AggFunc::Sum | AggFunc::Min | AggFunc::Max | AggFunc::Avg)
+        }
+    }) && q.order_by.iter().all(|(k, _)| matches!(k, OrderKey::Column(_) | OrderKey::Expr(Expr::Field(_))))
+}
+
+/// Pushes the group keys (`g0`, …) and the partial aggregates (`k0`, `n0`, …) of a two-step or
+/// split query to `inner`, and returns the outer select list that combines them.
+fn partials(b: &mut Builder, q: &Query, counters: bool, inner: &mut Vec<String>) -> Vec<String> {
+    for (i, f) in q.group_by.iter().enumerate() {
+        inner.push(format!("{} AS g{i}", b.field(f)));
+    }
+    let mut outer_items = Vec::new();
+    for (k, item) in q.items.iter().enumerate() {
+        let outer = match &item.expr {
+            Expr::Field(f) => format!("g{}", q.group_by.iter().position(|g| g == f).unwrap_or(0)),
+            e if counters => {
+                inner.push(format!("{} AS k{k}", session_counter(e).unwrap_or("NULL")));
+                match e {
+                    Expr::Agg { func: AggFunc::Sum, .. } => format!("SUM(k{k})"),
+                    _ => format!("COALESCE(SUM(k{k}), 0)"),
+                }
+            }
+            Expr::CountStar => {
+                inner.push(format!("COUNT(*) AS k{k}"));
+                format!("COALESCE(SUM(k{k}), 0)")
+            }
+            Expr::Agg { func, field, .. } => {
+                let f = if *func == AggFunc::Count { b.count_arg(field) } else { b.field(field) };
+                match func {
+                    AggFunc::Count => {
+                        inner.push(format!("COUNT({f}) AS k{k}"));
+                        format!("COALESCE(SUM(k{k}), 0)")
+                    }
+                    AggFunc::Min => {
+                        inner.push(format!("MIN({f}) AS k{k}"));
+                        format!("MIN(k{k})")
+                    }
+                    AggFunc::Max => {
+                        inner.push(format!("MAX({f}) AS k{k}"));
+                        format!("MAX(k{k})")
+                    }
+                    AggFunc::Avg => {
+                        inner.push(format!("TOTAL({f}) AS k{k}, COUNT({f}) AS n{k}"));
+                        format!("(TOTAL(k{k}) / SUM(n{k}))")
+                    }
+                    _ => {
+                        inner.push(format!("SUM({f}) AS k{k}"));
+                        format!("SUM(k{k})")
+                    }
+                }
+            }
+        };
+        outer_items.push(outer);
+    }
+    outer_items
+}
+
+/// Action columns outside the `actions_name` index. When a query reads one of them, its
+/// action-field group keys are written `+a.name` (the same value), which keeps SQLite from
+/// reading the actions in index order with a lookup of each action row: that costs more than
+/// sorting them.
+const UNINDEXED_ACTION_COLUMNS: [&str; 3] = ["a.kind", "a.url", "a.app"];
+
+fn reads_unindexed_action_column(q: &Query) -> bool {
+    fn unindexed(f: &Field) -> bool {
+        matches!(&f.kind, FieldKind::Builtin(b) if f.scope == Scope::Action && UNINDEXED_ACTION_COLUMNS.contains(&b.sql))
+    }
+    fn in_cond(c: &Cond) -> bool {
+        match c {
+            Cond::And(a, b) | Cond::Or(a, b) => in_cond(a) || in_cond(b),
+            Cond::Not(a) => in_cond(a),
+            Cond::Cmp(f, ..) | Cond::In(f, ..) | Cond::IsNull(f, _) | Cond::Like(f, ..) | Cond::StartsWith(f, ..) | Cond::Between(f, ..) => {
+                unindexed(f)
+            }
+        }
+    }
+    let in_expr = |e: &Expr| matches!(e, Expr::Field(f) | Expr::Agg { field: f, .. } if unindexed(f));
+    q.items.iter().any(|i| in_expr(&i.expr))
+        || q.group_by.iter().any(unindexed)
+        || q.order_by.iter().any(|(k, _)| matches!(k, OrderKey::Expr(e) if in_expr(e)))
+        || q.filter.as_ref().is_some_and(in_cond)
+}
+
+/// A GROUP BY key over action rows: see [`UNINDEXED_ACTION_COLUMNS`].
+fn group_key(b: &mut Builder, f: &Field, unindexed: bool) -> String {
+    let sql = b.field(f);
+    if unindexed && f.scope == Scope::Action && matches!(f.kind, FieldKind::Builtin(_)) {
+        format!("+{sql}")
+    } else {
+        sql
+    }
+}
+
 /// Builds the statement for `q` under `opts`.
 pub fn translate(q: &Query, opts: &QueryOptions) -> Statement {
     let mut b = Builder { frames: vec![Vec::new()], ..Builder::default() };
     let per_action = rows_per_action(q);
     let two_step = two_step(q, per_action);
+    let split = split_groups(q, per_action);
     let counters = two_step && counters_suffice(q);
-    // Select list: plain, or (for two steps) the per-session parts and the combining outer list.
+    let unindexed = reads_unindexed_action_column(q);
+    // Select list: plain, or (for two steps and split groups) the partial aggregates and the
+    // combining outer list.
     let mut inner_items = Vec::new();
-    let mut outer_items = Vec::new();
-    if two_step {
-        for (i, f) in q.group_by.iter().enumerate() {
-            inner_items.push(format!("{} AS g{i}", b.field(f)));
+    let mut null_items = Vec::new();
+    let outer_items = if two_step || split {
+        let outer = partials(&mut b, q, counters, &mut inner_items);
+        if split {
+            // The rows of sessions without actions: every action field NULL.
+            b.actions_null = true;
+            partials(&mut b, q, false, &mut null_items);
+            b.actions_null = false;
         }
-        for (k, item) in q.items.iter().enumerate() {
-            let outer = match &item.expr {
-                Expr::Field(f) => format!("g{}", q.group_by.iter().position(|g| g == f).unwrap_or(0)),
-                e if counters => {
-                    inner_items.push(format!("{} AS k{k}", session_counter(e).unwrap_or("NULL")));
-                    match e {
-                        Expr::Agg { func: AggFunc::Sum, .. } => format!("SUM(k{k})"),
-                        _ => format!("COALESCE(SUM(k{k}), 0)"),
-                    }
-                }
-                Expr::CountStar => {
-                    inner_items.push(format!("COUNT(*) AS k{k}"));
-                    format!("COALESCE(SUM(k{k}), 0)")
-                }
-                Expr::Agg { func, field, .. } => {
-                    let f = if *func == AggFunc::Count { b.count_arg(field) } else { b.field(field) };
-                    match func {
-                        AggFunc::Count => {
-                            inner_items.push(format!("COUNT({f}) AS k{k}"));
-                            format!("COALESCE(SUM(k{k}), 0)")
-                        }
-                        AggFunc::Min => {
-                            inner_items.push(format!("MIN({f}) AS k{k}"));
-                            format!("MIN(k{k})")
-                        }
-                        AggFunc::Max => {
-                            inner_items.push(format!("MAX({f}) AS k{k}"));
-                            format!("MAX(k{k})")
-                        }
-                        AggFunc::Avg => {
-                            inner_items.push(format!("TOTAL({f}) AS k{k}, COUNT({f}) AS n{k}"));
-                            format!("(TOTAL(k{k}) / SUM(n{k}))")
-                        }
-                        _ => {
-                            inner_items.push(format!("SUM({f}) AS k{k}"));
-                            format!("SUM(k{k})")
-                        }
-                    }
-                }
-            };
-            outer_items.push(outer);
-        }
+        outer
     } else {
-        outer_items = q.items.iter().map(|i| b.expr(&i.expr)).collect();
-    }
+        q.items.iter().map(|i| b.expr(&i.expr)).collect()
+    };
     let mut wheres = Vec::new();
+    // For split groups: the filter on action rows and on sessions without actions.
+    let mut split_filters = None;
     if !opts.include_live {
         let cutoff = b.param(SqlValue::Integer(opts.now_ms.saturating_sub(opts.session_timeout_ms)));
         wheres.push(format!("(s.end_reason IS NOT NULL OR s.last_seen <= {cutoff})"));
@@ -356,14 +431,21 @@ pub fn translate(q: &Query, opts: &QueryOptions) -> Statement {
                 "(EXISTS (SELECT 1 FROM actions a{} WHERE a.session_id = s.id AND {with_action}) OR (s.action_count = 0 AND {without}))",
                 Builder::joins_sql(&frame, Scope::Action)
             ));
+        } else if split {
+            split_filters = Some((b.cond(c), {
+                b.actions_null = true;
+                let without = b.cond(c);
+                b.actions_null = false;
+                without
+            }));
         } else {
             wheres.push(b.cond(c));
         }
     }
-    let groups: Vec<String> = if two_step {
+    let groups: Vec<String> = if two_step || split {
         (0..q.group_by.len()).map(|i| format!("g{i}")).collect()
     } else {
-        q.group_by.iter().map(|f| b.field(f)).collect()
+        q.group_by.iter().map(|f| group_key(&mut b, f, unindexed)).collect()
     };
     let orders: Vec<String> = q
         .order_by
@@ -371,7 +453,7 @@ pub fn translate(q: &Query, opts: &QueryOptions) -> Statement {
         .map(|(k, desc)| {
             let key = match k {
                 OrderKey::Column(i) => (i + 1).to_string(),
-                OrderKey::Expr(Expr::Field(f)) if two_step => {
+                OrderKey::Expr(Expr::Field(f)) if two_step || split => {
                     format!("g{}", q.group_by.iter().position(|g| g == f).unwrap_or(0))
                 }
                 OrderKey::Expr(e) => b.expr(e),
@@ -379,7 +461,35 @@ pub fn translate(q: &Query, opts: &QueryOptions) -> Statement {
             format!("{key}{}", if *desc { " DESC" } else { "" })
         })
         .collect();
+    // The group keys of the action rows as expressions, so SQLite can match them to an index.
+    let split_keys: Vec<String> =
+        if split { q.group_by.iter().map(|f| group_key(&mut b, f, unindexed)).collect() } else { Vec::new() };
     let frame = b.frames.pop().unwrap_or_default();
+    if split {
+        let (with_action, without) = match split_filters {
+            Some((w, wo)) => (vec![w], vec![wo]),
+            None => (Vec::new(), Vec::new()),
+        };
+        let actions_where: Vec<&String> = wheres.iter().chain(&with_action).collect();
+        let empty = "s.action_count = 0".to_owned();
+        let sessions_where: Vec<&String> = std::iter::once(&empty).chain(&wheres).chain(&without).collect();
+        let mut actions_part = format!("SELECT {}{}", inner_items.join(", "), from_sql(Table::UserAction, true, &frame));
+        if !actions_where.is_empty() {
+            let w: Vec<&str> = actions_where.iter().map(|s| s.as_str()).collect();
+            actions_part.push_str(&format!(" WHERE {}", w.join(" AND ")));
+        }
+        let w: Vec<&str> = sessions_where.iter().map(|s| s.as_str()).collect();
+        let g: Vec<String> = (0..q.group_by.len()).map(|i| format!("g{i}")).collect();
+        let sessions_part = format!(
+            "SELECT {}{} WHERE {} GROUP BY {}",
+            null_items.join(", "),
+            from_sql(Table::UserSession, false, &frame),
+            w.join(" AND "),
+            g.join(", ")
+        );
+        let from = format!(" FROM ({actions_part} GROUP BY {} UNION ALL {sessions_part})", split_keys.join(", "));
+        return finish(q, opts, b, outer_items, from, &groups, &orders);
+    }
     let mut from = from_sql(q.table, per_action && !counters, &frame);
     if !wheres.is_empty() {
         from.push_str(" WHERE ");
@@ -390,6 +500,19 @@ pub fn translate(q: &Query, opts: &QueryOptions) -> Statement {
     } else if two_step {
         from = format!(" FROM (SELECT s.id, {}{from} GROUP BY s.id)", inner_items.join(", "));
     }
+    finish(q, opts, b, outer_items, from, &groups, &orders)
+}
+
+/// The outer SELECT over `from`, with its GROUP BY, ORDER BY and the page's LIMIT.
+fn finish(
+    q: &Query,
+    opts: &QueryOptions,
+    mut b: Builder,
+    outer_items: Vec<String>,
+    from: String,
+    groups: &[String],
+    orders: &[String],
+) -> Statement {
     let mut sql = format!("SELECT {}{}", if q.distinct { "DISTINCT " } else { "" }, outer_items.join(", "));
     sql.push_str(&from);
     if !groups.is_empty() {
@@ -462,6 +585,19 @@ mod tests {
         // An action condition needs the actions again.
         let st = sql("SELECT stringProperties.loyalty_status, COUNT(*) FROM usersession WHERE useraction.name = 'x' GROUP BY stringProperties.loyalty_status");
         assert!(st.sql.contains("actions a"), "{}", st.sql);
+    }
+
+    #[test]
+    fn action_groups_read_actions_apart_from_sessions_without_actions() {
+        let st = sql("SELECT useraction.name, COUNT(*), AVG(useraction.duration) FROM usersession WHERE useraction.requestCount > 1 GROUP BY useraction.name");
+        assert!(st.sql.contains("FROM actions a JOIN sessions s") && st.sql.contains("GROUP BY a.name UNION ALL"), "{}", st.sql);
+        assert!(st.sql.contains("s.action_count = 0 AND (NULL > ?"), "{}", st.sql);
+        // A column outside the name index: the key is written so SQLite sorts instead.
+        let st = sql("SELECT name, MIN(targetUrl) FROM useraction GROUP BY name");
+        assert!(st.sql.contains("GROUP BY +a.name"), "{}", st.sql);
+        // MEDIAN cannot be combined from parts: one query over the LEFT JOIN.
+        let st = sql("SELECT useraction.name, MEDIAN(useraction.duration) FROM usersession GROUP BY useraction.name");
+        assert!(!st.sql.contains("UNION ALL") && st.sql.contains("LEFT JOIN actions a"), "{}", st.sql);
     }
 
     #[test]
