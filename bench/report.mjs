@@ -274,7 +274,7 @@ export function writeReport(R, out) {
     if (m.profile && m.profile.inclusive) {
       const pr = m.profile;
       const persist = inclusive(pr, /^rumprops::runtime::Runtime::persist$/);
-      p('The time per action, though, grows with the outbox and stays at several milliseconds once it is full (no target',
+      p('The time per action grows with the outbox and stays near its last value once the outbox is full (no target',
         'covers it; it is main-thread time on every call while the collector is unreachable). A CPU profile of 3 s of',
         '`enterAction` + `leaveAction` after 1,500 actions (module with function names), shares of all samples:', '',
         table(['where', 'share'], [
@@ -284,7 +284,8 @@ export function writeReport(R, out) {
           ['`capture::evaluate` (the 20 rules at the end of each action)', pct(inclusive(pr, /^rumprops::capture::evaluate$/))],
         ], 'l'), '',
         'After every export call (an action costs six: `enterAction`, `leaveAction`, and the loader\'s `takeBeacons` and',
-        '`nextWakeup` after each), the runtime serializes the whole outbox (about 0.5 MB) to find out whether it changed.', '');
+        '`nextWakeup` after each), `Runtime::persist` writes what changed: the session state (cookie and its localStorage',
+        'mirror) on every action, the outbox text (about 0.5 MB when full) only when a beacon was added or removed.', '');
     }
   }
 

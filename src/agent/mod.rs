@@ -303,21 +303,26 @@ impl Agent {
     /// The storage writes due since the last call: the runtime calls this after every event and
     /// carries them out (a cookie and localStorage for the session, localStorage for the rest).
     pub fn take_storage_update(&mut self) -> StorageUpdate {
-        // The outbox text is rebuilt only when the outbox changed: it can be half a megabyte.
-        let outbox_changed = self.written_outbox_version != Some(self.outbox.version());
-        self.written_outbox_version = Some(self.outbox.version());
-        let outbox = if outbox_changed { self.outbox_storage() } else { self.written[2].clone() };
-        let now = [self.session_storage(), self.session_props_storage(), outbox];
-        let mut slots = now.into_iter().zip(self.written.iter_mut()).map(|(new, old)| {
+        fn update(new: Option<String>, old: &mut Option<String>) -> Stored {
             if new == *old {
                 Stored::Unchanged
             } else {
                 old.clone_from(&new);
                 new.map_or(Stored::Delete, Stored::Write)
             }
-        });
-        let mut next = || slots.next().unwrap_or(Stored::Unchanged);
-        StorageUpdate { session: next(), props: next(), outbox: next() }
+        }
+        let new_session = self.session_storage();
+        let new_props = self.session_props_storage();
+        // The outbox text (up to half a megabyte) is rebuilt and compared only when a beacon was
+        // added or removed since the last write.
+        let outbox_moved = self.written_outbox_version != Some(self.outbox.version());
+        let new_outbox = if outbox_moved { self.outbox_storage() } else { None };
+        self.written_outbox_version = Some(self.outbox.version());
+        let [session, props, outbox] = &mut self.written;
+        let session = update(new_session, session);
+        let props = update(new_props, props);
+        let outbox = if outbox_moved { update(new_outbox, outbox) } else { Stored::Unchanged };
+        StorageUpdate { session, props, outbox }
     }
 
     /// Adopts the session state another tab stored (call before each action and tick). The same

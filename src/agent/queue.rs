@@ -61,7 +61,8 @@ pub struct Outbox {
     entries: Vec<Entry>,
     /// Beacons dropped because the outbox was full (or given up) since the count was last reported.
     pub dropped: u64,
-    /// Bumped by every change, so the storage text (up to 512 KiB) is rebuilt only when needed.
+    /// Bumped when a beacon is added, removed or merged in, so the storage text (up to 512 KiB)
+    /// is rebuilt only then.
     version: u64,
 }
 
@@ -123,8 +124,10 @@ impl Outbox {
     }
 
     /// The entry for `(sid, seq)`.
+    /// Changes made through it (in-flight marks, retry counts, backoff) do not move
+    /// [`Outbox::version`]: they reach storage with the next beacon added or removed, so a
+    /// collector that keeps failing does not cost a rewrite of the stored outbox per answer.
     pub fn get_mut(&mut self, sid: &str, seq: u64) -> Option<&mut Entry> {
-        self.version += 1;
         self.entries.iter_mut().find(|e| e.is(sid, seq))
     }
 
@@ -134,8 +137,8 @@ impl Outbox {
     }
 
     /// The entry at an index from [`Outbox::due`].
+    /// Like [`Outbox::get_mut`], changes through it do not move the version.
     pub fn entry_mut(&mut self, i: usize) -> Option<&mut Entry> {
-        self.version += 1;
         self.entries.get_mut(i)
     }
 
