@@ -4,9 +4,7 @@
 //! (it never interprets them) and turns the [`ApiReport`] back into `{sent, failed}`, so every
 //! decision about a value is made, and tested, here.
 
-use crate::capture::Outcome;
 use crate::config::{Config, DntMode, PrivacyConfig};
-use crate::json;
 use crate::value::{self, PropType, PropertyValue, Reason};
 
 /// One API call handles at most this many values; the rest are refused (`limit_exceeded`).
@@ -36,80 +34,14 @@ pub enum Target {
     Session,
 }
 
-/// What the call returns to the page: `{sent: [{key, value}], failed: [{key, reason}]}`.
+/// What the call returns to the page: `{sent: [{key, value}], failed: [{key, reason}]}` (the
+/// runtime builds those objects from it, `src/runtime.rs`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ApiReport {
     /// Accepted values, typed and truncated.
     pub sent: Vec<(String, PropertyValue)>,
     /// Refused keys and why.
     pub failed: Vec<(String, Reason)>,
-}
-
-impl ApiReport {
-    /// `{"sent":[{"key":…,"value":…}],"failed":[{"key":…,"reason":…}]}`: the runtime returns it
-    /// to the page through `JSON.parse`, so no report is assembled in JS. Longs beyond 2^53 lose
-    /// precision there, as any JS number does; the beacon keeps them exact.
-    pub fn to_json(&self) -> String {
-        let mut out = String::from("{\"sent\":[");
-        for (i, (k, v)) in self.sent.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str("{\"key\":");
-            json::write_str(&mut out, k);
-            out.push_str(",\"value\":");
-            v.write_json(&mut out);
-            out.push('}');
-        }
-        out.push_str("],\"failed\":[");
-        for (i, (k, r)) in self.failed.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str("{\"key\":");
-            json::write_str(&mut out, k);
-            out.push_str(",\"reason\":");
-            json::write_str(&mut out, r.code());
-            out.push('}');
-        }
-        out.push_str("]}");
-        out
-    }
-}
-
-/// `evaluateRules()`: `[{"key","source","value","reason"}]` for every rule, in config order,
-/// from the outcomes of [`crate::capture::evaluate`] (`value` or `reason` is `null`; an `api`
-/// rule nobody set has both `null`).
-pub fn dry_run_json(config: &Config, outcomes: &[Outcome]) -> String {
-    let mut out = String::from("[");
-    for (i, prop) in config.properties.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str("{\"key\":");
-        json::write_str(&mut out, &prop.key);
-        out.push_str(",\"source\":");
-        json::write_str(&mut out, prop.source.kind());
-        let (value, reason) = match outcomes.get(i) {
-            Some(Outcome::Value(v)) => (Some(v), None),
-            Some(Outcome::Issue(r)) => (None, Some(*r)),
-            Some(Outcome::Skipped) => (None, None),
-            None => (None, Some(Reason::NotFound)),
-        };
-        out.push_str(",\"value\":");
-        match value {
-            Some(v) => v.write_json(&mut out),
-            None => out.push_str("null"),
-        }
-        out.push_str(",\"reason\":");
-        match reason {
-            Some(r) => json::write_str(&mut out, r.code()),
-            None => out.push_str("null"),
-        }
-        out.push('}');
-    }
-    out.push(']');
-    out
 }
 
 /// Checks the values of one call. `group` is the object they were given under (`string`,
@@ -377,30 +309,14 @@ mod tests {
     }
 
     #[test]
-    fn reports_as_json() {
+    fn reports_keep_longs_beyond_2_53_exact() {
         let r = run(
             Target::Action,
             false,
             vec![(T::Long, "items", BigInt("9223372036854775807".into())), (T::Long, "x", Num(1.0))],
         );
-        assert_eq!(
-            r.to_json(),
-            r#"{"sent":[{"key":"items","value":9223372036854775807}],"failed":[{"key":"x","reason":"invalid_key"}]}"#
-        );
-        let c = config();
-        let outcomes = vec![
-            Outcome::Value(PropertyValue::String("a\"b".into())),
-            Outcome::Issue(Reason::NotALong),
-            Outcome::Skipped,
-        ];
-        let v = crate::json::parse(&dry_run_json(&c, &outcomes)).unwrap();
-        let crate::json::Value::Array(items) = v else { panic!() };
-        assert_eq!(items.len(), 5);
-        assert_eq!(items[0].get("value").unwrap().as_str(), Some("a\"b"));
-        assert_eq!(items[1].get("reason").unwrap().as_str(), Some("not_a_long"));
-        assert_eq!(items[2].get("reason"), Some(&crate::json::Value::Null));
-        assert_eq!(items[4].get("source").unwrap().as_str(), Some("meta"));
-        assert_eq!(items[4].get("reason").unwrap().as_str(), Some("not_found"));
+        assert_eq!(r.sent, vec![("items".to_owned(), PropertyValue::Long(i64::MAX))]);
+        assert_eq!(r.failed, vec![("x".to_owned(), Reason::InvalidKey)]);
     }
 
     #[test]
