@@ -36,6 +36,8 @@
 )]
 
 pub mod agent;
+#[cfg(target_arch = "wasm32")]
+pub mod heap;
 pub mod capture;
 pub mod config;
 pub mod json;
@@ -56,6 +58,10 @@ pub mod browser;
 
 #[cfg(target_arch = "wasm32")]
 pub mod runtime;
+
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOC: heap::Classes = heap::Classes::new();
 
 pub use capture::{Issue, Outcome, PropertyMap, Report};
 pub use config::{Config, ConfigError, Property, Source};
