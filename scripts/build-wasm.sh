@@ -2,7 +2,8 @@
 # Builds the agent's WebAssembly module once for every package that ships it (the script tag's
 # www/dist/ and the npm package), into target/agent-wasm/:
 #   rumprops.js            wasm-bindgen's JS glue, --target web
-#   rumprops_bg.wasm       the module, optimized with wasm-opt
+#   rumprops_bg.wasm       the module, its imports renamed short (scripts/short-imports.mjs)
+#                          and optimized with wasm-opt
 # The glue is made with --omit-default-module-path: every caller passes the module's URL (the
 # loader from its script's URL, the npm entry as new URL('./wasm/rumprops_bg.wasm',
 # import.meta.url), the spelling bundlers and esbuild turn into an asset). Skips wasm-bindgen and
@@ -20,12 +21,13 @@ mkdir -p target
 exec 9>target/agent-wasm.lock
 flock 9 # build-agent.sh and pack-npm.sh may run side by side
 cargo build --release --target wasm32-unknown-unknown -p rumprops --lib
-if [ "$OUT/.built" -nt "$WASM" ] && [ "$OUT/.built" -nt "$0" ] && [ -f "$OUT/rumprops_bg.wasm" ]; then
+if [ "$OUT/.built" -nt "$WASM" ] && [ "$OUT/.built" -nt "$0" ] && [ "$OUT/.built" -nt scripts/short-imports.mjs ] && [ -f "$OUT/rumprops_bg.wasm" ]; then
   exit 0
 fi
 tmp=$(mktemp -d target/agent-wasm.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 wasm-bindgen --target web --omit-default-module-path --no-typescript --out-dir "$tmp" "$WASM"
+node scripts/short-imports.mjs "$tmp"
 node_modules/.bin/wasm-opt -Oz $FEATURES --strip-debug --strip-producers "$tmp/rumprops_bg.wasm" -o "$tmp/rumprops_bg.wasm"
 touch "$tmp/.built"
 rm -rf "$OUT" && mv "$tmp" "$OUT"
