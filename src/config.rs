@@ -197,8 +197,8 @@ pub struct ConfigError {
 
 impl ConfigError {
     /// An error at `path`, its message `parts` joined.
-    fn new(path: &str, parts: &[&str]) -> ConfigError {
-        ConfigError { path: path.to_owned(), message: concat(parts) }
+    fn new(path: &str, parts: &[&str]) -> Box<ConfigError> {
+        Box::new(ConfigError { path: path.to_owned(), message: concat(parts) })
     }
 }
 
@@ -224,7 +224,8 @@ impl core::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-type R<T> = Result<T, ConfigError>;
+/// Results inside the reader: the error boxed, so that passing it up costs one word.
+type R<T> = Result<T, Box<ConfigError>>;
 
 /// `parts` joined into one string (error messages are built without `core::fmt`).
 fn concat(parts: &[&str]) -> String {
@@ -292,7 +293,7 @@ impl<'a> Obj<'a> {
     }
 
     /// An error at the field `name`, its message `parts` joined.
-    fn err(&self, name: &str, parts: &[&str]) -> ConfigError {
+    fn err(&self, name: &str, parts: &[&str]) -> Box<ConfigError> {
         ConfigError::new(&self.path(name), parts)
     }
 
@@ -408,76 +409,14 @@ impl Config {
         let root = json::parse(text).map_err(|e| {
             let mut m = String::from("invalid JSON at byte ");
             json::write_i64(&mut m, e.offset as i64);
-            ConfigError::new("", &[&m, ": ", e.message])
+            *ConfigError::new("", &[&m, ": ", e.message])
         })?;
         Self::from_value(&root, selector_is_valid)
     }
 
     /// Validates an already parsed config.
     pub fn from_value(root: &Value, selector_is_valid: &dyn Fn(&str) -> bool) -> Result<Config, ConfigError> {
-        let top = Obj::new(
-            root,
-            "",
-            &["version", "app", "collector", "properties", "session", "batch", "privacy", "sampleRate"],
-        )?;
-        match top.get("version") {
-            None => return Err(top.err("version", &["required"])),
-            Some(v) if v.as_i64() == Some(1) => {}
-            Some(_) => return Err(top.err("version", &["unsupported version (expected 1)"])),
-        }
-        let app = top.nonempty("app", "application id")?;
-        let collector = top.nonempty("collector", "URL")?;
-
-        let mut properties: Vec<Property> = Vec::new();
-        match top.get("properties") {
-            None => {}
-            Some(Value::Array(items)) => {
-                if items.len() > MAX_PROPERTIES {
-                    return Err(top.err("properties", &["at most 200 properties"]));
-                }
-                let path = top.path("properties");
-                for (i, item) in items.iter().enumerate() {
-                    let item_path = index(&path, i);
-                    let prop = property(item, &item_path, selector_is_valid)?;
-                    if properties.iter().any(|q| q.key == prop.key) {
-                        let mut m = String::from("duplicate key ");
-                        json::write_str(&mut m, &prop.key);
-                        return Err(ConfigError::new(&join(&item_path, "key"), &[&m]));
-                    }
-                    properties.push(prop);
-                }
-            }
-            Some(_) => return Err(top.err("properties", &["expected an array"])),
-        }
-
-        let s = top.object("session", &["idleTimeoutMs", "maxDurationMs", "maxActions"])?;
-        let session = SessionConfig {
-            idle_timeout_ms: s.int("idleTimeoutMs", 1_800_000, 1, DAY_MS)?,
-            max_duration_ms: s.int("maxDurationMs", 21_600_000, 1, 7 * DAY_MS)?,
-            max_actions: s.int("maxActions", 200, 1, 100_000)?,
-        };
-        let b = top.object("batch", &["maxActions", "maxBytes", "flushIntervalMs"])?;
-        let batch = BatchConfig {
-            max_actions: b.int("maxActions", 20, 1, 1000)?,
-            max_bytes: b.int("maxBytes", 16_384, 1024, MAX_BEACON_BYTES)?,
-            flush_interval_ms: b.int("flushIntervalMs", 10_000, 100, 3_600_000)?,
-        };
-        let pv = top.object("privacy", &["optIn", "doNotTrack"])?;
-        let privacy = PrivacyConfig {
-            opt_in: pv.bool("optIn")?,
-            do_not_track: DNT_MODES
-                .get(pv.choice("doNotTrack", &["anonymous", "disable", "ignore"])?)
-                .copied()
-                .unwrap_or(DntMode::Anonymous),
-        };
-        let sample_rate = match top.get("sampleRate") {
-            None => 100.0,
-            Some(v) => match v.as_f64() {
-                Some(r) if (0.0..=100.0).contains(&r) => r,
-                _ => return Err(top.err("sampleRate", &["expected a number from 0 to 100"])),
-            },
-        };
-        Ok(Config { app, collector, properties, session, batch, privacy, sample_rate })
+        read_config(root, selector_is_valid).map_err(|e| *e)
     }
 
     /// The property with this key.
@@ -486,22 +425,87 @@ impl Config {
     }
 }
 
+fn read_config(root: &Value, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Config> {
+    let top = Obj::new(
+        root,
+        "",
+        &["version", "app", "collector", "properties", "session", "batch", "privacy", "sampleRate"],
+    )?;
+    match top.get("version") {
+        None => return Err(top.err("version", &["required"])),
+        Some(v) if v.as_i64() == Some(1) => {}
+        Some(_) => return Err(top.err("version", &["unsupported version (expected 1)"])),
+    }
+    let app = top.nonempty("app", "application id")?;
+    let collector = top.nonempty("collector", "URL")?;
+
+    let mut properties: Vec<Property> = Vec::new();
+    match top.get("properties") {
+        None => {}
+        Some(Value::Array(items)) => {
+            if items.len() > MAX_PROPERTIES {
+                return Err(top.err("properties", &["at most 200 properties"]));
+            }
+            let path = top.path("properties");
+            for (i, item) in items.iter().enumerate() {
+                let item_path = index(&path, i);
+                let prop = property(item, &item_path, selector_is_valid)?;
+                if properties.iter().any(|q| q.key == prop.key) {
+                    let mut m = String::from("duplicate key ");
+                    json::write_str(&mut m, &prop.key);
+                    return Err(ConfigError::new(&join(&item_path, "key"), &[&m]));
+                }
+                properties.push(prop);
+            }
+        }
+        Some(_) => return Err(top.err("properties", &["expected an array"])),
+    }
+
+    let s = top.object("session", &["idleTimeoutMs", "maxDurationMs", "maxActions"])?;
+    let session = SessionConfig {
+        idle_timeout_ms: s.int("idleTimeoutMs", 1_800_000, 1, DAY_MS)?,
+        max_duration_ms: s.int("maxDurationMs", 21_600_000, 1, 7 * DAY_MS)?,
+        max_actions: s.int("maxActions", 200, 1, 100_000)?,
+    };
+    let b = top.object("batch", &["maxActions", "maxBytes", "flushIntervalMs"])?;
+    let batch = BatchConfig {
+        max_actions: b.int("maxActions", 20, 1, 1000)?,
+        max_bytes: b.int("maxBytes", 16_384, 1024, MAX_BEACON_BYTES)?,
+        flush_interval_ms: b.int("flushIntervalMs", 10_000, 100, 3_600_000)?,
+    };
+    let pv = top.object("privacy", &["optIn", "doNotTrack"])?;
+    let privacy = PrivacyConfig {
+        opt_in: pv.bool("optIn")?,
+        do_not_track: DNT_MODES
+            .get(pv.choice("doNotTrack", &["anonymous", "disable", "ignore"])?)
+            .copied()
+            .unwrap_or(DntMode::Anonymous),
+    };
+    let sample_rate = match top.get("sampleRate") {
+        None => 100.0,
+        Some(v) => match v.as_f64() {
+            Some(r) if (0.0..=100.0).contains(&r) => r,
+            _ => return Err(top.err("sampleRate", &["expected a number from 0 to 100"])),
+        },
+    };
+    Ok(Config { app, collector, properties, session, batch, privacy, sample_rate })
+}
+
 fn property(v: &Value, path: &str, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Property> {
     let o = Obj::new(
         v,
         path,
         &["key", "type", "source", "cleanup", "ignoreCase", "maxLength", "storage", "aggregation", "public"],
     )?;
-    let key = match o.string("key")? {
-        None => return Err(o.err("key", &["required"])),
-        Some(k) if !is_valid_key(k) => {
-            return Err(o.err(
+    let key =
+        match o.string("key")? {
+            None => return Err(o.err("key", &["required"])),
+            Some(k) if !is_valid_key(k) => return Err(o.err(
                 "key",
                 &["invalid key (lower-case letters, digits, '_' and '.', starting with a letter, at most 100 chars)"],
-            ))
-        }
-        Some(k) => k.to_owned(),
-    };
+            )),
+            Some(k) => k.to_owned(),
+        };
     if o.get("type").is_none() {
         return Err(o.err("type", &["required"]));
     }
@@ -527,7 +531,8 @@ fn property(v: &Value, path: &str, selector_is_valid: &dyn Fn(&str) -> bool) -> 
         Some(_) if prop_type != PropType::String => return Err(o.err("maxLength", &["only for string properties"])),
         Some(_) => o.int("maxLength", 0, 1, MAX_MAX_LENGTH as u64)? as usize,
     };
-    let storage = STORAGES.get(o.choice("storage", &["action", "session", "both"])?).copied().unwrap_or(Storage::Action);
+    let storage =
+        STORAGES.get(o.choice("storage", &["action", "session", "both"])?).copied().unwrap_or(Storage::Action);
     let aggregation = AGGREGATIONS
         .get(o.choice("aggregation", &["last", "first", "min", "max", "sum", "avg"])?)
         .copied()
@@ -612,7 +617,9 @@ mod tests {
     }
 
     fn with_prop(p: &str) -> String {
-        let mut s = String::from(r#"{"version":1,"app":"a","collector":"http://c/b","properties":[{"key":"ok","type":"string","source":{"meta":"x"}},"#);
+        let mut s = String::from(
+            r#"{"version":1,"app":"a","collector":"http://c/b","properties":[{"key":"ok","type":"string","source":{"meta":"x"}},"#,
+        );
         s.push_str(p);
         s.push_str("]}");
         s
@@ -636,7 +643,10 @@ mod tests {
         assert_eq!(c.privacy.do_not_track, DntMode::Ignore);
         assert_eq!(c.sample_rate, 12.5);
         let p = &c.properties[0];
-        assert_eq!((p.storage, p.aggregation, p.public, p.ignore_case, p.max_length), (Storage::Both, Aggregation::First, true, true, 20));
+        assert_eq!(
+            (p.storage, p.aggregation, p.public, p.ignore_case, p.max_length),
+            (Storage::Both, Aggregation::First, true, true, 20)
+        );
         let minimal = Config::parse(r#"{"version":1}"#, &any_selector).unwrap();
         assert!(minimal.properties.is_empty() && minimal.collector.is_none());
         assert_eq!(minimal.privacy.do_not_track, DntMode::Anonymous);
@@ -651,10 +661,16 @@ mod tests {
             (r#"{"version":2}"#, "version: unsupported version (expected 1)"),
             (r#"{"version":1,"colector":"x"}"#, "colector: unknown field"),
             (r#"{"version":1,"app":""}"#, "app: empty application id"),
-            (r#"{"version":1,"session":{"idleTimeoutMs":0}}"#, "session.idleTimeoutMs: expected an integer from 1 to 86400000"),
+            (
+                r#"{"version":1,"session":{"idleTimeoutMs":0}}"#,
+                "session.idleTimeoutMs: expected an integer from 1 to 86400000",
+            ),
             (r#"{"version":1,"batch":{"maxBytes":70000}}"#, "batch.maxBytes: expected an integer from 1024 to 65536"),
             (r#"{"version":1,"batch":{"maxActions":"5"}}"#, "batch.maxActions: expected an integer from 1 to 1000"),
-            (r#"{"version":1,"privacy":{"doNotTrack":"yes"}}"#, "privacy.doNotTrack: expected \"anonymous\", \"disable\" or \"ignore\""),
+            (
+                r#"{"version":1,"privacy":{"doNotTrack":"yes"}}"#,
+                "privacy.doNotTrack: expected \"anonymous\", \"disable\" or \"ignore\"",
+            ),
             (r#"{"version":1,"privacy":{"optin":true}}"#, "privacy.optin: unknown field"),
             (r#"{"version":1,"sampleRate":101}"#, "sampleRate: expected a number from 0 to 100"),
             (r#"{"version":1,"properties":{}}"#, "properties: expected an array"),
@@ -673,21 +689,45 @@ mod tests {
             (r#"{"key":"b","type":"int","source":{"meta":"x"}}"#, "properties[1].type: expected"),
             (r#"{"key":"b","type":"long"}"#, "properties[1].source: required"),
             (r#"{"key":"b","type":"long","source":{}}"#, "properties[1].source: expected one of"),
-            (r#"{"key":"b","type":"long","source":{"meta":"x","cookie":"y"}}"#, "properties[1].source: more than one source kind"),
+            (
+                r#"{"key":"b","type":"long","source":{"meta":"x","cookie":"y"}}"#,
+                "properties[1].source: more than one source kind",
+            ),
             (r#"{"key":"b","type":"long","source":{"css":""}}"#, "properties[1].source.css: empty selector"),
             (r#"{"key":"b","type":"long","source":{"css":"a!!b"}}"#, "properties[1].source.css: invalid selector"),
-            (r#"{"key":"b","type":"long","source":{"meta":"x","attribute":"y"}}"#, "properties[1].source.attribute: only with a css source"),
+            (
+                r#"{"key":"b","type":"long","source":{"meta":"x","attribute":"y"}}"#,
+                "properties[1].source.attribute: only with a css source",
+            ),
             (r#"{"key":"b","type":"long","source":{"js":"a..b"}}"#, "properties[1].source.js: empty path segment"),
             (r#"{"key":"b","type":"long","source":{"js":"$a"}}"#, "properties[1].source.js: a path cannot start"),
             (r#"{"key":"b","type":"long","source":{"api":false}}"#, "properties[1].source.api: expected true"),
             (r#"{"key":"b","type":"long","source":{"sql":"x"}}"#, "properties[1].source.sql: unknown field"),
             (r#"{"key":"b","type":"string","source":{"meta":"x"},"cleanup":"(a"}"#, "properties[1].cleanup: "),
-            (r#"{"key":"b","type":"long","source":{"meta":"x"},"maxLength":5}"#, "properties[1].maxLength: only for string properties"),
-            (r#"{"key":"b","type":"string","source":{"meta":"x"},"maxLength":1001}"#, "properties[1].maxLength: expected an integer from 1 to 1000"),
-            (r#"{"key":"b","type":"string","source":{"meta":"x"},"storage":"session","aggregation":"sum"}"#, "properties[1].aggregation: not defined for string properties"),
-            (r#"{"key":"b","type":"date","source":{"meta":"x"},"storage":"both","aggregation":"avg"}"#, "properties[1].aggregation: not defined for date properties"),
-            (r#"{"key":"b","type":"string","source":{"meta":"x"},"aggregation":"max"}"#, "properties[1].aggregation: not defined for string"),
-            (r#"{"key":"b","type":"long","source":{"meta":"x"},"ignorecase":true}"#, "properties[1].ignorecase: unknown field"),
+            (
+                r#"{"key":"b","type":"long","source":{"meta":"x"},"maxLength":5}"#,
+                "properties[1].maxLength: only for string properties",
+            ),
+            (
+                r#"{"key":"b","type":"string","source":{"meta":"x"},"maxLength":1001}"#,
+                "properties[1].maxLength: expected an integer from 1 to 1000",
+            ),
+            (
+                r#"{"key":"b","type":"string","source":{"meta":"x"},"storage":"session","aggregation":"sum"}"#,
+                "properties[1].aggregation: not defined for string properties",
+            ),
+            (
+                r#"{"key":"b","type":"date","source":{"meta":"x"},"storage":"both","aggregation":"avg"}"#,
+                "properties[1].aggregation: not defined for date properties",
+            ),
+            (
+                r#"{"key":"b","type":"string","source":{"meta":"x"},"aggregation":"max"}"#,
+                "properties[1].aggregation: not defined for string",
+            ),
+            (
+                r#"{"key":"b","type":"long","source":{"meta":"x"},"ignorecase":true}"#,
+                "properties[1].ignorecase: unknown field",
+            ),
         ];
         for (p, want) in cases {
             let got = err(&with_prop(p));
