@@ -256,12 +256,12 @@ static EMPTY_OBJECT: Value = Value::Object(Vec::new());
 
 /// An object being read: refuses unknown fields, then hands out the known ones.
 struct Obj<'a> {
-    path: String,
+    path: &'a str,
     members: &'a [(String, Value)],
 }
 
 impl<'a> Obj<'a> {
-    fn new(v: &'a Value, path: &str, allowed: &[&str]) -> R<Obj<'a>> {
+    fn new(v: &'a Value, path: &'a str, allowed: &[&str]) -> R<Obj<'a>> {
         let Value::Object(members) = v else {
             return Err(ConfigError::new(path, &["expected an object"]));
         };
@@ -270,12 +270,13 @@ impl<'a> Obj<'a> {
                 return Err(ConfigError::new(&join(path, k), &["unknown field"]));
             }
         }
-        Ok(Obj { path: path.to_owned(), members })
+        Ok(Obj { path, members })
     }
 
-    /// The sub-object `name` (an empty one when absent).
-    fn object(&self, name: &str, allowed: &[&str]) -> R<Obj<'a>> {
-        Obj::new(self.get(name).unwrap_or(&EMPTY_OBJECT), &self.path(name), allowed)
+    /// The section `name` of the top-level object (an empty one when absent); a section's
+    /// path is its name.
+    fn section(&self, name: &'a str, allowed: &[&str]) -> R<Obj<'a>> {
+        Obj::new(self.get(name).unwrap_or(&EMPTY_OBJECT), name, allowed)
     }
 
     fn get(&self, name: &str) -> Option<&'a Value> {
@@ -289,7 +290,7 @@ impl<'a> Obj<'a> {
 
     /// The path of the field `name`.
     fn path(&self, name: &str) -> String {
-        join(&self.path, name)
+        join(self.path, name)
     }
 
     /// An error at the field `name`, its message `parts` joined.
@@ -461,19 +462,19 @@ fn read_config(root: &Value, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Conf
         Some(_) => return Err(top.err("properties", &["expected an array"])),
     }
 
-    let s = top.object("session", &["idleTimeoutMs", "maxDurationMs", "maxActions"])?;
+    let s = top.section("session", &["idleTimeoutMs", "maxDurationMs", "maxActions"])?;
     let session = SessionConfig {
         idle_timeout_ms: s.int("idleTimeoutMs", 1_800_000, 1, DAY_MS)?,
         max_duration_ms: s.int("maxDurationMs", 21_600_000, 1, 7 * DAY_MS)?,
         max_actions: s.int("maxActions", 200, 1, 100_000)?,
     };
-    let b = top.object("batch", &["maxActions", "maxBytes", "flushIntervalMs"])?;
+    let b = top.section("batch", &["maxActions", "maxBytes", "flushIntervalMs"])?;
     let batch = BatchConfig {
         max_actions: b.int("maxActions", 20, 1, 1000)?,
         max_bytes: b.int("maxBytes", 16_384, 1024, MAX_BEACON_BYTES)?,
         flush_interval_ms: b.int("flushIntervalMs", 10_000, 100, 3_600_000)?,
     };
-    let pv = top.object("privacy", &["optIn", "doNotTrack"])?;
+    let pv = top.section("privacy", &["optIn", "doNotTrack"])?;
     let privacy = PrivacyConfig {
         opt_in: pv.bool("optIn")?,
         do_not_track: DNT_MODES
@@ -513,7 +514,8 @@ fn property(v: &Value, path: &str, selector_is_valid: &dyn Fn(&str) -> bool) -> 
     let Some(src) = o.get("source") else {
         return Err(o.err("source", &["required"]));
     };
-    let source = source(src, &o.path("source"), selector_is_valid)?;
+    let source_path = o.path("source");
+    let source = source(src, &source_path, selector_is_valid)?;
     let cleanup = match o.string("cleanup")? {
         None => None,
         Some("") => return Err(o.err("cleanup", &["empty pattern"])),
