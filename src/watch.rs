@@ -59,14 +59,13 @@ impl Watcher {
     /// Removes and returns the actions that are quiet now, oldest first.
     pub fn take_quiet(&mut self, now: i64) -> Vec<String> {
         let mut done = Vec::new();
-        let mut i = 0;
-        while let Some(w) = self.open.get(i) {
-            if w.ready && w.pending == 0 && now - w.quiet_since >= QUIET_MS {
-                done.push(self.open.remove(i).id);
-            } else {
-                i += 1;
+        self.open.retain(|w| {
+            let quiet = w.ready && w.pending == 0 && now - w.quiet_since >= QUIET_MS;
+            if quiet {
+                done.push(w.id.clone());
             }
-        }
+            !quiet
+        });
         done
     }
 
