@@ -34,14 +34,25 @@ pub struct Issue {
 /// URL are read once for all rules (in the browser each read copies them out of the page).
 pub fn evaluate(config: &Config, page: &dyn Page) -> Vec<Outcome> {
     let once = ReadOnce { page, cookie: core::cell::OnceCell::new(), url: core::cell::OnceCell::new() };
-    config.properties.iter().map(|p| evaluate_one(p, &once)).collect()
+    let mut outcomes = Vec::with_capacity(config.properties.len());
+    for p in &config.properties {
+        outcomes.push(evaluate_one(p, &once));
+    }
+    outcomes
 }
 
 /// A page whose cookie string and URL are read at most once.
 struct ReadOnce<'a> {
     page: &'a dyn Page,
     cookie: core::cell::OnceCell<Option<String>>,
-    url: core::cell::OnceCell<String>,
+    url: core::cell::OnceCell<Option<String>>,
+}
+
+impl ReadOnce<'_> {
+    /// The text in `cell`, read from the page with `read` the first time.
+    fn cached(&self, cell: &core::cell::OnceCell<Option<String>>, read: &dyn Fn() -> Option<String>) -> Option<String> {
+        cell.get_or_init(read).clone()
+    }
 }
 
 impl Page for ReadOnce<'_> {
@@ -55,10 +66,10 @@ impl Page for ReadOnce<'_> {
         self.page.meta(name)
     }
     fn cookie_string(&self) -> Option<String> {
-        self.cookie.get_or_init(|| self.page.cookie_string()).clone()
+        self.cached(&self.cookie, &|| self.page.cookie_string())
     }
     fn url(&self) -> String {
-        self.url.get_or_init(|| self.page.url()).clone()
+        self.cached(&self.url, &|| Some(self.page.url())).unwrap_or_default()
     }
     fn js(&self, path: &[String]) -> JsRead {
         self.page.js(path)
@@ -98,9 +109,12 @@ pub fn read_raw(prop: &Property, page: &dyn Page) -> Result<String, Reason> {
 
 /// Walks a `js` path: plain steps through the page, then `$` steps through parsed JSON.
 fn read_js(path: &[JsSegment], page: &dyn Page, ty: PropType) -> Result<String, Reason> {
-    let split = path.iter().position(|s| s.parse_json).unwrap_or(path.len());
-    let (plain, rest) = path.split_at(split);
-    let names: Vec<String> = plain.iter().map(|s| s.name.clone()).collect();
+    let mut names = Vec::new();
+    let mut rest = path;
+    while let Some((seg, after)) = rest.split_first().filter(|(s, _)| !s.parse_json) {
+        names.push(seg.name.clone());
+        rest = after;
+    }
     let read = page.js(&names);
     if rest.is_empty() {
         return js_text(read, ty);
@@ -126,19 +140,43 @@ pub fn walk_json(mut current: Value, path: &[JsSegment]) -> Result<Value, Reason
                 continue;
             }
         }
+        // The value is taken out of its parent by cutting the parent after it.
         current = match current {
-            Value::Object(members) => members.into_iter().find(|(k, _)| *k == seg.name).map(|(_, v)| v),
-            Value::Array(items) => seg
-                .name
-                .parse::<usize>()
-                .ok()
-                .filter(|_| !seg.name.starts_with('+') && (seg.name == "0" || !seg.name.starts_with('0')))
-                .and_then(|i| items.into_iter().nth(i)),
+            Value::Object(mut members) => match members.iter().position(|(k, _)| *k == seg.name) {
+                Some(i) => {
+                    members.truncate(i + 1);
+                    members.pop().map(|(_, v)| v)
+                }
+                None => None,
+            },
+            Value::Array(mut items) => match array_index(&seg.name) {
+                Some(i) if i < items.len() => {
+                    items.truncate(i + 1);
+                    items.pop()
+                }
+                _ => None,
+            },
             _ => None,
         }
         .ok_or(Reason::NotFound)?;
     }
     Ok(current)
+}
+
+/// An array index as JS writes it: decimal digits, no sign, no leading zero (but `0`).
+fn array_index(name: &str) -> Option<usize> {
+    let b = name.as_bytes();
+    if b.is_empty() || (b.len() > 1 && b.first() == Some(&b'0')) {
+        return None;
+    }
+    let mut n: usize = 0;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(usize::from(c - b'0'))?;
+    }
+    Some(n)
 }
 
 fn json_text(v: Value) -> Result<String, Reason> {
@@ -300,5 +338,20 @@ impl Report {
         write_issues_json(&self.issues, &mut out);
         out.push('}');
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_indexes_are_plain_decimals() {
+        for (name, want) in [("0", Some(0)), ("7", Some(7)), ("12", Some(12)), ("00", None), ("01", None), ("+1", None)] {
+            assert_eq!(array_index(name), want, "{name}");
+        }
+        for bad in ["", "-1", "1.0", " 1", "1e2", "99999999999999999999999"] {
+            assert_eq!(array_index(bad), None, "{bad}");
+        }
     }
 }

@@ -196,8 +196,9 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(path: &str, message: impl Into<String>) -> ConfigError {
-        ConfigError { path: path.to_owned(), message: message.into() }
+    /// An error at `path`, its message `parts` joined.
+    fn new(path: &str, parts: &[&str]) -> Box<ConfigError> {
+        Box::new(ConfigError { path: path.to_owned(), message: concat(parts) })
     }
 }
 
@@ -223,102 +224,138 @@ impl core::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-type R<T> = Result<T, ConfigError>;
+/// Results inside the reader: the error boxed, so that passing it up costs one word.
+type R<T> = Result<T, Box<ConfigError>>;
+
+/// `parts` joined into one string (error messages are built without `core::fmt`).
+fn concat(parts: &[&str]) -> String {
+    let mut s = String::new();
+    for p in parts {
+        s.push_str(p);
+    }
+    s
+}
 
 fn join(path: &str, field: &str) -> String {
     if path.is_empty() {
         field.to_owned()
     } else {
-        let mut p = String::with_capacity(path.len() + 1 + field.len());
-        p.push_str(path);
-        p.push('.');
-        p.push_str(field);
-        p
+        concat(&[path, ".", field])
     }
 }
 
 fn index(path: &str, i: usize) -> String {
-    let mut p = String::from(path);
-    p.push('[');
+    let mut p = concat(&[path, "["]);
     json::write_i64(&mut p, i as i64);
     p.push(']');
     p
 }
 
+/// Stands in for an absent sub-object (`session`, `batch`, `privacy`): every field defaults.
+static EMPTY_OBJECT: Value = Value::Object(Vec::new());
+
 /// An object being read: refuses unknown fields, then hands out the known ones.
 struct Obj<'a> {
-    path: String,
+    path: &'a str,
     members: &'a [(String, Value)],
 }
 
 impl<'a> Obj<'a> {
-    fn new(v: &'a Value, path: &str, allowed: &[&str]) -> R<Obj<'a>> {
+    fn new(v: &'a Value, path: &'a str, allowed: &[&str]) -> R<Obj<'a>> {
         let Value::Object(members) = v else {
-            return Err(ConfigError::new(path, "expected an object"));
+            return Err(ConfigError::new(path, &["expected an object"]));
         };
-        if let Some((k, _)) = members.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
-            return Err(ConfigError::new(&join(path, k), "unknown field"));
+        for (k, _) in members {
+            if !allowed.contains(&k.as_str()) {
+                return Err(ConfigError::new(&join(path, k), &["unknown field"]));
+            }
         }
-        Ok(Obj { path: path.to_owned(), members })
+        Ok(Obj { path, members })
     }
 
-    fn field(&self, name: &str) -> (String, Option<&'a Value>) {
-        (join(&self.path, name), self.members.iter().find(|(k, _)| k == name).map(|(_, v)| v))
+    /// The section `name` of the top-level object (an empty one when absent); a section's
+    /// path is its name.
+    fn section(&self, name: &'a str, allowed: &[&str]) -> R<Obj<'a>> {
+        Obj::new(self.get(name).unwrap_or(&EMPTY_OBJECT), name, allowed)
     }
 
-    fn string(&self, name: &str) -> R<Option<String>> {
-        match self.field(name) {
-            (_, None) => Ok(None),
-            (_, Some(Value::String(s))) => Ok(Some(s.clone())),
-            (p, Some(_)) => Err(ConfigError::new(&p, "expected a string")),
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        for (k, v) in self.members {
+            if k == name {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// The path of the field `name`.
+    fn path(&self, name: &str) -> String {
+        join(self.path, name)
+    }
+
+    /// An error at the field `name`, its message `parts` joined.
+    fn err(&self, name: &str, parts: &[&str]) -> Box<ConfigError> {
+        ConfigError::new(&self.path(name), parts)
+    }
+
+    fn string(&self, name: &str) -> R<Option<&'a str>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(self.err(name, &["expected a string"])),
         }
     }
 
+    /// A string that is not blank (`empty <what>` otherwise).
     fn nonempty(&self, name: &str, what: &str) -> R<Option<String>> {
         match self.string(name)? {
-            Some(s) if s.trim().is_empty() => {
-                let mut m = String::from("empty ");
-                m.push_str(what);
-                Err(ConfigError::new(&self.field(name).0, m))
+            None => Ok(None),
+            Some(s) if s.trim().is_empty() => Err(self.err(name, &["empty ", what])),
+            Some(s) => Ok(Some(s.to_owned())),
+        }
+    }
+
+    /// A boolean, `false` when absent.
+    fn bool(&self, name: &str) -> R<bool> {
+        match self.get(name) {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(self.err(name, &["expected true or false"])),
+        }
+    }
+
+    /// An integer from `min` to `max`, `default` when absent.
+    fn int(&self, name: &str, default: u64, min: u64, max: u64) -> R<u64> {
+        let Some(v) = self.get(name) else { return Ok(default) };
+        match v.as_i64() {
+            Some(n) if n >= 0 && (min..=max).contains(&(n as u64)) => Ok(n as u64),
+            _ => {
+                let mut m = String::from("expected an integer from ");
+                json::write_i64(&mut m, min as i64);
+                m.push_str(" to ");
+                json::write_i64(&mut m, max as i64);
+                Err(self.err(name, &[&m]))
             }
-            other => Ok(other),
         }
     }
 
-    fn bool(&self, name: &str, default: bool) -> R<bool> {
-        match self.field(name) {
-            (_, None) => Ok(default),
-            (_, Some(Value::Bool(b))) => Ok(*b),
-            (p, Some(_)) => Err(ConfigError::new(&p, "expected true or false")),
+    /// The index of the string among `options`, 0 (the default) when absent; otherwise
+    /// `expected "a", "b" or "c"`.
+    fn choice(&self, name: &str, options: &[&str]) -> R<usize> {
+        let Some(v) = self.get(name) else { return Ok(0) };
+        let mut m = String::from("expected ");
+        for (i, option) in options.iter().enumerate() {
+            if v.as_str() == Some(*option) {
+                return Ok(i);
+            }
+            if i > 0 {
+                m.push_str(if i + 1 == options.len() { " or " } else { ", " });
+            }
+            m.push('"');
+            m.push_str(option);
+            m.push('"');
         }
-    }
-
-    fn int(&self, name: &str, default: u64, min: u64, max: u64, range: &str) -> R<u64> {
-        match self.field(name) {
-            (_, None) => Ok(default),
-            (p, Some(v)) => match v.as_i64().and_then(|n| u64::try_from(n).ok()) {
-                Some(n) if (min..=max).contains(&n) => Ok(n),
-                _ => {
-                    let mut m = String::from("expected an integer ");
-                    m.push_str(range);
-                    Err(ConfigError::new(&p, m))
-                }
-            },
-        }
-    }
-
-    fn choice<T: Copy>(&self, name: &str, default: T, options: &[(&str, T)], expected: &str) -> R<T> {
-        match self.field(name) {
-            (_, None) => Ok(default),
-            (p, Some(v)) => v
-                .as_str()
-                .and_then(|s| options.iter().find(|(n, _)| *n == s).map(|(_, t)| *t))
-                .ok_or_else(|| {
-                    let mut m = String::from("expected ");
-                    m.push_str(expected);
-                    ConfigError::new(&p, m)
-                }),
-        }
+        Err(self.err(name, &[&m]))
     }
 }
 
@@ -340,9 +377,7 @@ pub fn parse_js_path(path: &str) -> Result<Vec<JsSegment>, &'static str> {
     let mut segments = Vec::new();
     for raw in path.split('.') {
         let seg = if let Some(rest) = raw.strip_prefix("$$") {
-            let mut name = String::from("$");
-            name.push_str(rest);
-            JsSegment { parse_json: false, name }
+            JsSegment { parse_json: false, name: concat(&["$", rest]) }
         } else if let Some(rest) = raw.strip_prefix('$') {
             JsSegment { parse_json: true, name: rest.to_owned() }
         } else if raw.is_empty() {
@@ -358,6 +393,16 @@ pub fn parse_js_path(path: &str) -> Result<Vec<JsSegment>, &'static str> {
     Ok(segments)
 }
 
+/// The type names, in [`PropType::ALL`] order.
+const TYPE_NAMES: [&str; 4] = ["string", "long", "double", "date"];
+const STORAGES: [Storage; 3] = [Storage::Action, Storage::Session, Storage::Both];
+const AGGREGATIONS: [Aggregation; 6] =
+    [Aggregation::Last, Aggregation::First, Aggregation::Min, Aggregation::Max, Aggregation::Sum, Aggregation::Avg];
+const DNT_MODES: [DntMode; 3] = [DntMode::Anonymous, DntMode::Disable, DntMode::Ignore];
+/// The source kinds, in the order `source` tells them apart.
+const SOURCE_KINDS: [&str; 6] = ["css", "meta", "cookie", "query", "js", "api"];
+const DAY_MS: u64 = 86_400_000;
+
 impl Config {
     /// Reads and validates a config. `selector_is_valid` checks CSS selectors with the page's
     /// own engine (the browser's or scraper's).
@@ -365,86 +410,14 @@ impl Config {
         let root = json::parse(text).map_err(|e| {
             let mut m = String::from("invalid JSON at byte ");
             json::write_i64(&mut m, e.offset as i64);
-            m.push_str(": ");
-            m.push_str(e.message);
-            ConfigError::new("", m)
+            *ConfigError::new("", &[&m, ": ", e.message])
         })?;
         Self::from_value(&root, selector_is_valid)
     }
 
     /// Validates an already parsed config.
     pub fn from_value(root: &Value, selector_is_valid: &dyn Fn(&str) -> bool) -> Result<Config, ConfigError> {
-        let top = Obj::new(
-            root,
-            "",
-            &["version", "app", "collector", "properties", "session", "batch", "privacy", "sampleRate"],
-        )?;
-        match top.field("version") {
-            (p, None) => return Err(ConfigError::new(&p, "required")),
-            (_, Some(v)) if v.as_i64() == Some(1) => {}
-            (p, Some(_)) => return Err(ConfigError::new(&p, "unsupported version (expected 1)")),
-        }
-        let app = top.nonempty("app", "application id")?;
-        let collector = top.nonempty("collector", "URL")?;
-
-        let properties = match top.field("properties") {
-            (_, None) => Vec::new(),
-            (p, Some(Value::Array(items))) => {
-                if items.len() > MAX_PROPERTIES {
-                    return Err(ConfigError::new(&p, "at most 200 properties"));
-                }
-                let mut props: Vec<Property> = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
-                    let ip = index(&p, i);
-                    let prop = property(item, &ip, selector_is_valid)?;
-                    if props.iter().any(|q| q.key == prop.key) {
-                        let mut m = String::from("duplicate key ");
-                        json::write_str(&mut m, &prop.key);
-                        return Err(ConfigError::new(&join(&ip, "key"), m));
-                    }
-                    props.push(prop);
-                }
-                props
-            }
-            (p, Some(_)) => return Err(ConfigError::new(&p, "expected an array")),
-        };
-
-        let empty = Value::Object(Vec::new());
-        let sub = |name: &str, allowed: &[&str]| -> R<Obj<'_>> {
-            let (p, v) = top.field(name);
-            Obj::new(v.unwrap_or(&empty), &p, allowed)
-        };
-        let s = sub("session", &["idleTimeoutMs", "maxDurationMs", "maxActions"])?;
-        let day = 86_400_000;
-        let session = SessionConfig {
-            idle_timeout_ms: s.int("idleTimeoutMs", 1_800_000, 1, day, "from 1 to 86400000")?,
-            max_duration_ms: s.int("maxDurationMs", 21_600_000, 1, 7 * day, "from 1 to 604800000")?,
-            max_actions: s.int("maxActions", 200, 1, 100_000, "from 1 to 100000")?,
-        };
-        let b = sub("batch", &["maxActions", "maxBytes", "flushIntervalMs"])?;
-        let batch = BatchConfig {
-            max_actions: b.int("maxActions", 20, 1, 1000, "from 1 to 1000")?,
-            max_bytes: b.int("maxBytes", 16_384, 1024, MAX_BEACON_BYTES, "from 1024 to 65536")?,
-            flush_interval_ms: b.int("flushIntervalMs", 10_000, 100, 3_600_000, "from 100 to 3600000")?,
-        };
-        let pv = sub("privacy", &["optIn", "doNotTrack"])?;
-        let privacy = PrivacyConfig {
-            opt_in: pv.bool("optIn", false)?,
-            do_not_track: pv.choice(
-                "doNotTrack",
-                DntMode::Anonymous,
-                &[("anonymous", DntMode::Anonymous), ("disable", DntMode::Disable), ("ignore", DntMode::Ignore)],
-                "\"anonymous\", \"disable\" or \"ignore\"",
-            )?,
-        };
-        let sample_rate = match top.field("sampleRate") {
-            (_, None) => 100.0,
-            (p, Some(v)) => match v.as_f64() {
-                Some(r) if (0.0..=100.0).contains(&r) => r,
-                _ => return Err(ConfigError::new(&p, "expected a number from 0 to 100")),
-            },
-        };
-        Ok(Config { app, collector, properties, session, batch, privacy, sample_rate })
+        read_config(root, selector_is_valid).map_err(|e| *e)
     }
 
     /// The property with this key.
@@ -453,130 +426,183 @@ impl Config {
     }
 }
 
+fn read_config(root: &Value, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Config> {
+    let top = Obj::new(
+        root,
+        "",
+        &["version", "app", "collector", "properties", "session", "batch", "privacy", "sampleRate"],
+    )?;
+    match top.get("version") {
+        None => return Err(top.err("version", &["required"])),
+        Some(v) if v.as_i64() == Some(1) => {}
+        Some(_) => return Err(top.err("version", &["unsupported version (expected 1)"])),
+    }
+    let app = top.nonempty("app", "application id")?;
+    let collector = top.nonempty("collector", "URL")?;
+
+    let mut properties: Vec<Property> = Vec::new();
+    match top.get("properties") {
+        None => {}
+        Some(Value::Array(items)) => {
+            if items.len() > MAX_PROPERTIES {
+                return Err(top.err("properties", &["at most 200 properties"]));
+            }
+            let path = top.path("properties");
+            for (i, item) in items.iter().enumerate() {
+                let item_path = index(&path, i);
+                let prop = property(item, &item_path, selector_is_valid)?;
+                if properties.iter().any(|q| q.key == prop.key) {
+                    let mut m = String::from("duplicate key ");
+                    json::write_str(&mut m, &prop.key);
+                    return Err(ConfigError::new(&join(&item_path, "key"), &[&m]));
+                }
+                properties.push(prop);
+            }
+        }
+        Some(_) => return Err(top.err("properties", &["expected an array"])),
+    }
+
+    let s = top.section("session", &["idleTimeoutMs", "maxDurationMs", "maxActions"])?;
+    let session = SessionConfig {
+        idle_timeout_ms: s.int("idleTimeoutMs", 1_800_000, 1, DAY_MS)?,
+        max_duration_ms: s.int("maxDurationMs", 21_600_000, 1, 7 * DAY_MS)?,
+        max_actions: s.int("maxActions", 200, 1, 100_000)?,
+    };
+    let b = top.section("batch", &["maxActions", "maxBytes", "flushIntervalMs"])?;
+    let batch = BatchConfig {
+        max_actions: b.int("maxActions", 20, 1, 1000)?,
+        max_bytes: b.int("maxBytes", 16_384, 1024, MAX_BEACON_BYTES)?,
+        flush_interval_ms: b.int("flushIntervalMs", 10_000, 100, 3_600_000)?,
+    };
+    let pv = top.section("privacy", &["optIn", "doNotTrack"])?;
+    let privacy = PrivacyConfig {
+        opt_in: pv.bool("optIn")?,
+        do_not_track: DNT_MODES
+            .get(pv.choice("doNotTrack", &["anonymous", "disable", "ignore"])?)
+            .copied()
+            .unwrap_or(DntMode::Anonymous),
+    };
+    let sample_rate = match top.get("sampleRate") {
+        None => 100.0,
+        Some(v) => match v.as_f64() {
+            Some(r) if (0.0..=100.0).contains(&r) => r,
+            _ => return Err(top.err("sampleRate", &["expected a number from 0 to 100"])),
+        },
+    };
+    Ok(Config { app, collector, properties, session, batch, privacy, sample_rate })
+}
+
 fn property(v: &Value, path: &str, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Property> {
     let o = Obj::new(
         v,
         path,
         &["key", "type", "source", "cleanup", "ignoreCase", "maxLength", "storage", "aggregation", "public"],
     )?;
-    let key = match o.string("key")? {
-        None => return Err(ConfigError::new(&o.field("key").0, "required")),
-        Some(k) if !is_valid_key(&k) => {
-            return Err(ConfigError::new(
-                &o.field("key").0,
-                "invalid key (lower-case letters, digits, '_' and '.', starting with a letter, at most 100 chars)",
-            ))
-        }
-        Some(k) => k,
+    let key =
+        match o.string("key")? {
+            None => return Err(o.err("key", &["required"])),
+            Some(k) if !is_valid_key(k) => return Err(o.err(
+                "key",
+                &["invalid key (lower-case letters, digits, '_' and '.', starting with a letter, at most 100 chars)"],
+            )),
+            Some(k) => k.to_owned(),
+        };
+    if o.get("type").is_none() {
+        return Err(o.err("type", &["required"]));
+    }
+    let prop_type = PropType::ALL.get(o.choice("type", &TYPE_NAMES)?).copied().unwrap_or(PropType::String);
+    let Some(src) = o.get("source") else {
+        return Err(o.err("source", &["required"]));
     };
-    let prop_type = match o.field("type") {
-        (p, None) => return Err(ConfigError::new(&p, "required")),
-        (p, Some(v)) => v
-            .as_str()
-            .and_then(PropType::from_name)
-            .ok_or_else(|| ConfigError::new(&p, "expected \"string\", \"long\", \"double\" or \"date\""))?,
-    };
-    let source = match o.field("source") {
-        (p, None) => return Err(ConfigError::new(&p, "required")),
-        (p, Some(v)) => source(v, &p, selector_is_valid)?,
-    };
+    let source_path = o.path("source");
+    let source = source(src, &source_path, selector_is_valid)?;
     let cleanup = match o.string("cleanup")? {
         None => None,
-        Some(pat) if pat.is_empty() => return Err(ConfigError::new(&o.field("cleanup").0, "empty pattern")),
-        Some(pat) => Some(crate::regex::Regex::new(&pat).map_err(|e| {
-            let mut m = String::from(e.message);
-            m.push_str(" at byte ");
-            json::write_i64(&mut m, e.offset as i64);
-            ConfigError::new(&o.field("cleanup").0, m)
-        })?),
+        Some("") => return Err(o.err("cleanup", &["empty pattern"])),
+        Some(pat) => match crate::regex::Regex::new(pat) {
+            Ok(re) => Some(re),
+            Err(e) => {
+                let mut at = String::new();
+                json::write_i64(&mut at, e.offset as i64);
+                return Err(o.err("cleanup", &[e.message, " at byte ", &at]));
+            }
+        },
     };
-    let max_length = match o.field("maxLength") {
-        (_, None) => DEFAULT_MAX_LENGTH,
-        (p, Some(_)) if prop_type != PropType::String => {
-            return Err(ConfigError::new(&p, "only for string properties"))
-        }
-        (_, Some(_)) => o.int("maxLength", 200, 1, MAX_MAX_LENGTH as u64, "from 1 to 1000")? as usize,
+    let max_length = match o.get("maxLength") {
+        None => DEFAULT_MAX_LENGTH,
+        Some(_) if prop_type != PropType::String => return Err(o.err("maxLength", &["only for string properties"])),
+        Some(_) => o.int("maxLength", 0, 1, MAX_MAX_LENGTH as u64)? as usize,
     };
-    let storage = o.choice(
-        "storage",
-        Storage::Action,
-        &[("action", Storage::Action), ("session", Storage::Session), ("both", Storage::Both)],
-        "\"action\", \"session\" or \"both\"",
-    )?;
-    let aggregation = o.choice(
-        "aggregation",
-        Aggregation::Last,
-        &[
-            ("last", Aggregation::Last),
-            ("first", Aggregation::First),
-            ("min", Aggregation::Min),
-            ("max", Aggregation::Max),
-            ("sum", Aggregation::Sum),
-            ("avg", Aggregation::Avg),
-        ],
-        "\"last\", \"first\", \"min\", \"max\", \"sum\" or \"avg\"",
-    )?;
+    let storage =
+        STORAGES.get(o.choice("storage", &["action", "session", "both"])?).copied().unwrap_or(Storage::Action);
+    let aggregation = AGGREGATIONS
+        .get(o.choice("aggregation", &["last", "first", "min", "max", "sum", "avg"])?)
+        .copied()
+        .unwrap_or(Aggregation::Last);
     // An aggregation on an action-only property has nothing to fold; it is accepted (a config may
     // switch `storage` later) as long as it fits the type.
-    let agg_path = o.field("aggregation").0;
     let fits = match aggregation {
         Aggregation::Last | Aggregation::First => true,
         Aggregation::Min | Aggregation::Max => prop_type != PropType::String,
         Aggregation::Sum | Aggregation::Avg => matches!(prop_type, PropType::Long | PropType::Double),
     };
     if !fits {
-        let mut m = String::from("not defined for ");
-        m.push_str(prop_type.name());
-        m.push_str(" properties");
-        return Err(ConfigError::new(&agg_path, m));
+        return Err(o.err("aggregation", &["not defined for ", prop_type.name(), " properties"]));
     }
     Ok(Property {
         key,
         prop_type,
         source,
         cleanup,
-        ignore_case: o.bool("ignoreCase", false)?,
+        ignore_case: o.bool("ignoreCase")?,
         max_length,
         storage,
         aggregation,
-        public: o.bool("public", false)?,
+        public: o.bool("public")?,
     })
 }
 
 fn source(v: &Value, path: &str, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Source> {
     let o = Obj::new(v, path, &["css", "attribute", "meta", "cookie", "query", "js", "api"])?;
-    let kinds: Vec<&str> = ["css", "meta", "cookie", "query", "js", "api"]
-        .into_iter()
-        .filter(|k| o.field(k).1.is_some())
-        .collect();
-    let kind = match kinds.as_slice() {
-        [one] => *one,
-        [] => return Err(ConfigError::new(path, "expected one of css, meta, cookie, query, js, api")),
-        _ => return Err(ConfigError::new(path, "more than one source kind")),
-    };
-    if kind != "css" && o.field("attribute").1.is_some() {
-        return Err(ConfigError::new(&o.field("attribute").0, "only with a css source"));
-    }
-    let required = |name: &str, what: &str| -> R<String> { Ok(o.nonempty(name, what)?.unwrap_or_default()) };
-    Ok(match kind {
-        "css" => {
-            let selector = required("css", "selector")?;
-            if !selector_is_valid(&selector) {
-                return Err(ConfigError::new(&o.field("css").0, "invalid selector"));
+    let mut kind = None;
+    for (i, k) in SOURCE_KINDS.iter().enumerate() {
+        if o.get(k).is_some() {
+            if kind.is_some() {
+                return Err(ConfigError::new(path, &["more than one source kind"]));
             }
-            Source::Css { selector, attribute: o.nonempty("attribute", "attribute name")? }
+            kind = Some(i);
         }
-        "meta" => Source::Meta(required("meta", "name")?),
-        "cookie" => Source::Cookie(required("cookie", "name")?),
-        "query" => Source::Query(required("query", "name")?),
-        "js" => {
-            let raw = required("js", "path")?;
-            Source::Js(parse_js_path(&raw).map_err(|m| ConfigError::new(&o.field("js").0, m))?)
+    }
+    let Some(kind) = kind else {
+        return Err(ConfigError::new(path, &["expected one of css, meta, cookie, query, js, api"]));
+    };
+    if kind != 0 && o.get("attribute").is_some() {
+        return Err(o.err("attribute", &["only with a css source"]));
+    }
+    let name = SOURCE_KINDS.get(kind).copied().unwrap_or_default();
+    if kind == 5 {
+        return match o.get("api") {
+            Some(Value::Bool(true)) => Ok(Source::Api),
+            _ => Err(o.err("api", &["expected true"])),
+        };
+    }
+    let what = match kind {
+        0 => "selector",
+        4 => "path",
+        _ => "name",
+    };
+    let text = o.nonempty(name, what)?.unwrap_or_default();
+    Ok(match kind {
+        0 => {
+            if !selector_is_valid(&text) {
+                return Err(o.err("css", &["invalid selector"]));
+            }
+            Source::Css { selector: text, attribute: o.nonempty("attribute", "attribute name")? }
         }
-        _ => match o.field("api") {
-            (_, Some(Value::Bool(true))) => Source::Api,
-            (p, _) => return Err(ConfigError::new(&p, "expected true")),
-        },
+        1 => Source::Meta(text),
+        2 => Source::Cookie(text),
+        3 => Source::Query(text),
+        _ => Source::Js(parse_js_path(&text).map_err(|m| o.err("js", &[m]))?),
     })
 }
 
@@ -593,7 +619,9 @@ mod tests {
     }
 
     fn with_prop(p: &str) -> String {
-        let mut s = String::from(r#"{"version":1,"app":"a","collector":"http://c/b","properties":[{"key":"ok","type":"string","source":{"meta":"x"}},"#);
+        let mut s = String::from(
+            r#"{"version":1,"app":"a","collector":"http://c/b","properties":[{"key":"ok","type":"string","source":{"meta":"x"}},"#,
+        );
         s.push_str(p);
         s.push_str("]}");
         s
@@ -617,7 +645,10 @@ mod tests {
         assert_eq!(c.privacy.do_not_track, DntMode::Ignore);
         assert_eq!(c.sample_rate, 12.5);
         let p = &c.properties[0];
-        assert_eq!((p.storage, p.aggregation, p.public, p.ignore_case, p.max_length), (Storage::Both, Aggregation::First, true, true, 20));
+        assert_eq!(
+            (p.storage, p.aggregation, p.public, p.ignore_case, p.max_length),
+            (Storage::Both, Aggregation::First, true, true, 20)
+        );
         let minimal = Config::parse(r#"{"version":1}"#, &any_selector).unwrap();
         assert!(minimal.properties.is_empty() && minimal.collector.is_none());
         assert_eq!(minimal.privacy.do_not_track, DntMode::Anonymous);
@@ -632,10 +663,16 @@ mod tests {
             (r#"{"version":2}"#, "version: unsupported version (expected 1)"),
             (r#"{"version":1,"colector":"x"}"#, "colector: unknown field"),
             (r#"{"version":1,"app":""}"#, "app: empty application id"),
-            (r#"{"version":1,"session":{"idleTimeoutMs":0}}"#, "session.idleTimeoutMs: expected an integer from 1 to 86400000"),
+            (
+                r#"{"version":1,"session":{"idleTimeoutMs":0}}"#,
+                "session.idleTimeoutMs: expected an integer from 1 to 86400000",
+            ),
             (r#"{"version":1,"batch":{"maxBytes":70000}}"#, "batch.maxBytes: expected an integer from 1024 to 65536"),
             (r#"{"version":1,"batch":{"maxActions":"5"}}"#, "batch.maxActions: expected an integer from 1 to 1000"),
-            (r#"{"version":1,"privacy":{"doNotTrack":"yes"}}"#, "privacy.doNotTrack: expected \"anonymous\", \"disable\" or \"ignore\""),
+            (
+                r#"{"version":1,"privacy":{"doNotTrack":"yes"}}"#,
+                "privacy.doNotTrack: expected \"anonymous\", \"disable\" or \"ignore\"",
+            ),
             (r#"{"version":1,"privacy":{"optin":true}}"#, "privacy.optin: unknown field"),
             (r#"{"version":1,"sampleRate":101}"#, "sampleRate: expected a number from 0 to 100"),
             (r#"{"version":1,"properties":{}}"#, "properties: expected an array"),
@@ -654,21 +691,45 @@ mod tests {
             (r#"{"key":"b","type":"int","source":{"meta":"x"}}"#, "properties[1].type: expected"),
             (r#"{"key":"b","type":"long"}"#, "properties[1].source: required"),
             (r#"{"key":"b","type":"long","source":{}}"#, "properties[1].source: expected one of"),
-            (r#"{"key":"b","type":"long","source":{"meta":"x","cookie":"y"}}"#, "properties[1].source: more than one source kind"),
+            (
+                r#"{"key":"b","type":"long","source":{"meta":"x","cookie":"y"}}"#,
+                "properties[1].source: more than one source kind",
+            ),
             (r#"{"key":"b","type":"long","source":{"css":""}}"#, "properties[1].source.css: empty selector"),
             (r#"{"key":"b","type":"long","source":{"css":"a!!b"}}"#, "properties[1].source.css: invalid selector"),
-            (r#"{"key":"b","type":"long","source":{"meta":"x","attribute":"y"}}"#, "properties[1].source.attribute: only with a css source"),
+            (
+                r#"{"key":"b","type":"long","source":{"meta":"x","attribute":"y"}}"#,
+                "properties[1].source.attribute: only with a css source",
+            ),
             (r#"{"key":"b","type":"long","source":{"js":"a..b"}}"#, "properties[1].source.js: empty path segment"),
             (r#"{"key":"b","type":"long","source":{"js":"$a"}}"#, "properties[1].source.js: a path cannot start"),
             (r#"{"key":"b","type":"long","source":{"api":false}}"#, "properties[1].source.api: expected true"),
             (r#"{"key":"b","type":"long","source":{"sql":"x"}}"#, "properties[1].source.sql: unknown field"),
             (r#"{"key":"b","type":"string","source":{"meta":"x"},"cleanup":"(a"}"#, "properties[1].cleanup: "),
-            (r#"{"key":"b","type":"long","source":{"meta":"x"},"maxLength":5}"#, "properties[1].maxLength: only for string properties"),
-            (r#"{"key":"b","type":"string","source":{"meta":"x"},"maxLength":1001}"#, "properties[1].maxLength: expected an integer from 1 to 1000"),
-            (r#"{"key":"b","type":"string","source":{"meta":"x"},"storage":"session","aggregation":"sum"}"#, "properties[1].aggregation: not defined for string properties"),
-            (r#"{"key":"b","type":"date","source":{"meta":"x"},"storage":"both","aggregation":"avg"}"#, "properties[1].aggregation: not defined for date properties"),
-            (r#"{"key":"b","type":"string","source":{"meta":"x"},"aggregation":"max"}"#, "properties[1].aggregation: not defined for string"),
-            (r#"{"key":"b","type":"long","source":{"meta":"x"},"ignorecase":true}"#, "properties[1].ignorecase: unknown field"),
+            (
+                r#"{"key":"b","type":"long","source":{"meta":"x"},"maxLength":5}"#,
+                "properties[1].maxLength: only for string properties",
+            ),
+            (
+                r#"{"key":"b","type":"string","source":{"meta":"x"},"maxLength":1001}"#,
+                "properties[1].maxLength: expected an integer from 1 to 1000",
+            ),
+            (
+                r#"{"key":"b","type":"string","source":{"meta":"x"},"storage":"session","aggregation":"sum"}"#,
+                "properties[1].aggregation: not defined for string properties",
+            ),
+            (
+                r#"{"key":"b","type":"date","source":{"meta":"x"},"storage":"both","aggregation":"avg"}"#,
+                "properties[1].aggregation: not defined for date properties",
+            ),
+            (
+                r#"{"key":"b","type":"string","source":{"meta":"x"},"aggregation":"max"}"#,
+                "properties[1].aggregation: not defined for string",
+            ),
+            (
+                r#"{"key":"b","type":"long","source":{"meta":"x"},"ignorecase":true}"#,
+                "properties[1].ignorecase: unknown field",
+            ),
         ];
         for (p, want) in cases {
             let got = err(&with_prop(p));

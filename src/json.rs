@@ -213,7 +213,8 @@ impl Parser<'_> {
             }
         }
         let lit = self.s.get(start..self.i).unwrap_or_default();
-        Ok(Value::Number(String::from_utf8_lossy(lit).into_owned()))
+        // The literal is ASCII: the conversion never fails.
+        Ok(Value::Number(String::from_utf8(lit.to_vec()).unwrap_or_default()))
     }
 
     fn hex4(&mut self) -> Result<u32, Error> {

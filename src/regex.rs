@@ -135,20 +135,17 @@ fn push_scalar_range(out: &mut Vec<(char, char)>, lo: u32, hi: u32) {
 
 /// Adds the other ASCII case of every letter in the ranges.
 fn fold_ascii(ranges: &mut Vec<(char, char)>) {
-    let extra: Vec<(char, char)> = ranges
-        .iter()
-        .flat_map(|&(a, b)| {
-            [('a', 'z', -32i32), ('A', 'Z', 32i32)].into_iter().filter_map(move |(lo, hi, delta)| {
-                let (s, e) = (a.max(lo), b.min(hi));
-                let shift = |c: char| char::from_u32((c as i32 + delta) as u32);
-                match (s <= e, shift(s), shift(e)) {
-                    (true, Some(x), Some(y)) => Some((x, y)),
-                    _ => None,
-                }
-            })
-        })
-        .collect();
-    ranges.extend(extra);
+    for k in 0..ranges.len() {
+        let Some(&(a, b)) = ranges.get(k) else { break };
+        for (lo, hi, other) in [('a', 'z', b'A'), ('A', 'Z', b'a')] {
+            let (s, e) = (a.max(lo), b.min(hi));
+            if s <= e {
+                // Both ends are ASCII letters of one case: move them to the other.
+                let shift = |c: char| char::from(other + (c as u8 - lo as u8));
+                ranges.push((shift(s), shift(e)));
+            }
+        }
+    }
 }
 
 struct Parser<'a> {

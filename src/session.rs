@@ -79,7 +79,7 @@ impl SessionProps {
                 match value {
                     Long(n) => {
                         let total = slot.long_total + i128::from(n);
-                        let shown = if avg { div_round(total, i128::from(slot.count + 1)) } else { total };
+                        let shown = if avg { div_round(total, slot.count + 1) } else { total };
                         slot.value = Long(i64::try_from(shown).map_err(|_| Reason::OutOfRange)?);
                         slot.long_total = total;
                     }
@@ -111,12 +111,28 @@ impl SessionProps {
     }
 }
 
-/// Integer division rounded half away from zero (the mean of longs stays a long).
-fn div_round(n: i128, d: i128) -> i128 {
-    let q = n / d;
-    let r = n % d;
-    if 2 * r.abs() >= d {
-        q + n.signum()
+/// Integer division rounded half away from zero (the mean of longs stays a long), by shift and
+/// subtract: the general 128-bit division routine costs a kilobyte of WebAssembly.
+fn div_round(n: i128, d: u64) -> i128 {
+    let d = u128::from(d);
+    let mut rest = n.unsigned_abs();
+    let (mut q, mut r) = (0u128, 0u128);
+    for _ in 0..128 {
+        r = (r << 1) | (rest >> 127);
+        rest <<= 1;
+        q <<= 1;
+        if r >= d {
+            r -= d;
+            q |= 1;
+        }
+    }
+    if 2 * r >= d {
+        q += 1;
+    }
+    // q <= |n|, and a total of i64 values stays far from i128::MIN: q fits.
+    let q = q as i128;
+    if n < 0 {
+        -q
     } else {
         q
     }
@@ -221,6 +237,21 @@ mod tests {
         assert_eq!(div_round(-5, 2), -3);
         assert_eq!(div_round(4, 3), 1);
         assert_eq!(div_round(-4, 3), -1);
+        // Against the plain 128-bit division, rounding half away from zero.
+        let reference = |n: i128, d: i128| {
+            let (q, r) = (n / d, n % d);
+            if 2 * r.abs() >= d {
+                q + n.signum()
+            } else {
+                q
+            }
+        };
+        let totals = [0, 1, -1, 7, -7, i128::from(i64::MAX) * 3, i128::from(i64::MIN) * 5 + 3, i128::MAX / 2, -(i128::MAX / 3)];
+        for n in totals {
+            for d in [2u64, 3, 10, 1 << 40, u64::MAX] {
+                assert_eq!(div_round(n, d), reference(n, i128::from(d)), "{n} / {d}");
+            }
+        }
     }
 
     #[test]

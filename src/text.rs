@@ -7,15 +7,16 @@ pub fn is_ascii_ws(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\u{c}' | '\r' | ' ')
 }
 
-/// Trims ASCII white space at both ends (not U+00A0 and other Unicode spaces).
+/// Trims ASCII white space at both ends (not U+00A0 and other Unicode spaces). Rust's ASCII
+/// white space is HTML's.
 pub fn trim_ascii_ws(s: &str) -> &str {
-    s.trim_matches(is_ascii_ws)
+    s.trim_ascii()
 }
 
 /// Collapses runs of ASCII white space to one space and trims, as rules read `textContent`.
 pub fn collapse_ws(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for word in s.split(is_ascii_ws).filter(|w| !w.is_empty()) {
+    for word in s.split_ascii_whitespace() {
         if !out.is_empty() {
             out.push(' ');
         }
@@ -112,6 +113,9 @@ mod tests {
         assert_eq!(collapse_ws("  a \n\t b\r\n c  "), "a b c");
         assert_eq!(collapse_ws("\u{a0}x\u{a0}"), "\u{a0}x\u{a0}");
         assert_eq!(trim_ascii_ws("\u{c} x \n"), "x");
+        for b in 0u8..=127 {
+            assert_eq!(is_ascii_ws(char::from(b)), b.is_ascii_whitespace(), "{b}");
+        }
     }
 
     #[test]

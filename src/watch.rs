@@ -58,20 +58,36 @@ impl Watcher {
 
     /// Removes and returns the actions that are quiet now, oldest first.
     pub fn take_quiet(&mut self, now: i64) -> Vec<String> {
-        let (done, open): (Vec<Watched>, Vec<Watched>) =
-            self.open.drain(..).partition(|w| w.ready && w.pending == 0 && now - w.quiet_since >= QUIET_MS);
-        self.open = open;
-        done.into_iter().map(|w| w.id).collect()
+        let mut done = Vec::new();
+        self.open.retain(|w| {
+            let quiet = w.ready && w.pending == 0 && now - w.quiet_since >= QUIET_MS;
+            if quiet {
+                done.push(w.id.clone());
+            }
+            !quiet
+        });
+        done
     }
 
     /// All watched ids, oldest first.
     pub fn ids(&self) -> Vec<String> {
-        self.open.iter().map(|w| w.id.clone()).collect()
+        let mut ids = Vec::with_capacity(self.open.len());
+        for w in &self.open {
+            ids.push(w.id.clone());
+        }
+        ids
     }
 
     /// When the next action may turn quiet (if nothing else happens).
     pub fn next_due(&self) -> Option<i64> {
-        self.open.iter().filter(|w| w.ready && w.pending == 0).map(|w| w.quiet_since + QUIET_MS).min()
+        let mut due = None;
+        for w in &self.open {
+            if w.ready && w.pending == 0 {
+                let at = w.quiet_since + QUIET_MS;
+                due = Some(due.map_or(at, |d: i64| d.min(at)));
+            }
+        }
+        due
     }
 }
 
