@@ -209,9 +209,20 @@ impl Agent {
         self.mode = mode;
         match mode {
             Mode::Off => {
-                let written = core::mem::take(&mut self.written);
-                *self = Agent::new(self.config.clone(), Mode::Off);
-                self.written = written;
+                // As new (`Agent::new`), keeping the config and what was last written, so the
+                // next storage update deletes it.
+                self.session = None;
+                self.props = SessionProps::new();
+                self.visitor_id = None;
+                self.user_id = None;
+                self.open.clear();
+                self.batch.clear();
+                self.issues.clear();
+                self.policy.flushed();
+                self.leaving = None;
+                self.outbox = Outbox::new();
+                self.faults = 0;
+                self.written_outbox_version = None;
             }
             Mode::Anonymous => {
                 self.visitor_id = None;
