@@ -629,23 +629,28 @@ impl Agent {
 
     /// When the runtime should call [`Agent::tick`] and [`Agent::take_beacons`] next.
     pub fn next_wakeup(&self) -> Option<i64> {
-        let flush = self.leaving.as_ref().map(|_| i64::MIN);
-        let interval = self.policy.due_at();
-        let retry = if self.in_flight() >= MAX_IN_FLIGHT {
-            // Wait for an answer (the runtime calls again) or for the first send to time out.
-            self.outbox.entries().iter().filter(|e| e.in_flight_since.is_some()).map(queue::Entry::due_at).min()
-        } else {
-            self.outbox.next_due()
-        };
+        if self.leaving.is_some() {
+            return Some(i64::MIN);
+        }
+        let mut at = self.policy.due_at();
+        // With all sends out, wait for an answer (the runtime calls again) or for the first send
+        // to time out.
+        let busy = self.in_flight() >= MAX_IN_FLIGHT;
+        for e in self.outbox.entries() {
+            if !busy || e.in_flight_since.is_some() {
+                at = earliest(at, e.due_at());
+            }
+        }
         // A session with open actions ends only after them (see `tick`), so no wake-up for it.
-        let expiry = self.running().filter(|_| self.open.is_empty()).map(|s| s.expires_at(&self.config.session));
-        let overdue = self
-            .open
-            .iter()
-            .filter(|o| !o.reported_overdue)
-            .map(|o| o.action.start.saturating_add(action::MAX_ACTION_DURATION_MS))
-            .min();
-        [flush, interval, retry, expiry, overdue].into_iter().flatten().min()
+        if let (Some(s), true) = (self.running(), self.open.is_empty()) {
+            at = earliest(at, s.expires_at(&self.config.session));
+        }
+        for o in &self.open {
+            if !o.reported_overdue {
+                at = earliest(at, o.action.start.saturating_add(action::MAX_ACTION_DURATION_MS));
+            }
+        }
+        at
     }
 
     /// Hands out the beacons that may be sent now (at most [`MAX_IN_FLIGHT`] in flight). After
@@ -653,48 +658,54 @@ impl Agent {
     /// just sealed (newest actions first), then older ones newest first; the rest stays stored
     /// for the next page.
     pub fn take_beacons(&mut self, now: i64) -> Vec<Outgoing> {
+        let mut out = Vec::new();
         if self.mode == Mode::Off {
-            return Vec::new();
+            return out;
         }
+        let due = self.outbox.due(now);
         let Some(fresh) = self.leaving.take() else {
             let room = MAX_IN_FLIGHT.saturating_sub(self.in_flight());
-            let mut due = self.outbox.due(now);
-            due.truncate(room);
-            return self.hand_out(due, now, false);
-        };
-        let entries = self.outbox.entries();
-        let rank = |i: usize| {
-            let e = entries.get(i);
-            let pos = fresh.iter().position(|(sid, seq)| e.is_some_and(|e| e.seq == *seq && e.sid == *sid));
-            (pos.unwrap_or(usize::MAX), core::cmp::Reverse(i))
-        };
-        let mut due = self.outbox.due(now);
-        crate::small::sort_by_key(&mut due, |&i| rank(i));
-        let mut budget = beacon::MAX_BEACON_BYTES;
-        due.retain(|&i| {
-            let len = self.outbox.entries().get(i).map_or(usize::MAX, |e| e.body.len());
-            let fits = len <= budget;
-            if fits {
-                budget -= len;
+            for &i in due.iter().take(room) {
+                self.hand_out(i, now, false, &mut out);
             }
-            fits
-        });
-        self.hand_out(due, now, true)
-    }
-
-    fn in_flight(&self) -> usize {
-        self.outbox.entries().iter().filter(|e| e.in_flight_since.is_some()).count()
-    }
-
-    fn hand_out(&mut self, indices: Vec<usize>, now: i64, leave: bool) -> Vec<Outgoing> {
-        let mut out = Vec::with_capacity(indices.len());
-        for i in indices {
-            if let Some(e) = self.outbox.entry_mut(i) {
-                e.in_flight_since = Some(now);
-                out.push(Outgoing { sid: e.sid.clone(), seq: e.seq, body: e.body.clone(), leave });
+            return out;
+        };
+        let mut order = Vec::with_capacity(due.len());
+        for (sid, seq) in &fresh {
+            if let Some(i) = self.outbox.index_of(sid, *seq).filter(|i| due.contains(i) && !order.contains(i)) {
+                order.push(i);
+            }
+        }
+        for &i in due.iter().rev() {
+            if !order.contains(&i) {
+                order.push(i);
+            }
+        }
+        let mut budget = beacon::MAX_BEACON_BYTES;
+        for i in order {
+            let len = self.outbox.entries().get(i).map_or(usize::MAX, |e| e.body.len());
+            if len <= budget {
+                budget -= len;
+                self.hand_out(i, now, true, &mut out);
             }
         }
         out
+    }
+
+    fn in_flight(&self) -> usize {
+        let mut n = 0;
+        for e in self.outbox.entries() {
+            n += usize::from(e.in_flight_since.is_some());
+        }
+        n
+    }
+
+    /// Marks the outbox entry `i` in flight and adds it to `out`.
+    fn hand_out(&mut self, i: usize, now: i64, leave: bool, out: &mut Vec<Outgoing>) {
+        if let Some(e) = self.outbox.entry_mut(i) {
+            e.in_flight_since = Some(now);
+            out.push(Outgoing { sid: e.sid.clone(), seq: e.seq, body: e.body.clone(), leave });
+        }
     }
 
     /// The collector answered a beacon (`status` `None`: network error). `jitter` is a random
@@ -861,6 +872,11 @@ impl Agent {
         self.policy.flushed();
         made
     }
+}
+
+/// The earlier of a time and an optional one.
+fn earliest(a: Option<i64>, b: i64) -> Option<i64> {
+    Some(a.map_or(b, |a| a.min(b)))
 }
 
 #[cfg(test)]

@@ -128,12 +128,24 @@ impl Outbox {
     /// [`Outbox::version`]: they reach storage with the next beacon added or removed, so a
     /// collector that keeps failing does not cost a rewrite of the stored outbox per answer.
     pub fn get_mut(&mut self, sid: &str, seq: u64) -> Option<&mut Entry> {
-        self.entries.iter_mut().find(|e| e.is(sid, seq))
+        let i = self.index_of(sid, seq)?;
+        self.entries.get_mut(i)
+    }
+
+    /// The index of the entry for `(sid, seq)`.
+    pub fn index_of(&self, sid: &str, seq: u64) -> Option<usize> {
+        self.entries.iter().position(|e| e.is(sid, seq))
     }
 
     /// Indices of entries that may be sent at `now` (not in flight, backoff over), oldest first.
     pub fn due(&self, now: i64) -> Vec<usize> {
-        self.entries.iter().enumerate().filter(|(_, e)| e.due_at() <= now).map(|(i, _)| i).collect()
+        let mut due = Vec::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            if e.due_at() <= now {
+                due.push(i);
+            }
+        }
+        due
     }
 
     /// The entry at an index from [`Outbox::due`].
