@@ -482,25 +482,33 @@ impl Agent {
             return true;
         }
         let anonymous = self.mode == Mode::Anonymous;
-        let mut merged: Vec<Outcome> = Vec::with_capacity(self.config.properties.len());
+        // Issues of folding into the session's properties come first, then the rules' issues.
+        let mut issues = Vec::new();
+        let mut refused = Vec::new();
         for (i, prop) in self.config.properties.iter().enumerate() {
-            let outcome = match api.get(&prop.key) {
-                Some(v) => Outcome::Value(v.clone()),
-                None => outcomes.get(i).cloned().unwrap_or(Outcome::Skipped),
+            let issue = |reason| Issue { key: prop.key.clone(), reason };
+            let value = match (api.get(&prop.key), outcomes.get(i)) {
+                (Some(v), _) | (None, Some(Outcome::Value(v))) => v,
+                (None, Some(Outcome::Issue(reason))) => {
+                    refused.push(issue(*reason));
+                    continue;
+                }
+                _ => continue,
             };
-            merged.push(match outcome {
-                Outcome::Value(_) if anonymous && !prop.public => Outcome::Issue(Reason::DntMasked),
-                other => other,
-            });
-        }
-        let mut issues = self.props.fold_action(&self.config, &merged, action.end);
-        for (prop, outcome) in self.config.properties.iter().zip(&merged) {
-            match outcome {
-                Outcome::Value(v) if prop.storage.on_action() => action.props.set(&prop.key, v.clone()),
-                Outcome::Issue(reason) => issues.push(Issue { key: prop.key.clone(), reason: *reason }),
-                _ => {}
+            if anonymous && !prop.public {
+                refused.push(issue(Reason::DntMasked));
+                continue;
+            }
+            if prop.storage.on_session() {
+                if let Err(reason) = self.props.fold(prop, value.clone(), action.end) {
+                    issues.push(issue(reason));
+                }
+            }
+            if prop.storage.on_action() {
+                action.props.set(&prop.key, value.clone());
             }
         }
+        issues.append(&mut refused);
         let encoded = beacon::action_json(&action, &mut issues);
         let size = encoded.len() as u64;
         if let Some(reason) = self.policy.before_action(size, self.body_overhead()) {
@@ -520,8 +528,11 @@ impl Agent {
     fn body_overhead(&self) -> u64 {
         let mut props = String::new();
         self.props.values().write_json(&mut props);
-        let issues: usize = self.issues.iter().map(|i| i.key.len() + 32).sum();
-        (BODY_HEADER_BYTES + props.len() + issues) as u64
+        let mut bytes = BODY_HEADER_BYTES + props.len();
+        for i in &self.issues {
+            bytes += i.key.len() + 32;
+        }
+        bytes as u64
     }
 
     fn add_issues(&mut self, issues: Vec<Issue>) {
