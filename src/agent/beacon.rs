@@ -109,7 +109,15 @@ fn entry_len(k: &str, v: &PropertyValue) -> usize {
 fn shrink_props(props: &mut PropertyMap, budget: usize, issues: &mut Vec<Issue>) {
     let mut total = props_len(props);
     while total > budget {
-        let largest = props.0.iter().enumerate().max_by_key(|(_, (k, v))| entry_len(k, v)).map(|(i, _)| i);
+        // The largest entry (of equal ones, the last).
+        let mut largest = None;
+        let mut most = 0;
+        for (i, (k, v)) in props.0.iter().enumerate() {
+            let n = entry_len(k, v);
+            if n >= most {
+                (largest, most) = (Some(i), n);
+            }
+        }
         let Some(i) = largest else { break };
         let (k, v) = props.0.remove(i);
         total = total.saturating_sub(entry_len(&k, &v));

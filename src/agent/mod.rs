@@ -59,8 +59,9 @@ pub mod session;
 
 use crate::capture::{Issue, Outcome, PropertyMap};
 use crate::config::Config;
+use crate::json::Value;
 use crate::session::SessionProps;
-use crate::value::{PropType, Reason};
+use crate::value::{PropType, PropertyValue, Reason};
 use action::{Action, ActionKind};
 use api::{ApiReport, ApiValue, Mode, Target};
 use flush::{FlushPolicy, FlushReason};
@@ -260,8 +261,11 @@ impl Agent {
     /// outbox would replace the queued beacon and the collector would drop the new one.
     fn skip_queued_seqs(&mut self) {
         if let Some(s) = &mut self.session {
-            let queued = self.outbox.entries().iter().filter(|e| e.sid == s.id).map(|e| e.seq.saturating_add(1)).max();
-            s.next_seq = s.next_seq.max(queued.unwrap_or(1));
+            for e in self.outbox.entries() {
+                if e.sid == s.id {
+                    s.next_seq = s.next_seq.max(e.seq.saturating_add(1));
+                }
+            }
         }
     }
 
@@ -270,26 +274,20 @@ impl Agent {
     /// the stored mean as one value: the count is not stored.
     fn restore_props(&mut self, text: &str, sid: &str, start: i64) {
         let Ok(root) = crate::json::parse(text) else { return };
-        if root.get("sid").and_then(crate::json::Value::as_str) != Some(sid) {
+        if root.get("sid").and_then(Value::as_str) != Some(sid) {
             return;
         }
         let Some(props) = root.get("props") else { return };
         for ty in PropType::ALL {
-            let Some(crate::json::Value::Object(members)) = props.get(ty.name()) else { continue };
+            let Some(Value::Object(members)) = props.get(ty.name()) else { continue };
             for (key, v) in members {
                 let Some(prop) = self.config.property(key).filter(|p| p.prop_type == ty && p.storage.on_session())
                 else {
                     continue;
                 };
-                let value = match (ty, v) {
-                    (PropType::String, crate::json::Value::String(s)) => {
-                        Some(crate::value::PropertyValue::String(s.clone()))
-                    }
-                    (PropType::Long, _) => v.as_i64().map(crate::value::PropertyValue::Long),
-                    (PropType::Double, _) => {
-                        v.as_f64().filter(|x| x.is_finite()).map(crate::value::PropertyValue::Double)
-                    }
-                    (PropType::Date, _) => v.as_i64().map(crate::value::PropertyValue::Date),
+                let value = match v {
+                    Value::String(s) if ty == PropType::String => Some(PropertyValue::String(s.clone())),
+                    Value::Number(n) if ty != PropType::String => crate::value::type_text(n, ty).ok(),
                     _ => None,
                 };
                 if let Some(value) = value {
@@ -412,7 +410,11 @@ impl Agent {
 
     /// Ids of the open actions, oldest first.
     pub fn open_action_ids(&self) -> Vec<&str> {
-        self.open.iter().map(|o| o.action.id.as_str()).collect()
+        let mut ids = Vec::with_capacity(self.open.len());
+        for o in &self.open {
+            ids.push(o.action.id.as_str());
+        }
+        ids
     }
 
     fn open_mut(&mut self, id: Option<&str>) -> Option<&mut OpenAction> {
@@ -462,8 +464,9 @@ impl Agent {
                 }
             }
             None => {
-                let sent = core::mem::take(&mut report.sent);
-                report.failed.extend(sent.into_iter().map(|(k, _)| (k, Reason::NotFound)));
+                for (k, _) in core::mem::take(&mut report.sent) {
+                    report.failed.push((k, Reason::NotFound));
+                }
             }
         }
         report
@@ -612,11 +615,14 @@ impl Agent {
         if self.mode == Mode::Off {
             return;
         }
-        let fresh = match self.policy.leave(reason) {
+        let mut fresh = match self.policy.leave(reason) {
             Some(r) => self.seal(Some(r), now),
             None => Vec::new(),
         };
-        self.leaving.get_or_insert_with(Vec::new).extend(fresh);
+        match &mut self.leaving {
+            Some(leaving) => leaving.append(&mut fresh),
+            None => self.leaving = Some(fresh),
+        }
     }
 
     /// A timer tick: the interval flush, and the end of an idle or too long session without open
@@ -627,9 +633,11 @@ impl Agent {
             self.seal(Some(r), now);
         }
         let mut overdue = Vec::new();
-        for o in self.open.iter_mut().filter(|o| o.action.is_overdue(now) && !o.reported_overdue) {
-            o.reported_overdue = true;
-            overdue.push(o.action.id.clone());
+        for o in &mut self.open {
+            if o.action.is_overdue(now) && !o.reported_overdue {
+                o.reported_overdue = true;
+                overdue.push(o.action.id.clone());
+            }
         }
         let ended = self.running().and_then(|s| s.end_reason(&self.config.session, now));
         if let (Some(reason), true) = (ended, self.open.is_empty()) {
@@ -805,9 +813,8 @@ impl Agent {
     }
 
     fn close_open_actions(&mut self, now: i64) {
-        let ids: Vec<String> = self.open.iter().map(|o| o.action.id.clone()).collect();
-        for id in ids {
-            self.end_action(&id, &[], now);
+        while let Some(oldest) = self.open.first().map(|o| o.action.id.clone()) {
+            self.end_action(&oldest, &[], now);
         }
     }
 

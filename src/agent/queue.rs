@@ -55,7 +55,7 @@ impl Entry {
 /// A beacon sent without an answer is due again after this long.
 pub const IN_FLIGHT_TIMEOUT_MS: i64 = 60_000;
 
-/// Unacknowledged beacons, oldest first.
+/// Unacknowledged beacons, oldest first, at most one per `(sid, seq)`.
 #[derive(Debug, Clone, Default)]
 pub struct Outbox {
     entries: Vec<Entry>,
@@ -100,8 +100,7 @@ impl Outbox {
 
     /// Adds a beacon (replacing one with the same `(sid, seq)`), then drops the oldest beyond the bounds.
     pub fn push(&mut self, entry: Entry) {
-        self.version += 1;
-        self.entries.retain(|e| !e.is(&entry.sid, entry.seq));
+        self.remove(&entry.sid, entry.seq);
         self.entries.push(entry);
         self.enforce_bounds();
     }
@@ -118,9 +117,9 @@ impl Outbox {
     /// Removes an acknowledged (or refused) beacon; `false` if it was not there.
     pub fn remove(&mut self, sid: &str, seq: u64) -> bool {
         self.version += 1;
-        let before = self.entries.len();
-        self.entries.retain(|e| !e.is(sid, seq));
-        self.entries.len() != before
+        let Some(i) = self.index_of(sid, seq) else { return false };
+        self.entries.remove(i);
+        true
     }
 
     /// The entry for `(sid, seq)`.
