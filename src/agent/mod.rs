@@ -558,18 +558,20 @@ impl Agent {
             return ApiReport::default();
         }
         let mut report = api::check(&self.config, Target::Session, values, anonymous);
-        let mut kept = Vec::with_capacity(report.sent.len());
-        for (key, v) in core::mem::take(&mut report.sent) {
-            let folded = match self.config.property(&key) {
+        let mut i = 0;
+        while let Some((key, v)) = report.sent.get(i) {
+            let folded = match self.config.property(key) {
                 Some(prop) => self.props.fold(prop, v.clone(), now),
                 None => Err(Reason::InvalidKey),
             };
             match folded {
-                Ok(()) => kept.push((key, v)),
-                Err(r) => report.failed.push((key, r)),
+                Ok(()) => i += 1,
+                Err(r) => {
+                    let (key, _) = report.sent.remove(i);
+                    report.failed.push((key, r));
+                }
             }
         }
-        report.sent = kept;
         if !report.sent.is_empty() {
             self.touch(now);
             self.policy.data_waiting(now);

@@ -90,7 +90,11 @@ impl Outbox {
 
     /// Total body bytes.
     pub fn bytes(&self) -> usize {
-        self.entries.iter().map(|e| e.body.len()).sum()
+        let mut bytes = 0;
+        for e in &self.entries {
+            bytes += e.body.len();
+        }
+        bytes
     }
 
     /// A number that changes whenever the outbox may have changed.

@@ -43,13 +43,12 @@ impl EndReason {
     }
 
     fn from_code(s: &str) -> Option<EndReason> {
-        Some(match s {
-            "idle" => EndReason::Idle,
-            "max_duration" => EndReason::MaxDuration,
-            "max_actions" => EndReason::MaxActions,
-            "end_session" => EndReason::EndSession,
-            _ => return None,
-        })
+        for r in [EndReason::Idle, EndReason::MaxDuration, EndReason::MaxActions, EndReason::EndSession] {
+            if r.code() == s {
+                return Some(r);
+            }
+        }
+        None
     }
 }
 
