@@ -683,31 +683,26 @@ impl Agent {
         if self.mode == Mode::Off {
             return out;
         }
-        let due = self.outbox.due(now);
         let Some(fresh) = self.leaving.take() else {
             let room = MAX_IN_FLIGHT.saturating_sub(self.in_flight());
-            for &i in due.iter().take(room) {
-                self.hand_out(i, now, false, &mut out);
+            for i in 0..self.outbox.entries().len() {
+                if out.len() < room {
+                    // No byte budget outside a leave.
+                    self.hand_out(i, now, false, &mut usize::MAX, &mut out);
+                }
             }
             return out;
         };
-        let mut order = Vec::with_capacity(due.len());
-        for (sid, seq) in &fresh {
-            if let Some(i) = self.outbox.index_of(sid, *seq).filter(|i| due.contains(i) && !order.contains(i)) {
-                order.push(i);
-            }
-        }
-        for &i in due.iter().rev() {
-            if !order.contains(&i) {
-                order.push(i);
-            }
-        }
         let mut budget = beacon::MAX_BEACON_BYTES;
-        for i in order {
-            let len = self.outbox.entries().get(i).map_or(usize::MAX, |e| e.body.len());
-            if len <= budget {
-                budget -= len;
-                self.hand_out(i, now, true, &mut out);
+        for (sid, seq) in &fresh {
+            if let Some(i) = self.outbox.index_of(sid, *seq) {
+                self.hand_out(i, now, true, &mut budget, &mut out);
+            }
+        }
+        for i in (0..self.outbox.entries().len()).rev() {
+            let e = self.outbox.entries().get(i);
+            if !fresh.iter().any(|(sid, seq)| e.is_some_and(|e| e.is(sid, *seq))) {
+                self.hand_out(i, now, true, &mut budget, &mut out);
             }
         }
         out
@@ -721,12 +716,15 @@ impl Agent {
         n
     }
 
-    /// Marks the outbox entry `i` in flight and adds it to `out`.
-    fn hand_out(&mut self, i: usize, now: i64, leave: bool, out: &mut Vec<Outgoing>) {
-        if let Some(e) = self.outbox.entry_mut(i) {
-            e.in_flight_since = Some(now);
-            out.push(Outgoing { sid: e.sid.clone(), seq: e.seq, body: e.body.clone(), leave });
-        }
+    /// Hands out the outbox entry `i` if it is due at `now` and its body fits `budget` (bytes,
+    /// taken from it): marks it in flight and adds it to `out`.
+    fn hand_out(&mut self, i: usize, now: i64, leave: bool, budget: &mut usize, out: &mut Vec<Outgoing>) {
+        let Some(e) = self.outbox.entry_mut(i).filter(|e| e.due_at() <= now && e.body.len() <= *budget) else {
+            return;
+        };
+        *budget -= e.body.len();
+        e.in_flight_since = Some(now);
+        out.push(Outgoing { sid: e.sid.clone(), seq: e.seq, body: e.body.clone(), leave });
     }
 
     /// The collector answered a beacon (`status` `None`: network error). `jitter` is a random

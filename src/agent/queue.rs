@@ -47,7 +47,8 @@ impl Entry {
         }
     }
 
-    fn is(&self, sid: &str, seq: u64) -> bool {
+    /// Whether this is the beacon `(sid, seq)`.
+    pub fn is(&self, sid: &str, seq: u64) -> bool {
         self.seq == seq && self.sid == sid
     }
 }
