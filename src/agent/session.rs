@@ -107,7 +107,10 @@ impl SessionState {
     /// it is made once, and any tab (or the collector) can recompute it from the id.
     pub fn new(entropy: &Entropy, visitor_id: Option<String>, now: i64, sample_rate: f64) -> SessionState {
         let (sid, _) = entropy.split_at(16);
-        let tail = [sid.get(12), sid.get(13), sid.get(14), sid.get(15)].map(|b| b.copied().unwrap_or(0));
+        let tail = match sid {
+            [.., a, b, c, d] => [*a, *b, *c, *d],
+            _ => [0; 4],
+        };
         SessionState {
             id: hex_id(sid),
             visitor_id,
@@ -178,8 +181,11 @@ impl SessionState {
         match self.prev.iter_mut().find(|(s, _)| s == sid) {
             Some(p) => p.1 = p.1.max(next_seq),
             None => {
-                self.prev.insert(0, (sid.to_owned(), next_seq));
-                self.prev.truncate(MAX_PREV_SESSIONS);
+                let mut prev = Vec::with_capacity(MAX_PREV_SESSIONS + 1);
+                prev.push((sid.to_owned(), next_seq));
+                prev.append(&mut self.prev);
+                prev.truncate(MAX_PREV_SESSIONS);
+                self.prev = prev;
             }
         }
     }
