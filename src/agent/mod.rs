@@ -685,10 +685,11 @@ impl Agent {
         }
         let Some(fresh) = self.leaving.take() else {
             let room = MAX_IN_FLIGHT.saturating_sub(self.in_flight());
+            // No byte budget outside a leave.
+            let mut budget = usize::MAX;
             for i in 0..self.outbox.entries().len() {
                 if out.len() < room {
-                    // No byte budget outside a leave.
-                    self.hand_out(i, now, false, &mut usize::MAX, &mut out);
+                    self.hand_out(i, now, false, &mut budget, &mut out);
                 }
             }
             return out;

@@ -43,12 +43,9 @@ impl EndReason {
     }
 
     fn from_code(s: &str) -> Option<EndReason> {
-        for r in [EndReason::Idle, EndReason::MaxDuration, EndReason::MaxActions, EndReason::EndSession] {
-            if r.code() == s {
-                return Some(r);
-            }
-        }
-        None
+        [EndReason::Idle, EndReason::MaxDuration, EndReason::MaxActions, EndReason::EndSession]
+            .into_iter()
+            .find(|r| r.code() == s)
     }
 }
 
