@@ -169,20 +169,19 @@ pub fn clean_name(raw: &str) -> String {
 /// after collapsing white space wins, cut to [`MAX_ACTION_NAME_CHARS`]. With no label at all the
 /// name is `click on <tag>` (the element's lower-case tag name), so the action still groups.
 pub fn click_name(data_name: Option<&str>, aria_label: Option<&str>, text: Option<&str>, tag: &str) -> String {
-    let label = [data_name, aria_label, text].into_iter().flatten().map(clean_name).find(|s| !s.is_empty());
     let mut name = String::from("click on ");
-    match label {
-        Some(l) => {
+    for label in [data_name, aria_label, text].into_iter().flatten() {
+        let label = clean_name(label);
+        if !label.is_empty() {
             name.push('"');
-            name.push_str(&l);
+            name.push_str(&label);
             name.push('"');
-        }
-        None => {
-            let mut t = tag.to_ascii_lowercase();
-            value::truncate(&mut t, 32);
-            name.push_str(&t);
+            return name;
         }
     }
+    let mut t = tag.to_ascii_lowercase();
+    value::truncate(&mut t, 32);
+    name.push_str(&t);
     name
 }
 

@@ -106,16 +106,12 @@ pub fn type_value(group: PropType, v: &ApiValue) -> Result<PropertyValue, Reason
         (_, ApiValue::Unsupported) => Err(Reason::UnsupportedValue),
         (PropType::String, ApiValue::Str(s)) => Ok(PropertyValue::String(s.clone())),
         (PropType::String, _) => Err(Reason::UnsupportedValue),
+        (_, ApiValue::Str(s)) => value::type_text(s.trim(), group),
         (PropType::Long, ApiValue::Num(x)) => exact_integer(*x, Reason::NotALong).map(PropertyValue::Long),
-        (PropType::Long, ApiValue::Str(s) | ApiValue::BigInt(s)) => {
-            value::parse_long(s.trim()).map(PropertyValue::Long)
-        }
+        (PropType::Long, ApiValue::BigInt(s)) => value::parse_long(s.trim()).map(PropertyValue::Long),
         (PropType::Double, ApiValue::Num(x)) if x.is_finite() => Ok(PropertyValue::Double(*x)),
-        (PropType::Double, ApiValue::Num(_)) => Err(Reason::NotADouble),
-        (PropType::Double, ApiValue::Str(s)) => value::parse_double(s.trim()).map(PropertyValue::Double),
-        (PropType::Double, ApiValue::BigInt(_)) => Err(Reason::NotADouble),
+        (PropType::Double, _) => Err(Reason::NotADouble),
         (PropType::Date, ApiValue::Num(x)) => exact_integer(*x, Reason::NotADate).map(PropertyValue::Date),
-        (PropType::Date, ApiValue::Str(s)) => value::parse_date(s.trim()).map(PropertyValue::Date),
         (PropType::Date, ApiValue::BigInt(s)) => {
             value::parse_long(s).map(PropertyValue::Date).map_err(|_| Reason::NotADate)
         }

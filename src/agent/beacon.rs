@@ -109,7 +109,15 @@ fn entry_len(k: &str, v: &PropertyValue) -> usize {
 fn shrink_props(props: &mut PropertyMap, budget: usize, issues: &mut Vec<Issue>) {
     let mut total = props_len(props);
     while total > budget {
-        let largest = props.0.iter().enumerate().max_by_key(|(_, (k, v))| entry_len(k, v)).map(|(i, _)| i);
+        // The largest entry (of equal ones, the last).
+        let mut largest = None;
+        let mut most = 0;
+        for (i, (k, v)) in props.0.iter().enumerate() {
+            let n = entry_len(k, v);
+            if n >= most {
+                (largest, most) = (Some(i), n);
+            }
+        }
         let Some(i) = largest else { break };
         let (k, v) = props.0.remove(i);
         total = total.saturating_sub(entry_len(&k, &v));
@@ -119,7 +127,11 @@ fn shrink_props(props: &mut PropertyMap, budget: usize, issues: &mut Vec<Issue>)
 
 /// Writes one body.
 pub fn body(h: &Header, seq: u64, session: &str, actions: &[String], issues: &[Issue], counters: bool) -> String {
-    let mut out = String::with_capacity(256 + session.len() + actions.iter().map(|a| a.len() + 1).sum::<usize>());
+    let mut capacity = 256 + session.len();
+    for a in actions {
+        capacity += a.len() + 1;
+    }
+    let mut out = String::with_capacity(capacity);
     out.push_str("{\"v\":1,\"app\":");
     json::write_str(&mut out, h.app);
     out.push_str(",\"vid\":");
@@ -175,37 +187,59 @@ pub fn build(
     // The empty body with the widest seq and both counters: a bound on every body's overhead.
     let wide = Header { faults: u64::MAX, dropped: u64::MAX, ..*h };
     let base = body(&wide, u64::MAX, session, &[], &[], true).len();
-    let mut groups: Vec<(Vec<String>, Vec<Issue>)> = Vec::new();
-    let mut cur: (Vec<String>, Vec<Issue>) = (Vec::new(), Vec::new());
+    let mut bodies = Vec::new();
+    // The next body holds `actions[a..]` up to the cut, then `issues[i..]` up to the cut.
+    let (mut a, mut i) = (0, 0);
     let mut size = base;
-    for a in actions {
-        if !cur.0.is_empty() && size + a.len() + 1 > limit {
-            groups.push(core::mem::take(&mut cur));
+    for (k, action) in actions.iter().enumerate() {
+        if k > a && size + action.len() + 1 > limit {
+            push_body(&mut bodies, h, first_seq, session, actions.get(a..k).unwrap_or_default(), &[]);
+            a = k;
             size = base;
         }
-        size += a.len() + 1;
-        cur.0.push(a);
+        size += action.len() + 1;
     }
-    for i in issues {
-        let n = issue_len(&i);
-        if (!cur.0.is_empty() || !cur.1.is_empty()) && size + n > limit {
-            groups.push(core::mem::take(&mut cur));
+    for (k, issue) in issues.iter().enumerate() {
+        let n = issue_len(issue);
+        if (a < actions.len() || k > i) && size + n > limit {
+            push_body(
+                &mut bodies,
+                h,
+                first_seq,
+                session,
+                actions.get(a..).unwrap_or_default(),
+                issues.get(i..k).unwrap_or_default(),
+            );
+            (a, i) = (actions.len(), k);
             size = base;
         }
         size += n;
-        cur.1.push(i);
     }
-    if !cur.0.is_empty() || !cur.1.is_empty() || groups.is_empty() {
-        groups.push(cur);
+    if a < actions.len() || i < issues.len() || bodies.is_empty() {
+        push_body(
+            &mut bodies,
+            h,
+            first_seq,
+            session,
+            actions.get(a..).unwrap_or_default(),
+            issues.get(i..).unwrap_or_default(),
+        );
     }
-    groups
-        .into_iter()
-        .enumerate()
-        .map(|(i, (acts, iss))| {
-            let seq = first_seq.saturating_add(i as u64);
-            (seq, body(h, seq, session, &acts, &iss, i == 0))
-        })
-        .collect()
+    bodies
+}
+
+/// Appends the next body of a flush (the first one carries the counters).
+fn push_body(
+    bodies: &mut Vec<(u64, String)>,
+    h: &Header,
+    first_seq: u64,
+    session: &str,
+    actions: &[String],
+    issues: &[Issue],
+) {
+    let seq = first_seq.saturating_add(bodies.len() as u64);
+    let text = body(h, seq, session, actions, issues, bodies.is_empty());
+    bodies.push((seq, text));
 }
 
 #[cfg(test)]

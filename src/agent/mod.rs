@@ -59,8 +59,9 @@ pub mod session;
 
 use crate::capture::{Issue, Outcome, PropertyMap};
 use crate::config::Config;
+use crate::json::Value;
 use crate::session::SessionProps;
-use crate::value::{PropType, Reason};
+use crate::value::{PropType, PropertyValue, Reason};
 use action::{Action, ActionKind};
 use api::{ApiReport, ApiValue, Mode, Target};
 use flush::{FlushPolicy, FlushReason};
@@ -209,9 +210,20 @@ impl Agent {
         self.mode = mode;
         match mode {
             Mode::Off => {
-                let written = core::mem::take(&mut self.written);
-                *self = Agent::new(self.config.clone(), Mode::Off);
-                self.written = written;
+                // As new (`Agent::new`), keeping the config and what was last written, so the
+                // next storage update deletes it.
+                self.session = None;
+                self.props = SessionProps::new();
+                self.visitor_id = None;
+                self.user_id = None;
+                self.open.clear();
+                self.batch.clear();
+                self.issues.clear();
+                self.policy.flushed();
+                self.leaving = None;
+                self.outbox = Outbox::new();
+                self.faults = 0;
+                self.written_outbox_version = None;
             }
             Mode::Anonymous => {
                 self.visitor_id = None;
@@ -249,8 +261,11 @@ impl Agent {
     /// outbox would replace the queued beacon and the collector would drop the new one.
     fn skip_queued_seqs(&mut self) {
         if let Some(s) = &mut self.session {
-            let queued = self.outbox.entries().iter().filter(|e| e.sid == s.id).map(|e| e.seq.saturating_add(1)).max();
-            s.next_seq = s.next_seq.max(queued.unwrap_or(1));
+            for e in self.outbox.entries() {
+                if e.sid == s.id {
+                    s.next_seq = s.next_seq.max(e.seq.saturating_add(1));
+                }
+            }
         }
     }
 
@@ -259,26 +274,20 @@ impl Agent {
     /// the stored mean as one value: the count is not stored.
     fn restore_props(&mut self, text: &str, sid: &str, start: i64) {
         let Ok(root) = crate::json::parse(text) else { return };
-        if root.get("sid").and_then(crate::json::Value::as_str) != Some(sid) {
+        if root.get("sid").and_then(Value::as_str) != Some(sid) {
             return;
         }
         let Some(props) = root.get("props") else { return };
         for ty in PropType::ALL {
-            let Some(crate::json::Value::Object(members)) = props.get(ty.name()) else { continue };
+            let Some(Value::Object(members)) = props.get(ty.name()) else { continue };
             for (key, v) in members {
                 let Some(prop) = self.config.property(key).filter(|p| p.prop_type == ty && p.storage.on_session())
                 else {
                     continue;
                 };
-                let value = match (ty, v) {
-                    (PropType::String, crate::json::Value::String(s)) => {
-                        Some(crate::value::PropertyValue::String(s.clone()))
-                    }
-                    (PropType::Long, _) => v.as_i64().map(crate::value::PropertyValue::Long),
-                    (PropType::Double, _) => {
-                        v.as_f64().filter(|x| x.is_finite()).map(crate::value::PropertyValue::Double)
-                    }
-                    (PropType::Date, _) => v.as_i64().map(crate::value::PropertyValue::Date),
+                let value = match v {
+                    Value::String(s) if ty == PropType::String => Some(PropertyValue::String(s.clone())),
+                    Value::Number(n) if ty != PropType::String => crate::value::type_text(n, ty).ok(),
                     _ => None,
                 };
                 if let Some(value) = value {
@@ -401,7 +410,11 @@ impl Agent {
 
     /// Ids of the open actions, oldest first.
     pub fn open_action_ids(&self) -> Vec<&str> {
-        self.open.iter().map(|o| o.action.id.as_str()).collect()
+        let mut ids = Vec::with_capacity(self.open.len());
+        for o in &self.open {
+            ids.push(o.action.id.as_str());
+        }
+        ids
     }
 
     fn open_mut(&mut self, id: Option<&str>) -> Option<&mut OpenAction> {
@@ -451,8 +464,9 @@ impl Agent {
                 }
             }
             None => {
-                let sent = core::mem::take(&mut report.sent);
-                report.failed.extend(sent.into_iter().map(|(k, _)| (k, Reason::NotFound)));
+                for (k, _) in core::mem::take(&mut report.sent) {
+                    report.failed.push((k, Reason::NotFound));
+                }
             }
         }
         report
@@ -471,25 +485,33 @@ impl Agent {
             return true;
         }
         let anonymous = self.mode == Mode::Anonymous;
-        let mut merged: Vec<Outcome> = Vec::with_capacity(self.config.properties.len());
+        // Issues of folding into the session's properties come first, then the rules' issues.
+        let mut issues = Vec::new();
+        let mut refused = Vec::new();
         for (i, prop) in self.config.properties.iter().enumerate() {
-            let outcome = match api.get(&prop.key) {
-                Some(v) => Outcome::Value(v.clone()),
-                None => outcomes.get(i).cloned().unwrap_or(Outcome::Skipped),
+            let issue = |reason| Issue { key: prop.key.clone(), reason };
+            let value = match (api.get(&prop.key), outcomes.get(i)) {
+                (Some(v), _) | (None, Some(Outcome::Value(v))) => v,
+                (None, Some(Outcome::Issue(reason))) => {
+                    refused.push(issue(*reason));
+                    continue;
+                }
+                _ => continue,
             };
-            merged.push(match outcome {
-                Outcome::Value(_) if anonymous && !prop.public => Outcome::Issue(Reason::DntMasked),
-                other => other,
-            });
-        }
-        let mut issues = self.props.fold_action(&self.config, &merged, action.end);
-        for (prop, outcome) in self.config.properties.iter().zip(&merged) {
-            match outcome {
-                Outcome::Value(v) if prop.storage.on_action() => action.props.set(&prop.key, v.clone()),
-                Outcome::Issue(reason) => issues.push(Issue { key: prop.key.clone(), reason: *reason }),
-                _ => {}
+            if anonymous && !prop.public {
+                refused.push(issue(Reason::DntMasked));
+                continue;
+            }
+            if prop.storage.on_session() {
+                if let Err(reason) = self.props.fold(prop, value.clone(), action.end) {
+                    issues.push(issue(reason));
+                }
+            }
+            if prop.storage.on_action() {
+                action.props.set(&prop.key, value.clone());
             }
         }
+        issues.append(&mut refused);
         let encoded = beacon::action_json(&action, &mut issues);
         let size = encoded.len() as u64;
         if let Some(reason) = self.policy.before_action(size, self.body_overhead()) {
@@ -509,8 +531,11 @@ impl Agent {
     fn body_overhead(&self) -> u64 {
         let mut props = String::new();
         self.props.values().write_json(&mut props);
-        let issues: usize = self.issues.iter().map(|i| i.key.len() + 32).sum();
-        (BODY_HEADER_BYTES + props.len() + issues) as u64
+        let mut bytes = BODY_HEADER_BYTES + props.len();
+        for i in &self.issues {
+            bytes += i.key.len() + 32;
+        }
+        bytes as u64
     }
 
     fn add_issues(&mut self, issues: Vec<Issue>) {
@@ -533,18 +558,20 @@ impl Agent {
             return ApiReport::default();
         }
         let mut report = api::check(&self.config, Target::Session, values, anonymous);
-        let mut kept = Vec::with_capacity(report.sent.len());
-        for (key, v) in core::mem::take(&mut report.sent) {
-            let folded = match self.config.property(&key) {
+        let mut i = 0;
+        while let Some((key, v)) = report.sent.get(i) {
+            let folded = match self.config.property(key) {
                 Some(prop) => self.props.fold(prop, v.clone(), now),
                 None => Err(Reason::InvalidKey),
             };
             match folded {
-                Ok(()) => kept.push((key, v)),
-                Err(r) => report.failed.push((key, r)),
+                Ok(()) => i += 1,
+                Err(r) => {
+                    let (key, _) = report.sent.remove(i);
+                    report.failed.push((key, r));
+                }
             }
         }
-        report.sent = kept;
         if !report.sent.is_empty() {
             self.touch(now);
             self.policy.data_waiting(now);
@@ -590,11 +617,14 @@ impl Agent {
         if self.mode == Mode::Off {
             return;
         }
-        let fresh = match self.policy.leave(reason) {
+        let mut fresh = match self.policy.leave(reason) {
             Some(r) => self.seal(Some(r), now),
             None => Vec::new(),
         };
-        self.leaving.get_or_insert_with(Vec::new).extend(fresh);
+        match &mut self.leaving {
+            Some(leaving) => leaving.append(&mut fresh),
+            None => self.leaving = Some(fresh),
+        }
     }
 
     /// A timer tick: the interval flush, and the end of an idle or too long session without open
@@ -605,9 +635,11 @@ impl Agent {
             self.seal(Some(r), now);
         }
         let mut overdue = Vec::new();
-        for o in self.open.iter_mut().filter(|o| o.action.is_overdue(now) && !o.reported_overdue) {
-            o.reported_overdue = true;
-            overdue.push(o.action.id.clone());
+        for o in &mut self.open {
+            if o.action.is_overdue(now) && !o.reported_overdue {
+                o.reported_overdue = true;
+                overdue.push(o.action.id.clone());
+            }
         }
         let ended = self.running().and_then(|s| s.end_reason(&self.config.session, now));
         if let (Some(reason), true) = (ended, self.open.is_empty()) {
@@ -618,23 +650,28 @@ impl Agent {
 
     /// When the runtime should call [`Agent::tick`] and [`Agent::take_beacons`] next.
     pub fn next_wakeup(&self) -> Option<i64> {
-        let flush = self.leaving.as_ref().map(|_| i64::MIN);
-        let interval = self.policy.due_at();
-        let retry = if self.in_flight() >= MAX_IN_FLIGHT {
-            // Wait for an answer (the runtime calls again) or for the first send to time out.
-            self.outbox.entries().iter().filter(|e| e.in_flight_since.is_some()).map(queue::Entry::due_at).min()
-        } else {
-            self.outbox.next_due()
-        };
+        if self.leaving.is_some() {
+            return Some(i64::MIN);
+        }
+        let mut at = self.policy.due_at();
+        // With all sends out, wait for an answer (the runtime calls again) or for the first send
+        // to time out.
+        let busy = self.in_flight() >= MAX_IN_FLIGHT;
+        for e in self.outbox.entries() {
+            if !busy || e.in_flight_since.is_some() {
+                at = earliest(at, e.due_at());
+            }
+        }
         // A session with open actions ends only after them (see `tick`), so no wake-up for it.
-        let expiry = self.running().filter(|_| self.open.is_empty()).map(|s| s.expires_at(&self.config.session));
-        let overdue = self
-            .open
-            .iter()
-            .filter(|o| !o.reported_overdue)
-            .map(|o| o.action.start.saturating_add(action::MAX_ACTION_DURATION_MS))
-            .min();
-        [flush, interval, retry, expiry, overdue].into_iter().flatten().min()
+        if let (Some(s), true) = (self.running(), self.open.is_empty()) {
+            at = earliest(at, s.expires_at(&self.config.session));
+        }
+        for o in &self.open {
+            if !o.reported_overdue {
+                at = earliest(at, o.action.start.saturating_add(action::MAX_ACTION_DURATION_MS));
+            }
+        }
+        at
     }
 
     /// Hands out the beacons that may be sent now (at most [`MAX_IN_FLIGHT`] in flight). After
@@ -642,48 +679,53 @@ impl Agent {
     /// just sealed (newest actions first), then older ones newest first; the rest stays stored
     /// for the next page.
     pub fn take_beacons(&mut self, now: i64) -> Vec<Outgoing> {
+        let mut out = Vec::new();
         if self.mode == Mode::Off {
-            return Vec::new();
+            return out;
         }
         let Some(fresh) = self.leaving.take() else {
             let room = MAX_IN_FLIGHT.saturating_sub(self.in_flight());
-            let mut due = self.outbox.due(now);
-            due.truncate(room);
-            return self.hand_out(due, now, false);
-        };
-        let entries = self.outbox.entries();
-        let rank = |i: usize| {
-            let e = entries.get(i);
-            let pos = fresh.iter().position(|(sid, seq)| e.is_some_and(|e| e.seq == *seq && e.sid == *sid));
-            (pos.unwrap_or(usize::MAX), core::cmp::Reverse(i))
-        };
-        let mut due = self.outbox.due(now);
-        crate::small::sort_by_key(&mut due, |&i| rank(i));
-        let mut budget = beacon::MAX_BEACON_BYTES;
-        due.retain(|&i| {
-            let len = self.outbox.entries().get(i).map_or(usize::MAX, |e| e.body.len());
-            let fits = len <= budget;
-            if fits {
-                budget -= len;
+            // No byte budget outside a leave.
+            let mut budget = usize::MAX;
+            for i in 0..self.outbox.entries().len() {
+                if out.len() < room {
+                    self.hand_out(i, now, false, &mut budget, &mut out);
+                }
             }
-            fits
-        });
-        self.hand_out(due, now, true)
-    }
-
-    fn in_flight(&self) -> usize {
-        self.outbox.entries().iter().filter(|e| e.in_flight_since.is_some()).count()
-    }
-
-    fn hand_out(&mut self, indices: Vec<usize>, now: i64, leave: bool) -> Vec<Outgoing> {
-        let mut out = Vec::with_capacity(indices.len());
-        for i in indices {
-            if let Some(e) = self.outbox.entry_mut(i) {
-                e.in_flight_since = Some(now);
-                out.push(Outgoing { sid: e.sid.clone(), seq: e.seq, body: e.body.clone(), leave });
+            return out;
+        };
+        let mut budget = beacon::MAX_BEACON_BYTES;
+        for (sid, seq) in &fresh {
+            if let Some(i) = self.outbox.index_of(sid, *seq) {
+                self.hand_out(i, now, true, &mut budget, &mut out);
+            }
+        }
+        for i in (0..self.outbox.entries().len()).rev() {
+            let e = self.outbox.entries().get(i);
+            if !fresh.iter().any(|(sid, seq)| e.is_some_and(|e| e.is(sid, *seq))) {
+                self.hand_out(i, now, true, &mut budget, &mut out);
             }
         }
         out
+    }
+
+    fn in_flight(&self) -> usize {
+        let mut n = 0;
+        for e in self.outbox.entries() {
+            n += usize::from(e.in_flight_since.is_some());
+        }
+        n
+    }
+
+    /// Hands out the outbox entry `i` if it is due at `now` and its body fits `budget` (bytes,
+    /// taken from it): marks it in flight and adds it to `out`.
+    fn hand_out(&mut self, i: usize, now: i64, leave: bool, budget: &mut usize, out: &mut Vec<Outgoing>) {
+        let Some(e) = self.outbox.entry_mut(i).filter(|e| e.due_at() <= now && e.body.len() <= *budget) else {
+            return;
+        };
+        *budget -= e.body.len();
+        e.in_flight_since = Some(now);
+        out.push(Outgoing { sid: e.sid.clone(), seq: e.seq, body: e.body.clone(), leave });
     }
 
     /// The collector answered a beacon (`status` `None`: network error). `jitter` is a random
@@ -772,9 +814,8 @@ impl Agent {
     }
 
     fn close_open_actions(&mut self, now: i64) {
-        let ids: Vec<String> = self.open.iter().map(|o| o.action.id.clone()).collect();
-        for id in ids {
-            self.end_action(&id, &[], now);
+        while let Some(oldest) = self.open.first().map(|o| o.action.id.clone()) {
+            self.end_action(&oldest, &[], now);
         }
     }
 
@@ -850,6 +891,11 @@ impl Agent {
         self.policy.flushed();
         made
     }
+}
+
+/// The earlier of a time and an optional one.
+fn earliest(a: Option<i64>, b: i64) -> Option<i64> {
+    Some(a.map_or(b, |a| a.min(b)))
 }
 
 #[cfg(test)]

@@ -47,7 +47,8 @@ impl Entry {
         }
     }
 
-    fn is(&self, sid: &str, seq: u64) -> bool {
+    /// Whether this is the beacon `(sid, seq)`.
+    pub fn is(&self, sid: &str, seq: u64) -> bool {
         self.seq == seq && self.sid == sid
     }
 }
@@ -55,7 +56,7 @@ impl Entry {
 /// A beacon sent without an answer is due again after this long.
 pub const IN_FLIGHT_TIMEOUT_MS: i64 = 60_000;
 
-/// Unacknowledged beacons, oldest first.
+/// Unacknowledged beacons, oldest first, at most one per `(sid, seq)`.
 #[derive(Debug, Clone, Default)]
 pub struct Outbox {
     entries: Vec<Entry>,
@@ -90,7 +91,11 @@ impl Outbox {
 
     /// Total body bytes.
     pub fn bytes(&self) -> usize {
-        self.entries.iter().map(|e| e.body.len()).sum()
+        let mut bytes = 0;
+        for e in &self.entries {
+            bytes += e.body.len();
+        }
+        bytes
     }
 
     /// A number that changes whenever the outbox may have changed.
@@ -100,8 +105,7 @@ impl Outbox {
 
     /// Adds a beacon (replacing one with the same `(sid, seq)`), then drops the oldest beyond the bounds.
     pub fn push(&mut self, entry: Entry) {
-        self.version += 1;
-        self.entries.retain(|e| !e.is(&entry.sid, entry.seq));
+        self.remove(&entry.sid, entry.seq);
         self.entries.push(entry);
         self.enforce_bounds();
     }
@@ -118,9 +122,9 @@ impl Outbox {
     /// Removes an acknowledged (or refused) beacon; `false` if it was not there.
     pub fn remove(&mut self, sid: &str, seq: u64) -> bool {
         self.version += 1;
-        let before = self.entries.len();
-        self.entries.retain(|e| !e.is(sid, seq));
-        self.entries.len() != before
+        let Some(i) = self.index_of(sid, seq) else { return false };
+        self.entries.remove(i);
+        true
     }
 
     /// The entry for `(sid, seq)`.
@@ -128,12 +132,24 @@ impl Outbox {
     /// [`Outbox::version`]: they reach storage with the next beacon added or removed, so a
     /// collector that keeps failing does not cost a rewrite of the stored outbox per answer.
     pub fn get_mut(&mut self, sid: &str, seq: u64) -> Option<&mut Entry> {
-        self.entries.iter_mut().find(|e| e.is(sid, seq))
+        let i = self.index_of(sid, seq)?;
+        self.entries.get_mut(i)
+    }
+
+    /// The index of the entry for `(sid, seq)`.
+    pub fn index_of(&self, sid: &str, seq: u64) -> Option<usize> {
+        self.entries.iter().position(|e| e.is(sid, seq))
     }
 
     /// Indices of entries that may be sent at `now` (not in flight, backoff over), oldest first.
     pub fn due(&self, now: i64) -> Vec<usize> {
-        self.entries.iter().enumerate().filter(|(_, e)| e.due_at() <= now).map(|(i, _)| i).collect()
+        let mut due = Vec::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            if e.due_at() <= now {
+                due.push(i);
+            }
+        }
+        due
     }
 
     /// The entry at an index from [`Outbox::due`].

@@ -61,29 +61,33 @@ pub fn give_up(failures: u32, created: i64, now: i64) -> bool {
 pub fn parse_retry_after(value: &str, now: i64) -> Option<u64> {
     let v = value.trim();
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(v.parse::<u64>().unwrap_or(u64::MAX).saturating_mul(1000));
+        // Beyond i64, seconds saturate as they would in milliseconds anyway.
+        let secs = v.parse::<i64>().ok().and_then(|n| u64::try_from(n).ok());
+        return Some(secs.unwrap_or(u64::MAX).saturating_mul(1000));
     }
     let at = parse_imf_fixdate(v)?;
     Some(u64::try_from(at.saturating_sub(now)).unwrap_or(0))
 }
 
-/// Epoch ms of an IMF-fixdate (RFC 9110 §5.6.7).
+/// Epoch ms of an IMF-fixdate (RFC 9110 §5.6.7): `Wed, 21 Oct 2015 07:28:00 GMT`, every field
+/// of a fixed width.
 fn parse_imf_fixdate(s: &str) -> Option<i64> {
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let mut parts = s.split(' ');
-    let weekday = parts.next()?;
-    if weekday.len() != 4 || !weekday.ends_with(',') {
+    const MONTHS: &str = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    let b = s.as_bytes();
+    let at = |i: usize| b.get(i).copied();
+    let two = |i: usize| {
+        b.get(i..i + 2)?.iter().try_fold(0, |n, &c| c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0')))
+    };
+    if b.len() != 29 || b.get(..3)?.contains(&b' ') || at(3) != Some(b',') || s.get(25..)? != " GMT" {
         return None;
     }
-    let day = two_digits(parts.next()?)?;
-    let month_name = parts.next()?;
-    let month = MONTHS.iter().position(|m| *m == month_name)? as i64 + 1;
-    let year = parts.next().filter(|y| y.len() == 4)?.parse::<i64>().ok()?;
-    let mut hms = parts.next()?.split(':');
-    let (h, m, sec) = (two_digits(hms.next()?)?, two_digits(hms.next()?)?, two_digits(hms.next()?)?);
-    if parts.next()? != "GMT" || parts.next().is_some() || hms.next().is_some() {
+    if [4, 7, 11, 16].iter().any(|&i| at(i) != Some(b' ')) || at(19) != Some(b':') || at(22) != Some(b':') {
         return None;
     }
+    let name = s.get(8..11)?;
+    let month = (1..=12).find(|&m: &usize| MONTHS.get(m * 3 - 3..m * 3) == Some(name))? as i64;
+    let year = s.get(12..16)?.parse::<i64>().ok()?;
+    let (day, h, m, sec) = (two(5)?, two(17)?, two(20)?, two(23)?);
     if day < 1 || h > 23 || m > 59 || sec > 60 {
         return None;
     }
@@ -92,10 +96,6 @@ fn parse_imf_fixdate(s: &str) -> Option<i64> {
         return None;
     }
     Some(((days * 24 + h) * 60 + m) * 60_000 + sec * 1000)
-}
-
-fn two_digits(s: &str) -> Option<i64> {
-    (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
 }
 
 #[cfg(test)]

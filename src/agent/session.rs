@@ -43,13 +43,9 @@ impl EndReason {
     }
 
     fn from_code(s: &str) -> Option<EndReason> {
-        Some(match s {
-            "idle" => EndReason::Idle,
-            "max_duration" => EndReason::MaxDuration,
-            "max_actions" => EndReason::MaxActions,
-            "end_session" => EndReason::EndSession,
-            _ => return None,
-        })
+        [EndReason::Idle, EndReason::MaxDuration, EndReason::MaxActions, EndReason::EndSession]
+            .into_iter()
+            .find(|r| r.code() == s)
     }
 }
 
@@ -108,7 +104,10 @@ impl SessionState {
     /// it is made once, and any tab (or the collector) can recompute it from the id.
     pub fn new(entropy: &Entropy, visitor_id: Option<String>, now: i64, sample_rate: f64) -> SessionState {
         let (sid, _) = entropy.split_at(16);
-        let tail = [sid.get(12), sid.get(13), sid.get(14), sid.get(15)].map(|b| b.copied().unwrap_or(0));
+        let tail = match sid {
+            [.., a, b, c, d] => [*a, *b, *c, *d],
+            _ => [0; 4],
+        };
         SessionState {
             id: hex_id(sid),
             visitor_id,
@@ -179,8 +178,11 @@ impl SessionState {
         match self.prev.iter_mut().find(|(s, _)| s == sid) {
             Some(p) => p.1 = p.1.max(next_seq),
             None => {
-                self.prev.insert(0, (sid.to_owned(), next_seq));
-                self.prev.truncate(MAX_PREV_SESSIONS);
+                let mut prev = Vec::with_capacity(MAX_PREV_SESSIONS + 1);
+                prev.push((sid.to_owned(), next_seq));
+                prev.append(&mut self.prev);
+                prev.truncate(MAX_PREV_SESSIONS);
+                self.prev = prev;
             }
         }
     }
@@ -201,17 +203,11 @@ impl SessionState {
         s.push_str(&self.id);
         s.push('|');
         s.push_str(self.visitor_id.as_deref().unwrap_or(""));
-        for n in [self.start, self.last_activity] {
+        for n in [self.start, self.last_activity, ms(self.actions), ms(self.next_seq)] {
             s.push('|');
             json::write_i64(&mut s, n);
         }
-        for n in [self.actions, self.next_seq] {
-            s.push('|');
-            json::write_i64(&mut s, i64::try_from(n).unwrap_or(i64::MAX));
-        }
-        s.push('|');
-        s.push(if self.sampled { '1' } else { '0' });
-        s.push('|');
+        s.push_str(if self.sampled { "|1|" } else { "|0|" });
         s.push_str(self.ended.map_or("", EndReason::code));
         s.push('|');
         for (i, (sid, seq)) in self.prev.iter().enumerate() {
@@ -220,7 +216,7 @@ impl SessionState {
             }
             s.push_str(sid);
             s.push('.');
-            json::write_i64(&mut s, i64::try_from(*seq).unwrap_or(i64::MAX));
+            json::write_i64(&mut s, ms(*seq));
         }
         s.push('|');
         if let Some(u) = &self.user_id {
@@ -231,48 +227,83 @@ impl SessionState {
 
     /// Reads the storage form. Anything malformed is no state (a new session starts), never a panic.
     pub fn from_storage(text: &str) -> Option<SessionState> {
-        let mut f = text.trim().split('|');
-        if f.next()? != STATE_PREFIX {
-            return None;
+        let mut fields = [""; 11];
+        let mut rest = Some(text.trim());
+        for f in &mut fields {
+            (*f, rest) = cut(rest?, '|');
         }
-        let id = f.next().filter(|s| is_hex_id(s))?.to_owned();
-        let visitor_id = match f.next()? {
-            "" => None,
-            v if is_hex_id(v) => Some(v.to_owned()),
-            _ => return None,
-        };
-        let start = f.next()?.parse::<i64>().ok()?;
-        let last_activity = f.next()?.parse::<i64>().ok()?;
-        let actions = f.next()?.parse::<u64>().ok()?;
-        let next_seq = f.next()?.parse::<u64>().ok().filter(|&n| n >= 1)?;
-        let sampled = match f.next()? {
+        let [prefix, id, vid, start, last, actions, seq, sampled, ended, prev_items, user] = fields;
+        let (start, last_activity) = (int(start)?, int(last)?);
+        let (actions, next_seq) = (count(actions)?, count(seq).filter(|&n| n >= 1)?);
+        let sampled = match sampled {
             "1" => true,
             "0" => false,
             _ => return None,
         };
-        let ended = match f.next()? {
+        let ended = match ended {
             "" => None,
             code => Some(EndReason::from_code(code)?),
         };
-        let mut prev = Vec::new();
-        for item in f.next()?.split('_').filter(|i| !i.is_empty()).take(MAX_PREV_SESSIONS) {
-            let (sid, seq) = item.split_once('.')?;
-            if !is_hex_id(sid) {
-                return None;
-            }
-            prev.push((sid.to_owned(), seq.parse::<u64>().ok()?));
+        if prefix != STATE_PREFIX
+            || rest.is_some()
+            || !is_hex_id(id)
+            || !(vid.is_empty() || is_hex_id(vid))
+            || last_activity < start
+        {
+            return None;
         }
-        let user_id = match f.next()? {
+        let user_id = match user {
             "" => None,
             u => Some(percent_decode(u)?),
         };
-        if f.next().is_some() || last_activity < start {
-            return None;
+        let mut prev = Vec::new();
+        let mut rest = Some(prev_items);
+        while let (Some(items), true) = (rest, prev.len() < MAX_PREV_SESSIONS) {
+            let item;
+            (item, rest) = cut(items, '_');
+            if item.is_empty() {
+                continue;
+            }
+            let (sid, seq) = cut(item, '.');
+            if !is_hex_id(sid) {
+                return None;
+            }
+            prev.push((sid.to_owned(), count(seq?)?));
         }
-        Some(SessionState { id, visitor_id, start, last_activity, actions, next_seq, sampled, user_id, ended, prev })
+        Some(SessionState {
+            id: id.to_owned(),
+            visitor_id: (!vid.is_empty()).then(|| vid.to_owned()),
+            start,
+            last_activity,
+            actions,
+            next_seq,
+            sampled,
+            user_id,
+            ended,
+            prev,
+        })
     }
 }
 
+/// The text before the first `sep`, and the text after it if there is one.
+fn cut(s: &str, sep: char) -> (&str, Option<&str>) {
+    match s.split_once(sep) {
+        Some((head, tail)) => (head, Some(tail)),
+        None => (s, None),
+    }
+}
+
+/// A stored integer.
+fn int(s: &str) -> Option<i64> {
+    s.parse().ok()
+}
+
+/// A stored count (never above `i64::MAX`, as [`ms`] writes it).
+fn count(s: &str) -> Option<u64> {
+    u64::try_from(int(s)?).ok()
+}
+
+/// A count or duration as a stored integer (saturating).
 fn ms(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -287,8 +318,9 @@ fn percent_encode(s: &str, out: &mut String) {
             out.push(char::from(b));
         } else {
             out.push('%');
-            let hex = hex_id(&[b]);
-            out.push_str(&hex.to_ascii_uppercase());
+            for nibble in [b >> 4, b & 15] {
+                out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0').to_ascii_uppercase());
+            }
         }
     }
 }
@@ -299,8 +331,8 @@ fn percent_decode(s: &str) -> Option<String> {
     let mut i = 0;
     while let Some(&c) = b.get(i) {
         if c == b'%' {
-            let hex = core::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            let hex = |at: usize| char::from(*b.get(at)?).to_digit(16);
+            out.push((hex(i + 1)? * 16 + hex(i + 2)?) as u8);
             i += 3;
         } else {
             out.push(c);
