@@ -54,7 +54,7 @@ impl Value {
     /// The number as an `i64`, if it is an integer literal within range.
     pub fn as_i64(&self) -> Option<i64> {
         match self {
-            Value::Number(n) => n.parse().ok(),
+            Value::Number(n) => crate::value::parse_i64(n),
             _ => None,
         }
     }
