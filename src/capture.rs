@@ -124,43 +124,41 @@ fn read_js(path: &[JsSegment], page: &dyn Page, ty: PropType) -> Result<String, 
         JsRead::Missing => return Err(Reason::NotFound),
         _ => return Err(Reason::UnsupportedValue),
     };
-    json_text(walk_json(start, rest)?)
+    walk_json(start, rest)
 }
 
-/// Follows path segments through a JSON value; a `$` segment parses the current string first.
-pub fn walk_json(mut current: Value, path: &[JsSegment]) -> Result<Value, Reason> {
+/// Follows path segments through a JSON value, a `$` segment parsing the current string first,
+/// and returns the text of the value reached.
+pub fn walk_json(start: Value, path: &[JsSegment]) -> Result<String, Reason> {
+    // The document parsed last, and the value reached in it.
+    let mut doc = start;
+    let mut at = &doc;
     for seg in path {
         if seg.parse_json {
-            current = match current {
-                Value::String(s) => json::parse(&s).map_err(|_| Reason::UnsupportedValue)?,
+            let parsed = match at {
+                Value::String(s) => json::parse(s).map_err(|_| Reason::UnsupportedValue)?,
                 Value::Null => return Err(Reason::NotFound),
                 _ => return Err(Reason::UnsupportedValue),
             };
+            doc = parsed;
+            at = &doc;
             if seg.name.is_empty() {
                 continue;
             }
         }
-        // The value is taken out of its parent by cutting the parent after it.
-        current = match current {
-            Value::Object(mut members) => match members.iter().position(|(k, _)| *k == seg.name) {
-                Some(i) => {
-                    members.truncate(i + 1);
-                    members.pop().map(|(_, v)| v)
-                }
-                None => None,
-            },
-            Value::Array(mut items) => match array_index(&seg.name) {
-                Some(i) if i < items.len() => {
-                    items.truncate(i + 1);
-                    items.pop()
-                }
-                _ => None,
-            },
+        at = match at {
+            Value::Object(members) => members.iter().find(|(k, _)| *k == seg.name).map(|(_, v)| v),
+            Value::Array(items) => array_index(&seg.name).and_then(|i| items.get(i)),
             _ => None,
         }
         .ok_or(Reason::NotFound)?;
     }
-    Ok(current)
+    match at {
+        Value::String(s) | Value::Number(s) => Ok(s.clone()),
+        Value::Bool(b) => Ok(if *b { "true" } else { "false" }.to_owned()),
+        Value::Null => Err(Reason::NotFound),
+        Value::Array(_) | Value::Object(_) => Err(Reason::UnsupportedValue),
+    }
 }
 
 /// An array index as JS writes it: decimal digits, no sign, no leading zero (but `0`).
@@ -177,16 +175,6 @@ fn array_index(name: &str) -> Option<usize> {
         n = n.checked_mul(10)?.checked_add(usize::from(c - b'0'))?;
     }
     Some(n)
-}
-
-fn json_text(v: Value) -> Result<String, Reason> {
-    match v {
-        Value::String(s) => Ok(s),
-        Value::Number(n) => Ok(n),
-        Value::Bool(b) => Ok(if b { "true" } else { "false" }.to_owned()),
-        Value::Null => Err(Reason::NotFound),
-        Value::Array(_) | Value::Object(_) => Err(Reason::UnsupportedValue),
-    }
 }
 
 /// The raw text of a JS value: strings as they are, numbers as `String(x)` gives them, dates

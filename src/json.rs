@@ -54,7 +54,7 @@ impl Value {
     /// The number as an `i64`, if it is an integer literal within range.
     pub fn as_i64(&self) -> Option<i64> {
         match self {
-            Value::Number(n) => n.parse().ok(),
+            Value::Number(n) => crate::value::parse_i64(n),
             _ => None,
         }
     }
@@ -70,7 +70,7 @@ impl Value {
 
 /// Parses a complete JSON text (surrounding white space allowed).
 pub fn parse(text: &str) -> Result<Value, Error> {
-    let mut p = Parser { s: text.as_bytes(), i: 0 };
+    let mut p = Parser { text, s: text.as_bytes(), i: 0 };
     p.ws();
     let v = p.value(0)?;
     p.ws();
@@ -81,6 +81,7 @@ pub fn parse(text: &str) -> Result<Value, Error> {
 }
 
 struct Parser<'a> {
+    text: &'a str,
     s: &'a [u8],
     i: usize,
 }
@@ -88,6 +89,12 @@ struct Parser<'a> {
 impl Parser<'_> {
     fn err(&self, message: &'static str) -> Error {
         Error { offset: self.i, message }
+    }
+
+    /// The text from `start` to the current position, which both sit before or after an ASCII
+    /// byte, so on character boundaries.
+    fn slice(&self, start: usize) -> &str {
+        self.text.get(start..self.i).unwrap_or_default()
     }
 
     fn peek(&self) -> Option<u8> {
@@ -115,8 +122,7 @@ impl Parser<'_> {
         }
         match self.peek() {
             None => Err(self.err("unexpected end of input")),
-            Some(b'{') => self.object(depth),
-            Some(b'[') => self.array(depth),
+            Some(c @ (b'{' | b'[')) => self.container(depth, c == b'{'),
             Some(b'"') => self.string().map(Value::String),
             Some(b't') if self.eat(b"true") => Ok(Value::Bool(true)),
             Some(b'f') if self.eat(b"false") => Ok(Value::Bool(false)),
@@ -126,60 +132,50 @@ impl Parser<'_> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Result<Value, Error> {
+    /// An object or an array, from its opening bracket on.
+    fn container(&mut self, depth: usize, object: bool) -> Result<Value, Error> {
         self.i += 1;
+        let close = if object { b"}" } else { b"]" };
         let mut members: Vec<(String, Value)> = Vec::new();
-        self.ws();
-        if self.eat(b"}") {
-            return Ok(Value::Object(members));
-        }
-        loop {
-            self.ws();
-            if self.peek() != Some(b'"') {
-                return Err(self.err("expected a member name"));
-            }
-            let at = self.i;
-            let name = self.string()?;
-            if members.iter().any(|(k, _)| *k == name) {
-                return Err(Error { offset: at, message: "duplicate member name" });
-            }
-            self.ws();
-            if !self.eat(b":") {
-                return Err(self.err("expected ':'"));
-            }
-            self.ws();
-            let v = self.value(depth + 1)?;
-            members.push((name, v));
-            self.ws();
-            if self.eat(b",") {
-                continue;
-            }
-            if self.eat(b"}") {
-                return Ok(Value::Object(members));
-            }
-            return Err(self.err("expected ',' or '}'"));
-        }
-    }
-
-    fn array(&mut self, depth: usize) -> Result<Value, Error> {
-        self.i += 1;
         let mut items = Vec::new();
         self.ws();
-        if self.eat(b"]") {
-            return Ok(Value::Array(items));
-        }
-        loop {
-            self.ws();
-            items.push(self.value(depth + 1)?);
-            self.ws();
-            if self.eat(b",") {
-                continue;
+        if !self.eat(close) {
+            loop {
+                self.ws();
+                let name = if object {
+                    if self.peek() != Some(b'"') {
+                        return Err(self.err("expected a member name"));
+                    }
+                    let at = self.i;
+                    let name = self.string()?;
+                    if members.iter().any(|(k, _)| *k == name) {
+                        return Err(Error { offset: at, message: "duplicate member name" });
+                    }
+                    self.ws();
+                    if !self.eat(b":") {
+                        return Err(self.err("expected ':'"));
+                    }
+                    self.ws();
+                    Some(name)
+                } else {
+                    None
+                };
+                let v = self.value(depth + 1)?;
+                match name {
+                    Some(name) => members.push((name, v)),
+                    None => items.push(v),
+                }
+                self.ws();
+                if self.eat(b",") {
+                    continue;
+                }
+                if self.eat(close) {
+                    break;
+                }
+                return Err(self.err(if object { "expected ',' or '}'" } else { "expected ',' or ']'" }));
             }
-            if self.eat(b"]") {
-                return Ok(Value::Array(items));
-            }
-            return Err(self.err("expected ',' or ']'"));
         }
+        Ok(if object { Value::Object(members) } else { Value::Array(items) })
     }
 
     fn digits(&mut self) -> usize {
@@ -212,9 +208,7 @@ impl Parser<'_> {
                 return Err(self.err("expected a digit in the exponent"));
             }
         }
-        let lit = self.s.get(start..self.i).unwrap_or_default();
-        // The literal is ASCII: the conversion never fails.
-        Ok(Value::Number(String::from_utf8(lit.to_vec()).unwrap_or_default()))
+        Ok(Value::Number(self.slice(start).into()))
     }
 
     fn hex4(&mut self) -> Result<u32, Error> {
@@ -234,7 +228,7 @@ impl Parser<'_> {
 
     fn string(&mut self) -> Result<String, Error> {
         self.i += 1;
-        let mut out: Vec<u8> = Vec::new();
+        let mut out = String::new();
         loop {
             // Copy the run of plain bytes in one go: strings of megabytes stay linear.
             let start = self.i;
@@ -244,13 +238,12 @@ impl Parser<'_> {
                 }
                 self.i += 1;
             }
-            out.extend_from_slice(self.s.get(start..self.i).unwrap_or_default());
+            out.push_str(self.slice(start));
             match self.peek() {
                 None => return Err(self.err("unterminated string")),
                 Some(b'"') => {
                     self.i += 1;
-                    // The input is &str and escapes produce valid UTF-8, so this never replaces.
-                    return Ok(String::from_utf8(out).unwrap_or_default());
+                    return Ok(out);
                 }
                 Some(b'\\') => {
                     self.i += 1;
@@ -271,8 +264,7 @@ impl Parser<'_> {
                             return Err(self.err("invalid escape"));
                         }
                     };
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                    out.push(ch);
                 }
                 Some(_) => return Err(self.err("control character in string")),
             }

@@ -73,19 +73,6 @@ impl Class {
     }
 }
 
-#[derive(Debug, Clone)]
-enum Node {
-    Empty,
-    Char(char),
-    Any,
-    Class(Class),
-    Look(Look),
-    Group(Box<Node>, Option<usize>),
-    Concat(Vec<Node>),
-    Alt(Vec<Node>),
-    Repeat { node: Box<Node>, min: u32, max: Option<u32>, greedy: bool },
-}
-
 const DIGIT: &[(char, char)] = &[('0', '9')];
 const WORD: &[(char, char)] = &[('0', '9'), ('A', 'Z'), ('_', '_'), ('a', 'z')];
 const SPACE: &[(char, char)] = &[('\t', '\r'), (' ', ' ')];
@@ -148,16 +135,22 @@ fn fold_ascii(ranges: &mut Vec<(char, char)>) {
     }
 }
 
-struct Parser<'a> {
+/// Parses a pattern and compiles it in the same pass: each atom's instructions are emitted as
+/// it is read, and a repetition takes them back and emits the copies it needs.
+struct Parser {
     chars: Vec<(usize, char)>,
     i: usize,
     len: usize,
     groups: usize,
     fold: bool,
-    _pattern: &'a str,
+    prog: Vec<Inst>,
+    classes: Vec<Class>,
+    /// An instruction was refused because the program reached [`MAX_INSTRUCTIONS`]; reported
+    /// after parsing, so that syntax errors come first.
+    too_large: bool,
 }
 
-impl Parser<'_> {
+impl Parser {
     fn err(&self, message: &'static str) -> Error {
         let offset = self.chars.get(self.i).map_or(self.len, |&(o, _)| o);
         Error { offset, message }
@@ -177,25 +170,84 @@ impl Parser<'_> {
         c
     }
 
-    fn alt(&mut self, depth: usize) -> Result<Node, Error> {
-        let mut branches = vec![self.concat(depth)?];
-        while self.peek() == Some('|') {
-            self.i += 1;
-            branches.push(self.concat(depth)?);
+    /// Appends an instruction and returns its index; past the size limit it is dropped and
+    /// `too_large` set.
+    fn emit(&mut self, inst: Inst) -> usize {
+        let at = self.prog.len();
+        if at >= MAX_INSTRUCTIONS {
+            self.too_large = true;
+        } else {
+            self.prog.push(inst);
         }
-        Ok(if branches.len() == 1 { branches.pop().unwrap_or(Node::Empty) } else { Node::Alt(branches) })
+        at
     }
 
-    fn concat(&mut self, depth: usize) -> Result<Node, Error> {
-        let mut items = Vec::new();
+    fn patch(&mut self, at: usize, inst: Inst) {
+        if let (false, Some(slot)) = (self.too_large, self.prog.get_mut(at)) {
+            *slot = inst;
+        }
+    }
+
+    /// Removes and returns the instructions from `start` on.
+    fn take(&mut self, start: usize) -> Vec<Inst> {
+        let code = self.prog.get(start..).unwrap_or_default().to_vec();
+        self.prog.truncate(start);
+        code
+    }
+
+    /// Emits `code`, taken from index `from`, with its jump targets moved to where it lands.
+    fn copy(&mut self, code: &[Inst], from: usize) {
+        let to = self.prog.len();
+        let moved = |t: usize| t - from + to;
+        for inst in code {
+            if self.too_large {
+                break;
+            }
+            self.emit(match *inst {
+                Inst::Split(a, b) => Inst::Split(moved(a), moved(b)),
+                Inst::Jmp(t) => Inst::Jmp(moved(t)),
+                other => other,
+            });
+        }
+    }
+
+    fn alt(&mut self, depth: usize) -> Result<(), Error> {
+        // split L1, next; L1: a; jmp end; next: split L2, …; last branch.
+        let mut jumps = Vec::new();
+        loop {
+            let start = self.prog.len();
+            self.concat(depth)?;
+            if self.peek() != Some('|') {
+                break;
+            }
+            self.i += 1;
+            let branch = self.take(start);
+            let split = self.emit(Inst::Split(0, 0));
+            self.copy(&branch, start);
+            jumps.push(self.emit(Inst::Jmp(0)));
+            let next = self.prog.len();
+            self.patch(split, Inst::Split(split + 1, next));
+        }
+        let end = self.prog.len();
+        for j in jumps {
+            self.patch(j, Inst::Jmp(end));
+        }
+        Ok(())
+    }
+
+    fn concat(&mut self, depth: usize) -> Result<(), Error> {
         while let Some(c) = self.peek() {
             if c == '|' || c == ')' {
                 break;
             }
-            let atom = self.atom(depth)?;
-            items.push(self.repeat(atom)?);
+            let (start, too_large) = (self.prog.len(), self.too_large);
+            let look = self.atom(depth)?;
+            if self.repeat(start, look)? == Some(0) {
+                // `x{0}`: the atom, and any overflow in it, are gone.
+                self.too_large = too_large;
+            }
         }
-        Ok(if items.len() == 1 { items.pop().unwrap_or(Node::Empty) } else { Node::Concat(items) })
+        Ok(())
     }
 
     fn number(&mut self) -> Option<u32> {
@@ -208,7 +260,9 @@ impl Parser<'_> {
         (self.i > start).then_some(n)
     }
 
-    fn repeat(&mut self, atom: Node) -> Result<Node, Error> {
+    /// Reads the repetition after the atom compiled from `start` on, if any, and compiles it;
+    /// `look` says the atom is an assertion, which cannot repeat. Returns the maximum count.
+    fn repeat(&mut self, start: usize, look: bool) -> Result<Option<u32>, Error> {
         let (min, max) = match self.peek() {
             Some('*') => (0, None),
             Some('+') => (1, None),
@@ -236,9 +290,9 @@ impl Parser<'_> {
                 }
                 (min, max)
             }
-            _ => return Ok(atom),
+            _ => return Ok(None),
         };
-        if matches!(atom, Node::Look(_) | Node::Empty) {
+        if look {
             return Err(self.err("repetition of nothing"));
         }
         self.i += 1;
@@ -251,25 +305,66 @@ impl Parser<'_> {
         if matches!(self.peek(), Some('*' | '+' | '?' | '{')) {
             return Err(self.err("repetition of a repetition (use a group)"));
         }
-        Ok(Node::Repeat { node: Box::new(atom), min, max, greedy })
+        let order = |a: usize, b: usize| if greedy { Inst::Split(a, b) } else { Inst::Split(b, a) };
+        let atom = self.take(start);
+        match max {
+            None => {
+                // `x{n,}` is x{n-1} then `x+`, and `x*` is `(x+)?`: a loop back to the start of
+                // its body keeps leftmost-first preference right even when x can match the
+                // empty string (rust-lang/regex#779).
+                for _ in 1..min {
+                    self.copy(&atom, start);
+                }
+                let question = (min == 0).then(|| self.emit(Inst::Split(0, 0)));
+                let body = self.prog.len();
+                self.copy(&atom, start);
+                let plus = self.emit(Inst::Split(0, 0));
+                let out = self.prog.len();
+                self.patch(plus, order(body, out));
+                if let Some(q) = question {
+                    self.patch(q, order(body, out));
+                }
+            }
+            Some(max) => {
+                for _ in 0..min {
+                    self.copy(&atom, start);
+                }
+                let mut splits = Vec::new();
+                for _ in min..max {
+                    splits.push(self.emit(Inst::Split(0, 0)));
+                    self.copy(&atom, start);
+                }
+                let out = self.prog.len();
+                for s in splits {
+                    self.patch(s, order(s + 1, out));
+                }
+            }
+        }
+        Ok(max)
     }
 
-    fn char_node(&self, c: char) -> Node {
+    fn class_inst(&mut self, class: Class) {
+        self.classes.push(class);
+        self.emit(Inst::Class(self.classes.len() - 1));
+    }
+
+    fn char_inst(&mut self, c: char) {
         if self.fold && c.is_ascii_alphabetic() {
             let mut ranges = vec![(c, c)];
             fold_ascii(&mut ranges);
-            Node::Class(Class { ranges, negated: false })
+            self.class_inst(Class { ranges, negated: false });
         } else {
-            Node::Char(c)
+            self.emit(Inst::Char(c));
         }
     }
 
-    fn atom(&mut self, depth: usize) -> Result<Node, Error> {
+    /// Compiles one atom; true when it is an assertion.
+    fn atom(&mut self, depth: usize) -> Result<bool, Error> {
         let at = self.i;
         let Some(c) = self.bump() else {
             return Err(self.err("unexpected end of pattern"));
         };
-        Ok(match c {
+        match c {
             '(' => {
                 if depth >= MAX_NESTING {
                     self.i = at;
@@ -286,12 +381,17 @@ impl Parser<'_> {
                     self.groups += 1;
                     Some(self.groups)
                 };
-                let inner = self.alt(depth + 1)?;
+                if let Some(i) = index {
+                    self.emit(Inst::Save(2 * i));
+                }
+                self.alt(depth + 1)?;
                 if self.bump() != Some(')') {
                     self.i = at;
                     return Err(self.err("unclosed group"));
                 }
-                Node::Group(Box::new(inner), index)
+                if let Some(i) = index {
+                    self.emit(Inst::Save(2 * i + 1));
+                }
             }
             ')' => {
                 self.i = at;
@@ -302,16 +402,24 @@ impl Parser<'_> {
                 return Err(self.err("repetition of nothing"));
             }
             '[' => self.class()?,
-            '.' => Node::Any,
-            '^' => Node::Look(Look::Start),
-            '$' => Node::Look(Look::End),
+            '.' => {
+                self.emit(Inst::Any);
+            }
+            '^' | '$' => {
+                self.emit(Inst::Assert(if c == '^' { Look::Start } else { Look::End }));
+                return Ok(true);
+            }
             '\\' => match self.escape(false)? {
-                Esc::Char(c) => self.char_node(c),
-                Esc::Class(ranges, negated) => Node::Class(Class { ranges: ranges.to_vec(), negated }),
-                Esc::Look(l) => Node::Look(l),
+                Esc::Char(c) => self.char_inst(c),
+                Esc::Class(ranges, negated) => self.class_inst(Class { ranges: ranges.to_vec(), negated }),
+                Esc::Look(l) => {
+                    self.emit(Inst::Assert(l));
+                    return Ok(true);
+                }
             },
-            c => self.char_node(c),
-        })
+            c => self.char_inst(c),
+        }
+        Ok(false)
     }
 
     fn escape(&mut self, in_class: bool) -> Result<Esc, Error> {
@@ -340,7 +448,7 @@ impl Parser<'_> {
         })
     }
 
-    fn class(&mut self) -> Result<Node, Error> {
+    fn class(&mut self) -> Result<(), Error> {
         let open = self.i - 1;
         let negated = self.peek() == Some('^');
         if negated {
@@ -401,7 +509,8 @@ impl Parser<'_> {
         if self.fold {
             fold_ascii(&mut ranges);
         }
-        Ok(Node::Class(Class { ranges, negated }))
+        self.class_inst(Class { ranges, negated });
+        Ok(())
     }
 }
 
@@ -409,116 +518,6 @@ enum Esc {
     Char(char),
     Class(&'static [(char, char)], bool),
     Look(Look),
-}
-
-struct Compiler {
-    prog: Vec<Inst>,
-    classes: Vec<Class>,
-}
-
-impl Compiler {
-    fn emit(&mut self, inst: Inst) -> Result<usize, Error> {
-        if self.prog.len() >= MAX_INSTRUCTIONS {
-            return Err(Error { offset: 0, message: "pattern too large" });
-        }
-        self.prog.push(inst);
-        Ok(self.prog.len() - 1)
-    }
-
-    fn patch(&mut self, at: usize, inst: Inst) {
-        if let Some(slot) = self.prog.get_mut(at) {
-            *slot = inst;
-        }
-    }
-
-    fn node(&mut self, n: &Node) -> Result<(), Error> {
-        match n {
-            Node::Empty => {}
-            Node::Char(c) => {
-                self.emit(Inst::Char(*c))?;
-            }
-            Node::Any => {
-                self.emit(Inst::Any)?;
-            }
-            Node::Class(c) => {
-                self.classes.push(c.clone());
-                self.emit(Inst::Class(self.classes.len() - 1))?;
-            }
-            Node::Look(l) => {
-                self.emit(Inst::Assert(*l))?;
-            }
-            Node::Group(inner, index) => {
-                if let Some(i) = index {
-                    self.emit(Inst::Save(2 * i))?;
-                }
-                self.node(inner)?;
-                if let Some(i) = index {
-                    self.emit(Inst::Save(2 * i + 1))?;
-                }
-            }
-            Node::Concat(items) => {
-                for item in items {
-                    self.node(item)?;
-                }
-            }
-            Node::Alt(branches) => {
-                // split L1, next; L1: a; jmp end; next: split L2, …; last branch.
-                let mut jumps = Vec::new();
-                for (k, b) in branches.iter().enumerate() {
-                    if k + 1 < branches.len() {
-                        let split = self.emit(Inst::Split(0, 0))?;
-                        self.node(b)?;
-                        jumps.push(self.emit(Inst::Jmp(0))?);
-                        let next = self.prog.len();
-                        self.patch(split, Inst::Split(split + 1, next));
-                    } else {
-                        self.node(b)?;
-                    }
-                }
-                let end = self.prog.len();
-                for j in jumps {
-                    self.patch(j, Inst::Jmp(end));
-                }
-            }
-            Node::Repeat { node, min, max, greedy } => {
-                let order = |a: usize, b: usize| if *greedy { Inst::Split(a, b) } else { Inst::Split(b, a) };
-                match max {
-                    None => {
-                        // `x{n,}` is x{n-1} then `x+`, and `x*` is `(x+)?`: a loop back to the
-                        // start of its body keeps leftmost-first preference right even when x
-                        // can match the empty string (rust-lang/regex#779).
-                        for _ in 1..*min {
-                            self.node(node)?;
-                        }
-                        let question = if *min == 0 { Some(self.emit(Inst::Split(0, 0))?) } else { None };
-                        let body = self.prog.len();
-                        self.node(node)?;
-                        let plus = self.emit(Inst::Split(0, 0))?;
-                        let out = self.prog.len();
-                        self.patch(plus, order(body, out));
-                        if let Some(q) = question {
-                            self.patch(q, order(body, out));
-                        }
-                    }
-                    Some(max) => {
-                        for _ in 0..*min {
-                            self.node(node)?;
-                        }
-                        let mut splits = Vec::new();
-                        for _ in *min..*max {
-                            splits.push(self.emit(Inst::Split(0, 0))?);
-                            self.node(node)?;
-                        }
-                        let out = self.prog.len();
-                        for s in splits {
-                            self.patch(s, order(s + 1, out));
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Threads of one step: a sparse set of program counters, in priority order, with the
@@ -569,22 +568,25 @@ impl Regex {
             len: pattern.len(),
             groups: 0,
             fold: false,
-            _pattern: pattern,
+            prog: Vec::new(),
+            classes: Vec::new(),
+            too_large: false,
         };
         if pattern.starts_with("(?i)") {
             p.i = 4;
             p.fold = true;
         }
-        let ast = p.alt(0)?;
+        p.emit(Inst::Save(0));
+        p.alt(0)?;
         if p.i < p.chars.len() {
             return Err(p.err("unopened group"));
         }
-        let mut c = Compiler { prog: Vec::new(), classes: Vec::new() };
-        c.emit(Inst::Save(0))?;
-        c.node(&ast)?;
-        c.emit(Inst::Save(1))?;
-        c.emit(Inst::Match)?;
-        Ok(Regex { prog: c.prog, classes: c.classes, groups: p.groups + 1 })
+        p.emit(Inst::Save(1));
+        p.emit(Inst::Match);
+        if p.too_large {
+            return Err(Error { offset: 0, message: "pattern too large" });
+        }
+        Ok(Regex { prog: p.prog, classes: p.classes, groups: p.groups + 1 })
     }
 
     /// Capture groups, counting group 0 (the whole match).
