@@ -26,6 +26,35 @@ fi
 tmp=$(mktemp -d target/agent-wasm.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 wasm-bindgen --target web --omit-default-module-path --no-typescript --out-dir "$tmp" "$WASM"
+# Every `#[wasm_bindgen]` import of js-sys, used or not, exports a descriptor that takes the
+# address of a closure invoke shim for its `&dyn Fn` arguments, and js-sys exports a JSPI task
+# poller whose waker vtable does the same. wasm-bindgen deletes those exports but leaves the
+# function table as it was, so the shims (about 4 kB) survive wasm-opt. The agent makes no
+# closures: while the table is private (not exported, so no JS can call through it), the
+# shims' entries are pointed at one trapping stub, and wasm-opt drops the shims.
+node --input-type=module - "$tmp/rumprops_bg.wasm" <<'JS'
+import fs from 'node:fs';
+import binaryen from 'binaryen';
+const file = process.argv[2];
+const m = binaryen.readBinary(fs.readFileSync(file));
+const F = binaryen.Features; // as $FEATURES: nothing the browsers lack (e.g. compact imports)
+m.setFeatures(F.BulkMemory | F.ReferenceTypes | F.Multivalue | F.NontrappingFPToInt | F.SignExt | F.MutableGlobals);
+const exported = new Set();
+for (let i = 0; i < m.getNumExports(); i++) {
+  const e = binaryen.getExportInfo(m.getExportByIndex(i));
+  if (e.kind === binaryen.ExternalTable) exported.add(e.value);
+}
+const dead = /^(wasm_bindgen::convert::closures::_::invoke|js_sys::futures::jspi::task_waker::)/;
+for (let i = m.getNumElementSegments() - 1; i >= 0; i--) {
+  const seg = binaryen.getElementSegmentInfo(m.getElementSegmentByIndex(i));
+  if (exported.has(seg.table) || !seg.offset || !seg.data.some((f) => dead.test(f))) continue;
+  if (!m.getFunction('dead_table_entry')) m.addFunction('dead_table_entry', binaryen.none, binaryen.none, [], m.unreachable());
+  const offset = binaryen.getExpressionInfo(seg.offset).value;
+  m.removeElementSegment(seg.name);
+  m.addActiveElementSegment(seg.table, seg.name, seg.data.map((f) => (dead.test(f) ? 'dead_table_entry' : f)), m.i32.const(offset));
+}
+fs.writeFileSync(file, m.emitBinary());
+JS
 node_modules/.bin/wasm-opt -Oz $FEATURES --strip-debug --strip-producers "$tmp/rumprops_bg.wasm" -o "$tmp/rumprops_bg.wasm"
 touch "$tmp/.built"
 rm -rf "$OUT" && mv "$tmp" "$OUT"
