@@ -55,7 +55,36 @@ for (let i = m.getNumElementSegments() - 1; i >= 0; i--) {
 }
 fs.writeFileSync(file, m.emitBinary());
 JS
-node_modules/.bin/wasm-opt -Oz $FEATURES --strip-debug --strip-producers "$tmp/rumprops_bg.wasm" -o "$tmp/rumprops_bg.wasm"
+# The import and export names (`__wbg_getItem_49556a3e59cfb688`, `__wbindgen_malloc`, …) are
+# made one or two letters long, in the module and in the glue alike (about 2 kB brotli).
+node_modules/.bin/wasm-opt -Oz $FEATURES --strip-debug --strip-producers --minify-imports-and-exports-and-modules \
+  "$tmp/rumprops_bg.wasm" -o "$tmp/rumprops_bg.wasm" > "$tmp/names.json"
+node - "$tmp/names.json" "$tmp/rumprops.js" <<'JS'
+const fs = require('node:fs');
+const [names, glue] = process.argv.slice(2);
+// wasm-opt prints {"imports": [[module, name, new name], …], "exports": [[name, new name], …]},
+// and every import's module becomes "a".
+const map = JSON.parse(fs.readFileSync(names, 'utf8'));
+let js = fs.readFileSync(glue, 'utf8');
+const rename = (re, to, required = true) => {
+  if (required && !re.test(js)) throw new Error('not in the glue: ' + re.source);
+  js = js.replace(new RegExp(re.source, 'g'), () => to);
+};
+const modules = [...new Set(map.imports.map((i) => i[0]))];
+if (modules.length !== 1) throw new Error('imports from more than one module: ' + modules);
+// The imports object: `"./rumprops_bg.js": import0`.
+rename(new RegExp('"' + modules[0].replace(/[.$]/g, '\\$&') + '"(?=: import)'), '"a"');
+for (const [, name, short] of map.imports) {
+  // Each import is a key of that object: `name: function(…) {…}`.
+  rename(new RegExp('(?<=\\n\\s*)' + name + '(?=: )'), short);
+}
+for (const [name, short] of map.exports) {
+  // The glue reads exports as `wasm.name` (not all: `__abort_handler` is for other targets).
+  rename(new RegExp('\\bwasm\\.' + name + '\\b'), 'wasm.' + short, false);
+}
+fs.writeFileSync(glue, js);
+JS
+rm "$tmp/names.json"
 touch "$tmp/.built"
 rm -rf "$OUT" && mv "$tmp" "$OUT"
 echo "built $OUT: $(wc -c < "$OUT/rumprops_bg.wasm") B wasm, $(wc -c < "$OUT/rumprops.js") B glue"
