@@ -26,19 +26,36 @@ fi
 tmp=$(mktemp -d target/agent-wasm.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 wasm-bindgen --target web --omit-default-module-path --no-typescript --out-dir "$tmp" "$WASM"
-# Every `#[wasm_bindgen]` import of js-sys, used or not, exports a descriptor that takes the
-# address of a closure invoke shim for its `&dyn Fn` arguments, and js-sys exports a JSPI task
-# poller whose waker vtable does the same. wasm-bindgen deletes those exports but leaves the
-# function table as it was, so the shims (about 4 kB) survive wasm-opt. The agent makes no
-# closures: while the table is private (not exported, so no JS can call through it), the
-# shims' entries are pointed at one trapping stub, and wasm-opt drops the shims.
-node --input-type=module - "$tmp/rumprops_bg.wasm" <<'JS'
+# Import, export and module names (`./rumprops_bg.js`, `__wbg_getItem_49556a3e59cfb688`, …)
+# become one or two letters, in the module and the glue alike (about 2 kB brotli). wasm-opt
+# prints the mapping: {"imports": [[module, name, new name], …], "exports": [[name, new name], …]},
+# and every import's module becomes "a".
+node_modules/.bin/wasm-opt $FEATURES --debuginfo --minify-imports-and-exports-and-modules \
+  "$tmp/rumprops_bg.wasm" -o "$tmp/rumprops_bg.wasm" > "$tmp/names.json"
+node --input-type=module - "$tmp" <<'JS'
 import fs from 'node:fs';
 import binaryen from 'binaryen';
-const file = process.argv[2];
-const m = binaryen.readBinary(fs.readFileSync(file));
+const dir = process.argv[2];
+const map = JSON.parse(fs.readFileSync(dir + '/names.json', 'utf8'));
+const m = binaryen.readBinary(fs.readFileSync(dir + '/rumprops_bg.wasm'));
 const F = binaryen.Features; // as $FEATURES: nothing the browsers lack (e.g. compact imports)
 m.setFeatures(F.BulkMemory | F.ReferenceTypes | F.Multivalue | F.NontrappingFPToInt | F.SignExt | F.MutableGlobals);
+
+// `memory` keeps its name: the glue's init answers the exports, and tools read `memory` there.
+const memory = map.exports.find((e) => e[0] === 'memory');
+if (memory) {
+  const internal = binaryen.getExportInfo(m.getExport(memory[1])).value;
+  m.removeExport(memory[1]);
+  m.addMemoryExport(internal, 'memory');
+  map.exports.splice(map.exports.indexOf(memory), 1);
+}
+
+// Every `#[wasm_bindgen]` import of js-sys, used or not, exports a descriptor that takes the
+// address of a closure invoke shim for its `&dyn Fn` arguments, and js-sys exports a JSPI task
+// poller whose waker vtable does the same. wasm-bindgen deletes those exports but leaves the
+// function table as it was, so the shims (about 4 kB) would survive wasm-opt. The agent makes
+// no closures: while the table is private (not exported, so no JS can call through it), the
+// shims' entries point at one trapping stub instead, and wasm-opt drops the shims.
 const exported = new Set();
 for (let i = 0; i < m.getNumExports(); i++) {
   const e = binaryen.getExportInfo(m.getExportByIndex(i));
@@ -53,19 +70,10 @@ for (let i = m.getNumElementSegments() - 1; i >= 0; i--) {
   m.removeElementSegment(seg.name);
   m.addActiveElementSegment(seg.table, seg.name, seg.data.map((f) => (dead.test(f) ? 'dead_table_entry' : f)), m.i32.const(offset));
 }
-fs.writeFileSync(file, m.emitBinary());
-JS
-# The import and export names (`__wbg_getItem_49556a3e59cfb688`, `__wbindgen_malloc`, …) are
-# made one or two letters long, in the module and in the glue alike (about 2 kB brotli).
-node_modules/.bin/wasm-opt -Oz $FEATURES --strip-debug --strip-producers --minify-imports-and-exports-and-modules \
-  "$tmp/rumprops_bg.wasm" -o "$tmp/rumprops_bg.wasm" > "$tmp/names.json"
-node - "$tmp/names.json" "$tmp/rumprops.js" <<'JS'
-const fs = require('node:fs');
-const [names, glue] = process.argv.slice(2);
-// wasm-opt prints {"imports": [[module, name, new name], …], "exports": [[name, new name], …]},
-// and every import's module becomes "a".
-const map = JSON.parse(fs.readFileSync(names, 'utf8'));
-let js = fs.readFileSync(glue, 'utf8');
+fs.writeFileSync(dir + '/rumprops_bg.wasm', m.emitBinary());
+
+// The glue, renamed to match.
+let js = fs.readFileSync(dir + '/rumprops.js', 'utf8');
 const rename = (re, to, required = true) => {
   if (required && !re.test(js)) throw new Error('not in the glue: ' + re.source);
   js = js.replace(new RegExp(re.source, 'g'), () => to);
@@ -82,9 +90,10 @@ for (const [name, short] of map.exports) {
   // The glue reads exports as `wasm.name` (not all: `__abort_handler` is for other targets).
   rename(new RegExp('\\bwasm\\.' + name + '\\b'), 'wasm.' + short, false);
 }
-fs.writeFileSync(glue, js);
+fs.writeFileSync(dir + '/rumprops.js', js);
 JS
 rm "$tmp/names.json"
+node_modules/.bin/wasm-opt -Oz $FEATURES --strip-debug --strip-producers "$tmp/rumprops_bg.wasm" -o "$tmp/rumprops_bg.wasm"
 touch "$tmp/.built"
 rm -rf "$OUT" && mv "$tmp" "$OUT"
 echo "built $OUT: $(wc -c < "$OUT/rumprops_bg.wasm") B wasm, $(wc -c < "$OUT/rumprops.js") B glue"
