@@ -14,13 +14,6 @@ pub struct BrowserPage {
 }
 
 impl BrowserPage {
-    /// The current window and its document.
-    pub fn current() -> Option<BrowserPage> {
-        let window = web_sys::window()?;
-        let dom = window.document()?;
-        Some(BrowserPage { window, dom })
-    }
-
     /// Reads elements from `dom`, and cookie, URL and globals from `window`.
     pub fn with_document(window: Window, dom: Document) -> BrowserPage {
         BrowserPage { window, dom }

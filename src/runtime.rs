@@ -1,4 +1,4 @@
-//! The browser runtime: the exports the JS loader (`www/rumprops-agent.js`) forwards page
+//! The browser runtime: the exports the JS side (`www/rumprops-core.js`) forwards page
 //! events and API calls to.
 //!
 //! It owns the page's [`Agent`], reads and writes its storage (a first-party cookie and its
@@ -365,14 +365,16 @@ fn outbox_prefix(window: &Window, collector: &str) -> String {
     s
 }
 
-/// Starts the agent with a config: its JSON text or the object itself. `booted_at` is
-/// `performance.now()` when the agent's script ran. Returns `""` when it runs, else the reason
-/// it stays inert (`properties[3].source.css: empty selector`).
+/// Starts the agent in `window` with a config: its JSON text or the object itself. `booted_at`
+/// is `performance.now()` when the agent's script ran. Returns `""` when it runs, else the
+/// reason it stays inert (`properties[3].source.css: empty selector`). The loader hands over
+/// the window it runs in, which spares looking up the global object here.
 #[wasm_bindgen]
-pub fn init(config: JsValue, booted_at: f64) -> String {
-    let (Some(window), Some(page)) = (web_sys::window(), BrowserPage::current()) else {
+pub fn init(config: JsValue, booted_at: f64, window: JsValue) -> String {
+    let Some((window, dom)) = window.dyn_into::<Window>().ok().and_then(|w| Some((w.clone(), w.document()?))) else {
         return "no window".into();
     };
+    let page = BrowserPage::with_document(window.clone(), dom);
     let check = |s: &str| page.selector_is_valid(s);
     let parsed = match config.as_string() {
         Some(text) => Config::parse(&text, &check),
