@@ -20,6 +20,13 @@ pub(crate) fn get_string(target: &JsValue, key: &str) -> Option<String> {
     get(target, key).as_string()
 }
 
+/// `target[key]` as a web-sys type, unchecked as web-sys's own getters are: `None` for `null`
+/// and `undefined`.
+pub(crate) fn get_object<T: JsCast>(target: &JsValue, key: &str) -> Option<T> {
+    let v = get(target, key);
+    (!v.is_undefined() && !v.is_null()).then(|| v.unchecked_into())
+}
+
 /// `location.href` of `window`.
 pub(crate) fn href(window: &Window) -> String {
     get_string(&get(window, "location"), "href").unwrap_or_default()

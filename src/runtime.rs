@@ -12,7 +12,7 @@ use crate::agent::api::{self, ApiReport, ApiValue, Consent, Mode};
 use crate::agent::flush::FlushReason;
 use crate::agent::session::Entropy;
 use crate::agent::{Agent, Stored, StoredState};
-use crate::browser::{self, get, get_string, BrowserPage};
+use crate::browser::{self, get, get_object, get_string, BrowserPage};
 use crate::capture;
 use crate::config::Config;
 use crate::json;
@@ -23,7 +23,7 @@ use crate::watch::Watcher;
 use core::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{Element, Storage, Window};
+use web_sys::{Crypto, Element, Storage, Window};
 
 /// The session cookie (percent-encoded [`crate::agent::session::SessionState`] text).
 const SESSION_COOKIE: &str = "rumprops_s";
@@ -89,7 +89,7 @@ fn now() -> i64 {
 
 fn entropy(window: &Window) -> Entropy {
     let mut bytes = [0u8; 32];
-    let filled = window.crypto().ok().and_then(|c| c.get_random_values_with_u8_array(&mut bytes).ok()).is_some();
+    let filled = get_object::<Crypto>(window, "crypto").and_then(|c| c.get_random_values_with_u8_array(&mut bytes).ok()).is_some();
     if !filled {
         // No Web Crypto (very old or locked-down pages): ids from Math.random, still unique enough
         // for one visitor's sessions.
@@ -145,9 +145,7 @@ fn api_values(props: &JsValue) -> Vec<(PropType, String, ApiValue)> {
         if !group.is_object() {
             continue;
         }
-        let Ok(keys) = js_sys::Reflect::own_keys(&group) else { continue };
-        for i in 0..keys.length() {
-            let Some(key) = keys.get(i).as_string() else { continue };
+        for key in own_keys(&group) {
             let v = js_sys::Reflect::get(&group, &JsValue::from_str(&key)).unwrap_or(JsValue::NULL);
             let value = if let Some(s) = v.as_string() {
                 ApiValue::Str(s)
@@ -176,7 +174,20 @@ fn dnt_or_gpc(window: &Window) -> bool {
 }
 
 fn storage(window: &Window) -> Option<Storage> {
-    window.local_storage().ok().flatten()
+    get_object(window, "localStorage")
+}
+
+/// The own string keys of an object (symbols left out; none when a proxy trap throws).
+fn own_keys(v: &JsValue) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(keys) = js_sys::Reflect::own_keys(v) {
+        for i in 0..get(&keys, "length").as_f64().unwrap_or(0.0) as u32 {
+            if let Some(key) = js_sys::Reflect::get_u32(&keys, i).ok().and_then(|k| k.as_string()) {
+                out.push(key);
+            }
+        }
+    }
+    out
 }
 
 /// The keys in `st` that start with `prefix`, read before any is removed.
@@ -337,9 +348,8 @@ fn to_json(v: &JsValue, depth: usize, budget: &mut u32) -> Option<json::Value> {
         }
         Some(json::Value::Array(items))
     } else {
-        let keys = js_sys::Reflect::own_keys(v).map(|k| (0..k.length()).filter_map(|i| k.get(i).as_string()).collect::<Vec<_>>());
         let mut members = Vec::new();
-        for k in keys.unwrap_or_default() {
+        for k in own_keys(v) {
             let Ok(item) = js_sys::Reflect::get(v, &JsValue::from_str(&k)) else { continue };
             if !item.is_undefined() && !item.is_function() {
                 let value = to_json(&item, depth + 1, budget)?;
@@ -373,7 +383,7 @@ fn outbox_prefix(window: &Window, collector: &str) -> String {
 /// the window it runs in, which spares looking up the global object here.
 #[wasm_bindgen]
 pub fn init(config: JsValue, booted_at: f64, window: JsValue) -> String {
-    let Some((window, dom)) = window.dyn_into::<Window>().ok().and_then(|w| Some((w.clone(), w.document()?))) else {
+    let Some((window, dom)) = window.dyn_into::<Window>().ok().and_then(|w| Some((w.clone(), get_object(&w, "document")?))) else {
         return "no window".into();
     };
     let page = BrowserPage::with_document(window.clone(), dom);
