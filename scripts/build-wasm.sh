@@ -2,8 +2,7 @@
 # Builds the agent's WebAssembly module once for every package that ships it (the script tag's
 # www/dist/ and the npm package), into target/agent-wasm/:
 #   rumprops.js            wasm-bindgen's JS glue, --target web
-#   rumprops_bg.wasm       the module, its imports renamed short (scripts/short-imports.mjs)
-#                          and optimized with wasm-opt
+#   rumprops_bg.wasm       the module, optimized with wasm-opt
 # The glue is made with --omit-default-module-path: every caller passes the module's URL (the
 # loader from its script's URL, the npm entry as new URL('./wasm/rumprops_bg.wasm',
 # import.meta.url), the spelling bundlers and esbuild turn into an asset). Skips wasm-bindgen and
@@ -21,13 +20,79 @@ mkdir -p target
 exec 9>target/agent-wasm.lock
 flock 9 # build-agent.sh and pack-npm.sh may run side by side
 cargo build --release --target wasm32-unknown-unknown -p rumprops --lib
-if [ "$OUT/.built" -nt "$WASM" ] && [ "$OUT/.built" -nt "$0" ] && [ "$OUT/.built" -nt scripts/short-imports.mjs ] && [ -f "$OUT/rumprops_bg.wasm" ]; then
+if [ "$OUT/.built" -nt "$WASM" ] && [ "$OUT/.built" -nt "$0" ] && [ -f "$OUT/rumprops_bg.wasm" ]; then
   exit 0
 fi
 tmp=$(mktemp -d target/agent-wasm.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 wasm-bindgen --target web --omit-default-module-path --no-typescript --out-dir "$tmp" "$WASM"
-node scripts/short-imports.mjs "$tmp"
+# Import, export and module names (`./rumprops_bg.js`, `__wbg_getItem_49556a3e59cfb688`, …)
+# become one or two letters, in the module and the glue alike (about 2 kB brotli). wasm-opt
+# prints the mapping: {"imports": [[module, name, new name], …], "exports": [[name, new name], …]},
+# and every import's module becomes "a".
+node_modules/.bin/wasm-opt $FEATURES --debuginfo --minify-imports-and-exports-and-modules \
+  "$tmp/rumprops_bg.wasm" -o "$tmp/rumprops_bg.wasm" > "$tmp/names.json"
+node --input-type=module - "$tmp" <<'JS'
+import fs from 'node:fs';
+import binaryen from 'binaryen';
+const dir = process.argv[2];
+const map = JSON.parse(fs.readFileSync(dir + '/names.json', 'utf8'));
+const m = binaryen.readBinary(fs.readFileSync(dir + '/rumprops_bg.wasm'));
+const F = binaryen.Features; // as $FEATURES: nothing the browsers lack (e.g. compact imports)
+m.setFeatures(F.BulkMemory | F.ReferenceTypes | F.Multivalue | F.NontrappingFPToInt | F.SignExt | F.MutableGlobals);
+
+// `memory` keeps its name: the glue's init answers the exports, and tools read `memory` there.
+const memory = map.exports.find((e) => e[0] === 'memory');
+if (memory) {
+  const internal = binaryen.getExportInfo(m.getExport(memory[1])).value;
+  m.removeExport(memory[1]);
+  m.addMemoryExport(internal, 'memory');
+  map.exports.splice(map.exports.indexOf(memory), 1);
+}
+
+// Every `#[wasm_bindgen]` import of js-sys, used or not, exports a descriptor that takes the
+// address of a closure invoke shim for its `&dyn Fn` arguments, and js-sys exports a JSPI task
+// poller whose waker vtable does the same. wasm-bindgen deletes those exports but leaves the
+// function table as it was, so the shims (about 4 kB) would survive wasm-opt. The agent makes
+// no closures: while the table is private (not exported, so no JS can call through it), the
+// shims' entries point at one trapping stub instead, and wasm-opt drops the shims.
+const exported = new Set();
+for (let i = 0; i < m.getNumExports(); i++) {
+  const e = binaryen.getExportInfo(m.getExportByIndex(i));
+  if (e.kind === binaryen.ExternalTable) exported.add(e.value);
+}
+const dead = /^(wasm_bindgen::convert::closures::_::invoke|js_sys::futures::jspi::task_waker::)/;
+for (let i = m.getNumElementSegments() - 1; i >= 0; i--) {
+  const seg = binaryen.getElementSegmentInfo(m.getElementSegmentByIndex(i));
+  if (exported.has(seg.table) || !seg.offset || !seg.data.some((f) => dead.test(f))) continue;
+  if (!m.getFunction('dead_table_entry')) m.addFunction('dead_table_entry', binaryen.none, binaryen.none, [], m.unreachable());
+  const offset = binaryen.getExpressionInfo(seg.offset).value;
+  m.removeElementSegment(seg.name);
+  m.addActiveElementSegment(seg.table, seg.name, seg.data.map((f) => (dead.test(f) ? 'dead_table_entry' : f)), m.i32.const(offset));
+}
+fs.writeFileSync(dir + '/rumprops_bg.wasm', m.emitBinary());
+
+// The glue, renamed to match.
+let js = fs.readFileSync(dir + '/rumprops.js', 'utf8');
+const rename = (re, to, required = true) => {
+  if (required && !re.test(js)) throw new Error('not in the glue: ' + re.source);
+  js = js.replace(new RegExp(re.source, 'g'), () => to);
+};
+const modules = [...new Set(map.imports.map((i) => i[0]))];
+if (modules.length !== 1) throw new Error('imports from more than one module: ' + modules);
+// The imports object: `"./rumprops_bg.js": import0`.
+rename(new RegExp('"' + modules[0].replace(/[.$]/g, '\\$&') + '"(?=: import)'), '"a"');
+for (const [, name, short] of map.imports) {
+  // Each import is a key of that object: `name: function(…) {…}`.
+  rename(new RegExp('(?<=\\n\\s*)' + name + '(?=: )'), short);
+}
+for (const [name, short] of map.exports) {
+  // The glue reads exports as `wasm.name` (not all: `__abort_handler` is for other targets).
+  rename(new RegExp('\\bwasm\\.' + name + '\\b'), 'wasm.' + short, false);
+}
+fs.writeFileSync(dir + '/rumprops.js', js);
+JS
+rm "$tmp/names.json"
 node_modules/.bin/wasm-opt -Oz $FEATURES --strip-debug --strip-producers "$tmp/rumprops_bg.wasm" -o "$tmp/rumprops_bg.wasm"
 touch "$tmp/.built"
 rm -rf "$OUT" && mv "$tmp" "$OUT"

@@ -1,10 +1,36 @@
 //! The browser page: the live DOM, `document.cookie`, `location.href` and `window`, through
 //! web-sys. Every call that can throw is caught and becomes "no value".
+//!
+//! Plain property reads (`location.href`, `document.cookie`, a field's `value`) go through one
+//! generic import, [`get`]: a typed web-sys getter costs an import, a wrapper in the module and
+//! a function in the glue for each property.
 
 use crate::page::{CssRead, JsRead, Page};
 use crate::text;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Document, Element, HtmlDocument, HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement, Window};
+use web_sys::{Document, Element, HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement, Window};
+
+/// `target[key]`: `undefined` when `target` is not an object or a getter or proxy trap throws.
+pub(crate) fn get(target: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// `target[key]` when it is a string.
+pub(crate) fn get_string(target: &JsValue, key: &str) -> Option<String> {
+    get(target, key).as_string()
+}
+
+/// `target[key]` as a web-sys type, unchecked as web-sys's own getters are: `None` for `null`
+/// and `undefined`.
+pub(crate) fn get_object<T: JsCast>(target: &JsValue, key: &str) -> Option<T> {
+    let v = get(target, key);
+    (!v.is_undefined() && !v.is_null()).then(|| v.unchecked_into())
+}
+
+/// `location.href` of `window`.
+pub(crate) fn href(window: &Window) -> String {
+    get_string(&get(window, "location"), "href").unwrap_or_default()
+}
 
 /// The page the agent runs in, or a parsed document read with the window's cookie, URL and
 /// globals (as the tests do).
@@ -14,13 +40,6 @@ pub struct BrowserPage {
 }
 
 impl BrowserPage {
-    /// The current window and its document.
-    pub fn current() -> Option<BrowserPage> {
-        let window = web_sys::window()?;
-        let dom = window.document()?;
-        Some(BrowserPage { window, dom })
-    }
-
     /// Reads elements from `dom`, and cookie, URL and globals from `window`.
     pub fn with_document(window: Window, dom: Document) -> BrowserPage {
         BrowserPage { window, dom }
@@ -28,7 +47,7 @@ impl BrowserPage {
 }
 
 fn is_password(el: &Element) -> bool {
-    el.local_name() == "input" && el.get_attribute("type").is_some_and(|t| text::trim_ascii_ws(&t).eq_ignore_ascii_case("password"))
+    get_string(el, "localName").as_deref() == Some("input") && el.get_attribute("type").is_some_and(|t| text::trim_ascii_ws(&t).eq_ignore_ascii_case("password"))
 }
 
 fn classify(v: &JsValue) -> JsRead {
@@ -72,14 +91,13 @@ impl Page for BrowserPage {
         if let Some(name) = attribute {
             return el.get_attribute(name).map_or(CssRead::NoAttribute, CssRead::Value);
         }
-        if let Some(input) = el.dyn_ref::<HtmlInputElement>() {
-            CssRead::Value(input.value())
-        } else if let Some(select) = el.dyn_ref::<HtmlSelectElement>() {
-            CssRead::Value(select.value())
-        } else if let Some(area) = el.dyn_ref::<HtmlTextAreaElement>() {
-            CssRead::Value(area.value())
+        let field = el.is_instance_of::<HtmlInputElement>()
+            || el.is_instance_of::<HtmlSelectElement>()
+            || el.is_instance_of::<HtmlTextAreaElement>();
+        if field {
+            CssRead::Value(get_string(&el, "value").unwrap_or_default())
         } else {
-            CssRead::Text(el.text_content().unwrap_or_default())
+            CssRead::Text(get_string(&el, "textContent").unwrap_or_default())
         }
     }
 
@@ -110,8 +128,8 @@ impl Page for BrowserPage {
             // Not expected (the name is quoted); read the slow way rather than not at all.
             Err(_) => {
                 let metas = self.dom.get_elements_by_tag_name("meta");
-                (0..metas.length())
-                    .filter_map(|i| metas.item(i))
+                (0..get(&metas, "length").as_f64().unwrap_or(0.0) as u32)
+                    .filter_map(|i| js_sys::Reflect::get_u32(&metas, i).ok()?.dyn_into::<Element>().ok())
                     .find(|m| text::meta_matches(m.get_attribute("name").as_deref(), m.get_attribute("property").as_deref(), name))?
                     .get_attribute("content")
             }
@@ -119,11 +137,11 @@ impl Page for BrowserPage {
     }
 
     fn cookie_string(&self) -> Option<String> {
-        self.window.document()?.dyn_into::<HtmlDocument>().ok()?.cookie().ok()
+        get_string(&get(&self.window, "document"), "cookie")
     }
 
     fn url(&self) -> String {
-        self.window.location().href().unwrap_or_default()
+        href(&self.window)
     }
 
     fn js(&self, path: &[String]) -> JsRead {

@@ -1,4 +1,4 @@
-//! The browser runtime: the exports the JS loader (`www/rumprops-agent.js`) forwards page
+//! The browser runtime: the exports the JS side (`www/rumprops-core.js`) forwards page
 //! events and API calls to.
 //!
 //! It owns the page's [`Agent`], reads and writes its storage (a first-party cookie and its
@@ -12,7 +12,7 @@ use crate::agent::api::{self, ApiReport, ApiValue, Consent, Mode};
 use crate::agent::flush::FlushReason;
 use crate::agent::session::Entropy;
 use crate::agent::{Agent, Stored, StoredState};
-use crate::browser::BrowserPage;
+use crate::browser::{self, get, get_object, get_string, BrowserPage};
 use crate::capture;
 use crate::config::Config;
 use crate::json;
@@ -23,7 +23,7 @@ use crate::watch::Watcher;
 use core::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{Element, HtmlDocument, Storage, Window};
+use web_sys::{Crypto, Element, Storage, Window};
 
 /// The session cookie (percent-encoded [`crate::agent::session::SessionState`] text).
 const SESSION_COOKIE: &str = "rumprops_s";
@@ -89,7 +89,7 @@ fn now() -> i64 {
 
 fn entropy(window: &Window) -> Entropy {
     let mut bytes = [0u8; 32];
-    let filled = window.crypto().ok().and_then(|c| c.get_random_values_with_u8_array(&mut bytes).ok()).is_some();
+    let filled = get_object::<Crypto>(window, "crypto").and_then(|c| c.get_random_values_with_u8_array(&mut bytes).ok()).is_some();
     if !filled {
         // No Web Crypto (very old or locked-down pages): ids from Math.random, still unique enough
         // for one visitor's sessions.
@@ -98,10 +98,6 @@ fn entropy(window: &Window) -> Entropy {
         }
     }
     bytes
-}
-
-fn get(target: &JsValue, key: &str) -> JsValue {
-    js_sys::Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
 fn set(target: &JsValue, key: &str, value: &JsValue) {
@@ -149,9 +145,7 @@ fn api_values(props: &JsValue) -> Vec<(PropType, String, ApiValue)> {
         if !group.is_object() {
             continue;
         }
-        let Ok(keys) = js_sys::Reflect::own_keys(&group) else { continue };
-        for i in 0..keys.length() {
-            let Some(key) = keys.get(i).as_string() else { continue };
+        for key in own_keys(&group) {
             let v = js_sys::Reflect::get(&group, &JsValue::from_str(&key)).unwrap_or(JsValue::NULL);
             let value = if let Some(s) = v.as_string() {
                 ApiValue::Str(s)
@@ -180,20 +174,39 @@ fn dnt_or_gpc(window: &Window) -> bool {
 }
 
 fn storage(window: &Window) -> Option<Storage> {
-    window.local_storage().ok().flatten()
+    get_object(window, "localStorage")
+}
+
+/// The own string keys of an object (symbols left out; none when a proxy trap throws).
+fn own_keys(v: &JsValue) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(keys) = js_sys::Reflect::own_keys(v) {
+        for i in 0..get(&keys, "length").as_f64().unwrap_or(0.0) as u32 {
+            if let Some(key) = js_sys::Reflect::get_u32(&keys, i).ok().and_then(|k| k.as_string()) {
+                out.push(key);
+            }
+        }
+    }
+    out
+}
+
+/// The keys in `st` that start with `prefix`, read before any is removed.
+fn keys_with_prefix(st: &Storage, prefix: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    for i in 0..get(st, "length").as_f64().unwrap_or(0.0) as u32 {
+        if let Some(key) = st.key(i).ok().flatten().filter(|k| k.starts_with(prefix)) {
+            keys.push(key);
+        }
+    }
+    keys
 }
 
 impl Runtime {
-    fn html_document(&self) -> Option<HtmlDocument> {
-        self.window.document()?.dyn_into::<HtmlDocument>().ok()
-    }
-
     fn read_cookie(&self) -> Option<String> {
-        text::cookie_value(&self.html_document()?.cookie().ok()?, SESSION_COOKIE).filter(|s| !s.is_empty())
+        text::cookie_value(&self.page.cookie_string()?, SESSION_COOKIE).filter(|s| !s.is_empty())
     }
 
     fn write_cookie(&self, value: Option<&str>) {
-        let Some(doc) = self.html_document() else { return };
         let mut c = String::from(SESSION_COOKIE);
         c.push('=');
         if let Some(v) = value {
@@ -204,7 +217,7 @@ impl Runtime {
             c.push_str("; max-age=0");
         }
         c.push_str("; path=/; SameSite=Lax");
-        let _ = doc.set_cookie(&c);
+        set(&get(&self.window, "document"), "cookie", &JsValue::from_str(&c));
     }
 
     /// The stored session: the cookie, else its localStorage mirror.
@@ -246,7 +259,7 @@ impl Runtime {
 
     fn start(&mut self, kind: ActionKind, name: &str, now: i64) -> Option<String> {
         self.sync(now);
-        let url = self.window.location().href().unwrap_or_default();
+        let url = browser::href(&self.window);
         let e = entropy(&self.window);
         self.agent.start_action(kind, name, &url, now, &e)
     }
@@ -335,9 +348,8 @@ fn to_json(v: &JsValue, depth: usize, budget: &mut u32) -> Option<json::Value> {
         }
         Some(json::Value::Array(items))
     } else {
-        let keys = js_sys::Reflect::own_keys(v).map(|k| (0..k.length()).filter_map(|i| k.get(i).as_string()).collect::<Vec<_>>());
         let mut members = Vec::new();
-        for k in keys.unwrap_or_default() {
+        for k in own_keys(v) {
             let Ok(item) = js_sys::Reflect::get(v, &JsValue::from_str(&k)) else { continue };
             if !item.is_undefined() && !item.is_function() {
                 let value = to_json(&item, depth + 1, budget)?;
@@ -352,7 +364,7 @@ fn to_json(v: &JsValue, depth: usize, budget: &mut u32) -> Option<json::Value> {
 /// outboxes of pages that send to the same collector: a page of the origin configured for another
 /// collector (another app, a moved collector) must not post their beacons to its own.
 fn outbox_prefix(window: &Window, collector: &str) -> String {
-    let origin = window.location().origin().unwrap_or_default();
+    let origin = get_string(&get(window, "location"), "origin").unwrap_or_default();
     let root_relative = collector.starts_with('/') && !collector.starts_with("//");
     let base = if root_relative { origin.as_str() } else { "" };
     let mut h: u32 = 0x811c_9dc5; // FNV-1a
@@ -365,14 +377,16 @@ fn outbox_prefix(window: &Window, collector: &str) -> String {
     s
 }
 
-/// Starts the agent with a config: its JSON text or the object itself. `booted_at` is
-/// `performance.now()` when the agent's script ran. Returns `""` when it runs, else the reason
-/// it stays inert (`properties[3].source.css: empty selector`).
+/// Starts the agent in `window` with a config: its JSON text or the object itself. `booted_at`
+/// is `performance.now()` when the agent's script ran. Returns `""` when it runs, else the
+/// reason it stays inert (`properties[3].source.css: empty selector`). The loader hands over
+/// the window it runs in, which spares looking up the global object here.
 #[wasm_bindgen]
-pub fn init(config: JsValue, booted_at: f64) -> String {
-    let (Some(window), Some(page)) = (web_sys::window(), BrowserPage::current()) else {
+pub fn init(config: JsValue, booted_at: f64, window: JsValue) -> String {
+    let Some((window, dom)) = window.dyn_into::<Window>().ok().and_then(|w| Some((w.clone(), get_object(&w, "document")?))) else {
         return "no window".into();
     };
+    let page = BrowserPage::with_document(window.clone(), dom);
     let check = |s: &str| page.selector_is_valid(s);
     let parsed = match config.as_string() {
         Some(text) => Config::parse(&text, &check),
@@ -413,7 +427,7 @@ pub fn init(config: JsValue, booted_at: f64) -> String {
         outbox_key,
         row_text: Vec::new(),
         adopted: Vec::new(),
-        last_url: window.location().href().unwrap_or_default(),
+        last_url: browser::href(&window),
         dnt,
     };
     rt.set_mode(None);
@@ -423,12 +437,10 @@ pub fn init(config: JsValue, booted_at: f64) -> String {
     let props = st.as_ref().and_then(|s| s.get_item(PROPS_KEY).ok().flatten());
     let mut outboxes = Vec::new();
     if let Some(s) = &st {
-        for i in 0..s.length().unwrap_or(0) {
-            if let Some(key) = s.key(i).ok().flatten().filter(|k| k.starts_with(prefix.as_str())) {
-                if let Some(v) = s.get_item(&key).ok().flatten() {
-                    outboxes.push(v);
-                    rt.adopted.push(key);
-                }
+        for key in keys_with_prefix(s, &prefix) {
+            if let Some(v) = s.get_item(&key).ok().flatten() {
+                outboxes.push(v);
+                rt.adopted.push(key);
             }
         }
     }
@@ -489,12 +501,12 @@ pub fn click(target: JsValue) {
         let aria_label = el.get_attribute("aria-label");
         // The text only when no attribute names it: a container's text can be megabytes.
         let labelled = |v: &Option<String>| v.as_deref().is_some_and(|s| !crate::text::trim_ascii_ws(s).is_empty());
-        let text = if labelled(&data_name) || labelled(&aria_label) { None } else { el.text_content() };
+        let text = if labelled(&data_name) || labelled(&aria_label) { None } else { get_string(&el, "textContent") };
         let name = crate::agent::action::click_name(
             data_name.as_deref(),
             aria_label.as_deref(),
             text.as_deref().map(|t| t.get(..char_floor(t, 4096)).unwrap_or_default()),
-            &el.local_name(),
+            &get_string(&el, "localName").unwrap_or_default(),
         );
         if let Some(id) = rt.start(ActionKind::Click, &name, now) {
             rt.watch.open(&id, now, true);
@@ -506,7 +518,7 @@ pub fn click(target: JsValue) {
 #[wasm_bindgen]
 pub fn route() {
     with(|rt, now| {
-        let url = rt.window.location().href().unwrap_or_default();
+        let url = browser::href(&rt.window);
         if url == rt.last_url {
             return;
         }
@@ -679,11 +691,7 @@ pub fn disable() {
         rt.watch = Watcher::default();
         // Every outbox of the origin goes, those for other collectors too.
         if let Some(st) = storage(&rt.window) {
-            let keys: Vec<String> = (0..st.length().unwrap_or(0))
-                .filter_map(|i| st.key(i).ok().flatten())
-                .filter(|k| k.starts_with(OUTBOX_PREFIX))
-                .collect();
-            for key in keys {
+            for key in keys_with_prefix(&st, OUTBOX_PREFIX) {
                 let _ = st.remove_item(&key);
             }
         }

@@ -167,7 +167,7 @@ export function createAgent(win, load) {
 
   function init(config) {
     if (started) return true;
-    const err = call('init', config, bootedAt);
+    const err = call('init', config, bootedAt, win);
     if (err === undefined) return false;
     if (err !== '') { warn('config refused: ' + err); return false; }
     // The URL first: once started, every call posts what the module hands out (a restored
