@@ -77,6 +77,28 @@ const DIGIT: &[(char, char)] = &[('0', '9')];
 const WORD: &[(char, char)] = &[('0', '9'), ('A', 'Z'), ('_', '_'), ('a', 'z')];
 const SPACE: &[(char, char)] = &[('\t', '\r'), (' ', ' ')];
 
+/// Whether `code` (taken from index `from`) can run to its end without taking a character.
+fn matches_empty(code: &[Inst], from: usize) -> bool {
+    let mut seen = vec![false; code.len()];
+    let mut todo = vec![0usize];
+    while let Some(i) = todo.pop() {
+        let (Some(inst), Some(seen)) = (code.get(i), seen.get_mut(i)) else { return true };
+        if core::mem::replace(seen, true) {
+            continue;
+        }
+        match *inst {
+            Inst::Split(a, b) => {
+                todo.push(a.wrapping_sub(from));
+                todo.push(b.wrapping_sub(from));
+            }
+            Inst::Jmp(t) => todo.push(t.wrapping_sub(from)),
+            Inst::Save(_) | Inst::Assert(_) => todo.push(i + 1),
+            _ => {}
+        }
+    }
+    false
+}
+
 fn is_word(c: Option<char>) -> bool {
     c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
 }
@@ -308,10 +330,20 @@ impl Parser {
         let order = |a: usize, b: usize| if greedy { Inst::Split(a, b) } else { Inst::Split(b, a) };
         let atom = self.take(start);
         match max {
+            None if min == 0 && !matches_empty(&atom, start) => {
+                // `x*`: one split that x loops back to. Re-entering the loop (from an outer
+                // repetition) then meets the split already followed at that position, as in the
+                // regex crate, so the thread already inside x keeps its captures.
+                let split = self.emit(Inst::Split(0, 0));
+                self.copy(&atom, start);
+                self.emit(Inst::Jmp(split));
+                let out = self.prog.len();
+                self.patch(split, order(split + 1, out));
+            }
             None => {
-                // `x{n,}` is x{n-1} then `x+`, and `x*` is `(x+)?`: a loop back to the start of
-                // its body keeps leftmost-first preference right even when x can match the
-                // empty string (rust-lang/regex#779).
+                // `x{n,}` is x{n-1} then `x+`, and `x*` for an x that can match the empty string
+                // is `(x+)?`: a loop back to the start of its body keeps leftmost-first preference
+                // right (rust-lang/regex#779).
                 for _ in 1..min {
                     self.copy(&atom, start);
                 }
@@ -476,6 +508,9 @@ impl Parser {
                             ranges.extend_from_slice(set);
                         }
                         first = false;
+                        if self.peek() == Some('-') && !matches!(self.peek_at(1), Some(']') | None) {
+                            return Err(self.err("a class range must start with a single character"));
+                        }
                         continue;
                     }
                     Esc::Look(_) => return Err(self.err("unsupported escape")),
@@ -761,6 +796,11 @@ mod tests {
             ("a{2,3}", "aaaa", 0, some("aaa")),
             ("a{2,}?", "aaaa", 0, some("aa")),
             ("a{2}", "a", 0, None),
+            // A lazy star inside a greedy repetition: the repetition's second pass meets the
+            // star's loop already followed, so group 1 keeps its first start.
+            ("(b*?)+$", "bb", 1, some("bb")),
+            ("([^a]*?){1,}$", "bb", 1, some("bb")),
+            ("(b*?){2,}$", "bb", 1, some("bb")),
             ("[^0-9]+", "12ab3", 0, some("ab")),
             ("[\\d.]+", "v1.25x", 0, some("1.25")),
             ("[\\D]+", "12ab3", 0, some("ab")),
@@ -805,6 +845,8 @@ mod tests {
             assert_eq!(e.offset, at, "{p}: {e:?}");
         }
         assert_eq!(Regex::new(&"(".repeat(65)).unwrap_err().message, "groups nested too deeply");
+        assert_eq!(Regex::new("[\\d-w]").unwrap_err().message, "a class range must start with a single character");
+        assert!(Regex::new("[\\d-]").is_ok());
         assert_eq!(Regex::new("((a{1000}){1000})").unwrap_err().message, "pattern too large");
     }
 
