@@ -228,7 +228,7 @@ impl SessionState {
     /// Reads the storage form. Anything malformed is no state (a new session starts), never a panic.
     pub fn from_storage(text: &str) -> Option<SessionState> {
         let mut fields = [""; 11];
-        let mut rest = Some(text.trim());
+        let mut rest = Some(text.trim_ascii());
         for f in &mut fields {
             (*f, rest) = cut(rest?, '|');
         }
@@ -254,7 +254,7 @@ impl SessionState {
         }
         let user_id = match user {
             "" => None,
-            u => Some(percent_decode(u)?),
+            u => Some(crate::text::decode_uri_component(u)?),
         };
         let mut prev = Vec::new();
         let mut rest = Some(prev_items);
@@ -323,23 +323,6 @@ fn percent_encode(s: &str, out: &mut String) {
             }
         }
     }
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        if c == b'%' {
-            let hex = |at: usize| char::from(*b.get(at)?).to_digit(16);
-            out.push((hex(i + 1)? * 16 + hex(i + 2)?) as u8);
-            i += 3;
-        } else {
-            out.push(c);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
