@@ -36,7 +36,7 @@ pub struct Header<'a> {
 }
 
 /// The `session` object of a body.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SessionPart<'a> {
     /// Epoch ms of the session start.
     pub start: i64,
@@ -45,13 +45,13 @@ pub struct SessionPart<'a> {
     /// Why the session ended, or `null` while it goes on.
     pub ended: Option<EndReason>,
     /// Session-stored properties.
-    pub props: &'a PropertyMap,
+    pub props: PropertyMap,
 }
 
 /// Writes `{"start":…,"userId":…,"ended":…,"props":{…}}`, cutting the properties to
 /// [`MAX_SESSION_PROPS_BYTES`]; every property left out is an issue `limit_exceeded`.
-pub fn session_json(s: &SessionPart, issues: &mut Vec<Issue>) -> String {
-    let mut props = s.props.clone();
+pub fn session_json(s: SessionPart, issues: &mut Vec<Issue>) -> String {
+    let mut props = s.props;
     shrink_props(&mut props, MAX_SESSION_PROPS_BYTES, issues);
     let mut out = String::from("{\"start\":");
     json::write_i64(&mut out, s.start);
@@ -272,7 +272,7 @@ mod tests {
         sp.set("big", PropertyValue::Long(i64::MAX));
         let mut issues = Vec::new();
         let session = session_json(
-            &SessionPart { start: 1_732_599_000_000, user_id: Some("alice"), ended: None, props: &sp },
+            SessionPart { start: 1_732_599_000_000, user_id: Some("alice"), ended: None, props: sp },
             &mut issues,
         );
         assert!(issues.is_empty());
@@ -310,7 +310,7 @@ mod tests {
     fn anonymous_body_has_null_ids_and_counters_once() {
         let h = Header { vid: None, faults: 2, dropped: 1, ..header() };
         let session = session_json(
-            &SessionPart { start: 0, user_id: None, ended: Some(EndReason::Idle), props: &PropertyMap::default() },
+            SessionPart { start: 0, user_id: None, ended: Some(EndReason::Idle), props: PropertyMap::default() },
             &mut Vec::new(),
         );
         let acts: Vec<String> = (0..4).map(|i| action(i, 900).to_json()).collect();
@@ -331,7 +331,7 @@ mod tests {
         let acts: Vec<String> = (0..500).map(|i| action(i, 700).to_json()).collect();
         let issues: Vec<Issue> = (0..300).map(|i| Issue { key: format!("k{i}"), reason: Reason::NotFound }).collect();
         let session = session_json(
-            &SessionPart { start: 0, user_id: Some("u"), ended: None, props: &PropertyMap::default() },
+            SessionPart { start: 0, user_id: Some("u"), ended: None, props: PropertyMap::default() },
             &mut Vec::new(),
         );
         let bodies = build(&header(), &session, acts, issues, usize::MAX, 10);
@@ -367,7 +367,7 @@ mod tests {
             sp.set(&format!("s{i}"), PropertyValue::String("x".repeat(1_000)));
         }
         let mut issues = Vec::new();
-        let s = session_json(&SessionPart { start: 0, user_id: None, ended: None, props: &sp }, &mut issues);
+        let s = session_json(SessionPart { start: 0, user_id: None, ended: None, props: sp }, &mut issues);
         assert!(s.len() <= MAX_SESSION_PROPS_BYTES + 100);
         assert_eq!(issues.len(), 14, "16 of the 30 one-kilobyte values fit");
         let bodies = build(&header(), &s, vec![text], issues, 1_024, 1);

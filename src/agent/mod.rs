@@ -859,13 +859,12 @@ impl Agent {
             actions.reverse();
         }
         let mut issues = core::mem::take(&mut self.issues);
-        let props = self.props.values();
         let session_json = beacon::session_json(
-            &beacon::SessionPart {
+            beacon::SessionPart {
                 start: session.start,
                 user_id: session.user_id.as_deref(),
                 ended: session.ended,
-                props: &props,
+                props: self.props.values(),
             },
             &mut issues,
         );
