@@ -856,7 +856,11 @@ impl Agent {
         };
         let mut actions = core::mem::take(&mut self.batch);
         if reason.is_some_and(FlushReason::is_leave) {
-            actions.reverse();
+            let mut newest_first = Vec::with_capacity(actions.len());
+            while let Some(a) = actions.pop() {
+                newest_first.push(a);
+            }
+            actions = newest_first;
         }
         let mut issues = core::mem::take(&mut self.issues);
         let session_json = beacon::session_json(
