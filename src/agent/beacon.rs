@@ -118,8 +118,7 @@ fn shrink_props(props: &mut PropertyMap, budget: usize, issues: &mut Vec<Issue>)
                 (largest, most) = (Some(i), n);
             }
         }
-        let Some(i) = largest else { break };
-        let (k, v) = props.0.remove(i);
+        let Some((k, v)) = largest.and_then(|i| super::take_at(&mut props.0, i)) else { break };
         total = total.saturating_sub(entry_len(&k, &v));
         issues.push(Issue { key: k, reason: Reason::LimitExceeded });
     }

@@ -476,7 +476,7 @@ impl Agent {
     /// API values win over them. `false` if no such action is open.
     pub fn end_action(&mut self, id: &str, outcomes: &[Outcome], now: i64) -> bool {
         let Some(pos) = self.open.iter().position(|o| o.action.id == id) else { return false };
-        let OpenAction { mut action, api, sampled, .. } = self.open.remove(pos);
+        let Some(OpenAction { mut action, api, sampled, .. }) = take_at(&mut self.open, pos) else { return false };
         action.finish(now);
         // The capped end, not `now`: an action ended late (a throttled background tab) must not
         // revive a session that went idle meanwhile.
@@ -567,8 +567,9 @@ impl Agent {
             match folded {
                 Ok(()) => i += 1,
                 Err(r) => {
-                    let (key, _) = report.sent.remove(i);
-                    report.failed.push((key, r));
+                    if let Some((key, _)) = take_at(&mut report.sent, i) {
+                        report.failed.push((key, r));
+                    }
                 }
             }
         }
@@ -894,6 +895,19 @@ impl Agent {
         self.policy.flushed();
         made
     }
+}
+
+/// Takes out item `i`, keeping the others in order (as `Vec::remove`, without its panic path).
+fn take_at<T>(v: &mut Vec<T>, i: usize) -> Option<T> {
+    // Swap it to the end, then pop it.
+    let mut rest = v.get_mut(i..).filter(|r| !r.is_empty())?;
+    while let [item, tail @ ..] = rest {
+        if let Some(next) = tail.first_mut() {
+            core::mem::swap(item, next);
+        }
+        rest = tail;
+    }
+    v.pop()
 }
 
 /// The earlier of a time and an optional one.
