@@ -79,14 +79,18 @@ pub struct SessionState {
 
 /// 32 lower-case hex digits.
 pub fn hex_id(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        for nibble in [b >> 4, b & 15] {
-            s.push(char::from(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0')));
-        }
+    for &b in bytes {
+        push_hex(&mut s, b, b"0123456789abcdef");
     }
     s
+}
+
+/// Appends the two hex digits of `b`, taken from `digits`.
+fn push_hex(out: &mut String, b: u8, digits: &[u8; 16]) {
+    for nibble in [b >> 4, b & 15] {
+        out.push(char::from(digits.get(usize::from(nibble)).copied().unwrap_or(b'0')));
+    }
 }
 
 /// A number in [0, 1) from four random bytes.
@@ -318,9 +322,7 @@ fn percent_encode(s: &str, out: &mut String) {
             out.push(char::from(b));
         } else {
             out.push('%');
-            for nibble in [b >> 4, b & 15] {
-                out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0').to_ascii_uppercase());
-            }
+            push_hex(out, b, b"0123456789ABCDEF");
         }
     }
 }
