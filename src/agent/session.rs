@@ -313,7 +313,12 @@ fn ms(n: u64) -> i64 {
 }
 
 fn is_hex_id(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    for b in s.bytes() {
+        if !matches!(b, b'0'..=b'9' | b'a'..=b'f') {
+            return false;
+        }
+    }
+    s.len() == 32
 }
 
 fn percent_encode(s: &str, out: &mut String) {
