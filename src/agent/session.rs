@@ -43,9 +43,13 @@ impl EndReason {
     }
 
     fn from_code(s: &str) -> Option<EndReason> {
-        [EndReason::Idle, EndReason::MaxDuration, EndReason::MaxActions, EndReason::EndSession]
-            .into_iter()
-            .find(|r| r.code() == s)
+        Some(match s {
+            "idle" => EndReason::Idle,
+            "max_duration" => EndReason::MaxDuration,
+            "max_actions" => EndReason::MaxActions,
+            "end_session" => EndReason::EndSession,
+            _ => return None,
+        })
     }
 }
 
@@ -377,6 +381,14 @@ mod tests {
         let mut s = SessionState::new(&entropy(1), None, 0, 100.0);
         s.ended = Some(EndReason::EndSession);
         assert_eq!(s.end_reason(&c, 1), Some(EndReason::EndSession));
+    }
+
+    #[test]
+    fn end_reasons_read_back_from_their_codes() {
+        for r in [EndReason::Idle, EndReason::MaxDuration, EndReason::MaxActions, EndReason::EndSession] {
+            assert_eq!(EndReason::from_code(r.code()), Some(r));
+        }
+        assert_eq!(EndReason::from_code("Idle"), None);
     }
 
     #[test]
