@@ -797,16 +797,16 @@ impl Agent {
             Some((reason, false)) => self.close_session(reason, now),
             None => {}
         }
-        let prev = if over.is_some() { self.session.take().map(|s| (s.id, s.next_seq, s.prev)) } else { None };
+        let old = if over.is_some() { self.session.take() } else { None };
         if self.session.is_none() {
             if self.mode == Mode::Full && self.visitor_id.is_none() {
                 self.visitor_id = Some(SessionState::new_visitor_id(entropy));
             }
             let mut s = SessionState::new(entropy, self.visitor_id.clone(), now, self.config.sample_rate);
             s.user_id.clone_from(&self.user_id);
-            if let Some((old, seq, older)) = prev {
-                s.prev = older;
-                s.note_prev(&old, seq);
+            if let Some(mut old) = old {
+                s.prev = core::mem::take(&mut old.prev);
+                s.note_prev(&old.id, old.next_seq);
             }
             self.props = SessionProps::new();
             self.session = Some(s);
