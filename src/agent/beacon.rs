@@ -172,7 +172,7 @@ fn issue_len(i: &Issue) -> usize {
 
 /// Packs the actions (in the order given: oldest first for a normal flush, newest first when the
 /// page is leaving) and the issues into bodies of at most `limit` bytes (never more than
-/// [`MAX_BEACON_BYTES`]), numbered from `first_seq`. Each body repeats the session part, so the
+/// [`MAX_BEACON_BYTES`]), numbered from `first_seq` in the order returned. Each body repeats the session part, so the
 /// collector can take any one alone. There is always at least one body.
 pub fn build(
     h: &Header,
@@ -181,7 +181,7 @@ pub fn build(
     issues: Vec<Issue>,
     limit: usize,
     first_seq: u64,
-) -> Vec<(u64, String)> {
+) -> Vec<String> {
     let limit = limit.min(MAX_BEACON_BYTES);
     // The empty body with the widest seq and both counters: a bound on every body's overhead.
     let wide = Header { faults: u64::MAX, dropped: u64::MAX, ..*h };
@@ -229,7 +229,7 @@ pub fn build(
 
 /// Appends the next body of a flush (the first one carries the counters).
 fn push_body(
-    bodies: &mut Vec<(u64, String)>,
+    bodies: &mut Vec<String>,
     h: &Header,
     first_seq: u64,
     session: &str,
@@ -238,7 +238,7 @@ fn push_body(
 ) {
     let seq = first_seq.saturating_add(bodies.len() as u64);
     let text = body(h, seq, session, actions, issues, bodies.is_empty());
-    bodies.push((seq, text));
+    bodies.push(text);
 }
 
 #[cfg(test)]
@@ -279,9 +279,7 @@ mod tests {
         let issues = vec![Issue { key: "price".into(), reason: Reason::NotADouble }];
         let bodies = build(&header(), &session, acts, issues, 16_384, 3);
         assert_eq!(bodies.len(), 1);
-        let (seq, text) = &bodies[0];
-        assert_eq!(*seq, 3);
-        let v = parse(text).unwrap();
+        let v = parse(&bodies[0]).unwrap();
         let Value::Object(members) = &v else { panic!() };
         let names: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(names, ["v", "app", "vid", "sid", "seq", "sentAt", "session", "actions", "issues"]);
@@ -315,12 +313,12 @@ mod tests {
         let acts: Vec<String> = (0..4).map(|i| action(i, 900).to_json()).collect();
         let bodies = build(&h, &session, acts, vec![], 2_048, 1);
         assert!(bodies.len() >= 2);
-        let first = parse(&bodies[0].1).unwrap();
+        let first = parse(&bodies[0]).unwrap();
         assert_eq!(first.get("vid"), Some(&Value::Null));
         assert_eq!(first.get("session").unwrap().get("ended").unwrap().as_str(), Some("idle"));
         assert_eq!(first.get("faults").unwrap().as_i64(), Some(2));
         assert_eq!(first.get("dropped").unwrap().as_i64(), Some(1));
-        let second = parse(&bodies[1].1).unwrap();
+        let second = parse(&bodies[1]).unwrap();
         assert_eq!(second.get("faults"), None);
         assert_eq!(second.get("session").unwrap().get("start").unwrap().as_i64(), Some(0));
     }
@@ -337,10 +335,10 @@ mod tests {
         assert!(bodies.len() > 5);
         let mut ids = Vec::new();
         let mut n_issues = 0;
-        for (k, (seq, text)) in bodies.iter().enumerate() {
+        for (k, text) in bodies.iter().enumerate() {
             assert!(text.len() <= MAX_BEACON_BYTES, "{}", text.len());
-            assert_eq!(*seq, 10 + k as u64);
             let v = parse(text).unwrap();
+            assert_eq!(v.get("seq").unwrap().as_i64(), Some(10 + k as i64));
             let Value::Array(a) = v.get("actions").unwrap() else { panic!() };
             ids.extend(a.iter().map(|x| x.get("id").unwrap().as_str().unwrap().to_owned()));
             let Value::Array(i) = v.get("issues").unwrap() else { panic!() };
@@ -370,6 +368,6 @@ mod tests {
         assert!(s.len() <= MAX_SESSION_PROPS_BYTES + 100);
         assert_eq!(issues.len(), 14, "16 of the 30 one-kilobyte values fit");
         let bodies = build(&header(), &s, vec![text], issues, 1_024, 1);
-        assert!(bodies.iter().all(|(_, b)| b.len() <= MAX_BEACON_BYTES));
+        assert!(bodies.iter().all(|b| b.len() <= MAX_BEACON_BYTES));
     }
 }

@@ -883,12 +883,13 @@ impl Agent {
         };
         // `batch.maxBytes` is kept by the flush policy; splitting is only for the hard limit.
         let bodies = beacon::build(&header, &session_json, actions, issues, beacon::MAX_BEACON_BYTES, session.next_seq);
-        session.next_seq = session.next_seq.saturating_add(bodies.len() as u64);
         let sid = session.id.clone();
         self.faults = 0;
         self.outbox.dropped = 0;
         let mut made = Vec::with_capacity(bodies.len());
-        for (seq, body) in bodies {
+        for body in bodies {
+            // The bodies are numbered from the session's next beacon number on.
+            let seq = session.take_seq();
             self.outbox.push(Entry::new(&sid, seq, body, now));
             made.push((sid.clone(), seq));
         }
