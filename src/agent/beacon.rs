@@ -67,12 +67,11 @@ pub fn session_json(s: SessionPart, issues: &mut Vec<Issue>) -> String {
 
 /// The JSON of an action, at most [`MAX_ACTION_BYTES`]: the largest properties are left out
 /// first, each an issue `limit_exceeded`.
-pub fn action_json(action: &crate::agent::action::Action, issues: &mut Vec<Issue>) -> String {
-    let out = action.to_json();
+pub fn action_json(mut a: crate::agent::action::Action, issues: &mut Vec<Issue>) -> String {
+    let out = a.to_json();
     if out.len() <= MAX_ACTION_BYTES {
         return out;
     }
-    let mut a = action.clone();
     let fixed = out.len() - props_len(&a.props);
     shrink_props(&mut a.props, MAX_ACTION_BYTES.saturating_sub(fixed), issues);
     let mut out = a.to_json();
@@ -353,7 +352,7 @@ mod tests {
         let mut a = action(1, 40_000);
         a.props.set("small", PropertyValue::Long(1));
         let mut issues = Vec::new();
-        let text = action_json(&a, &mut issues);
+        let text = action_json(a, &mut issues);
         assert!(text.len() <= MAX_ACTION_BYTES);
         assert_eq!(issues, vec![Issue { key: "pad".into(), reason: Reason::LimitExceeded }]);
         let v = parse(&text).unwrap();

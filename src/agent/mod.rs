@@ -512,7 +512,7 @@ impl Agent {
             }
         }
         issues.append(&mut refused);
-        let encoded = beacon::action_json(&action, &mut issues);
+        let encoded = beacon::action_json(action, &mut issues);
         let size = encoded.len() as u64;
         if let Some(reason) = self.policy.before_action(size, self.body_overhead()) {
             self.seal(Some(reason), now);
