@@ -464,9 +464,10 @@ impl Agent {
                 }
             }
             None => {
-                for (k, _) in core::mem::take(&mut report.sent) {
-                    report.failed.push((k, Reason::NotFound));
+                for (k, _) in &report.sent {
+                    report.failed.push((k.clone(), Reason::NotFound));
                 }
+                report.sent.clear();
             }
         }
         report
