@@ -519,7 +519,7 @@ impl Agent {
             self.seal(Some(reason), now);
         }
         // The action's issues travel with it.
-        self.add_issues(issues);
+        self.add_issues(&issues);
         self.batch.push(encoded);
         if let Some(reason) = self.policy.action_added(size, self.body_overhead(), now) {
             self.seal(Some(reason), now);
@@ -539,10 +539,10 @@ impl Agent {
         bytes as u64
     }
 
-    fn add_issues(&mut self, issues: Vec<Issue>) {
+    fn add_issues(&mut self, issues: &[Issue]) {
         for i in issues {
-            if self.issues.len() < MAX_PENDING_ISSUES && !self.issues.contains(&i) {
-                self.issues.push(i);
+            if self.issues.len() < MAX_PENDING_ISSUES && !self.issues.contains(i) {
+                self.issues.push(i.clone());
             }
         }
     }
