@@ -166,9 +166,9 @@ impl Outbox {
     /// as both usually started from the same stored count.
     pub fn merge(&mut self, other: Outbox) {
         self.version += 1;
-        for e in other.entries {
+        for e in &other.entries {
             if !self.entries.iter().any(|x| x.is(&e.sid, e.seq)) {
-                self.entries.push(e);
+                self.entries.push(e.clone());
             }
         }
         crate::small::sort_by_key(&mut self.entries, |e| e.created);
