@@ -316,7 +316,7 @@ impl Agent {
             if new == *old {
                 Stored::Unchanged
             } else {
-                old.clone_from(&new);
+                *old = new.clone();
                 new.map_or(Stored::Delete, Stored::Write)
             }
         }
@@ -346,7 +346,7 @@ impl Agent {
             theirs.user_id = None;
         }
         if theirs.visitor_id.is_some() {
-            self.visitor_id.clone_from(&theirs.visitor_id);
+            self.visitor_id = theirs.visitor_id.clone();
         }
         match &mut self.session {
             Some(ours) if ours.id == theirs.id => {
@@ -590,7 +590,7 @@ impl Agent {
         let mut id = crate::text::trim_ascii_ws(user_id).to_owned();
         crate::value::truncate(&mut id, session::MAX_USER_ID_CHARS);
         let id = (!id.is_empty()).then_some(id);
-        self.user_id.clone_from(&id);
+        self.user_id = id.clone();
         if let Some(s) = &mut self.session {
             s.user_id = id;
             self.policy.data_waiting(now);
@@ -804,7 +804,7 @@ impl Agent {
                 self.visitor_id = Some(SessionState::new_visitor_id(entropy));
             }
             let mut s = SessionState::new(entropy, self.visitor_id.clone(), now, self.config.sample_rate);
-            s.user_id.clone_from(&self.user_id);
+            s.user_id = self.user_id.clone();
             if let Some(mut old) = old {
                 s.prev = core::mem::take(&mut old.prev);
                 s.note_prev(&old.id, old.next_seq);
