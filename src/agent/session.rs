@@ -186,11 +186,14 @@ impl SessionState {
         match self.prev.iter_mut().find(|(s, _)| s == sid) {
             Some(p) => p.1 = p.1.max(next_seq),
             None => {
-                let mut prev = Vec::with_capacity(MAX_PREV_SESSIONS + 1);
-                prev.push((sid.to_owned(), next_seq));
-                prev.append(&mut self.prev);
-                prev.truncate(MAX_PREV_SESSIONS);
-                self.prev = prev;
+                // Shift the list down by one from the front; the oldest falls off a full list.
+                let mut item = (sid.to_owned(), next_seq);
+                for slot in &mut self.prev {
+                    core::mem::swap(slot, &mut item);
+                }
+                if self.prev.len() < MAX_PREV_SESSIONS {
+                    self.prev.push(item);
+                }
             }
         }
     }
