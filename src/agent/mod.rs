@@ -216,9 +216,9 @@ impl Agent {
                 self.props = SessionProps::new();
                 self.visitor_id = None;
                 self.user_id = None;
-                self.open.clear();
-                self.batch.clear();
-                self.issues.clear();
+                self.open = Vec::new();
+                self.batch = Vec::new();
+                self.issues = Vec::new();
                 self.policy.flushed();
                 self.leaving = None;
                 self.outbox = Outbox::new();
@@ -851,8 +851,8 @@ impl Agent {
         let has_waiting = !self.batch.is_empty() || !self.issues.is_empty() || self.policy.has_data();
         let ending = reason == Some(FlushReason::SessionEnd);
         let Some(session) = self.session.as_mut().filter(|s| s.sampled && (has_waiting || ending)) else {
-            self.batch.clear();
-            self.issues.clear();
+            self.batch = Vec::new();
+            self.issues = Vec::new();
             self.policy.flushed();
             return Vec::new();
         };
