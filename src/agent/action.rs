@@ -114,7 +114,7 @@ impl Action {
     /// Closes the action at `now`, capping the duration at [`MAX_ACTION_DURATION_MS`]. A clock
     /// that went backwards gives a zero duration, never a negative one.
     pub fn finish(&mut self, now: i64) {
-        self.end = now.clamp(self.start, self.start.saturating_add(MAX_ACTION_DURATION_MS));
+        self.end = now.min(self.start.saturating_add(MAX_ACTION_DURATION_MS)).max(self.start);
     }
 
     /// Whether the action has been open for the maximum duration at `now` (the runtime closes it).

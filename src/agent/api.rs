@@ -108,7 +108,7 @@ pub fn type_value(group: PropType, v: &ApiValue) -> Result<PropertyValue, Reason
         (PropType::String, _) => Err(Reason::UnsupportedValue),
         (_, ApiValue::Str(s)) => value::type_text(s.trim(), group),
         (PropType::Long, ApiValue::Num(x)) => exact_integer(*x, Reason::NotALong).map(PropertyValue::Long),
-        (PropType::Long, ApiValue::BigInt(s)) => value::parse_long(s.trim()).map(PropertyValue::Long),
+        (PropType::Long, ApiValue::BigInt(s)) => value::parse_long(s).map(PropertyValue::Long),
         (PropType::Double, ApiValue::Num(x)) if x.is_finite() => Ok(PropertyValue::Double(*x)),
         (PropType::Double, _) => Err(Reason::NotADouble),
         (PropType::Date, ApiValue::Num(x)) => exact_integer(*x, Reason::NotADate).map(PropertyValue::Date),
@@ -153,7 +153,7 @@ impl Consent {
 
     /// Reads the storage form; anything else is unknown.
     pub fn from_storage(s: Option<&str>) -> Consent {
-        match s.map(str::trim) {
+        match s.map(str::trim_ascii) {
             Some("1") => Consent::Granted,
             Some("0") => Consent::Refused,
             _ => Consent::Unknown,

@@ -36,7 +36,7 @@ pub struct Header<'a> {
 }
 
 /// The `session` object of a body.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SessionPart<'a> {
     /// Epoch ms of the session start.
     pub start: i64,
@@ -45,13 +45,13 @@ pub struct SessionPart<'a> {
     /// Why the session ended, or `null` while it goes on.
     pub ended: Option<EndReason>,
     /// Session-stored properties.
-    pub props: &'a PropertyMap,
+    pub props: PropertyMap,
 }
 
 /// Writes `{"start":…,"userId":…,"ended":…,"props":{…}}`, cutting the properties to
 /// [`MAX_SESSION_PROPS_BYTES`]; every property left out is an issue `limit_exceeded`.
-pub fn session_json(s: &SessionPart, issues: &mut Vec<Issue>) -> String {
-    let mut props = s.props.clone();
+pub fn session_json(s: SessionPart, issues: &mut Vec<Issue>) -> String {
+    let mut props = s.props;
     shrink_props(&mut props, MAX_SESSION_PROPS_BYTES, issues);
     let mut out = String::from("{\"start\":");
     json::write_i64(&mut out, s.start);
@@ -67,12 +67,11 @@ pub fn session_json(s: &SessionPart, issues: &mut Vec<Issue>) -> String {
 
 /// The JSON of an action, at most [`MAX_ACTION_BYTES`]: the largest properties are left out
 /// first, each an issue `limit_exceeded`.
-pub fn action_json(action: &crate::agent::action::Action, issues: &mut Vec<Issue>) -> String {
-    let out = action.to_json();
+pub fn action_json(mut a: crate::agent::action::Action, issues: &mut Vec<Issue>) -> String {
+    let out = a.to_json();
     if out.len() <= MAX_ACTION_BYTES {
         return out;
     }
-    let mut a = action.clone();
     let fixed = out.len() - props_len(&a.props);
     shrink_props(&mut a.props, MAX_ACTION_BYTES.saturating_sub(fixed), issues);
     let mut out = a.to_json();
@@ -118,8 +117,7 @@ fn shrink_props(props: &mut PropertyMap, budget: usize, issues: &mut Vec<Issue>)
                 (largest, most) = (Some(i), n);
             }
         }
-        let Some(i) = largest else { break };
-        let (k, v) = props.0.remove(i);
+        let Some((k, v)) = largest.and_then(|i| super::take_at(&mut props.0, i)) else { break };
         total = total.saturating_sub(entry_len(&k, &v));
         issues.push(Issue { key: k, reason: Reason::LimitExceeded });
     }
@@ -173,7 +171,7 @@ fn issue_len(i: &Issue) -> usize {
 
 /// Packs the actions (in the order given: oldest first for a normal flush, newest first when the
 /// page is leaving) and the issues into bodies of at most `limit` bytes (never more than
-/// [`MAX_BEACON_BYTES`]), numbered from `first_seq`. Each body repeats the session part, so the
+/// [`MAX_BEACON_BYTES`]), numbered from `first_seq` in the order returned. Each body repeats the session part, so the
 /// collector can take any one alone. There is always at least one body.
 pub fn build(
     h: &Header,
@@ -182,7 +180,7 @@ pub fn build(
     issues: Vec<Issue>,
     limit: usize,
     first_seq: u64,
-) -> Vec<(u64, String)> {
+) -> Vec<String> {
     let limit = limit.min(MAX_BEACON_BYTES);
     // The empty body with the widest seq and both counters: a bound on every body's overhead.
     let wide = Header { faults: u64::MAX, dropped: u64::MAX, ..*h };
@@ -230,7 +228,7 @@ pub fn build(
 
 /// Appends the next body of a flush (the first one carries the counters).
 fn push_body(
-    bodies: &mut Vec<(u64, String)>,
+    bodies: &mut Vec<String>,
     h: &Header,
     first_seq: u64,
     session: &str,
@@ -239,7 +237,7 @@ fn push_body(
 ) {
     let seq = first_seq.saturating_add(bodies.len() as u64);
     let text = body(h, seq, session, actions, issues, bodies.is_empty());
-    bodies.push((seq, text));
+    bodies.push(text);
 }
 
 #[cfg(test)]
@@ -272,7 +270,7 @@ mod tests {
         sp.set("big", PropertyValue::Long(i64::MAX));
         let mut issues = Vec::new();
         let session = session_json(
-            &SessionPart { start: 1_732_599_000_000, user_id: Some("alice"), ended: None, props: &sp },
+            SessionPart { start: 1_732_599_000_000, user_id: Some("alice"), ended: None, props: sp },
             &mut issues,
         );
         assert!(issues.is_empty());
@@ -280,9 +278,7 @@ mod tests {
         let issues = vec![Issue { key: "price".into(), reason: Reason::NotADouble }];
         let bodies = build(&header(), &session, acts, issues, 16_384, 3);
         assert_eq!(bodies.len(), 1);
-        let (seq, text) = &bodies[0];
-        assert_eq!(*seq, 3);
-        let v = parse(text).unwrap();
+        let v = parse(&bodies[0]).unwrap();
         let Value::Object(members) = &v else { panic!() };
         let names: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(names, ["v", "app", "vid", "sid", "seq", "sentAt", "session", "actions", "issues"]);
@@ -310,18 +306,18 @@ mod tests {
     fn anonymous_body_has_null_ids_and_counters_once() {
         let h = Header { vid: None, faults: 2, dropped: 1, ..header() };
         let session = session_json(
-            &SessionPart { start: 0, user_id: None, ended: Some(EndReason::Idle), props: &PropertyMap::default() },
+            SessionPart { start: 0, user_id: None, ended: Some(EndReason::Idle), props: PropertyMap::default() },
             &mut Vec::new(),
         );
         let acts: Vec<String> = (0..4).map(|i| action(i, 900).to_json()).collect();
         let bodies = build(&h, &session, acts, vec![], 2_048, 1);
         assert!(bodies.len() >= 2);
-        let first = parse(&bodies[0].1).unwrap();
+        let first = parse(&bodies[0]).unwrap();
         assert_eq!(first.get("vid"), Some(&Value::Null));
         assert_eq!(first.get("session").unwrap().get("ended").unwrap().as_str(), Some("idle"));
         assert_eq!(first.get("faults").unwrap().as_i64(), Some(2));
         assert_eq!(first.get("dropped").unwrap().as_i64(), Some(1));
-        let second = parse(&bodies[1].1).unwrap();
+        let second = parse(&bodies[1]).unwrap();
         assert_eq!(second.get("faults"), None);
         assert_eq!(second.get("session").unwrap().get("start").unwrap().as_i64(), Some(0));
     }
@@ -331,17 +327,17 @@ mod tests {
         let acts: Vec<String> = (0..500).map(|i| action(i, 700).to_json()).collect();
         let issues: Vec<Issue> = (0..300).map(|i| Issue { key: format!("k{i}"), reason: Reason::NotFound }).collect();
         let session = session_json(
-            &SessionPart { start: 0, user_id: Some("u"), ended: None, props: &PropertyMap::default() },
+            SessionPart { start: 0, user_id: Some("u"), ended: None, props: PropertyMap::default() },
             &mut Vec::new(),
         );
         let bodies = build(&header(), &session, acts, issues, usize::MAX, 10);
         assert!(bodies.len() > 5);
         let mut ids = Vec::new();
         let mut n_issues = 0;
-        for (k, (seq, text)) in bodies.iter().enumerate() {
+        for (k, text) in bodies.iter().enumerate() {
             assert!(text.len() <= MAX_BEACON_BYTES, "{}", text.len());
-            assert_eq!(*seq, 10 + k as u64);
             let v = parse(text).unwrap();
+            assert_eq!(v.get("seq").unwrap().as_i64(), Some(10 + k as i64));
             let Value::Array(a) = v.get("actions").unwrap() else { panic!() };
             ids.extend(a.iter().map(|x| x.get("id").unwrap().as_str().unwrap().to_owned()));
             let Value::Array(i) = v.get("issues").unwrap() else { panic!() };
@@ -356,7 +352,7 @@ mod tests {
         let mut a = action(1, 40_000);
         a.props.set("small", PropertyValue::Long(1));
         let mut issues = Vec::new();
-        let text = action_json(&a, &mut issues);
+        let text = action_json(a, &mut issues);
         assert!(text.len() <= MAX_ACTION_BYTES);
         assert_eq!(issues, vec![Issue { key: "pad".into(), reason: Reason::LimitExceeded }]);
         let v = parse(&text).unwrap();
@@ -367,10 +363,10 @@ mod tests {
             sp.set(&format!("s{i}"), PropertyValue::String("x".repeat(1_000)));
         }
         let mut issues = Vec::new();
-        let s = session_json(&SessionPart { start: 0, user_id: None, ended: None, props: &sp }, &mut issues);
+        let s = session_json(SessionPart { start: 0, user_id: None, ended: None, props: sp }, &mut issues);
         assert!(s.len() <= MAX_SESSION_PROPS_BYTES + 100);
         assert_eq!(issues.len(), 14, "16 of the 30 one-kilobyte values fit");
         let bodies = build(&header(), &s, vec![text], issues, 1_024, 1);
-        assert!(bodies.iter().all(|(_, b)| b.len() <= MAX_BEACON_BYTES));
+        assert!(bodies.iter().all(|b| b.len() <= MAX_BEACON_BYTES));
     }
 }

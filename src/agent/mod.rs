@@ -216,9 +216,9 @@ impl Agent {
                 self.props = SessionProps::new();
                 self.visitor_id = None;
                 self.user_id = None;
-                self.open.clear();
-                self.batch.clear();
-                self.issues.clear();
+                self.open = Vec::new();
+                self.batch = Vec::new();
+                self.issues = Vec::new();
                 self.policy.flushed();
                 self.leaving = None;
                 self.outbox = Outbox::new();
@@ -316,7 +316,7 @@ impl Agent {
             if new == *old {
                 Stored::Unchanged
             } else {
-                old.clone_from(&new);
+                *old = new.clone();
                 new.map_or(Stored::Delete, Stored::Write)
             }
         }
@@ -346,7 +346,7 @@ impl Agent {
             theirs.user_id = None;
         }
         if theirs.visitor_id.is_some() {
-            self.visitor_id.clone_from(&theirs.visitor_id);
+            self.visitor_id = theirs.visitor_id.clone();
         }
         match &mut self.session {
             Some(ours) if ours.id == theirs.id => {
@@ -464,9 +464,10 @@ impl Agent {
                 }
             }
             None => {
-                for (k, _) in core::mem::take(&mut report.sent) {
-                    report.failed.push((k, Reason::NotFound));
+                for (k, _) in &report.sent {
+                    report.failed.push((k.clone(), Reason::NotFound));
                 }
+                report.sent.clear();
             }
         }
         report
@@ -476,7 +477,7 @@ impl Agent {
     /// API values win over them. `false` if no such action is open.
     pub fn end_action(&mut self, id: &str, outcomes: &[Outcome], now: i64) -> bool {
         let Some(pos) = self.open.iter().position(|o| o.action.id == id) else { return false };
-        let OpenAction { mut action, api, sampled, .. } = self.open.remove(pos);
+        let Some(OpenAction { mut action, api, sampled, .. }) = take_at(&mut self.open, pos) else { return false };
         action.finish(now);
         // The capped end, not `now`: an action ended late (a throttled background tab) must not
         // revive a session that went idle meanwhile.
@@ -512,13 +513,13 @@ impl Agent {
             }
         }
         issues.append(&mut refused);
-        let encoded = beacon::action_json(&action, &mut issues);
+        let encoded = beacon::action_json(action, &mut issues);
         let size = encoded.len() as u64;
         if let Some(reason) = self.policy.before_action(size, self.body_overhead()) {
             self.seal(Some(reason), now);
         }
         // The action's issues travel with it.
-        self.add_issues(issues);
+        self.add_issues(&issues);
         self.batch.push(encoded);
         if let Some(reason) = self.policy.action_added(size, self.body_overhead(), now) {
             self.seal(Some(reason), now);
@@ -538,10 +539,10 @@ impl Agent {
         bytes as u64
     }
 
-    fn add_issues(&mut self, issues: Vec<Issue>) {
+    fn add_issues(&mut self, issues: &[Issue]) {
         for i in issues {
-            if self.issues.len() < MAX_PENDING_ISSUES && !self.issues.contains(&i) {
-                self.issues.push(i);
+            if self.issues.len() < MAX_PENDING_ISSUES && !self.issues.contains(i) {
+                self.issues.push(i.clone());
             }
         }
     }
@@ -567,8 +568,9 @@ impl Agent {
             match folded {
                 Ok(()) => i += 1,
                 Err(r) => {
-                    let (key, _) = report.sent.remove(i);
-                    report.failed.push((key, r));
+                    if let Some((key, _)) = take_at(&mut report.sent, i) {
+                        report.failed.push((key, r));
+                    }
                 }
             }
         }
@@ -588,7 +590,7 @@ impl Agent {
         let mut id = crate::text::trim_ascii_ws(user_id).to_owned();
         crate::value::truncate(&mut id, session::MAX_USER_ID_CHARS);
         let id = (!id.is_empty()).then_some(id);
-        self.user_id.clone_from(&id);
+        self.user_id = id.clone();
         if let Some(s) = &mut self.session {
             s.user_id = id;
             self.policy.data_waiting(now);
@@ -796,16 +798,16 @@ impl Agent {
             Some((reason, false)) => self.close_session(reason, now),
             None => {}
         }
-        let prev = if over.is_some() { self.session.take().map(|s| (s.id, s.next_seq, s.prev)) } else { None };
+        let old = if over.is_some() { self.session.take() } else { None };
         if self.session.is_none() {
             if self.mode == Mode::Full && self.visitor_id.is_none() {
                 self.visitor_id = Some(SessionState::new_visitor_id(entropy));
             }
             let mut s = SessionState::new(entropy, self.visitor_id.clone(), now, self.config.sample_rate);
-            s.user_id.clone_from(&self.user_id);
-            if let Some((old, seq, older)) = prev {
-                s.prev = older;
-                s.note_prev(&old, seq);
+            s.user_id = self.user_id.clone();
+            if let Some(mut old) = old {
+                s.prev = core::mem::take(&mut old.prev);
+                s.note_prev(&old.id, old.next_seq);
             }
             self.props = SessionProps::new();
             self.session = Some(s);
@@ -849,23 +851,26 @@ impl Agent {
         let has_waiting = !self.batch.is_empty() || !self.issues.is_empty() || self.policy.has_data();
         let ending = reason == Some(FlushReason::SessionEnd);
         let Some(session) = self.session.as_mut().filter(|s| s.sampled && (has_waiting || ending)) else {
-            self.batch.clear();
-            self.issues.clear();
+            self.batch = Vec::new();
+            self.issues = Vec::new();
             self.policy.flushed();
             return Vec::new();
         };
         let mut actions = core::mem::take(&mut self.batch);
         if reason.is_some_and(FlushReason::is_leave) {
-            actions.reverse();
+            let mut newest_first = Vec::with_capacity(actions.len());
+            while let Some(a) = actions.pop() {
+                newest_first.push(a);
+            }
+            actions = newest_first;
         }
         let mut issues = core::mem::take(&mut self.issues);
-        let props = self.props.values();
         let session_json = beacon::session_json(
-            &beacon::SessionPart {
+            beacon::SessionPart {
                 start: session.start,
                 user_id: session.user_id.as_deref(),
                 ended: session.ended,
-                props: &props,
+                props: self.props.values(),
             },
             &mut issues,
         );
@@ -879,18 +884,32 @@ impl Agent {
         };
         // `batch.maxBytes` is kept by the flush policy; splitting is only for the hard limit.
         let bodies = beacon::build(&header, &session_json, actions, issues, beacon::MAX_BEACON_BYTES, session.next_seq);
-        session.next_seq = session.next_seq.saturating_add(bodies.len() as u64);
         let sid = session.id.clone();
         self.faults = 0;
         self.outbox.dropped = 0;
         let mut made = Vec::with_capacity(bodies.len());
-        for (seq, body) in bodies {
+        for body in bodies {
+            // The bodies are numbered from the session's next beacon number on.
+            let seq = session.take_seq();
             self.outbox.push(Entry::new(&sid, seq, body, now));
             made.push((sid.clone(), seq));
         }
         self.policy.flushed();
         made
     }
+}
+
+/// Takes out item `i`, keeping the others in order (as `Vec::remove`, without its panic path).
+fn take_at<T>(v: &mut Vec<T>, i: usize) -> Option<T> {
+    // Swap it to the end, then pop it.
+    let mut rest = v.get_mut(i..).filter(|r| !r.is_empty())?;
+    while let [item, tail @ ..] = rest {
+        if let Some(next) = tail.first_mut() {
+            core::mem::swap(item, next);
+        }
+        rest = tail;
+    }
+    v.pop()
 }
 
 /// The earlier of a time and an optional one.

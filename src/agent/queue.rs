@@ -113,7 +113,7 @@ impl Outbox {
     fn enforce_bounds(&mut self) {
         let mut bytes = self.bytes();
         while self.entries.len() > MAX_QUEUE_ENTRIES || (bytes > MAX_QUEUE_BYTES && !self.entries.is_empty()) {
-            let old = self.entries.remove(0);
+            let Some(old) = super::take_at(&mut self.entries, 0) else { break };
             bytes -= old.body.len();
             self.dropped = self.dropped.saturating_add(1);
         }
@@ -122,9 +122,7 @@ impl Outbox {
     /// Removes an acknowledged (or refused) beacon; `false` if it was not there.
     pub fn remove(&mut self, sid: &str, seq: u64) -> bool {
         self.version += 1;
-        let Some(i) = self.index_of(sid, seq) else { return false };
-        self.entries.remove(i);
-        true
+        self.index_of(sid, seq).and_then(|i| super::take_at(&mut self.entries, i)).is_some()
     }
 
     /// The entry for `(sid, seq)`.
@@ -168,9 +166,9 @@ impl Outbox {
     /// as both usually started from the same stored count.
     pub fn merge(&mut self, other: Outbox) {
         self.version += 1;
-        for e in other.entries {
+        for e in &other.entries {
             if !self.entries.iter().any(|x| x.is(&e.sid, e.seq)) {
-                self.entries.push(e);
+                self.entries.push(e.clone());
             }
         }
         crate::small::sort_by_key(&mut self.entries, |e| e.created);

@@ -60,34 +60,47 @@ pub fn give_up(failures: u32, created: i64, now: i64) -> bool {
 /// past is no delay. Anything else is ignored (`None`), so the backoff applies.
 pub fn parse_retry_after(value: &str, now: i64) -> Option<u64> {
     let v = value.trim();
-    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-        // Beyond i64, seconds saturate as they would in milliseconds anyway.
-        let secs = v.parse::<i64>().ok().and_then(|n| u64::try_from(n).ok());
-        return Some(secs.unwrap_or(u64::MAX).saturating_mul(1000));
+    if let Some(secs) = digits(v.as_bytes()) {
+        return Some(secs.saturating_mul(1000));
     }
     let at = parse_imf_fixdate(v)?;
     Some(u64::try_from(at.saturating_sub(now)).unwrap_or(0))
 }
 
+/// The value of ASCII decimal digits (saturating); `None` when empty or anything else is there.
+fn digits(b: &[u8]) -> Option<u64> {
+    let mut n: u64 = 0;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n.saturating_mul(10).saturating_add(u64::from(c - b'0'));
+    }
+    (!b.is_empty()).then_some(n)
+}
+
 /// Epoch ms of an IMF-fixdate (RFC 9110 §5.6.7): `Wed, 21 Oct 2015 07:28:00 GMT`, every field
 /// of a fixed width.
 fn parse_imf_fixdate(s: &str) -> Option<i64> {
-    const MONTHS: &str = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    const MONTHS: &[u8] = b"JanFebMarAprMayJunJulAugSepOctNovDec";
     let b = s.as_bytes();
-    let at = |i: usize| b.get(i).copied();
-    let two = |i: usize| {
-        b.get(i..i + 2)?.iter().try_fold(0, |n, &c| c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0')))
-    };
-    if b.len() != 29 || b.get(..3)?.contains(&b' ') || at(3) != Some(b',') || s.get(25..)? != " GMT" {
+    // Fields of at most four digits: never beyond i64.
+    let num = |from: usize, len: usize| Some(digits(b.get(from..from + len)?)? as i64);
+    if b.len() != 29 || b.get(..3)?.contains(&b' ') || b.get(25..)? != b" GMT" {
         return None;
     }
-    if [4, 7, 11, 16].iter().any(|&i| at(i) != Some(b' ')) || at(19) != Some(b':') || at(22) != Some(b':') {
-        return None;
+    for (i, c) in [(3, b','), (4, b' '), (7, b' '), (11, b' '), (16, b' '), (19, b':'), (22, b':')] {
+        if b.get(i) != Some(&c) {
+            return None;
+        }
     }
-    let name = s.get(8..11)?;
-    let month = (1..=12).find(|&m: &usize| MONTHS.get(m * 3 - 3..m * 3) == Some(name))? as i64;
-    let year = s.get(12..16)?.parse::<i64>().ok()?;
-    let (day, h, m, sec) = (two(5)?, two(17)?, two(20)?, two(23)?);
+    let name = b.get(8..11)?;
+    let mut month = 1;
+    while MONTHS.get(month * 3 - 3..month * 3)? != name {
+        month += 1;
+    }
+    let (year, month) = (num(12, 4)?, month as i64);
+    let (day, h, m, sec) = (num(5, 2)?, num(17, 2)?, num(20, 2)?, num(23, 2)?);
     if day < 1 || h > 23 || m > 59 || sec > 60 {
         return None;
     }

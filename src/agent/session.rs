@@ -43,9 +43,13 @@ impl EndReason {
     }
 
     fn from_code(s: &str) -> Option<EndReason> {
-        [EndReason::Idle, EndReason::MaxDuration, EndReason::MaxActions, EndReason::EndSession]
-            .into_iter()
-            .find(|r| r.code() == s)
+        Some(match s {
+            "idle" => EndReason::Idle,
+            "max_duration" => EndReason::MaxDuration,
+            "max_actions" => EndReason::MaxActions,
+            "end_session" => EndReason::EndSession,
+            _ => return None,
+        })
     }
 }
 
@@ -79,14 +83,18 @@ pub struct SessionState {
 
 /// 32 lower-case hex digits.
 pub fn hex_id(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        for nibble in [b >> 4, b & 15] {
-            s.push(char::from(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0')));
-        }
+    for &b in bytes {
+        push_hex(&mut s, b, b"0123456789abcdef");
     }
     s
+}
+
+/// Appends the two hex digits of `b`, taken from `digits`.
+fn push_hex(out: &mut String, b: u8, digits: &[u8; 16]) {
+    for nibble in [b >> 4, b & 15] {
+        out.push(char::from(digits.get(usize::from(nibble)).copied().unwrap_or(b'0')));
+    }
 }
 
 /// A number in [0, 1) from four random bytes.
@@ -178,11 +186,14 @@ impl SessionState {
         match self.prev.iter_mut().find(|(s, _)| s == sid) {
             Some(p) => p.1 = p.1.max(next_seq),
             None => {
-                let mut prev = Vec::with_capacity(MAX_PREV_SESSIONS + 1);
-                prev.push((sid.to_owned(), next_seq));
-                prev.append(&mut self.prev);
-                prev.truncate(MAX_PREV_SESSIONS);
-                self.prev = prev;
+                // Shift the list down by one from the front; the oldest falls off a full list.
+                let mut item = (sid.to_owned(), next_seq);
+                for slot in &mut self.prev {
+                    core::mem::swap(slot, &mut item);
+                }
+                if self.prev.len() < MAX_PREV_SESSIONS {
+                    self.prev.push(item);
+                }
             }
         }
     }
@@ -228,7 +239,7 @@ impl SessionState {
     /// Reads the storage form. Anything malformed is no state (a new session starts), never a panic.
     pub fn from_storage(text: &str) -> Option<SessionState> {
         let mut fields = [""; 11];
-        let mut rest = Some(text.trim());
+        let mut rest = Some(text.trim_ascii());
         for f in &mut fields {
             (*f, rest) = cut(rest?, '|');
         }
@@ -254,7 +265,7 @@ impl SessionState {
         }
         let user_id = match user {
             "" => None,
-            u => Some(percent_decode(u)?),
+            u => Some(crate::text::decode_uri_component(u)?),
         };
         let mut prev = Vec::new();
         let mut rest = Some(prev_items);
@@ -309,7 +320,12 @@ fn ms(n: u64) -> i64 {
 }
 
 fn is_hex_id(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    for b in s.bytes() {
+        if !matches!(b, b'0'..=b'9' | b'a'..=b'f') {
+            return false;
+        }
+    }
+    s.len() == 32
 }
 
 fn percent_encode(s: &str, out: &mut String) {
@@ -318,28 +334,9 @@ fn percent_encode(s: &str, out: &mut String) {
             out.push(char::from(b));
         } else {
             out.push('%');
-            for nibble in [b >> 4, b & 15] {
-                out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0').to_ascii_uppercase());
-            }
+            push_hex(out, b, b"0123456789ABCDEF");
         }
     }
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        if c == b'%' {
-            let hex = |at: usize| char::from(*b.get(at)?).to_digit(16);
-            out.push((hex(i + 1)? * 16 + hex(i + 2)?) as u8);
-            i += 3;
-        } else {
-            out.push(c);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -387,6 +384,14 @@ mod tests {
         let mut s = SessionState::new(&entropy(1), None, 0, 100.0);
         s.ended = Some(EndReason::EndSession);
         assert_eq!(s.end_reason(&c, 1), Some(EndReason::EndSession));
+    }
+
+    #[test]
+    fn end_reasons_read_back_from_their_codes() {
+        for r in [EndReason::Idle, EndReason::MaxDuration, EndReason::MaxActions, EndReason::EndSession] {
+            assert_eq!(EndReason::from_code(r.code()), Some(r));
+        }
+        assert_eq!(EndReason::from_code("Idle"), None);
     }
 
     #[test]

@@ -554,3 +554,16 @@ fn bodies_stay_within_max_bytes() {
     }
     assert_eq!(n, 100);
 }
+
+#[test]
+fn take_at_keeps_the_order_of_the_rest() {
+    let mut v = vec![1, 2, 3, 4];
+    assert_eq!(take_at(&mut v, 1), Some(2));
+    assert_eq!(v, [1, 3, 4]);
+    assert_eq!(take_at(&mut v, 2), Some(4));
+    assert_eq!(take_at(&mut v, 0), Some(1));
+    assert_eq!(v, [3]);
+    assert_eq!(take_at(&mut v, 1), None);
+    assert_eq!(take_at(&mut v, 5), None);
+    assert_eq!(v, [3]);
+}
