@@ -137,10 +137,10 @@ fn fold_ascii(ranges: &mut Vec<(char, char)>) {
 
 /// Parses a pattern and compiles it in the same pass: each atom's instructions are emitted as
 /// it is read, and a repetition takes them back and emits the copies it needs.
-struct Parser {
-    chars: Vec<(usize, char)>,
+struct Parser<'a> {
+    pattern: &'a str,
+    /// Byte offset of the next character (past the end after reading beyond it).
     i: usize,
-    len: usize,
     groups: usize,
     fold: bool,
     prog: Vec<Inst>,
@@ -150,23 +150,24 @@ struct Parser {
     too_large: bool,
 }
 
-impl Parser {
+impl Parser<'_> {
+    #[inline(never)]
     fn err(&self, message: &'static str) -> Error {
-        let offset = self.chars.get(self.i).map_or(self.len, |&(o, _)| o);
-        Error { offset, message }
+        Error { offset: self.i.min(self.pattern.len()), message }
     }
 
     fn peek(&self) -> Option<char> {
-        self.chars.get(self.i).map(|&(_, c)| c)
+        self.peek_at(0)
     }
 
+    /// The character `k` bytes ahead (the characters skipped must be ASCII).
     fn peek_at(&self, k: usize) -> Option<char> {
-        self.chars.get(self.i + k).map(|&(_, c)| c)
+        self.pattern.get(self.i + k..)?.chars().next()
     }
 
     fn bump(&mut self) -> Option<char> {
         let c = self.peek();
-        self.i += 1;
+        self.i += c.map_or(1, char::len_utf8);
         c
     }
 
@@ -442,7 +443,7 @@ impl Parser {
             'v' => Esc::Char('\u{b}'),
             c if c.is_ascii_punctuation() => Esc::Char(c),
             _ => {
-                self.i -= 1;
+                self.i -= c.len_utf8();
                 return Err(self.err("unsupported escape"));
             }
         })
@@ -498,7 +499,7 @@ impl Parser {
                     None => return Err(self.err("unclosed character class")),
                 };
                 if hi < lo {
-                    self.i -= 1;
+                    self.i -= hi.len_utf8();
                     return Err(self.err("invalid class range (end before start)"));
                 }
                 ranges.push((lo, hi));
@@ -563,9 +564,8 @@ impl Regex {
     /// Compiles a pattern.
     pub fn new(pattern: &str) -> Result<Regex, Error> {
         let mut p = Parser {
-            chars: pattern.char_indices().collect(),
+            pattern,
             i: 0,
-            len: pattern.len(),
             groups: 0,
             fold: false,
             prog: Vec::new(),
@@ -578,7 +578,7 @@ impl Regex {
         }
         p.emit(Inst::Save(0));
         p.alt(0)?;
-        if p.i < p.chars.len() {
+        if p.i < pattern.len() {
             return Err(p.err("unopened group"));
         }
         p.emit(Inst::Save(1));
@@ -800,6 +800,12 @@ mod tests {
             ("[[:alpha:]]", 1),
             ("^*", 1),
             ("a{2", 3),
+            // Offsets are in bytes, past multi-byte characters.
+            ("[é-a]", 4),
+            ("é\\é", 3),
+            ("[é-\\-]", 5),
+            ("é(a", 2),
+            ("é)", 2),
         ] {
             let e = Regex::new(p).unwrap_err();
             assert_eq!(e.offset, at, "{p}: {e:?}");
