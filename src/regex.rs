@@ -76,48 +76,14 @@ impl Class {
 const DIGIT: &[(char, char)] = &[('0', '9')];
 const WORD: &[(char, char)] = &[('0', '9'), ('A', 'Z'), ('_', '_'), ('a', 'z')];
 const SPACE: &[(char, char)] = &[('\t', '\r'), (' ', ' ')];
+// Their complements (`\D \W \S`), written out so that negated shorthands inside brackets are
+// plain ranges too.
+const NOT_DIGIT: &[(char, char)] = &[('\0', '/'), (':', char::MAX)];
+const NOT_WORD: &[(char, char)] = &[('\0', '/'), (':', '@'), ('[', '^'), ('`', '`'), ('{', char::MAX)];
+const NOT_SPACE: &[(char, char)] = &[('\0', '\u{8}'), ('\u{e}', '\u{1f}'), ('!', char::MAX)];
 
 fn is_word(c: Option<char>) -> bool {
     c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// The complement of sorted, possibly overlapping ranges over all Unicode scalar values.
-fn complement(ranges: &[(char, char)]) -> Vec<(char, char)> {
-    let mut sorted = ranges.to_vec();
-    crate::small::sort_by_key(&mut sorted, |&r| r);
-    let mut out = Vec::new();
-    let mut next: u32 = 0;
-    for (a, b) in sorted {
-        if (a as u32) > next {
-            push_scalar_range(&mut out, next, a as u32 - 1);
-        }
-        next = next.max(b as u32 + 1);
-    }
-    if next <= 0x10FFFF {
-        push_scalar_range(&mut out, next, 0x10FFFF);
-    }
-    out
-}
-
-/// Pushes `lo..=hi` without the surrogate block, which holds no `char`.
-fn push_scalar_range(out: &mut Vec<(char, char)>, lo: u32, hi: u32) {
-    let mut add = |lo: u32, hi: u32| {
-        if let (Some(a), Some(b)) = (char::from_u32(lo), char::from_u32(hi)) {
-            if lo <= hi {
-                out.push((a, b));
-            }
-        }
-    };
-    if hi < 0xD800 || lo > 0xDFFF {
-        add(lo, hi);
-    } else {
-        if lo < 0xD800 {
-            add(lo, 0xD7FF);
-        }
-        if hi > 0xDFFF {
-            add(0xE000, hi);
-        }
-    }
 }
 
 /// Adds the other ASCII case of every letter in the ranges.
@@ -412,7 +378,7 @@ impl Parser<'_> {
             }
             '\\' => match self.escape(false)? {
                 Esc::Char(c) => self.char_inst(c),
-                Esc::Class(ranges, negated) => self.class_inst(Class { ranges: ranges.to_vec(), negated }),
+                Esc::Class(ranges) => self.class_inst(Class { ranges: ranges.to_vec(), negated: false }),
                 Esc::Look(l) => {
                     self.emit(Inst::Assert(l));
                     return Ok(true);
@@ -428,12 +394,12 @@ impl Parser<'_> {
             return Err(self.err("pattern ends in a backslash"));
         };
         Ok(match c {
-            'd' => Esc::Class(DIGIT, false),
-            'D' => Esc::Class(DIGIT, true),
-            'w' => Esc::Class(WORD, false),
-            'W' => Esc::Class(WORD, true),
-            's' => Esc::Class(SPACE, false),
-            'S' => Esc::Class(SPACE, true),
+            'd' => Esc::Class(DIGIT),
+            'D' => Esc::Class(NOT_DIGIT),
+            'w' => Esc::Class(WORD),
+            'W' => Esc::Class(NOT_WORD),
+            's' => Esc::Class(SPACE),
+            'S' => Esc::Class(NOT_SPACE),
             'b' if !in_class => Esc::Look(Look::Word),
             'B' if !in_class => Esc::Look(Look::NotWord),
             't' => Esc::Char('\t'),
@@ -470,12 +436,8 @@ impl Parser<'_> {
                 }
                 '\\' => match self.escape(true)? {
                     Esc::Char(c) => c,
-                    Esc::Class(set, neg) => {
-                        if neg {
-                            ranges.extend(complement(set));
-                        } else {
-                            ranges.extend_from_slice(set);
-                        }
+                    Esc::Class(set) => {
+                        ranges.extend_from_slice(set);
                         first = false;
                         continue;
                     }
@@ -517,7 +479,7 @@ impl Parser<'_> {
 
 enum Esc {
     Char(char),
-    Class(&'static [(char, char)], bool),
+    Class(&'static [(char, char)]),
     Look(Look),
 }
 
@@ -822,8 +784,12 @@ mod tests {
     }
 
     #[test]
-    fn complement_skips_surrogates() {
-        let c = complement(&[('\0', 'z')]);
-        assert_eq!(c, vec![('{', '\u{D7FF}'), ('\u{E000}', '\u{10FFFF}')]);
+    fn negated_shorthands_are_complements() {
+        let has = |set: &[(char, char)], c: char| set.iter().any(|&(a, b)| a <= c && c <= b);
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            for (set, not) in [(DIGIT, NOT_DIGIT), (WORD, NOT_WORD), (SPACE, NOT_SPACE)] {
+                assert_ne!(has(set, c), has(not, c), "{c:?}");
+            }
+        }
     }
 }
