@@ -580,12 +580,10 @@ impl Regex {
         let mut stack: Vec<Frame> = Vec::new();
         let mut matched: Option<Vec<Option<usize>>> = None;
         let mut prev: Option<char> = None;
-        let mut chars = text.char_indices().peekable();
+        let mut pos = 0;
+        let char_at = |at: usize| text.get(at..).and_then(|rest| rest.chars().next());
         loop {
-            let (pos, cur) = match chars.peek() {
-                Some(&(i, c)) => (i, Some(c)),
-                None => (text.len(), None),
-            };
+            let cur = char_at(pos);
             if matched.is_none() {
                 scratch.iter_mut().for_each(|s| *s = None);
                 self.add(&mut clist, &mut stack, &mut scratch, 0, pos, prev, cur);
@@ -594,10 +592,7 @@ impl Regex {
                 break;
             }
             let next_pos = pos + cur.map_or(0, char::len_utf8);
-            let next_char = {
-                let mut ahead = text.get(next_pos..).unwrap_or_default().chars();
-                ahead.next()
-            };
+            let next_char = char_at(next_pos);
             for k in 0..clist.dense.len() {
                 let Some(&pc) = clist.dense.get(k) else { break };
                 let takes = match (self.prog.get(pc), cur) {
@@ -620,7 +615,7 @@ impl Regex {
             if cur.is_none() {
                 break;
             }
-            chars.next();
+            pos = next_pos;
             prev = cur;
         }
         matched
