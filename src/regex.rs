@@ -20,7 +20,8 @@
 #[derive(Debug, Clone)]
 pub struct Regex {
     prog: Vec<Inst>,
-    classes: Vec<Class>,
+    /// The ranges of every class, each class a run of them.
+    ranges: Vec<(char, char)>,
     /// Capture groups, counting group 0 (the whole match).
     groups: usize,
 }
@@ -52,25 +53,14 @@ enum Look {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Inst {
     Char(char),
-    Class(usize),
+    /// A character in `ranges[start..end]` (not in them when negated).
+    Class(usize, usize, bool),
     Any,
     Split(usize, usize),
     Jmp(usize),
     Save(usize),
     Assert(Look),
     Match,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct Class {
-    ranges: Vec<(char, char)>,
-    negated: bool,
-}
-
-impl Class {
-    fn matches(&self, c: char) -> bool {
-        self.ranges.iter().any(|&(a, b)| a <= c && c <= b) != self.negated
-    }
 }
 
 const DIGIT: &[(char, char)] = &[('0', '9')];
@@ -86,9 +76,9 @@ fn is_word(c: Option<char>) -> bool {
     c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Adds the other ASCII case of every letter in the ranges.
-fn fold_ascii(ranges: &mut Vec<(char, char)>) {
-    for k in 0..ranges.len() {
+/// Adds the other ASCII case of every letter in the ranges from `start` on.
+fn fold_ascii(ranges: &mut Vec<(char, char)>, start: usize) {
+    for k in start..ranges.len() {
         let Some(&(a, b)) = ranges.get(k) else { break };
         for (lo, hi, other) in [('a', 'z', b'A'), ('A', 'Z', b'a')] {
             let (s, e) = (a.max(lo), b.min(hi));
@@ -110,7 +100,7 @@ struct Parser<'a> {
     groups: usize,
     fold: bool,
     prog: Vec<Inst>,
-    classes: Vec<Class>,
+    ranges: Vec<(char, char)>,
     /// An instruction was refused because the program reached [`MAX_INSTRUCTIONS`]; reported
     /// after parsing, so that syntax errors come first.
     too_large: bool,
@@ -310,16 +300,20 @@ impl Parser<'_> {
         Ok(max)
     }
 
-    fn class_inst(&mut self, class: Class) {
-        self.classes.push(class);
-        self.emit(Inst::Class(self.classes.len() - 1));
+    /// Emits the class of the ranges pushed from `start` on, with their other ASCII case under
+    /// `(?i)` (the shorthand classes already hold both cases or none).
+    fn class_inst(&mut self, start: usize, negated: bool) {
+        if self.fold {
+            fold_ascii(&mut self.ranges, start);
+        }
+        self.emit(Inst::Class(start, self.ranges.len(), negated));
     }
 
     fn char_inst(&mut self, c: char) {
         if self.fold && c.is_ascii_alphabetic() {
-            let mut ranges = vec![(c, c)];
-            fold_ascii(&mut ranges);
-            self.class_inst(Class { ranges, negated: false });
+            let start = self.ranges.len();
+            self.ranges.push((c, c));
+            self.class_inst(start, false);
         } else {
             self.emit(Inst::Char(c));
         }
@@ -378,7 +372,11 @@ impl Parser<'_> {
             }
             '\\' => match self.escape(false)? {
                 Esc::Char(c) => self.char_inst(c),
-                Esc::Class(ranges) => self.class_inst(Class { ranges: ranges.to_vec(), negated: false }),
+                Esc::Class(set) => {
+                    let start = self.ranges.len();
+                    self.ranges.extend_from_slice(set);
+                    self.class_inst(start, false);
+                }
                 Esc::Look(l) => {
                     self.emit(Inst::Assert(l));
                     return Ok(true);
@@ -421,7 +419,7 @@ impl Parser<'_> {
         if negated {
             self.i += 1;
         }
-        let mut ranges: Vec<(char, char)> = Vec::new();
+        let start = self.ranges.len();
         let mut first = true;
         loop {
             let Some(c) = self.bump() else {
@@ -437,7 +435,7 @@ impl Parser<'_> {
                 '\\' => match self.escape(true)? {
                     Esc::Char(c) => c,
                     Esc::Class(set) => {
-                        ranges.extend_from_slice(set);
+                        self.ranges.extend_from_slice(set);
                         first = false;
                         continue;
                     }
@@ -464,15 +462,12 @@ impl Parser<'_> {
                     self.i -= hi.len_utf8();
                     return Err(self.err("invalid class range (end before start)"));
                 }
-                ranges.push((lo, hi));
+                self.ranges.push((lo, hi));
             } else {
-                ranges.push((lo, lo));
+                self.ranges.push((lo, lo));
             }
         }
-        if self.fold {
-            fold_ascii(&mut ranges);
-        }
-        self.class_inst(Class { ranges, negated });
+        self.class_inst(start, negated);
         Ok(())
     }
 }
@@ -531,7 +526,7 @@ impl Regex {
             groups: 0,
             fold: false,
             prog: Vec::new(),
-            classes: Vec::new(),
+            ranges: Vec::new(),
             too_large: false,
         };
         if pattern.starts_with("(?i)") {
@@ -548,7 +543,7 @@ impl Regex {
         if p.too_large {
             return Err(Error { offset: 0, message: "pattern too large" });
         }
-        Ok(Regex { prog: p.prog, classes: p.classes, groups: p.groups + 1 })
+        Ok(Regex { prog: p.prog, ranges: p.ranges, groups: p.groups + 1 })
     }
 
     /// Capture groups, counting group 0 (the whole match).
@@ -602,7 +597,10 @@ impl Regex {
                     }
                     (Some(Inst::Char(want)), Some(c)) => *want == c,
                     (Some(Inst::Any), Some(c)) => c != '\n',
-                    (Some(Inst::Class(i)), Some(c)) => self.classes.get(*i).is_some_and(|cl| cl.matches(c)),
+                    (Some(Inst::Class(start, end, negated)), Some(c)) => {
+                        let ranges = self.ranges.get(*start..*end).unwrap_or_default();
+                        ranges.iter().any(|&(a, b)| a <= c && c <= b) != *negated
+                    }
                     _ => false,
                 };
                 if takes {
