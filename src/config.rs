@@ -257,7 +257,8 @@ static EMPTY_OBJECT: Value = Value::Object(Vec::new());
 /// An object being read: refuses unknown fields, then hands out the known ones.
 struct Obj<'a> {
     path: &'a str,
-    members: &'a [(String, Value)],
+    /// The object (checked to be one).
+    value: &'a Value,
 }
 
 impl<'a> Obj<'a> {
@@ -270,7 +271,7 @@ impl<'a> Obj<'a> {
                 return Err(ConfigError::new(&join(path, k), "unknown field"));
             }
         }
-        Ok(Obj { path, members })
+        Ok(Obj { path, value: v })
     }
 
     /// The section `name` of the top-level object (an empty one when absent); a section's
@@ -280,12 +281,7 @@ impl<'a> Obj<'a> {
     }
 
     fn get(&self, name: &str) -> Option<&'a Value> {
-        for (k, v) in self.members {
-            if k == name {
-                return Some(v);
-            }
-        }
-        None
+        self.value.get(name)
     }
 
     /// The path of the field `name`.
