@@ -147,9 +147,8 @@ pub fn walk_json(start: Value, path: &[JsSegment]) -> Result<String, Reason> {
             }
         }
         at = match at {
-            Value::Object(members) => members.iter().find(|(k, _)| *k == seg.name).map(|(_, v)| v),
             Value::Array(items) => array_index(&seg.name).and_then(|i| items.get(i)),
-            _ => None,
+            other => other.get(&seg.name),
         }
         .ok_or(Reason::NotFound)?;
     }

@@ -196,9 +196,9 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    /// An error at `path`, its message `parts` joined.
-    fn new(path: &str, parts: &[&str]) -> Box<ConfigError> {
-        Box::new(ConfigError { path: path.to_owned(), message: concat(parts) })
+    /// An error at `path`.
+    fn new(path: &str, message: &str) -> Box<ConfigError> {
+        Box::new(ConfigError { path: path.to_owned(), message: message.to_owned() })
     }
 }
 
@@ -257,20 +257,21 @@ static EMPTY_OBJECT: Value = Value::Object(Vec::new());
 /// An object being read: refuses unknown fields, then hands out the known ones.
 struct Obj<'a> {
     path: &'a str,
-    members: &'a [(String, Value)],
+    /// The object (checked to be one).
+    value: &'a Value,
 }
 
 impl<'a> Obj<'a> {
     fn new(v: &'a Value, path: &'a str, allowed: &[&str]) -> R<Obj<'a>> {
         let Value::Object(members) = v else {
-            return Err(ConfigError::new(path, &["expected an object"]));
+            return Err(ConfigError::new(path, "expected an object"));
         };
         for (k, _) in members {
             if !allowed.contains(&k.as_str()) {
-                return Err(ConfigError::new(&join(path, k), &["unknown field"]));
+                return Err(ConfigError::new(&join(path, k), "unknown field"));
             }
         }
-        Ok(Obj { path, members })
+        Ok(Obj { path, value: v })
     }
 
     /// The section `name` of the top-level object (an empty one when absent); a section's
@@ -280,12 +281,7 @@ impl<'a> Obj<'a> {
     }
 
     fn get(&self, name: &str) -> Option<&'a Value> {
-        for (k, v) in self.members {
-            if k == name {
-                return Some(v);
-            }
-        }
-        None
+        self.value.get(name)
     }
 
     /// The path of the field `name`.
@@ -293,16 +289,16 @@ impl<'a> Obj<'a> {
         join(self.path, name)
     }
 
-    /// An error at the field `name`, its message `parts` joined.
-    fn err(&self, name: &str, parts: &[&str]) -> Box<ConfigError> {
-        ConfigError::new(&self.path(name), parts)
+    /// An error at the field `name`.
+    fn err(&self, name: &str, message: &str) -> Box<ConfigError> {
+        ConfigError::new(&self.path(name), message)
     }
 
     fn string(&self, name: &str) -> R<Option<&'a str>> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(self.err(name, &["expected a string"])),
+            Some(_) => Err(self.err(name, "expected a string")),
         }
     }
 
@@ -310,7 +306,7 @@ impl<'a> Obj<'a> {
     fn nonempty(&self, name: &str, what: &str) -> R<Option<String>> {
         match self.string(name)? {
             None => Ok(None),
-            Some(s) if s.trim().is_empty() => Err(self.err(name, &["empty ", what])),
+            Some(s) if s.trim().is_empty() => Err(self.err(name, &concat(&["empty ", what]))),
             Some(s) => Ok(Some(s.to_owned())),
         }
     }
@@ -320,7 +316,7 @@ impl<'a> Obj<'a> {
         match self.get(name) {
             None => Ok(false),
             Some(Value::Bool(b)) => Ok(*b),
-            Some(_) => Err(self.err(name, &["expected true or false"])),
+            Some(_) => Err(self.err(name, "expected true or false")),
         }
     }
 
@@ -334,7 +330,7 @@ impl<'a> Obj<'a> {
                 json::write_i64(&mut m, min as i64);
                 m.push_str(" to ");
                 json::write_i64(&mut m, max as i64);
-                Err(self.err(name, &[&m]))
+                Err(self.err(name, &m))
             }
         }
     }
@@ -355,7 +351,7 @@ impl<'a> Obj<'a> {
             m.push_str(option);
             m.push('"');
         }
-        Err(self.err(name, &[&m]))
+        Err(self.err(name, &m))
     }
 }
 
@@ -410,7 +406,9 @@ impl Config {
         let root = json::parse(text).map_err(|e| {
             let mut m = String::from("invalid JSON at byte ");
             json::write_i64(&mut m, e.offset as i64);
-            *ConfigError::new("", &[&m, ": ", e.message])
+            m.push_str(": ");
+            m.push_str(e.message);
+            *ConfigError::new("", &m)
         })?;
         Self::from_value(&root, selector_is_valid)
     }
@@ -433,9 +431,9 @@ fn read_config(root: &Value, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Conf
         &["version", "app", "collector", "properties", "session", "batch", "privacy", "sampleRate"],
     )?;
     match top.get("version") {
-        None => return Err(top.err("version", &["required"])),
+        None => return Err(top.err("version", "required")),
         Some(v) if v.as_i64() == Some(1) => {}
-        Some(_) => return Err(top.err("version", &["unsupported version (expected 1)"])),
+        Some(_) => return Err(top.err("version", "unsupported version (expected 1)")),
     }
     let app = top.nonempty("app", "application id")?;
     let collector = top.nonempty("collector", "URL")?;
@@ -445,7 +443,7 @@ fn read_config(root: &Value, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Conf
         None => {}
         Some(Value::Array(items)) => {
             if items.len() > MAX_PROPERTIES {
-                return Err(top.err("properties", &["at most 200 properties"]));
+                return Err(top.err("properties", "at most 200 properties"));
             }
             let path = top.path("properties");
             for (i, item) in items.iter().enumerate() {
@@ -454,12 +452,12 @@ fn read_config(root: &Value, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Conf
                 if properties.iter().any(|q| q.key == prop.key) {
                     let mut m = String::from("duplicate key ");
                     json::write_str(&mut m, &prop.key);
-                    return Err(ConfigError::new(&join(&item_path, "key"), &[&m]));
+                    return Err(ConfigError::new(&join(&item_path, "key"), &m));
                 }
                 properties.push(prop);
             }
         }
-        Some(_) => return Err(top.err("properties", &["expected an array"])),
+        Some(_) => return Err(top.err("properties", "expected an array")),
     }
 
     let s = top.section("session", &["idleTimeoutMs", "maxDurationMs", "maxActions"])?;
@@ -486,7 +484,7 @@ fn read_config(root: &Value, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Conf
         None => 100.0,
         Some(v) => match v.as_f64() {
             Some(r) if (0.0..=100.0).contains(&r) => r,
-            _ => return Err(top.err("sampleRate", &["expected a number from 0 to 100"])),
+            _ => return Err(top.err("sampleRate", "expected a number from 0 to 100")),
         },
     };
     Ok(Config { app, collector, properties, session, batch, privacy, sample_rate })
@@ -500,37 +498,37 @@ fn property(v: &Value, path: &str, selector_is_valid: &dyn Fn(&str) -> bool) -> 
     )?;
     let key =
         match o.string("key")? {
-            None => return Err(o.err("key", &["required"])),
+            None => return Err(o.err("key", "required")),
             Some(k) if !is_valid_key(k) => return Err(o.err(
                 "key",
-                &["invalid key (lower-case letters, digits, '_' and '.', starting with a letter, at most 100 chars)"],
+                "invalid key (lower-case letters, digits, '_' and '.', starting with a letter, at most 100 chars)",
             )),
             Some(k) => k.to_owned(),
         };
     if o.get("type").is_none() {
-        return Err(o.err("type", &["required"]));
+        return Err(o.err("type", "required"));
     }
     let prop_type = PropType::ALL.get(o.choice("type", &TYPE_NAMES)?).copied().unwrap_or(PropType::String);
     let Some(src) = o.get("source") else {
-        return Err(o.err("source", &["required"]));
+        return Err(o.err("source", "required"));
     };
     let source_path = o.path("source");
     let source = source(src, &source_path, selector_is_valid)?;
     let cleanup = match o.string("cleanup")? {
         None => None,
-        Some("") => return Err(o.err("cleanup", &["empty pattern"])),
+        Some("") => return Err(o.err("cleanup", "empty pattern")),
         Some(pat) => match crate::regex::Regex::new(pat) {
             Ok(re) => Some(re),
             Err(e) => {
                 let mut at = String::new();
                 json::write_i64(&mut at, e.offset as i64);
-                return Err(o.err("cleanup", &[e.message, " at byte ", &at]));
+                return Err(o.err("cleanup", &concat(&[e.message, " at byte ", &at])));
             }
         },
     };
     let max_length = match o.get("maxLength") {
         None => DEFAULT_MAX_LENGTH,
-        Some(_) if prop_type != PropType::String => return Err(o.err("maxLength", &["only for string properties"])),
+        Some(_) if prop_type != PropType::String => return Err(o.err("maxLength", "only for string properties")),
         Some(_) => o.int("maxLength", 0, 1, MAX_MAX_LENGTH as u64)? as usize,
     };
     let storage =
@@ -547,7 +545,7 @@ fn property(v: &Value, path: &str, selector_is_valid: &dyn Fn(&str) -> bool) -> 
         Aggregation::Sum | Aggregation::Avg => matches!(prop_type, PropType::Long | PropType::Double),
     };
     if !fits {
-        return Err(o.err("aggregation", &["not defined for ", prop_type.name(), " properties"]));
+        return Err(o.err("aggregation", &concat(&["not defined for ", prop_type.name(), " properties"])));
     }
     Ok(Property {
         key,
@@ -568,22 +566,22 @@ fn source(v: &Value, path: &str, selector_is_valid: &dyn Fn(&str) -> bool) -> R<
     for (i, k) in SOURCE_KINDS.iter().enumerate() {
         if o.get(k).is_some() {
             if kind.is_some() {
-                return Err(ConfigError::new(path, &["more than one source kind"]));
+                return Err(ConfigError::new(path, "more than one source kind"));
             }
             kind = Some(i);
         }
     }
     let Some(kind) = kind else {
-        return Err(ConfigError::new(path, &["expected one of css, meta, cookie, query, js, api"]));
+        return Err(ConfigError::new(path, "expected one of css, meta, cookie, query, js, api"));
     };
     if kind != 0 && o.get("attribute").is_some() {
-        return Err(o.err("attribute", &["only with a css source"]));
+        return Err(o.err("attribute", "only with a css source"));
     }
     let name = SOURCE_KINDS.get(kind).copied().unwrap_or_default();
     if kind == 5 {
         return match o.get("api") {
             Some(Value::Bool(true)) => Ok(Source::Api),
-            _ => Err(o.err("api", &["expected true"])),
+            _ => Err(o.err("api", "expected true")),
         };
     }
     let what = match kind {
@@ -595,14 +593,14 @@ fn source(v: &Value, path: &str, selector_is_valid: &dyn Fn(&str) -> bool) -> R<
     Ok(match kind {
         0 => {
             if !selector_is_valid(&text) {
-                return Err(o.err("css", &["invalid selector"]));
+                return Err(o.err("css", "invalid selector"));
             }
             Source::Css { selector: text, attribute: o.nonempty("attribute", "attribute name")? }
         }
         1 => Source::Meta(text),
         2 => Source::Cookie(text),
         3 => Source::Query(text),
-        _ => Source::Js(parse_js_path(&text).map_err(|m| o.err("js", &[m]))?),
+        _ => Source::Js(parse_js_path(&text).map_err(|m| o.err("js", m))?),
     })
 }
 

@@ -20,7 +20,8 @@
 #[derive(Debug, Clone)]
 pub struct Regex {
     prog: Vec<Inst>,
-    classes: Vec<Class>,
+    /// The ranges of every class, each class a run of them.
+    ranges: Vec<(char, char)>,
     /// Capture groups, counting group 0 (the whole match).
     groups: usize,
 }
@@ -52,7 +53,8 @@ enum Look {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Inst {
     Char(char),
-    Class(usize),
+    /// A character in `ranges[start..end]` (not in them when negated).
+    Class(usize, usize, bool),
     Any,
     Split(usize, usize),
     Jmp(usize),
@@ -61,21 +63,14 @@ enum Inst {
     Match,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-struct Class {
-    ranges: Vec<(char, char)>,
-    negated: bool,
-}
-
-impl Class {
-    fn matches(&self, c: char) -> bool {
-        self.ranges.iter().any(|&(a, b)| a <= c && c <= b) != self.negated
-    }
-}
-
 const DIGIT: &[(char, char)] = &[('0', '9')];
 const WORD: &[(char, char)] = &[('0', '9'), ('A', 'Z'), ('_', '_'), ('a', 'z')];
 const SPACE: &[(char, char)] = &[('\t', '\r'), (' ', ' ')];
+// Their complements (`\D \W \S`), written out so that negated shorthands inside brackets are
+// plain ranges too.
+const NOT_DIGIT: &[(char, char)] = &[('\0', '/'), (':', char::MAX)];
+const NOT_WORD: &[(char, char)] = &[('\0', '/'), (':', '@'), ('[', '^'), ('`', '`'), ('{', char::MAX)];
+const NOT_SPACE: &[(char, char)] = &[('\0', '\u{8}'), ('\u{e}', '\u{1f}'), ('!', char::MAX)];
 
 /// Whether `code` (taken from index `from`) can run to its end without taking a character.
 fn matches_empty(code: &[Inst], from: usize) -> bool {
@@ -103,48 +98,9 @@ fn is_word(c: Option<char>) -> bool {
     c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// The complement of sorted, possibly overlapping ranges over all Unicode scalar values.
-fn complement(ranges: &[(char, char)]) -> Vec<(char, char)> {
-    let mut sorted = ranges.to_vec();
-    crate::small::sort_by_key(&mut sorted, |&r| r);
-    let mut out = Vec::new();
-    let mut next: u32 = 0;
-    for (a, b) in sorted {
-        if (a as u32) > next {
-            push_scalar_range(&mut out, next, a as u32 - 1);
-        }
-        next = next.max(b as u32 + 1);
-    }
-    if next <= 0x10FFFF {
-        push_scalar_range(&mut out, next, 0x10FFFF);
-    }
-    out
-}
-
-/// Pushes `lo..=hi` without the surrogate block, which holds no `char`.
-fn push_scalar_range(out: &mut Vec<(char, char)>, lo: u32, hi: u32) {
-    let mut add = |lo: u32, hi: u32| {
-        if let (Some(a), Some(b)) = (char::from_u32(lo), char::from_u32(hi)) {
-            if lo <= hi {
-                out.push((a, b));
-            }
-        }
-    };
-    if hi < 0xD800 || lo > 0xDFFF {
-        add(lo, hi);
-    } else {
-        if lo < 0xD800 {
-            add(lo, 0xD7FF);
-        }
-        if hi > 0xDFFF {
-            add(0xE000, hi);
-        }
-    }
-}
-
-/// Adds the other ASCII case of every letter in the ranges.
-fn fold_ascii(ranges: &mut Vec<(char, char)>) {
-    for k in 0..ranges.len() {
+/// Adds the other ASCII case of every letter in the ranges from `start` on.
+fn fold_ascii(ranges: &mut Vec<(char, char)>, start: usize) {
+    for k in start..ranges.len() {
         let Some(&(a, b)) = ranges.get(k) else { break };
         for (lo, hi, other) in [('a', 'z', b'A'), ('A', 'Z', b'a')] {
             let (s, e) = (a.max(lo), b.min(hi));
@@ -159,36 +115,37 @@ fn fold_ascii(ranges: &mut Vec<(char, char)>) {
 
 /// Parses a pattern and compiles it in the same pass: each atom's instructions are emitted as
 /// it is read, and a repetition takes them back and emits the copies it needs.
-struct Parser {
-    chars: Vec<(usize, char)>,
+struct Parser<'a> {
+    pattern: &'a str,
+    /// Byte offset of the next character (past the end after reading beyond it).
     i: usize,
-    len: usize,
     groups: usize,
     fold: bool,
     prog: Vec<Inst>,
-    classes: Vec<Class>,
+    ranges: Vec<(char, char)>,
     /// An instruction was refused because the program reached [`MAX_INSTRUCTIONS`]; reported
     /// after parsing, so that syntax errors come first.
     too_large: bool,
 }
 
-impl Parser {
+impl Parser<'_> {
+    #[inline(never)]
     fn err(&self, message: &'static str) -> Error {
-        let offset = self.chars.get(self.i).map_or(self.len, |&(o, _)| o);
-        Error { offset, message }
+        Error { offset: self.i.min(self.pattern.len()), message }
     }
 
     fn peek(&self) -> Option<char> {
-        self.chars.get(self.i).map(|&(_, c)| c)
+        self.peek_at(0)
     }
 
+    /// The character `k` bytes ahead (the characters skipped must be ASCII).
     fn peek_at(&self, k: usize) -> Option<char> {
-        self.chars.get(self.i + k).map(|&(_, c)| c)
+        self.pattern.get(self.i + k..)?.chars().next()
     }
 
     fn bump(&mut self) -> Option<char> {
         let c = self.peek();
-        self.i += 1;
+        self.i += c.map_or(1, char::len_utf8);
         c
     }
 
@@ -375,16 +332,20 @@ impl Parser {
         Ok(max)
     }
 
-    fn class_inst(&mut self, class: Class) {
-        self.classes.push(class);
-        self.emit(Inst::Class(self.classes.len() - 1));
+    /// Emits the class of the ranges pushed from `start` on, with their other ASCII case under
+    /// `(?i)` (the shorthand classes already hold both cases or none).
+    fn class_inst(&mut self, start: usize, negated: bool) {
+        if self.fold {
+            fold_ascii(&mut self.ranges, start);
+        }
+        self.emit(Inst::Class(start, self.ranges.len(), negated));
     }
 
     fn char_inst(&mut self, c: char) {
         if self.fold && c.is_ascii_alphabetic() {
-            let mut ranges = vec![(c, c)];
-            fold_ascii(&mut ranges);
-            self.class_inst(Class { ranges, negated: false });
+            let start = self.ranges.len();
+            self.ranges.push((c, c));
+            self.class_inst(start, false);
         } else {
             self.emit(Inst::Char(c));
         }
@@ -443,7 +404,11 @@ impl Parser {
             }
             '\\' => match self.escape(false)? {
                 Esc::Char(c) => self.char_inst(c),
-                Esc::Class(ranges, negated) => self.class_inst(Class { ranges: ranges.to_vec(), negated }),
+                Esc::Class(set) => {
+                    let start = self.ranges.len();
+                    self.ranges.extend_from_slice(set);
+                    self.class_inst(start, false);
+                }
                 Esc::Look(l) => {
                     self.emit(Inst::Assert(l));
                     return Ok(true);
@@ -459,12 +424,12 @@ impl Parser {
             return Err(self.err("pattern ends in a backslash"));
         };
         Ok(match c {
-            'd' => Esc::Class(DIGIT, false),
-            'D' => Esc::Class(DIGIT, true),
-            'w' => Esc::Class(WORD, false),
-            'W' => Esc::Class(WORD, true),
-            's' => Esc::Class(SPACE, false),
-            'S' => Esc::Class(SPACE, true),
+            'd' => Esc::Class(DIGIT),
+            'D' => Esc::Class(NOT_DIGIT),
+            'w' => Esc::Class(WORD),
+            'W' => Esc::Class(NOT_WORD),
+            's' => Esc::Class(SPACE),
+            'S' => Esc::Class(NOT_SPACE),
             'b' if !in_class => Esc::Look(Look::Word),
             'B' if !in_class => Esc::Look(Look::NotWord),
             't' => Esc::Char('\t'),
@@ -474,7 +439,7 @@ impl Parser {
             'v' => Esc::Char('\u{b}'),
             c if c.is_ascii_punctuation() => Esc::Char(c),
             _ => {
-                self.i -= 1;
+                self.i -= c.len_utf8();
                 return Err(self.err("unsupported escape"));
             }
         })
@@ -486,7 +451,7 @@ impl Parser {
         if negated {
             self.i += 1;
         }
-        let mut ranges: Vec<(char, char)> = Vec::new();
+        let start = self.ranges.len();
         let mut first = true;
         loop {
             let Some(c) = self.bump() else {
@@ -501,12 +466,8 @@ impl Parser {
                 }
                 '\\' => match self.escape(true)? {
                     Esc::Char(c) => c,
-                    Esc::Class(set, neg) => {
-                        if neg {
-                            ranges.extend(complement(set));
-                        } else {
-                            ranges.extend_from_slice(set);
-                        }
+                    Esc::Class(set) => {
+                        self.ranges.extend_from_slice(set);
                         first = false;
                         if self.peek() == Some('-') && !matches!(self.peek_at(1), Some(']') | None) {
                             return Err(self.err("a class range must start with a single character"));
@@ -533,25 +494,22 @@ impl Parser {
                     None => return Err(self.err("unclosed character class")),
                 };
                 if hi < lo {
-                    self.i -= 1;
+                    self.i -= hi.len_utf8();
                     return Err(self.err("invalid class range (end before start)"));
                 }
-                ranges.push((lo, hi));
+                self.ranges.push((lo, hi));
             } else {
-                ranges.push((lo, lo));
+                self.ranges.push((lo, lo));
             }
         }
-        if self.fold {
-            fold_ascii(&mut ranges);
-        }
-        self.class_inst(Class { ranges, negated });
+        self.class_inst(start, negated);
         Ok(())
     }
 }
 
 enum Esc {
     Char(char),
-    Class(&'static [(char, char)], bool),
+    Class(&'static [(char, char)]),
     Look(Look),
 }
 
@@ -598,13 +556,12 @@ impl Regex {
     /// Compiles a pattern.
     pub fn new(pattern: &str) -> Result<Regex, Error> {
         let mut p = Parser {
-            chars: pattern.char_indices().collect(),
+            pattern,
             i: 0,
-            len: pattern.len(),
             groups: 0,
             fold: false,
             prog: Vec::new(),
-            classes: Vec::new(),
+            ranges: Vec::new(),
             too_large: false,
         };
         if pattern.starts_with("(?i)") {
@@ -613,7 +570,7 @@ impl Regex {
         }
         p.emit(Inst::Save(0));
         p.alt(0)?;
-        if p.i < p.chars.len() {
+        if p.i < pattern.len() {
             return Err(p.err("unopened group"));
         }
         p.emit(Inst::Save(1));
@@ -621,7 +578,7 @@ impl Regex {
         if p.too_large {
             return Err(Error { offset: 0, message: "pattern too large" });
         }
-        Ok(Regex { prog: p.prog, classes: p.classes, groups: p.groups + 1 })
+        Ok(Regex { prog: p.prog, ranges: p.ranges, groups: p.groups + 1 })
     }
 
     /// Capture groups, counting group 0 (the whole match).
@@ -653,12 +610,10 @@ impl Regex {
         let mut stack: Vec<Frame> = Vec::new();
         let mut matched: Option<Vec<Option<usize>>> = None;
         let mut prev: Option<char> = None;
-        let mut chars = text.char_indices().peekable();
+        let mut pos = 0;
+        let char_at = |at: usize| text.get(at..).and_then(|rest| rest.chars().next());
         loop {
-            let (pos, cur) = match chars.peek() {
-                Some(&(i, c)) => (i, Some(c)),
-                None => (text.len(), None),
-            };
+            let cur = char_at(pos);
             if matched.is_none() {
                 scratch.iter_mut().for_each(|s| *s = None);
                 self.add(&mut clist, &mut stack, &mut scratch, 0, pos, prev, cur);
@@ -667,10 +622,7 @@ impl Regex {
                 break;
             }
             let next_pos = pos + cur.map_or(0, char::len_utf8);
-            let next_char = {
-                let mut ahead = text.get(next_pos..).unwrap_or_default().chars();
-                ahead.next()
-            };
+            let next_char = char_at(next_pos);
             for k in 0..clist.dense.len() {
                 let Some(&pc) = clist.dense.get(k) else { break };
                 let takes = match (self.prog.get(pc), cur) {
@@ -680,7 +632,10 @@ impl Regex {
                     }
                     (Some(Inst::Char(want)), Some(c)) => *want == c,
                     (Some(Inst::Any), Some(c)) => c != '\n',
-                    (Some(Inst::Class(i)), Some(c)) => self.classes.get(*i).is_some_and(|cl| cl.matches(c)),
+                    (Some(Inst::Class(start, end, negated)), Some(c)) => {
+                        let ranges = self.ranges.get(*start..*end).unwrap_or_default();
+                        ranges.iter().any(|&(a, b)| a <= c && c <= b) != *negated
+                    }
                     _ => false,
                 };
                 if takes {
@@ -693,7 +648,7 @@ impl Regex {
             if cur.is_none() {
                 break;
             }
-            chars.next();
+            pos = next_pos;
             prev = cur;
         }
         matched
@@ -840,6 +795,12 @@ mod tests {
             ("[[:alpha:]]", 1),
             ("^*", 1),
             ("a{2", 3),
+            // Offsets are in bytes, past multi-byte characters.
+            ("[é-a]", 4),
+            ("é\\é", 3),
+            ("[é-\\-]", 5),
+            ("é(a", 2),
+            ("é)", 2),
         ] {
             let e = Regex::new(p).unwrap_err();
             assert_eq!(e.offset, at, "{p}: {e:?}");
@@ -858,8 +819,12 @@ mod tests {
     }
 
     #[test]
-    fn complement_skips_surrogates() {
-        let c = complement(&[('\0', 'z')]);
-        assert_eq!(c, vec![('{', '\u{D7FF}'), ('\u{E000}', '\u{10FFFF}')]);
+    fn negated_shorthands_are_complements() {
+        let has = |set: &[(char, char)], c: char| set.iter().any(|&(a, b)| a <= c && c <= b);
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            for (set, not) in [(DIGIT, NOT_DIGIT), (WORD, NOT_WORD), (SPACE, NOT_SPACE)] {
+                assert_ne!(has(set, c), has(not, c), "{c:?}");
+            }
+        }
     }
 }

@@ -69,7 +69,24 @@ pub fn decode_uri_component(s: &str) -> Option<String> {
 /// are, invalid UTF-8 becomes U+FFFD.
 pub fn form_decode(s: &str) -> String {
     let bytes = percent_decode_bytes(s, false, true).unwrap_or_default();
-    String::from_utf8_lossy(&bytes).into_owned()
+    // `String::from_utf8_lossy` by hand, on the UTF-8 check the crate already has: each
+    // maximal invalid sequence becomes one U+FFFD.
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes.as_slice();
+    loop {
+        match core::str::from_utf8(rest) {
+            Ok(valid) => {
+                out.push_str(valid);
+                return out;
+            }
+            Err(e) => {
+                let (valid, bad) = rest.split_at(e.valid_up_to());
+                out.push_str(core::str::from_utf8(valid).unwrap_or_default());
+                out.push('\u{FFFD}');
+                rest = bad.get(e.error_len().unwrap_or(bad.len())..).unwrap_or_default();
+            }
+        }
+    }
 }
 
 /// The value of the first cookie named `name` in a `document.cookie` string, percent-decoded
@@ -140,5 +157,13 @@ mod tests {
         assert_eq!(query_value(url, "frag"), None);
         assert_eq!(query_value("https://a/", "x"), None);
         assert_eq!(query_value("https://a/?a%20b=1", "a b").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn form_decoding_replaces_invalid_utf8_like_from_utf8_lossy() {
+        for raw in ["%C3%28", "%FF%FEa", "%E2%82", "a%E2%82%ACb%F0%9F%98", "%ED%A0%80x", "%C0%AF", "%F4%90%80%80", ""] {
+            let bytes = percent_decode_bytes(raw, false, true).unwrap();
+            assert_eq!(form_decode(raw), String::from_utf8_lossy(&bytes), "{raw}");
+        }
     }
 }

@@ -216,12 +216,24 @@ pub fn parse_double(s: &str) -> Result<f64, Reason> {
     }
 }
 
-fn num(b: &[u8], from: usize, len: usize) -> Option<i64> {
-    let part = b.get(from..from + len)?;
-    if !part.iter().all(u8::is_ascii_digit) {
-        return None;
+/// Reads `b` from `at` against `layout`, where `9` stands for a digit and any other byte for
+/// itself (`T` also for `t`): the numbers of the (at most three) digit runs, in order.
+fn fields(b: &[u8], at: usize, layout: &[u8]) -> Option<[i64; 3]> {
+    let mut out = [0; 3];
+    let mut k = 0;
+    for (i, &want) in layout.iter().enumerate() {
+        let got = *b.get(at + i)?;
+        if want == b'9' && got.is_ascii_digit() {
+            let n = out.get_mut(k)?;
+            *n = *n * 10 + i64::from(got - b'0');
+        } else if want == got.to_ascii_uppercase() {
+            // A separator after digits starts the next number.
+            k += usize::from(i > 0);
+        } else {
+            return None;
+        }
     }
-    Some(part.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')))
+    Some(out)
 }
 
 /// Whether `year` is a leap year of the proleptic Gregorian calendar.
@@ -270,10 +282,7 @@ pub fn parse_date(s: &str) -> Result<i64, Reason> {
     }
     let b = s.as_bytes();
     let bad = Reason::NotADate;
-    let (y, mo, d) = match (num(b, 0, 4), b.get(4), num(b, 5, 2), b.get(7), num(b, 8, 2)) {
-        (Some(y), Some(b'-'), Some(mo), Some(b'-'), Some(d)) => (y, mo, d),
-        _ => return Err(bad),
-    };
+    let [y, mo, d] = fields(b, 0, b"9999-99-99").ok_or(bad)?;
     if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) {
         return Err(bad);
     }
@@ -281,10 +290,7 @@ pub fn parse_date(s: &str) -> Result<i64, Reason> {
     if b.len() == 10 {
         return Ok(day_ms);
     }
-    let (h, mi, sec) = match (b.get(10), num(b, 11, 2), b.get(13), num(b, 14, 2), b.get(16), num(b, 17, 2)) {
-        (Some(b'T' | b't'), Some(h), Some(b':'), Some(mi), Some(b':'), Some(sec)) => (h, mi, sec),
-        _ => return Err(bad),
-    };
+    let [h, mi, sec] = fields(b, 10, b"T99:99:99").ok_or(bad)?;
     if h > 23 || mi > 59 || sec > 59 {
         return Err(bad);
     }
@@ -308,8 +314,8 @@ pub fn parse_date(s: &str) -> Result<i64, Reason> {
     }
     let offset_min = match (b.get(i), b.len() - i) {
         (Some(b'Z' | b'z'), 1) => 0,
-        (Some(sign @ (b'+' | b'-')), 6) => match (num(b, i + 1, 2), b.get(i + 3), num(b, i + 4, 2)) {
-            (Some(oh), Some(b':'), Some(om)) if oh <= 23 && om <= 59 => {
+        (Some(sign @ (b'+' | b'-')), 6) => match fields(b, i + 1, b"99:99") {
+            Some([oh, om, _]) if oh <= 23 && om <= 59 => {
                 let m = oh * 60 + om;
                 if *sign == b'-' {
                     -m
@@ -422,6 +428,7 @@ mod tests {
         assert_eq!(parse_date("2024-11-26T05:30:00.5-04:30"), Ok(1_732_615_200_500));
         assert_eq!(parse_date("1732615200000"), Ok(1_732_615_200_000));
         assert_eq!(parse_date("-1"), Ok(-1));
+        assert_eq!(parse_date("2024-11-26t10:00:00z"), Ok(1_732_615_200_000));
         for bad in [
             "2023-02-29",
             "2024-13-01",
@@ -437,6 +444,13 @@ mod tests {
             "2024-11-26T10:00:00+24:00",
             "26/11/2024",
             "2024-1-05",
+            "2024-11-26x10:00:00Z",
+            "2024-11-26T1a:00:00Z",
+            "2024-11-26T10-00:00Z",
+            "2024-11-26T10:00:00+02:3x",
+            "2024-11-26T10:00:00+02-30",
+            "2024+11-26",
+            "20a4-11-26",
             "tomorrow",
         ] {
             assert_eq!(parse_date(bad), Err(Reason::NotADate), "{bad}");
