@@ -19,7 +19,7 @@ FEATURES="--enable-bulk-memory --enable-reference-types --enable-multivalue --en
 mkdir -p target
 exec 9>target/agent-wasm.lock
 flock 9 # build-agent.sh and pack-npm.sh may run side by side
-cargo build --release --target wasm32-unknown-unknown -p rumprops --lib
+cargo build --release --target wasm32-unknown-unknown -p rumprops --lib --no-default-features
 if [ "$OUT/.built" -nt "$WASM" ] && [ "$OUT/.built" -nt "$0" ] && [ -f "$OUT/rumprops_bg.wasm" ]; then
   exit 0
 fi

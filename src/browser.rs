@@ -5,6 +5,7 @@
 //! generic import, [`get`]: a typed web-sys getter costs an import, a wrapper in the module and
 //! a function in the glue for each property.
 
+use crate::prelude::*;
 use crate::page::{CssRead, JsRead, Page};
 use crate::text;
 use wasm_bindgen::{JsCast, JsValue};

@@ -4,6 +4,7 @@
 //! Every rule is evaluated on its own: a failure becomes a [`Reason`] next to the other rules'
 //! values and never stops them.
 
+use crate::prelude::*;
 use crate::config::{Config, JsSegment, Property, Source};
 use crate::json::{self, Value};
 use crate::page::{CssRead, JsRead, Page};

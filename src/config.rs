@@ -4,6 +4,7 @@
 //! (`properties[3].source.css: empty selector`), or accepted with every selector and cleanup
 //! pattern checked. Unknown fields are errors, so a typo never silently disables a rule.
 
+use crate::prelude::*;
 use crate::json::{self, Value};
 use crate::value::PropType;
 
@@ -222,7 +223,7 @@ impl core::fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl core::error::Error for ConfigError {}
 
 /// Results inside the reader: the error boxed, so that passing it up costs one word.
 type R<T> = Result<T, Box<ConfigError>>;

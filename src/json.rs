@@ -5,6 +5,7 @@
 //! costs a few kilobytes of WebAssembly where serde's derived visitors cost tens, and it keeps
 //! number literals as written, so a long like `9223372036854775807` is never rounded through f64.
 
+use crate::prelude::*;
 /// A parsed JSON value. Object members keep their document order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {

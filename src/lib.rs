@@ -21,6 +21,7 @@
 //!
 //! Everything after the raw read (whitespace, decoding, JSON `$` segments, regex dialect,
 //! date parsing, number formatting) is this crate's own code and identical on both sides.
+#![no_std]
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -34,6 +35,22 @@
         clippy::unreachable
     )
 )]
+
+extern crate alloc;
+#[cfg(any(test, feature = "std", not(target_arch = "wasm32")))]
+extern crate std;
+
+/// What the standard prelude would bring: the crate is `no_std` so that the browser build can
+/// leave out std's panic machinery.
+mod prelude {
+    pub use alloc::borrow::ToOwned;
+    pub use alloc::boxed::Box;
+    pub use alloc::string::{String, ToString};
+    pub use alloc::vec::Vec;
+    pub use alloc::vec;
+    #[allow(unused_imports)] // in tests and native-only code
+    pub use alloc::format;
+}
 
 pub mod agent;
 #[cfg(target_arch = "wasm32")]
@@ -62,6 +79,14 @@ pub mod runtime;
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
 static ALLOC: heap::Classes = heap::Classes::new();
+
+/// The shipped module (built without `std`): a panic, which the code is written never to reach,
+/// traps, and the loader stops calling the module.
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
+}
 
 pub use capture::{Issue, Outcome, PropertyMap, Report};
 pub use config::{Config, ConfigError, Property, Source};

@@ -5,6 +5,7 @@
 //! methods return raw material; whitespace handling, decoding, JSON segments, cleanup and
 //! typing happen in the core, so both sides behave the same.
 
+use crate::prelude::*;
 /// What a CSS rule found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CssRead {

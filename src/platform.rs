@@ -6,6 +6,7 @@
 //! the shortest text that reads back to the same double (ECMAScript `Number::toString`), and
 //! lower-casing follows Unicode's default case mapping.
 
+use crate::prelude::*;
 /// Parses text already checked against the double grammar (`value::parse_double`).
 pub fn parse_f64(s: &str) -> Option<f64> {
     imp::parse_f64(s)
@@ -23,6 +24,7 @@ pub fn to_lowercase(s: &str) -> String {
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
+    use crate::prelude::*;
     pub fn parse_f64(s: &str) -> Option<f64> {
         let x = js_sys::Number::parse_float(s);
         (!x.is_nan()).then_some(x)
@@ -39,6 +41,7 @@ mod imp {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
+    use crate::prelude::*;
     pub fn parse_f64(s: &str) -> Option<f64> {
         s.parse().ok()
     }

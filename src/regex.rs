@@ -16,6 +16,7 @@
 //! groups, look-around, back-references, Unicode classes (`\p{…}`), nested classes and class
 //! set operations, `\x`/`\u` escapes.
 
+use crate::prelude::*;
 /// A compiled pattern.
 #[derive(Debug, Clone)]
 pub struct Regex {

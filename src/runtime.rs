@@ -7,6 +7,7 @@
 //! returns a `Result` or panics on page input: a refusal is a value (an empty string, a report),
 //! and JS calls that can throw are caught by wasm-bindgen and become "no value".
 
+use crate::prelude::*;
 use crate::agent::action::ActionKind;
 use crate::agent::api::{self, ApiReport, ApiValue, Consent, Mode};
 use crate::agent::flush::FlushReason;

@@ -3,6 +3,7 @@
 //! Time is an input: `first` and `last` compare the action end times they are given, so
 //! actions that finish out of order still fold the same way.
 
+use crate::prelude::*;
 use crate::capture::{Issue, Outcome, PropertyMap};
 use crate::config::{Aggregation, Config, Property};
 use crate::value::{PropertyValue, Reason};

@@ -2,6 +2,7 @@
 //! query-string lookup. The browser hands over raw strings (`document.cookie`,
 //! `location.href`); the parsing happens here so that it is the same natively.
 
+use crate::prelude::*;
 /// HTML's ASCII white space: tab, line feed, form feed, carriage return, space.
 pub fn is_ascii_ws(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\u{c}' | '\r' | ' ')

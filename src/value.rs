@@ -1,5 +1,6 @@
 //! Typed property values, the typing of raw text, and the reason codes of refused values.
 
+use crate::prelude::*;
 /// The four property types of the rule format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PropType {

@@ -5,6 +5,7 @@
 //! once it is ready (the load event fired, for `load`) and no request of its own has been
 //! pending for [`QUIET_MS`]. Custom actions (`enterAction`) are not watched: the page ends them.
 
+use crate::prelude::*;
 /// How long the network must stay quiet before an automatic action ends.
 pub const QUIET_MS: i64 = 100;
 

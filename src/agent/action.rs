@@ -4,6 +4,7 @@
 //! an `enterAction` call, counts the requests and errors the runtime attributes to it, and is
 //! closed with the rules' outcomes. Times are epoch milliseconds given by the caller.
 
+use crate::prelude::*;
 use crate::capture::PropertyMap;
 use crate::json;
 use crate::text;

@@ -4,6 +4,7 @@
 //! (it never interprets them) and turns the [`ApiReport`] back into `{sent, failed}`, so every
 //! decision about a value is made, and tested, here.
 
+use crate::prelude::*;
 use crate::config::{Config, DntMode, PrivacyConfig};
 use crate::value::{self, PropType, PropertyValue, Reason};
 
@@ -121,13 +122,18 @@ pub fn type_value(group: PropType, v: &ApiValue) -> Result<PropertyValue, Reason
 /// An integral JS number as i64; beyond 2^53 a number may already have been rounded by the
 /// page's JS engine, so it is refused (`out_of_range`) rather than stored wrong.
 fn exact_integer(x: f64, not_integral: Reason) -> Result<i64, Reason> {
-    if !x.is_finite() || x.fract() != 0.0 {
+    if !x.is_finite() {
         return Err(not_integral);
     }
+    // Every number beyond 2^53 is integral.
     if x.abs() > MAX_SAFE_INTEGER {
         return Err(Reason::OutOfRange);
     }
-    Ok(x as i64)
+    let n = x as i64;
+    if n as f64 != x {
+        return Err(not_integral);
+    }
+    Ok(n)
 }
 
 /// The page's consent under opt-in mode, as remembered in storage.

@@ -5,6 +5,7 @@
 //! and only on the first body of a flush: `faults` (internal errors the runtime caught since the
 //! last report, DESIGN.md §6) and `dropped` (beacons the full outbox had to discard).
 
+use crate::prelude::*;
 use crate::agent::session::EndReason;
 use crate::capture::{write_issues_json, Issue, PropertyMap};
 use crate::json;

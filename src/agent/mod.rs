@@ -49,6 +49,7 @@
 //!   come) is sent again by a later page, and the collector drops the duplicate.
 //! - Bodies carry two optional counters (see [`beacon`]): `faults` and `dropped`.
 
+use crate::prelude::*;
 pub mod action;
 pub mod api;
 pub mod beacon;

@@ -5,6 +5,7 @@
 //! again. The collector stores a `(sid, seq)` once, so sending twice is harmless while losing is
 //! not. When full, the oldest beacon is dropped and counted, and the count is reported.
 
+use crate::prelude::*;
 use crate::json::{self, Value};
 
 /// At most this many beacons wait …

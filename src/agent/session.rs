@@ -5,6 +5,7 @@
 //! two tabs count actions, beacon numbers and idle time of one session together. Ids and random
 //! numbers come from the caller (`crypto.getRandomValues` in the browser).
 
+use crate::prelude::*;
 use crate::config::SessionConfig;
 use crate::json;
 
