@@ -337,13 +337,64 @@ pub fn collector() -> String {
     with(|rt, _| rt.agent.config().collector.clone().unwrap_or_default()).unwrap_or_default()
 }
 
-/// The load event fired.
+/// A page event or an API call without arguments, by number:
+/// - 0: the load event fired;
+/// - 1: the URL may have changed (pushState, replaceState, popstate, hashchange): a route action;
+/// - 2: an `error` or `unhandledrejection` event of the page;
+/// - 3, 4, 5: the page may be leaving: `visibilitychange` to hidden, `pagehide`, `freeze`;
+/// - 6: the timer the JS side set from [`next_wakeup`] fired;
+/// - 7: `enable()`, the page's consent under opt-in;
+/// - 8: `disable()`: stop, and delete what was stored;
+/// - 9: `endSession()`;
+/// - 10: `flush()`: send what waits now.
 #[wasm_bindgen]
-pub fn loaded() {
-    with(|rt, now| {
-        if let Some(id) = rt.load_id.take() {
-            rt.watch.set_ready(&id, now);
+pub fn event(kind: u8) {
+    with(|rt, now| match kind {
+        0 => {
+            if let Some(id) = rt.load_id.take() {
+                rt.watch.set_ready(&id, now);
+            }
         }
+        1 => {
+            let url = browser::href(&rt.window);
+            if url != rt.last_url {
+                rt.last_url = url.clone();
+                if let Some(id) = rt.start(ActionKind::Route, &crate::agent::action::page_name(&url), now) {
+                    rt.watch.open(&id, now, true);
+                }
+            }
+        }
+        2 => rt.agent.count_js_error(None),
+        3..=5 => {
+            let reason = match kind {
+                4 => FlushReason::PageHide,
+                5 => FlushReason::Freeze,
+                _ => FlushReason::PageHidden,
+            };
+            if reason == FlushReason::PageHide {
+                // The page is going: end what is open, with its rules' values, while they can be read.
+                for id in rt.agent.open_action_ids().into_iter().map(str::to_owned).collect::<Vec<_>>() {
+                    rt.end(&id, now);
+                }
+            }
+            rt.agent.on_leave(reason, now);
+        }
+        6 => rt.end_quiet_and_overdue(now),
+        7 => rt.set_mode(Some(Consent::Granted)),
+        8 => {
+            rt.set_mode(Some(Consent::Refused));
+            rt.watch = Watcher::default();
+            // Every outbox of the origin goes, those for other collectors too.
+            for key in keys_with_prefix(&rt.host, OUTBOX_PREFIX) {
+                rt.host.write(&key, None);
+            }
+        }
+        9 => {
+            rt.sync(now);
+            rt.agent.end_session(now);
+        }
+        10 => rt.agent.flush(now),
+        _ => {}
     });
 }
 
@@ -355,21 +406,6 @@ pub fn click(data_name: Option<String>, aria_label: Option<String>, text: Option
     with(|rt, now| {
         let name = crate::agent::action::click_name(data_name.as_deref(), aria_label.as_deref(), text.as_deref(), tag);
         if let Some(id) = rt.start(ActionKind::Click, &name, now) {
-            rt.watch.open(&id, now, true);
-        }
-    });
-}
-
-/// The URL may have changed (pushState, replaceState, popstate, hashchange): a route action.
-#[wasm_bindgen]
-pub fn route() {
-    with(|rt, now| {
-        let url = browser::href(&rt.window);
-        if url == rt.last_url {
-            return;
-        }
-        rt.last_url = url.clone();
-        if let Some(id) = rt.start(ActionKind::Route, &crate::agent::action::page_name(&url), now) {
             rt.watch.open(&id, now, true);
         }
     });
@@ -403,38 +439,7 @@ pub fn request_end(id: &str, failed: bool) {
     });
 }
 
-/// An `error` or `unhandledrejection` event of the page.
-#[wasm_bindgen(js_name = jsError)]
-pub fn js_error() {
-    with(|rt, _| rt.agent.count_js_error(None));
-}
-
-/// The page may be leaving: 0 `visibilitychange` to hidden, 1 `pagehide`, 2 `freeze`.
-#[wasm_bindgen]
-pub fn leave(kind: u8) {
-    with(|rt, now| {
-        let reason = match kind {
-            1 => FlushReason::PageHide,
-            2 => FlushReason::Freeze,
-            _ => FlushReason::PageHidden,
-        };
-        if reason == FlushReason::PageHide {
-            // The page is going: end what is open, with its rules' values, while they can be read.
-            for id in rt.agent.open_action_ids().into_iter().map(str::to_owned).collect::<Vec<_>>() {
-                rt.end(&id, now);
-            }
-        }
-        rt.agent.on_leave(reason, now);
-    });
-}
-
-/// The timer the loader set from [`next_wakeup`] fired.
-#[wasm_bindgen]
-pub fn tick() {
-    with(|rt, now| rt.end_quiet_and_overdue(now));
-}
-
-/// Milliseconds until [`tick`] is due (`-1`: no timer needed).
+/// Milliseconds until [`event`] 6 (the timer) is due (`-1`: no timer needed).
 #[wasm_bindgen(js_name = nextWakeup)]
 pub fn next_wakeup() -> f64 {
     with(|rt, now| {
@@ -533,40 +538,6 @@ pub fn identify_user(id: JsValue) {
         rt.sync(now);
         rt.agent.identify_user(&id.as_string().unwrap_or_default(), now);
     });
-}
-
-/// `enable()`: the page's consent under opt-in.
-#[wasm_bindgen]
-pub fn enable() {
-    with(|rt, _| rt.set_mode(Some(Consent::Granted)));
-}
-
-/// `disable()`: stop, and delete what was stored.
-#[wasm_bindgen]
-pub fn disable() {
-    with(|rt, _| {
-        rt.set_mode(Some(Consent::Refused));
-        rt.watch = Watcher::default();
-        // Every outbox of the origin goes, those for other collectors too.
-        for key in keys_with_prefix(&rt.host, OUTBOX_PREFIX) {
-            rt.host.write(&key, None);
-        }
-    });
-}
-
-/// `endSession()`.
-#[wasm_bindgen(js_name = endSession)]
-pub fn end_session() {
-    with(|rt, now| {
-        rt.sync(now);
-        rt.agent.end_session(now);
-    });
-}
-
-/// `flush()`: send what waits now.
-#[wasm_bindgen]
-pub fn flush() {
-    with(|rt, now| rt.agent.flush(now));
 }
 
 /// `evaluateRules()`: a live dry run, a row ([`Host::row`]) for each rule.

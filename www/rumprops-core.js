@@ -73,6 +73,11 @@ export function createAgent(win, load) {
     },
   };
 
+  // The module's events (`event` in src/runtime.rs): a page event or an API call without arguments.
+  const LOADED = 0, ROUTE = 1, JS_ERROR = 2, HIDDEN = 3, PAGEHIDE = 4, FREEZE = 5, TICK = 6;
+  const ENABLE = 7, DISABLE = 8, END_SESSION = 9, FLUSH = 10;
+  const event = (kind) => { call('event', kind); };
+
   function pump() {
     rows = [];
     m.takeBeacons();
@@ -80,7 +85,7 @@ export function createAgent(win, load) {
     for (let i = 0; i < out.length; i++) send(out[i]);
     const wait = m.nextWakeup();
     win.clearTimeout(timer);
-    timer = wait >= 0 ? win.setTimeout(() => call('tick'), wait) : 0;
+    timer = wait >= 0 ? win.setTimeout(() => event(TICK), wait) : 0;
   }
 
   // Calls the module, then (unless the call only hands over a value) posts what it hands out.
@@ -150,18 +155,18 @@ export function createAgent(win, load) {
   function instrument() {
     const d = win.document;
     on(d, 'click', click, true);
-    on(win, 'popstate', () => call('route'));
-    on(win, 'hashchange', () => call('route'));
+    on(win, 'popstate', () => event(ROUTE));
+    on(win, 'hashchange', () => event(ROUTE));
     const history = win.history;
-    wrap(history, 'pushState', (orig) => function () { const r = Reflect.apply(orig, this, arguments); call('route'); return r; });
-    wrap(history, 'replaceState', (orig) => function () { const r = Reflect.apply(orig, this, arguments); call('route'); return r; });
-    on(win, 'error', () => call('jsError'));
-    on(win, 'unhandledrejection', () => call('jsError'));
-    on(d, 'visibilitychange', () => { if (d.visibilityState === 'hidden') call('leave', 0); });
-    on(win, 'pagehide', () => call('leave', 1));
-    on(d, 'freeze', () => call('leave', 2));
-    if (d.readyState === 'complete') call('loaded');
-    else on(win, 'load', () => win.setTimeout(() => call('loaded'), 0));
+    wrap(history, 'pushState', (orig) => function () { const r = Reflect.apply(orig, this, arguments); event(ROUTE); return r; });
+    wrap(history, 'replaceState', (orig) => function () { const r = Reflect.apply(orig, this, arguments); event(ROUTE); return r; });
+    on(win, 'error', () => event(JS_ERROR));
+    on(win, 'unhandledrejection', () => event(JS_ERROR));
+    on(d, 'visibilitychange', () => { if (d.visibilityState === 'hidden') event(HIDDEN); });
+    on(win, 'pagehide', () => event(PAGEHIDE));
+    on(d, 'freeze', () => event(FREEZE));
+    if (d.readyState === 'complete') event(LOADED);
+    else on(win, 'load', () => win.setTimeout(() => event(LOADED), 0));
   }
 
   // Requests are watched from the start, before the module is ready: until then each one is a
@@ -294,7 +299,7 @@ export function createAgent(win, load) {
     started = true;
     instrument();
     replayEarly();
-    call('tick');
+    event(TICK);
     return true;
   }
 
@@ -357,10 +362,10 @@ export function createAgent(win, load) {
     identifyUser: (id) => { call('identifyUser', id); },
     enterAction: (name) => call('enterAction', name),
     leaveAction: (id) => { call('leaveAction', real(id)); },
-    enable: () => { call('enable'); },
-    disable: () => { call('disable'); },
-    endSession: () => { call('endSession'); },
-    flush: () => { call('flush'); },
+    enable: () => event(ENABLE),
+    disable: () => event(DISABLE),
+    endSession: () => event(END_SESSION),
+    flush: () => event(FLUSH),
     evaluateRules: rules,
   };
 
