@@ -17,7 +17,7 @@ let agent = null;
 function load(fetch) {
   const url = new URL('./wasm/rumprops_bg.wasm', import.meta.url);
   return import('./wasm/rumprops.js').then((glue) =>
-    glue.default({ module_or_path: typeof fetch === 'function' ? Reflect.apply(fetch, window, [url]) : url }).then(() => glue));
+    glue.default(typeof fetch === 'function' ? Reflect.apply(fetch, window, [url]) : url).then(() => glue));
 }
 
 function run(name, a, b) {

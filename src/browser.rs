@@ -9,7 +9,7 @@ use crate::prelude::*;
 use crate::page::{CssRead, JsRead, Page};
 use crate::text;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Document, Element, HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement, Window};
+use web_sys::{Document, Element, Window};
 
 /// `target[key]`: `undefined` when `target` is not an object or a getter or proxy trap throws.
 pub(crate) fn get(target: &JsValue, key: &str) -> JsValue {
@@ -47,8 +47,10 @@ impl BrowserPage {
     }
 }
 
-fn is_password(el: &Element) -> bool {
-    get_string(el, "localName").as_deref() == Some("input") && el.get_attribute("type").is_some_and(|t| text::trim_ascii_ws(&t).eq_ignore_ascii_case("password"))
+/// Whether the element is in the HTML namespace, where its local name gives its interface
+/// (`input` is an `HTMLInputElement`, and so on).
+fn is_html(el: &Element) -> bool {
+    get_string(el, "namespaceURI").as_deref() == Some("http://www.w3.org/1999/xhtml")
 }
 
 fn classify(v: &JsValue) -> JsRead {
@@ -86,16 +88,15 @@ impl Page for BrowserPage {
         let Ok(Some(el)) = self.dom.query_selector(selector) else {
             return CssRead::NoElement;
         };
-        if is_password(&el) {
+        let tag = get_string(&el, "localName").unwrap_or_default();
+        let tag = tag.as_str();
+        if tag == "input" && el.get_attribute("type").is_some_and(|t| text::trim_ascii_ws(&t).eq_ignore_ascii_case("password")) {
             return CssRead::Sensitive;
         }
         if let Some(name) = attribute {
             return el.get_attribute(name).map_or(CssRead::NoAttribute, CssRead::Value);
         }
-        let field = el.is_instance_of::<HtmlInputElement>()
-            || el.is_instance_of::<HtmlSelectElement>()
-            || el.is_instance_of::<HtmlTextAreaElement>();
-        if field {
+        if matches!(tag, "input" | "select" | "textarea") && is_html(&el) {
             CssRead::Value(get_string(&el, "value").unwrap_or_default())
         } else {
             CssRead::Text(get_string(&el, "textContent").unwrap_or_default())
@@ -124,17 +125,9 @@ impl Page for BrowserPage {
         sel.push_str(&quoted);
         sel.push_str(",meta[property=");
         sel.push_str(&quoted);
-        match self.dom.query_selector(&sel) {
-            Ok(found) => found?.get_attribute("content"),
-            // Not expected (the name is quoted); read the slow way rather than not at all.
-            Err(_) => {
-                let metas = self.dom.get_elements_by_tag_name("meta");
-                (0..get(&metas, "length").as_f64().unwrap_or(0.0) as u32)
-                    .filter_map(|i| js_sys::Reflect::get_u32(&metas, i).ok()?.dyn_into::<Element>().ok())
-                    .find(|m| text::meta_matches(m.get_attribute("name").as_deref(), m.get_attribute("property").as_deref(), name))?
-                    .get_attribute("content")
-            }
-        }
+        // The query never fails: the name is quoted, with every character a CSS string cannot
+        // hold as it is escaped, and a Rust string has no lone surrogates.
+        self.dom.query_selector(&sel).ok()??.get_attribute("content")
     }
 
     fn cookie_string(&self) -> Option<String> {

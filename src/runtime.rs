@@ -1,11 +1,13 @@
 //! The browser runtime: the exports the JS side (`www/rumprops-core.js`) forwards page
 //! events and API calls to.
 //!
-//! It owns the page's [`Agent`], reads and writes its storage (a first-party cookie and its
-//! localStorage mirror, the session properties and the outbox in localStorage), runs the rules
-//! at the end of every action, and hands beacons to the loader, which posts them. No export
-//! returns a `Result` or panics on page input: a refusal is a value (an empty string, a report),
-//! and JS calls that can throw are caught by wasm-bindgen and become "no value".
+//! It owns the page's [`Agent`], keeps its storage (a first-party cookie and its localStorage
+//! mirror, the session properties and the outbox in localStorage), runs the rules at the end of
+//! every action, and hands beacons to the JS side, which posts them. The boundary is coarse and
+//! plain: the JS side does the host-object work that is a few bytes of JS (walking config and
+//! API objects, naming clicks, Resource Timing, Do Not Track, storage calls) and passes strings
+//! and numbers; answers with several parts come back as rows through [`Host::row`]. No export
+//! returns a `Result` or panics on page input: a refusal is a value (an empty string, a report).
 
 use crate::prelude::*;
 use crate::agent::action::ActionKind;
@@ -16,7 +18,6 @@ use crate::agent::{Agent, Stored, StoredState};
 use crate::browser::{self, get, get_object, get_string, BrowserPage};
 use crate::capture;
 use crate::config::Config;
-use crate::json;
 use crate::page::Page;
 use crate::text;
 use crate::value::{PropType, PropertyValue};
@@ -24,9 +25,43 @@ use crate::watch::Watcher;
 use core::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{Crypto, Element, Storage, Window};
+use web_sys::{Crypto, Window};
 
-/// The session cookie (percent-encoded [`crate::agent::session::SessionState`] text).
+#[wasm_bindgen]
+extern "C" {
+    /// The JS side's host object (`host` in `www/rumprops-core.js`), given to [`init`]. Its
+    /// methods catch what they call: none throws.
+    pub type Host;
+
+    /// Hands one row of an export's answer to the JS side, which builds the API's objects from
+    /// them. Reports and `evaluateRules()` rows: `a` the key, `b` the rule's source kind, and
+    /// by `tag` a value (0: text `c`, 1: number `n`), a refusal (2: reason code `c`) or
+    /// nothing (3). Beacons: `a` the session id, `c` the body, `n` the seq, `tag` 1 when the
+    /// page may be leaving.
+    #[wasm_bindgen(method, js_name = o)]
+    fn row(this: &Host, tag: u8, a: &str, b: &str, c: &str, n: f64);
+
+    /// localStorage's item `key` (`None`: none, or no storage).
+    #[wasm_bindgen(method, js_name = r)]
+    fn read(this: &Host, key: &str) -> Option<String>;
+
+    /// Sets (`Some`) or removes (`None`) localStorage's item `key`; with the key `""`, the
+    /// session cookie ([`SESSION_COOKIE`], URI-encoded, a year's max-age, `path=/`, `SameSite=Lax`).
+    #[wasm_bindgen(method, js_name = w)]
+    fn write(this: &Host, key: &str, value: Option<&str>);
+
+    /// localStorage's key number `i` (`None` past the last).
+    #[wasm_bindgen(method, js_name = k)]
+    fn key(this: &Host, i: u32) -> Option<String>;
+
+    /// How many fetch and XHR requests (with `failed`: of them, those answered with a status of
+    /// 400 or more) Resource Timing lists that started before the agent's script ran.
+    #[wasm_bindgen(method, js_name = e)]
+    fn early(this: &Host, failed: bool) -> u32;
+}
+
+/// The session cookie (percent-encoded [`crate::agent::session::SessionState`] text), written
+/// by the host ([`Host::write`]).
 const SESSION_COOKIE: &str = "rumprops_s";
 /// The session's localStorage mirror, for when the cookie is gone (cleared, or blocked).
 const SESSION_KEY: &str = "rumprops.s";
@@ -37,27 +72,22 @@ const CONSENT_KEY: &str = "rumprops.consent";
 /// Each page's outbox is `rumprops.q.<collector hash>.<page id>` ([`outbox_prefix`]), so tabs never
 /// overwrite each other's.
 const OUTBOX_PREFIX: &str = "rumprops.q.";
-/// The session cookie lives a year past its last write, so the visitor id persists.
-const COOKIE_MAX_AGE_S: &str = "31536000";
 
 struct Runtime {
     agent: Agent,
     page: BrowserPage,
     window: Window,
+    host: Host,
     watch: Watcher,
     /// The load action, until the load event.
     load_id: Option<String>,
     /// The load action, until it ends: it also counts the requests the page started before
     /// the agent could watch them.
     load_action: Option<String>,
-    /// `performance.now()` when the agent's script ran: requests started before it are counted
-    /// from Resource Timing, later ones by the loader's wrappers.
-    started_rel: f64,
     /// This page's outbox key.
     outbox_key: String,
-    /// JS strings of `evaluateRules()` rows, made on its first call: the field names, then each
-    /// rule's key and source kind.
-    row_text: Vec<JsValue>,
+    /// The values of the next API call, handed over one by one ([`value`]).
+    values: Vec<(PropType, String, ApiValue)>,
     /// Outbox keys of earlier pages adopted at start, deleted once ours is written.
     adopted: Vec<String>,
     last_url: String,
@@ -101,103 +131,37 @@ fn entropy(window: &Window) -> Entropy {
     bytes
 }
 
-fn set(target: &JsValue, key: &str, value: &JsValue) {
-    let _ = js_sys::Reflect::set(target, &JsValue::from_str(key), value);
+/// A report's or a rule's outcome for [`Host::row`]: a value, a refusal's reason, or nothing.
+fn row(host: &Host, a: &str, b: &str, outcome: Option<Result<&PropertyValue, &str>>) {
+    let (tag, c, n) = match outcome {
+        Some(Ok(PropertyValue::String(s))) => (0, s.as_str(), 0.0),
+        Some(Ok(PropertyValue::Long(n) | PropertyValue::Date(n))) => (1, "", *n as f64),
+        Some(Ok(PropertyValue::Double(x))) => (1, "", *x),
+        Some(Err(reason)) => (2, reason, 0.0),
+        None => (3, "", 0.0),
+    };
+    host.row(tag, a, b, c, n);
 }
 
-/// A JS array built by index, never through `Array.prototype` (which a page may replace).
-fn array(items: Vec<JsValue>) -> JsValue {
-    let arr: JsValue = js_sys::Array::new().into();
-    for (i, item) in items.iter().enumerate() {
-        let _ = js_sys::Reflect::set(&arr, &JsValue::from_f64(i as f64), item);
+/// Hands a report to the JS side: the sent values, then the refused keys.
+fn report(host: &Host, r: &ApiReport) {
+    for (k, v) in &r.sent {
+        row(host, k, "", Some(Ok(v)));
     }
-    arr
-}
-
-fn js_value(v: &PropertyValue) -> JsValue {
-    match v {
-        PropertyValue::String(s) => JsValue::from_str(s),
-        PropertyValue::Long(n) | PropertyValue::Date(n) => JsValue::from_f64(*n as f64),
-        PropertyValue::Double(x) => JsValue::from_f64(*x),
+    for (k, why) in &r.failed {
+        row(host, k, "", Some(Err(why.code())));
     }
 }
 
-fn pair(k1: &str, v1: JsValue, k2: &str, v2: JsValue) -> JsValue {
-    let o: JsValue = js_sys::Object::new().into();
-    set(&o, k1, &v1);
-    set(&o, k2, &v2);
-    o
-}
-
-fn report_js(r: &ApiReport) -> JsValue {
-    let sent = r.sent.iter().map(|(k, v)| pair("key", JsValue::from_str(k), "value", js_value(v))).collect();
-    let failed = r.failed.iter().map(|(k, why)| pair("key", JsValue::from_str(k), "reason", JsValue::from_str(why.code()))).collect();
-    pair("sent", array(sent), "failed", array(failed))
-}
-
-/// Reads `{string: {k: v}, long: {…}, double: {…}, date: {…}}` without interpreting the values.
-fn api_values(props: &JsValue) -> Vec<(PropType, String, ApiValue)> {
-    let mut out = Vec::new();
-    if !props.is_object() {
-        return out;
-    }
-    for ty in PropType::ALL {
-        let group = get(props, ty.name());
-        if !group.is_object() {
-            continue;
-        }
-        for key in own_keys(&group) {
-            let v = js_sys::Reflect::get(&group, &JsValue::from_str(&key)).unwrap_or(JsValue::NULL);
-            let value = if let Some(s) = v.as_string() {
-                ApiValue::Str(s)
-            } else if let Some(x) = v.as_f64() {
-                ApiValue::Num(x)
-            } else if v.is_bigint() {
-                v.dyn_ref::<js_sys::BigInt>()
-                    .and_then(|b| b.to_string(10).ok())
-                    .and_then(|s| s.as_string())
-                    .map_or(ApiValue::Unsupported, ApiValue::BigInt)
-            } else if let Some(d) = v.dyn_ref::<js_sys::Date>() {
-                ApiValue::Num(d.get_time())
-            } else {
-                ApiValue::Unsupported
-            };
-            out.push((ty, key, value));
-        }
-    }
-    out
-}
-
-fn dnt_or_gpc(window: &Window) -> bool {
-    let nav = get(window, "navigator");
-    let yes = |v: JsValue| v.as_string().is_some_and(|s| s == "1" || s == "yes") || v.as_bool() == Some(true);
-    yes(get(&nav, "doNotTrack")) || yes(get(window, "doNotTrack")) || get(&nav, "globalPrivacyControl").as_bool() == Some(true)
-}
-
-fn storage(window: &Window) -> Option<Storage> {
-    get_object(window, "localStorage")
-}
-
-/// The own string keys of an object (symbols left out; none when a proxy trap throws).
-fn own_keys(v: &JsValue) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(keys) = js_sys::Reflect::own_keys(v) {
-        for i in 0..get(&keys, "length").as_f64().unwrap_or(0.0) as u32 {
-            if let Some(key) = js_sys::Reflect::get_u32(&keys, i).ok().and_then(|k| k.as_string()) {
-                out.push(key);
-            }
-        }
-    }
-    out
-}
-
-/// The keys in `st` that start with `prefix`, read before any is removed.
-fn keys_with_prefix(st: &Storage, prefix: &str) -> Vec<String> {
+/// The keys in localStorage that start with `prefix`, read before any is removed.
+fn keys_with_prefix(host: &Host, prefix: &str) -> Vec<String> {
     let mut keys = Vec::new();
-    for i in 0..get(st, "length").as_f64().unwrap_or(0.0) as u32 {
-        if let Some(key) = st.key(i).ok().flatten().filter(|k| k.starts_with(prefix)) {
+    let mut i = 0;
+    while let Some(key) = host.key(i) {
+        if key.starts_with(prefix) {
             keys.push(key);
         }
+        i += 1;
     }
     keys
 }
@@ -207,42 +171,19 @@ impl Runtime {
         text::cookie_value(&self.page.cookie_string()?, SESSION_COOKIE).filter(|s| !s.is_empty())
     }
 
-    fn write_cookie(&self, value: Option<&str>) {
-        let mut c = String::from(SESSION_COOKIE);
-        c.push('=');
-        if let Some(v) = value {
-            c.push_str(&String::from(js_sys::encode_uri_component(v)));
-            c.push_str("; max-age=");
-            c.push_str(COOKIE_MAX_AGE_S);
-        } else {
-            c.push_str("; max-age=0");
-        }
-        c.push_str("; path=/; SameSite=Lax");
-        set(&get(&self.window, "document"), "cookie", &JsValue::from_str(&c));
-    }
-
     /// The stored session: the cookie, else its localStorage mirror.
     fn stored_session(&self) -> Option<String> {
-        self.read_cookie().or_else(|| storage(&self.window)?.get_item(SESSION_KEY).ok().flatten())
+        self.read_cookie().or_else(|| self.host.read(SESSION_KEY))
     }
 
     fn persist(&mut self) {
         let update = self.agent.take_storage_update();
-        let store = storage(&self.window);
-        let put = |key: &str, s: &Stored| {
-            if let Some(st) = &store {
-                let _ = match s {
-                    Stored::Unchanged => Ok(()),
-                    Stored::Write(v) => st.set_item(key, v),
-                    Stored::Delete => st.remove_item(key),
-                };
-            }
-        };
-        match &update.session {
-            Stored::Write(v) => self.write_cookie(Some(v)),
-            Stored::Delete => self.write_cookie(None),
+        let put = |key: &str, s: &Stored| match s {
             Stored::Unchanged => {}
-        }
+            Stored::Write(v) => self.host.write(key, Some(v)),
+            Stored::Delete => self.host.write(key, None),
+        };
+        put("", &update.session); // the cookie
         put(SESSION_KEY, &update.session);
         put(PROPS_KEY, &update.props);
         put(&self.outbox_key, &update.outbox);
@@ -269,31 +210,16 @@ impl Runtime {
     fn end(&mut self, id: &str, now: i64) {
         self.watch.forget(id);
         if self.load_action.as_deref() == Some(id) {
+            // The load action also counts the fetch and XHR requests that started before the
+            // agent loaded (it loads `async`, so the page's first requests precede its wrappers).
             self.load_action = None;
-            self.count_early_requests(id);
+            let failed = self.host.early(true);
+            for i in 0..self.host.early(false) {
+                self.agent.count_request(Some(id), i < failed);
+            }
         }
         let outcomes = capture::evaluate(self.agent.config(), &self.page);
         self.agent.end_action(id, &outcomes, now);
-    }
-
-    /// Counts, on the load action, the fetch and XHR requests that started before the agent
-    /// loaded (it loads `async`, so the page's first requests precede its wrappers). Resource
-    /// Timing lists them once they finished; `responseStatus` (0 when unknown, e.g. a
-    /// cross-origin response without Timing-Allow-Origin) tells the errors.
-    fn count_early_requests(&mut self, id: &str) {
-        let perf = get(&self.window, "performance");
-        let Some(f) = get(&perf, "getEntriesByType").dyn_into::<js_sys::Function>().ok() else { return };
-        let Ok(entries) = f.call1(&perf, &JsValue::from_str("resource")) else { return };
-        let len = get(&entries, "length").as_f64().unwrap_or(0.0) as u32;
-        for i in 0..len {
-            let e = js_sys::Reflect::get_u32(&entries, i).unwrap_or(JsValue::NULL);
-            let kind = get(&e, "initiatorType").as_string().unwrap_or_default();
-            let started = get(&e, "startTime").as_f64().unwrap_or(f64::INFINITY);
-            if (kind == "fetch" || kind == "xmlhttprequest") && started < self.started_rel {
-                let status = get(&e, "responseStatus").as_f64().unwrap_or(0.0);
-                self.agent.count_request(Some(id), status >= 400.0);
-            }
-        }
     }
 
     fn end_quiet_and_overdue(&mut self, now: i64) {
@@ -306,58 +232,12 @@ impl Runtime {
     }
 
     fn set_mode(&mut self, consent: Option<Consent>) {
-        let stored = storage(&self.window);
-        if let (Some(c), Some(st)) = (consent, &stored) {
-            let _ = match c.to_storage() {
-                Some(v) => st.set_item(CONSENT_KEY, v),
-                None => st.remove_item(CONSENT_KEY),
-            };
+        if let Some(c) = consent {
+            self.host.write(CONSENT_KEY, c.to_storage());
         }
-        let consent = consent.unwrap_or_else(|| {
-            Consent::from_storage(stored.and_then(|s| s.get_item(CONSENT_KEY).ok().flatten()).as_deref())
-        });
+        let consent = consent.unwrap_or_else(|| Consent::from_storage(self.host.read(CONSENT_KEY).as_deref()));
         let mode = api::mode(&self.agent.config().privacy, consent, self.dnt);
         self.agent.set_mode(mode);
-    }
-}
-
-/// At most this many values are read from a config object: a real config has a few thousand,
-/// while a cyclic object, one that shares a subtree many times, or a huge array would take
-/// forever (and hang the page) if walked in full.
-const MAX_CONFIG_VALUES: u32 = 100_000;
-
-/// A JS value as JSON, read through `Reflect` (never `JSON.stringify`, which a page may
-/// replace). Functions, symbols and `undefined` members are left out. `None` when it is deeper
-/// than 32 levels or has more values than `budget` allows (a cyclic object is both).
-fn to_json(v: &JsValue, depth: usize, budget: &mut u32) -> Option<json::Value> {
-    *budget = budget.checked_sub(1)?;
-    if let Some(s) = v.as_string() {
-        Some(json::Value::String(s))
-    } else if let Some(x) = v.as_f64() {
-        Some(json::Value::Number(crate::platform::number_to_string(x)))
-    } else if let Some(b) = v.as_bool() {
-        Some(json::Value::Bool(b))
-    } else if !v.is_object() {
-        Some(json::Value::Null)
-    } else if depth >= 32 {
-        None
-    } else if js_sys::Array::is_array(v) {
-        let len = get(v, "length").as_f64().unwrap_or(0.0) as u32;
-        let mut items = Vec::new();
-        for i in 0..len {
-            items.push(to_json(&js_sys::Reflect::get_u32(v, i).unwrap_or(JsValue::NULL), depth + 1, budget)?);
-        }
-        Some(json::Value::Array(items))
-    } else {
-        let mut members = Vec::new();
-        for k in own_keys(v) {
-            let Ok(item) = js_sys::Reflect::get(v, &JsValue::from_str(&k)) else { continue };
-            if !item.is_undefined() && !item.is_function() {
-                let value = to_json(&item, depth + 1, budget)?;
-                members.push((k, value));
-            }
-        }
-        Some(json::Value::Object(members))
     }
 }
 
@@ -378,25 +258,19 @@ fn outbox_prefix(window: &Window, collector: &str) -> String {
     s
 }
 
-/// Starts the agent in `window` with a config: its JSON text or the object itself. `booted_at`
-/// is `performance.now()` when the agent's script ran. Returns `""` when it runs, else the
-/// reason it stays inert (`properties[3].source.css: empty selector`). The loader hands over
-/// the window it runs in, which spares looking up the global object here.
+/// Starts the agent in `window` with a config's JSON text (the JS side writes a config object
+/// as JSON). `host` does the JS side's share of the work ([`Host`]); `dnt` is the browser's Do
+/// Not Track or Global Privacy Control. Returns `""` when it runs, else the reason it stays
+/// inert (`properties[3].source.css: empty selector`). The loader hands over the window it runs
+/// in, which spares looking up the global object here.
 #[wasm_bindgen]
-pub fn init(config: JsValue, booted_at: f64, window: JsValue) -> String {
-    let Some((window, dom)) = window.dyn_into::<Window>().ok().and_then(|w| Some((w.clone(), get_object(&w, "document")?))) else {
+pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
+    let window: Window = window.unchecked_into();
+    let Some(dom) = get_object(&window, "document") else {
         return "no window".into();
     };
     let page = BrowserPage::with_document(window.clone(), dom);
-    let check = |s: &str| page.selector_is_valid(s);
-    let parsed = match config.as_string() {
-        Some(text) => Config::parse(&text, &check),
-        None => match to_json(&config, 0, &mut { MAX_CONFIG_VALUES }) {
-            Some(value) => Config::from_value(&value, &check),
-            None => return "config: cyclic, deeper than 32 levels, or too large".into(),
-        },
-    };
-    let config = match parsed {
+    let config = match Config::parse(config, &|s: &str| page.selector_is_valid(s)) {
         Ok(c) => c,
         Err(e) => return e.message(),
     };
@@ -416,33 +290,29 @@ pub fn init(config: JsValue, booted_at: f64, window: JsValue) -> String {
     let prefix = outbox_prefix(&window, config.collector.as_deref().unwrap_or_default());
     let mut outbox_key = prefix.clone();
     outbox_key.push_str(crate::agent::session::hex_id(e.get(..8).unwrap_or_default()).as_str());
-    let dnt = dnt_or_gpc(&window);
     let mut rt = Runtime {
         agent: Agent::new(config, Mode::Off),
         page,
         window: window.clone(),
+        host,
         watch: Watcher::default(),
         load_id: None,
         load_action: None,
-        started_rel: booted_at,
         outbox_key,
-        row_text: Vec::new(),
+        values: Vec::new(),
         adopted: Vec::new(),
         last_url: browser::href(&window),
         dnt,
     };
     rt.set_mode(None);
     // Restore what earlier pages left: the session, its properties, and every page's outbox.
-    let st = storage(&window);
     let session = rt.stored_session();
-    let props = st.as_ref().and_then(|s| s.get_item(PROPS_KEY).ok().flatten());
+    let props = rt.host.read(PROPS_KEY);
     let mut outboxes = Vec::new();
-    if let Some(s) = &st {
-        for key in keys_with_prefix(s, &prefix) {
-            if let Some(v) = s.get_item(&key).ok().flatten() {
-                outboxes.push(v);
-                rt.adopted.push(key);
-            }
+    for key in keys_with_prefix(&rt.host, &prefix) {
+        if let Some(v) = rt.host.read(&key) {
+            outboxes.push(v);
+            rt.adopted.push(key);
         }
     }
     let refs: Vec<&str> = outboxes.iter().map(String::as_str).collect();
@@ -468,63 +338,75 @@ pub fn collector() -> String {
     with(|rt, _| rt.agent.config().collector.clone().unwrap_or_default()).unwrap_or_default()
 }
 
-/// The load event fired.
+/// A page event or an API call without arguments, by number:
+/// - 0: the load event fired;
+/// - 1: the URL may have changed (pushState, replaceState, popstate, hashchange): a route action;
+/// - 2: an `error` or `unhandledrejection` event of the page;
+/// - 3, 4, 5: the page may be leaving: `visibilitychange` to hidden, `pagehide`, `freeze`;
+/// - 6: the timer the JS side set from [`next_wakeup`] fired;
+/// - 7: `enable()`, the page's consent under opt-in;
+/// - 8: `disable()`: stop, and delete what was stored;
+/// - 9: `endSession()`;
+/// - 10: `flush()`: send what waits now.
 #[wasm_bindgen]
-pub fn loaded() {
-    with(|rt, now| {
-        if let Some(id) = rt.load_id.take() {
-            rt.watch.set_ready(&id, now);
+pub fn event(kind: u8) {
+    with(|rt, now| match kind {
+        0 => {
+            if let Some(id) = rt.load_id.take() {
+                rt.watch.set_ready(&id, now);
+            }
         }
+        1 => {
+            let url = browser::href(&rt.window);
+            if url != rt.last_url {
+                rt.last_url = url.clone();
+                if let Some(id) = rt.start(ActionKind::Route, &crate::agent::action::page_name(&url), now) {
+                    rt.watch.open(&id, now, true);
+                }
+            }
+        }
+        2 => rt.agent.count_js_error(None),
+        3..=5 => {
+            let reason = match kind {
+                4 => FlushReason::PageHide,
+                5 => FlushReason::Freeze,
+                _ => FlushReason::PageHidden,
+            };
+            if reason == FlushReason::PageHide {
+                // The page is going: end what is open, with its rules' values, while they can be read.
+                for id in rt.agent.open_action_ids().into_iter().map(str::to_owned).collect::<Vec<_>>() {
+                    rt.end(&id, now);
+                }
+            }
+            rt.agent.on_leave(reason, now);
+        }
+        6 => rt.end_quiet_and_overdue(now),
+        7 => rt.set_mode(Some(Consent::Granted)),
+        8 => {
+            rt.set_mode(Some(Consent::Refused));
+            rt.watch = Watcher::default();
+            // Every outbox of the origin goes, those for other collectors too.
+            for key in keys_with_prefix(&rt.host, OUTBOX_PREFIX) {
+                rt.host.write(&key, None);
+            }
+        }
+        9 => {
+            rt.sync(now);
+            rt.agent.end_session(now);
+        }
+        10 => rt.agent.flush(now),
+        _ => {}
     });
 }
 
-/// The largest char boundary of `s` at or below `max` bytes (cutting at a byte inside a
-/// character would give no prefix at all).
-fn char_floor(s: &str, max: usize) -> usize {
-    let mut cut = s.len().min(max);
-    while !s.is_char_boundary(cut) {
-        cut = cut.saturating_sub(1);
-    }
-    cut
-}
-
-/// A click on `target`: a click action named from `data-rumprops-name`, `aria-label` or text.
+/// A click: a click action named from the clicked element's `data-rumprops-name`, `aria-label`
+/// or text (the JS side reads them, and the text only when neither attribute names it), else
+/// its tag (`localName`).
 #[wasm_bindgen]
-pub fn click(target: JsValue) {
+pub fn click(data_name: Option<String>, aria_label: Option<String>, text: Option<String>, tag: &str) {
     with(|rt, now| {
-        let Some(el) = target.dyn_ref::<Element>() else { return };
-        let el = el
-            .closest("[data-rumprops-name],a,button,input,select,textarea,label,summary,[role=button],[role=link],[onclick]")
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| el.clone());
-        let data_name = el.get_attribute("data-rumprops-name");
-        let aria_label = el.get_attribute("aria-label");
-        // The text only when no attribute names it: a container's text can be megabytes.
-        let labelled = |v: &Option<String>| v.as_deref().is_some_and(|s| !crate::text::trim_ascii_ws(s).is_empty());
-        let text = if labelled(&data_name) || labelled(&aria_label) { None } else { get_string(&el, "textContent") };
-        let name = crate::agent::action::click_name(
-            data_name.as_deref(),
-            aria_label.as_deref(),
-            text.as_deref().map(|t| t.get(..char_floor(t, 4096)).unwrap_or_default()),
-            &get_string(&el, "localName").unwrap_or_default(),
-        );
+        let name = crate::agent::action::click_name(data_name.as_deref(), aria_label.as_deref(), text.as_deref(), tag);
         if let Some(id) = rt.start(ActionKind::Click, &name, now) {
-            rt.watch.open(&id, now, true);
-        }
-    });
-}
-
-/// The URL may have changed (pushState, replaceState, popstate, hashchange): a route action.
-#[wasm_bindgen]
-pub fn route() {
-    with(|rt, now| {
-        let url = browser::href(&rt.window);
-        if url == rt.last_url {
-            return;
-        }
-        rt.last_url = url.clone();
-        if let Some(id) = rt.start(ActionKind::Route, &crate::agent::action::page_name(&url), now) {
             rt.watch.open(&id, now, true);
         }
     });
@@ -558,38 +440,7 @@ pub fn request_end(id: &str, failed: bool) {
     });
 }
 
-/// An `error` or `unhandledrejection` event of the page.
-#[wasm_bindgen(js_name = jsError)]
-pub fn js_error() {
-    with(|rt, _| rt.agent.count_js_error(None));
-}
-
-/// The page may be leaving: 0 `visibilitychange` to hidden, 1 `pagehide`, 2 `freeze`.
-#[wasm_bindgen]
-pub fn leave(kind: u8) {
-    with(|rt, now| {
-        let reason = match kind {
-            1 => FlushReason::PageHide,
-            2 => FlushReason::Freeze,
-            _ => FlushReason::PageHidden,
-        };
-        if reason == FlushReason::PageHide {
-            // The page is going: end what is open, with its rules' values, while they can be read.
-            for id in rt.agent.open_action_ids().into_iter().map(str::to_owned).collect::<Vec<_>>() {
-                rt.end(&id, now);
-            }
-        }
-        rt.agent.on_leave(reason, now);
-    });
-}
-
-/// The timer the loader set from [`next_wakeup`] fired.
-#[wasm_bindgen]
-pub fn tick() {
-    with(|rt, now| rt.end_quiet_and_overdue(now));
-}
-
-/// Milliseconds until [`tick`] is due (`-1`: no timer needed).
+/// Milliseconds until [`event`] 6 (the timer) is due (`-1`: no timer needed).
 #[wasm_bindgen(js_name = nextWakeup)]
 pub fn next_wakeup() -> f64 {
     with(|rt, now| {
@@ -600,22 +451,14 @@ pub fn next_wakeup() -> f64 {
     .unwrap_or(-1.0)
 }
 
-/// The beacons to post now: `[[sid, seq, body, leave], …]`.
+/// The beacons to post now, as rows ([`Host::row`]).
 #[wasm_bindgen(js_name = takeBeacons)]
-pub fn take_beacons() -> JsValue {
-    let out = with(|rt, now| rt.agent.take_beacons(now)).unwrap_or_default();
-    array(
-        out.into_iter()
-            .map(|o| {
-                array(vec![
-                    JsValue::from_str(&o.sid),
-                    JsValue::from_f64(o.seq as f64),
-                    JsValue::from_str(&o.body),
-                    JsValue::from_bool(o.leave),
-                ])
-            })
-            .collect(),
-    )
+pub fn take_beacons() {
+    with(|rt, now| {
+        for o in rt.agent.take_beacons(now) {
+            rt.host.row(u8::from(o.leave), &o.sid, "", &o.body, o.seq as f64);
+        }
+    });
 }
 
 /// The collector answered beacon `(sid, seq)`: `status` 0 for a network error.
@@ -649,24 +492,44 @@ pub fn leave_action(id: JsValue) {
     });
 }
 
-/// `addActionProperties(actionId|null, {string, long, double, date})` → `{sent, failed}`.
-#[wasm_bindgen(js_name = addActionProperties)]
-pub fn add_action_properties(id: JsValue, props: JsValue) -> JsValue {
-    let values = api_values(&props);
-    let report = with(|rt, _| rt.agent.add_action_properties(id.as_string().as_deref(), &values));
-    report_js(&report.unwrap_or_default())
+/// One value of the next `addActionProperties` or `sendSessionProperties` call, given under
+/// the group `PropType::ALL[group]` (`string`, `long`, `double`, `date`). The JS side reads the
+/// call's object without interpreting the values: `kind` 0 is a string `text`, 1 a number `n`
+/// (a `Date` as its time), 2 a BigInt's decimal digits `text`, anything else unsupported.
+#[wasm_bindgen]
+pub fn value(group: u8, key: String, kind: u8, text: String, n: f64) {
+    with(|rt, _| {
+        let Some(ty) = PropType::ALL.get(usize::from(group)) else { return };
+        let v = match kind {
+            0 => ApiValue::Str(text),
+            1 => ApiValue::Num(n),
+            2 => ApiValue::BigInt(text),
+            _ => ApiValue::Unsupported,
+        };
+        rt.values.push((*ty, key, v));
+    });
 }
 
-/// `sendSessionProperties({string, long, double, date})` → `{sent, failed}`.
+/// `addActionProperties(actionId|null, …)` with the values handed over: its report as rows.
+#[wasm_bindgen(js_name = addActionProperties)]
+pub fn add_action_properties(id: JsValue) {
+    with(|rt, _| {
+        let values = core::mem::take(&mut rt.values);
+        let r = rt.agent.add_action_properties(id.as_string().as_deref(), &values);
+        report(&rt.host, &r);
+    });
+}
+
+/// `sendSessionProperties(…)` with the values handed over: its report as rows.
 #[wasm_bindgen(js_name = sendSessionProperties)]
-pub fn send_session_properties(props: JsValue) -> JsValue {
-    let values = api_values(&props);
-    let report = with(|rt, now| {
+pub fn send_session_properties() {
+    with(|rt, now| {
+        let values = core::mem::take(&mut rt.values);
         rt.sync(now);
         let e = entropy(&rt.window);
-        rt.agent.send_session_properties(&values, now, &e)
+        let r = rt.agent.send_session_properties(&values, now, &e);
+        report(&rt.host, &r);
     });
-    report_js(&report.unwrap_or_default())
 }
 
 /// `identifyUser(id)`.
@@ -678,78 +541,19 @@ pub fn identify_user(id: JsValue) {
     });
 }
 
-/// `enable()`: the page's consent under opt-in.
-#[wasm_bindgen]
-pub fn enable() {
-    with(|rt, _| rt.set_mode(Some(Consent::Granted)));
-}
-
-/// `disable()`: stop, and delete what was stored.
-#[wasm_bindgen]
-pub fn disable() {
-    with(|rt, _| {
-        rt.set_mode(Some(Consent::Refused));
-        rt.watch = Watcher::default();
-        // Every outbox of the origin goes, those for other collectors too.
-        if let Some(st) = storage(&rt.window) {
-            for key in keys_with_prefix(&st, OUTBOX_PREFIX) {
-                let _ = st.remove_item(&key);
-            }
-        }
-    });
-}
-
-/// `endSession()`.
-#[wasm_bindgen(js_name = endSession)]
-pub fn end_session() {
-    with(|rt, now| {
-        rt.sync(now);
-        rt.agent.end_session(now);
-    });
-}
-
-/// `flush()`: send what waits now.
-#[wasm_bindgen]
-pub fn flush() {
-    with(|rt, now| rt.agent.flush(now));
-}
-
-/// `evaluateRules()`: a live dry run, `[{key, source, value, reason}]`.
+/// `evaluateRules()`: a live dry run, a row ([`Host::row`]) for each rule.
 #[wasm_bindgen(js_name = evaluateRules)]
-pub fn evaluate_rules() -> JsValue {
-    let rows = with(|rt, _| {
-        // The row's field names and each rule's key and source kind become JS strings once,
-        // not on every call: crossing a string into JS costs more than reading most rules.
-        if rt.row_text.is_empty() {
-            rt.row_text = ["key", "source", "value", "reason"].into_iter().map(JsValue::from_str).collect();
-            for p in &rt.agent.config().properties {
-                rt.row_text.push(JsValue::from_str(&p.key));
-                rt.row_text.push(JsValue::from_str(p.source.kind()));
-            }
-        }
+pub fn evaluate_rules() {
+    with(|rt, _| {
         let config = rt.agent.config();
         let outcomes = capture::evaluate(config, &rt.page);
-        let text = |i: usize| rt.row_text.get(i).cloned().unwrap_or(JsValue::NULL);
-        let put = |row: &JsValue, field: usize, v: &JsValue| {
-            let _ = js_sys::Reflect::set(row, &text(field), v);
-        };
-        outcomes
-            .iter()
-            .enumerate()
-            .map(|(i, o)| {
-                let row: JsValue = js_sys::Object::new().into();
-                put(&row, 0, &text(4 + 2 * i));
-                put(&row, 1, &text(5 + 2 * i));
-                let (value, reason) = match o {
-                    capture::Outcome::Value(v) => (js_value(v), JsValue::NULL),
-                    capture::Outcome::Issue(r) => (JsValue::NULL, JsValue::from_str(r.code())),
-                    capture::Outcome::Skipped => (JsValue::NULL, JsValue::NULL),
-                };
-                put(&row, 2, &value);
-                put(&row, 3, &reason);
-                row
-            })
-            .collect()
+        for (p, o) in config.properties.iter().zip(&outcomes) {
+            let outcome = match o {
+                capture::Outcome::Value(v) => Some(Ok(v)),
+                capture::Outcome::Issue(r) => Some(Err(r.code())),
+                capture::Outcome::Skipped => None,
+            };
+            row(&rt.host, &p.key, p.source.kind(), outcome);
+        }
     });
-    array(rows.unwrap_or_default())
 }

@@ -12,7 +12,7 @@ if (!(w.rumprops && w.rumprops.__rumprops)) {
     var wasm = new URL('pkg/rumprops_bg.wasm', base).href;
     return import(new URL('pkg/rumprops.js', base).href).then(function (glue) {
       var source = typeof fetch === 'function' ? Reflect.apply(fetch, w, [wasm]) : wasm;
-      return glue.default({ module_or_path: source }).then(function () { return glue; });
+      return glue.default(source).then(function () { return glue; });
     });
   });
   agent.__rumprops = true;

@@ -2,7 +2,9 @@
 //
 // It forwards page events to the WebAssembly module, posts the beacons the module hands out,
 // and queues API calls made before the module is ready. Every decision (rules, sessions,
-// batching, retries, privacy) is made in Rust; nothing here parses or builds JSON.
+// batching, retries, privacy) is made in Rust. This side does the host-object work that is a
+// few bytes of JS (see `host`, and the click, config and API value readers) and talks to the
+// module in plain strings and numbers; nothing here parses JSON.
 //
 // Never throw into the host page: every entry point is guarded, and after the module's first
 // exception it is never called again (its state may be half-updated). The code avoids
@@ -32,21 +34,70 @@ export function createAgent(win, load) {
   try { bootedAt = win.performance.now(); } catch (e) { /* no performance API */ }
   const nav = win && win.navigator;
   const warn = (msg) => { try { win.console.warn('rumprops: ' + msg); } catch (e) { /* no console */ } };
+  // o[k], undefined when a getter or proxy trap throws (or o is not an object).
+  const read = (o, k) => { try { return o[k]; } catch (e) { return undefined; } };
+
+  // The rows the module hands out during one call (host.o): {t, a, b, c, n}, see `o` below.
+  let rows = [];
+  // What the module asks of the page (src/runtime.rs, `Host`). Nothing here throws.
+  const storage = () => win.localStorage;
+  const host = {
+    // One row of an answer: a report's or a rule's outcome (key a, source b; t 0: value c,
+    // 1: value n, 2: reason c, 3: nothing), or a beacon (sid a, body c, seq n, t 1: leaving).
+    o: (t, a, b, c, n) => { rows[rows.length] = { t, a, b, c, n }; },
+    r: (k) => { try { return storage().getItem(k); } catch (e) { return undefined; } },
+    // With the key '', the session cookie: its value URI-encoded, kept a year past its last write.
+    w: (k, v) => {
+      try {
+        if (!k) {
+          win.document.cookie = 'rumprops_s=' + (v == null ? '; max-age=0' : encodeURIComponent(v) + '; max-age=31536000') + '; path=/; SameSite=Lax';
+        } else if (v == null) storage().removeItem(k);
+        else storage().setItem(k, v);
+      } catch (e) { /* no storage, or it is full */ }
+    },
+    k: (i) => { try { return storage().key(i); } catch (e) { return undefined; } },
+    // The fetch and XHR requests that started before this script (with `failed`: those answered
+    // with a status of 400 or more; responseStatus is 0 when unknown, e.g. cross-origin without
+    // Timing-Allow-Origin). Resource Timing lists them once they finished.
+    e: (failed) => {
+      let n = 0;
+      try {
+        const list = win.performance.getEntriesByType('resource');
+        for (let i = 0; i < list.length; i++) {
+          const r = list[i];
+          const kind = r.initiatorType;
+          if ((kind === 'fetch' || kind === 'xmlhttprequest') && r.startTime < bootedAt && (!failed || r.responseStatus >= 400)) n++;
+        }
+      } catch (e) { /* no Resource Timing */ }
+      return n;
+    },
+  };
+
+  // The module's events (`event` in src/runtime.rs): a page event or an API call without arguments.
+  const LOADED = 0, ROUTE = 1, JS_ERROR = 2, HIDDEN = 3, PAGEHIDE = 4, FREEZE = 5, TICK = 6;
+  const ENABLE = 7, DISABLE = 8, END_SESSION = 9, FLUSH = 10;
+  const event = (kind) => { call('event', kind); };
 
   function pump() {
-    const out = m.takeBeacons();
+    rows = [];
+    m.takeBeacons();
+    const out = rows;
     for (let i = 0; i < out.length; i++) send(out[i]);
     const wait = m.nextWakeup();
     win.clearTimeout(timer);
-    timer = wait >= 0 ? win.setTimeout(() => call('tick'), wait) : 0;
+    timer = wait >= 0 ? win.setTimeout(() => event(TICK), wait) : 0;
   }
 
-  // Calls the module, then posts what it hands out. Returns undefined after a failure.
-  function call(name, a, b, c, d) {
+  // Calls the module, then (unless the call only hands over a value) posts what it hands out.
+  // Returns the module's answer, or the rows it handed out when it answers nothing; undefined
+  // after a failure.
+  function call(name, a, b, c, d, e) {
     if (dead || !m) return undefined;
     try {
-      const r = m[name](a, b, c, d);
-      if (started) pump();
+      rows = [];
+      let r = m[name](a, b, c, d, e);
+      if (r === undefined) r = rows;
+      if (started && name !== 'value') pump();
       return r;
     } catch (e) {
       dead = true;
@@ -57,7 +108,7 @@ export function createAgent(win, load) {
   }
 
   function send(b) {
-    const sid = b[0], seq = b[1], body = b[2], leave = b[3];
+    const sid = b.a, seq = b.n, body = b.c, leave = b.t === 1;
     if (leave && nav && typeof nav.sendBeacon === 'function') {
       // Accepted means queued by the browser: no answer comes, the module resends it later
       // if no other answer acknowledges it, and the collector drops the duplicate.
@@ -83,21 +134,39 @@ export function createAgent(win, load) {
     } catch (e) { /* a frozen object */ }
   }
 
+  // A click names its action after the clicked control (or the element itself): its
+  // data-rumprops-name, else aria-label, else text, else tag. The text is read only when neither
+  // attribute has more than ASCII white space: a container's text can be megabytes.
+  function click(e) {
+    let el = e.target, name = null, aria = null, text = null;
+    try {
+      if (!(el instanceof win.Element)) return;
+      el = el.closest('[data-rumprops-name],a,button,input,select,textarea,label,summary,[role=button],[role=link],[onclick]') || el;
+      name = el.getAttribute('data-rumprops-name');
+      aria = el.getAttribute('aria-label');
+      const blank = (s) => !/[^\t\n\f\r ]/.test(s || '');
+      const t = el.textContent;
+      if (blank(name) && blank(aria) && typeof t === 'string') text = t.slice(0, 4096);
+    } catch (e) { /* read what could be read */ }
+    const tag = read(el, 'localName');
+    call('click', name, aria, text, typeof tag === 'string' ? tag : '');
+  }
+
   function instrument() {
     const d = win.document;
-    on(d, 'click', (e) => call('click', e.target), true);
-    on(win, 'popstate', () => call('route'));
-    on(win, 'hashchange', () => call('route'));
+    on(d, 'click', click, true);
+    on(win, 'popstate', () => event(ROUTE));
+    on(win, 'hashchange', () => event(ROUTE));
     const history = win.history;
-    wrap(history, 'pushState', (orig) => function () { const r = Reflect.apply(orig, this, arguments); call('route'); return r; });
-    wrap(history, 'replaceState', (orig) => function () { const r = Reflect.apply(orig, this, arguments); call('route'); return r; });
-    on(win, 'error', () => call('jsError'));
-    on(win, 'unhandledrejection', () => call('jsError'));
-    on(d, 'visibilitychange', () => { if (d.visibilityState === 'hidden') call('leave', 0); });
-    on(win, 'pagehide', () => call('leave', 1));
-    on(d, 'freeze', () => call('leave', 2));
-    if (d.readyState === 'complete') call('loaded');
-    else on(win, 'load', () => win.setTimeout(() => call('loaded'), 0));
+    wrap(history, 'pushState', (orig) => function () { const r = Reflect.apply(orig, this, arguments); event(ROUTE); return r; });
+    wrap(history, 'replaceState', (orig) => function () { const r = Reflect.apply(orig, this, arguments); event(ROUTE); return r; });
+    on(win, 'error', () => event(JS_ERROR));
+    on(win, 'unhandledrejection', () => event(JS_ERROR));
+    on(d, 'visibilitychange', () => { if (d.visibilityState === 'hidden') event(HIDDEN); });
+    on(win, 'pagehide', () => event(PAGEHIDE));
+    on(d, 'freeze', () => event(FREEZE));
+    if (d.readyState === 'complete') event(LOADED);
+    else on(win, 'load', () => win.setTimeout(() => event(LOADED), 0));
   }
 
   // Requests are watched from the start, before the module is ready: until then each one is a
@@ -165,9 +234,63 @@ export function createAgent(win, load) {
     });
   }
 
+  // A config object as JSON text, read member by member (JSON.stringify may be the page's own):
+  // functions and undefined members are left out, other values JSON has no text for are null.
+  // undefined when it is deeper than 32 levels or has more than 100,000 values (a cyclic object
+  // is both): a real config has a few thousand, and walking such an object in full would hang
+  // the page.
+  function configJson(root) {
+    let budget = 100000;
+    const str = (s) => {
+      let out = '"', from = 0;
+      for (let i = 0; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        if (c === 34 || c === 92 || c < 32) {
+          out += s.slice(from, i) + (c < 32 ? '\\u' + (c + 65536).toString(16).slice(1) : '\\' + s.charAt(i));
+          from = i + 1;
+        }
+      }
+      return out + s.slice(from) + '"';
+    };
+    const walk = (v, depth) => {
+      if (--budget < 0) return undefined;
+      const t = typeof v;
+      if (t === 'string') return str(v);
+      if (t === 'number') return v - v === 0 ? '' + v : 'null'; // NaN and infinities: null
+      if (t === 'boolean') return v ? 'true' : 'false';
+      if (t !== 'object' || v === null) return 'null';
+      if (depth >= 32) return undefined;
+      let out = '', item;
+      if (Array.isArray(v)) {
+        const n = read(v, 'length');
+        for (let i = 0; i < (typeof n === 'number' ? n : 0); i++) {
+          if ((item = walk(read(v, i), depth + 1)) === undefined) return undefined;
+          out += (i ? ',' : '') + item;
+        }
+        return '[' + out + ']';
+      }
+      let keys = [];
+      try { keys = Reflect.ownKeys(v); } catch (e) { /* a proxy trap */ }
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i];
+        if (typeof k !== 'string') continue;
+        try { item = v[k]; } catch (e) { continue; }
+        if (item === undefined || typeof item === 'function') continue;
+        if ((item = walk(item, depth + 1)) === undefined) return undefined;
+        out += (out ? ',' : '') + str(k) + ':' + item;
+      }
+      return '{' + out + '}';
+    };
+    try { return walk(root, 0); } catch (e) { return undefined; }
+  }
+
   function init(config) {
     if (started) return true;
-    const err = call('init', config, bootedAt, win);
+    const text = typeof config === 'string' ? config : configJson(config);
+    // Do Not Track or Global Privacy Control.
+    const yes = (v) => v === '1' || v === 'yes' || v === true;
+    const dnt = yes(read(nav, 'doNotTrack')) || yes(read(win, 'doNotTrack')) || read(nav, 'globalPrivacyControl') === true;
+    const err = dead ? undefined : text === undefined ? 'config: cyclic, deeper than 32 levels, or too large' : call('init', text, win, host, dnt);
     if (err === undefined) return false;
     if (err !== '') { warn('config refused: ' + err); return false; }
     // The URL first: once started, every call posts what the module hands out (a restored
@@ -176,23 +299,74 @@ export function createAgent(win, load) {
     started = true;
     instrument();
     replayEarly();
-    call('tick');
+    event(TICK);
     return true;
+  }
+
+  // Hands the values of an API object ({string: {key: value}, long: …, double: …, date: …}) to
+  // the module one by one (`value` in src/runtime.rs), as JS sees them: the module types them.
+  const GROUPS = ['string', 'long', 'double', 'date']; // PropType::ALL's order
+  function values(props) {
+    if (typeof props !== 'object' || props === null) return;
+    for (let g = 0; g < 4; g++) {
+      const group = read(props, GROUPS[g]);
+      if (typeof group !== 'object' || group === null) continue;
+      let keys = [];
+      try { keys = Reflect.ownKeys(group); } catch (e) { /* a proxy trap */ }
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i];
+        if (typeof k !== 'string') continue;
+        let kind = 3, text = '', n = 0; // 0 string, 1 number (a Date's time), 2 BigInt digits, 3 other
+        try {
+          const v = group[k];
+          const t = typeof v;
+          if (t === 'string') { kind = 0; text = v; }
+          else if (t === 'number') { kind = 1; n = v; }
+          else if (t === 'bigint') { kind = 2; text = '' + v; }
+          else if (v instanceof Date) { n = v.getTime(); kind = 1; }
+        } catch (e) { /* a throwing getter: unsupported */ }
+        call('value', g, k, kind, text, n);
+      }
+    }
+  }
+  // A value of the module's rows (host.o), or null.
+  const val = (x) => (x.t === 0 ? x.c : x.t === 1 ? x.n : null);
+  // {sent: [{key, value}], failed: [{key, reason}]} from the module's rows.
+  function report(rows) {
+    if (!rows) return rows;
+    const sent = [], failed = [];
+    for (let i = 0; i < rows.length; i++) {
+      const x = rows[i];
+      if (x.t === 2) failed[failed.length] = { key: x.a, reason: x.c };
+      else sent[sent.length] = { key: x.a, value: val(x) };
+    }
+    return { sent, failed };
+  }
+  // evaluateRules(): [{key, source, value, reason}] from the module's rows.
+  function rules() {
+    const rows = call('evaluateRules');
+    if (!rows) return rows;
+    const out = [];
+    for (let i = 0; i < rows.length; i++) {
+      const x = rows[i];
+      out[i] = { key: x.a, source: x.b, value: val(x), reason: x.t === 2 ? x.c : null };
+    }
+    return out;
   }
 
   const real = (id) => (typeof id === 'string' && tokens[id] !== undefined ? tokens[id] : id);
   const direct = {
     init,
-    addActionProperties: (id, props) => call('addActionProperties', real(id === undefined ? null : id), props),
-    sendSessionProperties: (props) => call('sendSessionProperties', props),
+    addActionProperties: (id, props) => { values(props); return report(call('addActionProperties', real(id === undefined ? null : id))); },
+    sendSessionProperties: (props) => { values(props); return report(call('sendSessionProperties')); },
     identifyUser: (id) => { call('identifyUser', id); },
     enterAction: (name) => call('enterAction', name),
     leaveAction: (id) => { call('leaveAction', real(id)); },
-    enable: () => { call('enable'); },
-    disable: () => { call('disable'); },
-    endSession: () => { call('endSession'); },
-    flush: () => { call('flush'); },
-    evaluateRules: () => call('evaluateRules'),
+    enable: () => event(ENABLE),
+    disable: () => event(DISABLE),
+    endSession: () => event(END_SESSION),
+    flush: () => event(FLUSH),
+    evaluateRules: rules,
   };
 
   // Calls wait in the queue until the module is loaded and init succeeded: a call replayed
