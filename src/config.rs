@@ -359,7 +359,7 @@ impl<'a> Obj<'a> {
 /// Whether `key` is a valid property key: `^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$`, at most 100 chars.
 pub fn is_valid_key(key: &str) -> bool {
     key.len() <= MAX_KEY_LEN
-        && key.split('.').all(|part| {
+        && crate::text::parts(key, b'.').all(|part| {
             let mut bytes = part.bytes();
             bytes.next().is_some_and(|b| b.is_ascii_lowercase())
                 && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
@@ -372,7 +372,7 @@ pub fn parse_js_path(path: &str) -> Result<Vec<JsSegment>, &'static str> {
         return Err("empty path");
     }
     let mut segments = Vec::new();
-    for raw in path.split('.') {
+    for raw in crate::text::parts(path, b'.') {
         let seg = if let Some(rest) = raw.strip_prefix("$$") {
             JsSegment { parse_json: false, name: concat(&["$", rest]) }
         } else if let Some(rest) = raw.strip_prefix('$') {

@@ -90,11 +90,46 @@ pub fn form_decode(s: &str) -> String {
     }
 }
 
+/// `s` cut at its first `sep`, an ASCII byte: what is before and what is after.
+///
+/// `str::split_once` and `str::split` with a `char` go through the standard character searcher,
+/// whose bounds-check panic drags integer formatting into the browser build; these do not.
+pub fn cut(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|b| b == sep)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
+/// The parts of `s` between `sep` bytes (ASCII), as `str::split` gives them.
+pub fn parts(s: &str, sep: u8) -> Parts<'_> {
+    Parts { rest: Some(s), sep }
+}
+
+/// The iterator of [`parts`].
+pub struct Parts<'a> {
+    rest: Option<&'a str>,
+    sep: u8,
+}
+
+impl<'a> Iterator for Parts<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let s = self.rest?;
+        match cut(s, self.sep) {
+            Some((part, rest)) => {
+                self.rest = Some(rest);
+                Some(part)
+            }
+            None => self.rest.take(),
+        }
+    }
+}
+
 /// The value of the first cookie named `name` in a `document.cookie` string, percent-decoded
 /// (the raw text when decoding fails).
 pub fn cookie_value(cookies: &str, name: &str) -> Option<String> {
-    cookies.split(';').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or(("", pair));
+    parts(cookies, b';').find_map(|pair| {
+        let (k, v) = cut(pair, b'=').unwrap_or(("", pair));
         (trim_ascii_ws(k) == name).then(|| {
             let raw = trim_ascii_ws(v);
             decode_uri_component(raw).unwrap_or_else(|| raw.to_owned())
@@ -104,14 +139,14 @@ pub fn cookie_value(cookies: &str, name: &str) -> Option<String> {
 
 /// The query string of a URL: between the first `?` and the `#`, without either.
 pub fn query_of(url: &str) -> &str {
-    let before_fragment = url.split('#').next().unwrap_or_default();
-    before_fragment.split_once('?').map_or("", |(_, q)| q)
+    let before_fragment = cut(url, b'#').map_or(url, |(before, _)| before);
+    cut(before_fragment, b'?').map_or("", |(_, q)| q)
 }
 
 /// The first parameter `name` of a URL's query, form-decoded (as `URLSearchParams.get`).
 pub fn query_value(url: &str, name: &str) -> Option<String> {
-    query_of(url).split('&').filter(|p| !p.is_empty()).find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+    parts(query_of(url), b'&').filter(|p| !p.is_empty()).find_map(|pair| {
+        let (k, v) = cut(pair, b'=').unwrap_or((pair, ""));
         (form_decode(k) == name).then(|| form_decode(v))
     })
 }
@@ -133,6 +168,14 @@ mod tests {
         assert_eq!(trim_ascii_ws("\u{c} x \n"), "x");
         for b in 0u8..=127 {
             assert_eq!(is_ascii_ws(char::from(b)), b.is_ascii_whitespace(), "{b}");
+        }
+    }
+
+    #[test]
+    fn cut_and_parts_split_as_std() {
+        for s in ["", "a", ";", "a;b", ";a;;b;", "é;ü;", "a=b=c", "x;y=z"] {
+            assert_eq!(parts(s, b';').collect::<Vec<_>>(), s.split(';').collect::<Vec<_>>(), "{s:?}");
+            assert_eq!(cut(s, b'='), s.split_once('='), "{s:?}");
         }
     }
 
