@@ -7,6 +7,7 @@
 
 use crate::config::SessionConfig;
 use crate::json;
+use crate::value::parse_i64;
 
 /// Random bytes for a new session: 16 for the session id, 16 for a visitor id if none exists.
 pub type Entropy = [u8; 32];
@@ -244,7 +245,7 @@ impl SessionState {
             (*f, rest) = cut(rest?, '|');
         }
         let [prefix, id, vid, start, last, actions, seq, sampled, ended, prev_items, user] = fields;
-        let (start, last_activity) = (int(start)?, int(last)?);
+        let (start, last_activity) = (parse_i64(start)?, parse_i64(last)?);
         let (actions, next_seq) = (count(actions)?, count(seq).filter(|&n| n >= 1)?);
         let sampled = match sampled {
             "1" => true,
@@ -304,14 +305,9 @@ fn cut(s: &str, sep: char) -> (&str, Option<&str>) {
     }
 }
 
-/// A stored integer.
-fn int(s: &str) -> Option<i64> {
-    s.parse().ok()
-}
-
 /// A stored count (never above `i64::MAX`, as [`ms`] writes it).
 fn count(s: &str) -> Option<u64> {
-    u64::try_from(int(s)?).ok()
+    u64::try_from(parse_i64(s)?).ok()
 }
 
 /// A count or duration as a stored integer (saturating).
