@@ -189,14 +189,16 @@ pub fn click_name(data_name: Option<&str>, aria_label: Option<&str>, text: Optio
 /// a client-side route (`#/offers`, `#!/offers`). The query is left out: it often carries ids
 /// or tokens, and the action's `url` keeps it.
 pub fn page_name(url: &str) -> String {
-    let after_scheme = match url.find(':') {
-        Some(i) if url.get(i + 1..i + 3) == Some("//") => url.get(i + 3..).unwrap_or_default(),
-        _ => url,
+    let after_scheme = match url.split_once(':') {
+        Some((_, rest)) => rest.strip_prefix("//").unwrap_or(url),
+        None => url,
     };
     let (before_hash, hash) = after_scheme.split_once('#').unwrap_or((after_scheme, ""));
-    let path_start = before_hash.find('/');
-    let path = path_start.and_then(|i| before_hash.get(i..)).unwrap_or("/");
-    let mut name = String::from(path.split('?').next().unwrap_or("/"));
+    // The path from the first `/` up to the query.
+    let mut name = String::from("/");
+    if let Some((_, path)) = before_hash.split_once('/') {
+        name.push_str(path.split_once('?').map_or(path, |(path, _)| path));
+    }
     if hash.starts_with('/') || hash.starts_with("!/") {
         name.push('#');
         name.push_str(hash);
