@@ -170,8 +170,8 @@ pub fn clean_name(raw: &str) -> String {
 /// name is `click on <tag>` (the element's lower-case tag name), so the action still groups.
 pub fn click_name(data_name: Option<&str>, aria_label: Option<&str>, text: Option<&str>, tag: &str) -> String {
     let mut name = String::from("click on ");
-    for label in [data_name, aria_label, text].into_iter().flatten() {
-        let label = clean_name(label);
+    for label in [data_name, aria_label, text] {
+        let label = clean_name(label.unwrap_or_default());
         if !label.is_empty() {
             name.push('"');
             name.push_str(&label);
