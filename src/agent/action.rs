@@ -136,14 +136,12 @@ impl Action {
         json::write_i64(out, self.end);
         out.push_str(",\"url\":");
         json::write_str(out, &self.url);
-        for (field, n) in
-            [("requests", self.requests), ("requestErrors", self.request_errors), ("jsErrors", self.js_errors)]
-        {
-            out.push_str(",\"");
-            out.push_str(field);
-            out.push_str("\":");
-            json::write_i64(out, i64::from(n));
-        }
+        out.push_str(",\"requests\":");
+        json::write_i64(out, i64::from(self.requests));
+        out.push_str(",\"requestErrors\":");
+        json::write_i64(out, i64::from(self.request_errors));
+        out.push_str(",\"jsErrors\":");
+        json::write_i64(out, i64::from(self.js_errors));
         out.push_str(",\"props\":");
         self.props.write_json(out);
         out.push('}');
