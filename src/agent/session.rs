@@ -215,10 +215,14 @@ impl SessionState {
         s.push_str(&self.id);
         s.push('|');
         s.push_str(self.visitor_id.as_deref().unwrap_or(""));
-        for n in [self.start, self.last_activity, ms(self.actions), ms(self.next_seq)] {
-            s.push('|');
-            json::write_i64(&mut s, n);
-        }
+        s.push('|');
+        json::write_i64(&mut s, self.start);
+        s.push('|');
+        json::write_i64(&mut s, self.last_activity);
+        s.push('|');
+        json::write_i64(&mut s, ms(self.actions));
+        s.push('|');
+        json::write_i64(&mut s, ms(self.next_seq));
         s.push_str(if self.sampled { "|1|" } else { "|0|" });
         s.push_str(self.ended.map_or("", EndReason::code));
         s.push('|');
