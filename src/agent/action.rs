@@ -137,14 +137,12 @@ impl Action {
         json::write_i64(out, self.end);
         out.push_str(",\"url\":");
         json::write_str(out, &self.url);
-        for (field, n) in
-            [("requests", self.requests), ("requestErrors", self.request_errors), ("jsErrors", self.js_errors)]
-        {
-            out.push_str(",\"");
-            out.push_str(field);
-            out.push_str("\":");
-            json::write_i64(out, i64::from(n));
-        }
+        out.push_str(",\"requests\":");
+        json::write_i64(out, i64::from(self.requests));
+        out.push_str(",\"requestErrors\":");
+        json::write_i64(out, i64::from(self.request_errors));
+        out.push_str(",\"jsErrors\":");
+        json::write_i64(out, i64::from(self.js_errors));
         out.push_str(",\"props\":");
         self.props.write_json(out);
         out.push('}');
@@ -171,8 +169,8 @@ pub fn clean_name(raw: &str) -> String {
 /// name is `click on <tag>` (the element's lower-case tag name), so the action still groups.
 pub fn click_name(data_name: Option<&str>, aria_label: Option<&str>, text: Option<&str>, tag: &str) -> String {
     let mut name = String::from("click on ");
-    for label in [data_name, aria_label, text].into_iter().flatten() {
-        let label = clean_name(label);
+    for label in [data_name, aria_label, text] {
+        let label = clean_name(label.unwrap_or_default());
         if !label.is_empty() {
             name.push('"');
             name.push_str(&label);
@@ -190,14 +188,16 @@ pub fn click_name(data_name: Option<&str>, aria_label: Option<&str>, text: Optio
 /// a client-side route (`#/offers`, `#!/offers`). The query is left out: it often carries ids
 /// or tokens, and the action's `url` keeps it.
 pub fn page_name(url: &str) -> String {
-    let after_scheme = match url.find(':') {
-        Some(i) if url.get(i + 1..i + 3) == Some("//") => url.get(i + 3..).unwrap_or_default(),
-        _ => url,
+    let after_scheme = match url.split_once(':') {
+        Some((_, rest)) => rest.strip_prefix("//").unwrap_or(url),
+        None => url,
     };
     let (before_hash, hash) = after_scheme.split_once('#').unwrap_or((after_scheme, ""));
-    let path_start = before_hash.find('/');
-    let path = path_start.and_then(|i| before_hash.get(i..)).unwrap_or("/");
-    let mut name = String::from(path.split('?').next().unwrap_or("/"));
+    // The path from the first `/` up to the query.
+    let mut name = String::from("/");
+    if let Some((_, path)) = before_hash.split_once('/') {
+        name.push_str(path.split_once('?').map_or(path, |(path, _)| path));
+    }
     if hash.starts_with('/') || hash.starts_with("!/") {
         name.push('#');
         name.push_str(hash);

@@ -152,13 +152,13 @@ pub fn body(h: &Header, seq: u64, session: &str, actions: &[String], issues: &[I
     }
     out.push_str("],\"issues\":");
     write_issues_json(issues, &mut out);
-    for (field, n) in [("faults", h.faults), ("dropped", h.dropped)] {
-        if counters && n > 0 {
-            out.push_str(",\"");
-            out.push_str(field);
-            out.push_str("\":");
-            json::write_i64(&mut out, i64::try_from(n).unwrap_or(i64::MAX));
-        }
+    if counters && h.faults > 0 {
+        out.push_str(",\"faults\":");
+        json::write_i64(&mut out, i64::try_from(h.faults).unwrap_or(i64::MAX));
+    }
+    if counters && h.dropped > 0 {
+        out.push_str(",\"dropped\":");
+        json::write_i64(&mut out, i64::try_from(h.dropped).unwrap_or(i64::MAX));
     }
     out.push('}');
     out

@@ -491,27 +491,26 @@ impl Agent {
         let mut issues = Vec::new();
         let mut refused = Vec::new();
         for (i, prop) in self.config.properties.iter().enumerate() {
-            let issue = |reason| Issue { key: prop.key.clone(), reason };
             let value = match (api.get(&prop.key), outcomes.get(i)) {
-                (Some(v), _) | (None, Some(Outcome::Value(v))) => v,
-                (None, Some(Outcome::Issue(reason))) => {
-                    refused.push(issue(*reason));
-                    continue;
-                }
+                (Some(v), _) | (None, Some(Outcome::Value(v))) => Ok(v),
+                (None, Some(Outcome::Issue(reason))) => Err(*reason),
                 _ => continue,
             };
-            if anonymous && !prop.public {
-                refused.push(issue(Reason::DntMasked));
-                continue;
-            }
-            if prop.storage.on_session() {
-                if let Err(reason) = self.props.fold(prop, value.clone(), action.end) {
-                    issues.push(issue(reason));
+            // The property's issue, if any: a refusal (the rule's or DNT's), or one of folding it in.
+            let (list, reason) = match value {
+                Err(reason) => (&mut refused, reason),
+                Ok(_) if anonymous && !prop.public => (&mut refused, Reason::DntMasked),
+                Ok(value) => {
+                    if prop.storage.on_action() {
+                        action.props.set(&prop.key, value.clone());
+                    }
+                    let folded =
+                        if prop.storage.on_session() { self.props.fold(prop, value.clone(), action.end) } else { Ok(()) };
+                    let Err(reason) = folded else { continue };
+                    (&mut issues, reason)
                 }
-            }
-            if prop.storage.on_action() {
-                action.props.set(&prop.key, value.clone());
-            }
+            };
+            list.push(Issue { key: prop.key.clone(), reason });
         }
         issues.append(&mut refused);
         let encoded = beacon::action_json(action, &mut issues);

@@ -86,11 +86,13 @@ fn parse_imf_fixdate(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     // Fields of at most four digits: never beyond i64.
     let num = |from: usize, len: usize| Some(digits(b.get(from..from + len)?)? as i64);
-    if b.len() != 29 || b.get(..3)?.contains(&b' ') || b.get(25..)? != b" GMT" {
+    // The fixed characters; `_` stands for a field's.
+    const SHAPE: &[u8] = b"___, __ ___ ____ __:__:__ GMT";
+    if b.len() != SHAPE.len() || b.get(..3)?.contains(&b' ') {
         return None;
     }
-    for (i, c) in [(3, b','), (4, b' '), (7, b' '), (11, b' '), (16, b' '), (19, b':'), (22, b':')] {
-        if b.get(i) != Some(&c) {
+    for (i, &c) in SHAPE.iter().enumerate() {
+        if c != b'_' && b.get(i) != Some(&c) {
             return None;
         }
     }

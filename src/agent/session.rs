@@ -8,6 +8,7 @@
 use crate::prelude::*;
 use crate::config::SessionConfig;
 use crate::json;
+use crate::value::parse_i64;
 
 /// Random bytes for a new session: 16 for the session id, 16 for a visitor id if none exists.
 pub type Entropy = [u8; 32];
@@ -215,10 +216,14 @@ impl SessionState {
         s.push_str(&self.id);
         s.push('|');
         s.push_str(self.visitor_id.as_deref().unwrap_or(""));
-        for n in [self.start, self.last_activity, ms(self.actions), ms(self.next_seq)] {
-            s.push('|');
-            json::write_i64(&mut s, n);
-        }
+        s.push('|');
+        json::write_i64(&mut s, self.start);
+        s.push('|');
+        json::write_i64(&mut s, self.last_activity);
+        s.push('|');
+        json::write_i64(&mut s, ms(self.actions));
+        s.push('|');
+        json::write_i64(&mut s, ms(self.next_seq));
         s.push_str(if self.sampled { "|1|" } else { "|0|" });
         s.push_str(self.ended.map_or("", EndReason::code));
         s.push('|');
@@ -245,7 +250,7 @@ impl SessionState {
             (*f, rest) = cut(rest?, '|');
         }
         let [prefix, id, vid, start, last, actions, seq, sampled, ended, prev_items, user] = fields;
-        let (start, last_activity) = (int(start)?, int(last)?);
+        let (start, last_activity) = (parse_i64(start)?, parse_i64(last)?);
         let (actions, next_seq) = (count(actions)?, count(seq).filter(|&n| n >= 1)?);
         let sampled = match sampled {
             "1" => true,
@@ -305,14 +310,9 @@ fn cut(s: &str, sep: char) -> (&str, Option<&str>) {
     }
 }
 
-/// A stored integer.
-fn int(s: &str) -> Option<i64> {
-    s.parse().ok()
-}
-
 /// A stored count (never above `i64::MAX`, as [`ms`] writes it).
 fn count(s: &str) -> Option<u64> {
-    u64::try_from(int(s)?).ok()
+    u64::try_from(parse_i64(s)?).ok()
 }
 
 /// A count or duration as a stored integer (saturating).
