@@ -188,15 +188,15 @@ pub fn click_name(data_name: Option<&str>, aria_label: Option<&str>, text: Optio
 /// a client-side route (`#/offers`, `#!/offers`). The query is left out: it often carries ids
 /// or tokens, and the action's `url` keeps it.
 pub fn page_name(url: &str) -> String {
-    let after_scheme = match url.split_once(':') {
+    let after_scheme = match text::cut(url, b':') {
         Some((_, rest)) => rest.strip_prefix("//").unwrap_or(url),
         None => url,
     };
-    let (before_hash, hash) = after_scheme.split_once('#').unwrap_or((after_scheme, ""));
+    let (before_hash, hash) = text::cut(after_scheme, b'#').unwrap_or((after_scheme, ""));
     // The path from the first `/` up to the query.
     let mut name = String::from("/");
-    if let Some((_, path)) = before_hash.split_once('/') {
-        name.push_str(path.split_once('?').map_or(path, |(path, _)| path));
+    if let Some((_, path)) = text::cut(before_hash, b'/') {
+        name.push_str(text::cut(path, b'?').map_or(path, |(path, _)| path));
     }
     if hash.starts_with('/') || hash.starts_with("!/") {
         name.push('#');

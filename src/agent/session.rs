@@ -8,6 +8,7 @@
 use crate::prelude::*;
 use crate::config::SessionConfig;
 use crate::json;
+use crate::text;
 use crate::value::parse_i64;
 
 /// Random bytes for a new session: 16 for the session id, 16 for a visitor id if none exists.
@@ -247,7 +248,7 @@ impl SessionState {
         let mut fields = [""; 11];
         let mut rest = Some(text.trim_ascii());
         for f in &mut fields {
-            (*f, rest) = cut(rest?, '|');
+            (*f, rest) = cut(rest?, b'|');
         }
         let [prefix, id, vid, start, last, actions, seq, sampled, ended, prev_items, user] = fields;
         let (start, last_activity) = (parse_i64(start)?, parse_i64(last)?);
@@ -277,11 +278,11 @@ impl SessionState {
         let mut rest = Some(prev_items);
         while let (Some(items), true) = (rest, prev.len() < MAX_PREV_SESSIONS) {
             let item;
-            (item, rest) = cut(items, '_');
+            (item, rest) = cut(items, b'_');
             if item.is_empty() {
                 continue;
             }
-            let (sid, seq) = cut(item, '.');
+            let (sid, seq) = cut(item, b'.');
             if !is_hex_id(sid) {
                 return None;
             }
@@ -303,8 +304,8 @@ impl SessionState {
 }
 
 /// The text before the first `sep`, and the text after it if there is one.
-fn cut(s: &str, sep: char) -> (&str, Option<&str>) {
-    match s.split_once(sep) {
+fn cut(s: &str, sep: u8) -> (&str, Option<&str>) {
+    match text::cut(s, sep) {
         Some((head, tail)) => (head, Some(tail)),
         None => (s, None),
     }
