@@ -3,6 +3,9 @@
 # www/dist/ and the npm package), into target/agent-wasm/:
 #   rumprops.js            wasm-bindgen's JS glue, --target web
 #   rumprops_bg.wasm       the module, optimized with wasm-opt
+#   names.json, rumprops_bg.named.wasm   for bench/run.mjs, not shipped: the module's short
+#                          names of imports and exports, and the module before optimizing,
+#                          with its function names
 # The glue is made with --omit-default-module-path: every caller passes the module's URL (the
 # loader from its script's URL, the npm entry as new URL('./wasm/rumprops_bg.wasm',
 # import.meta.url), the spelling bundlers and esbuild turn into an asset). Skips wasm-bindgen and
@@ -113,7 +116,7 @@ export default async function (source) {
 `;
 fs.writeFileSync(dir + '/rumprops.js', js);
 JS
-rm "$tmp/names.json"
+cp "$tmp/rumprops_bg.wasm" "$tmp/rumprops_bg.named.wasm"
 node_modules/.bin/wasm-opt -Oz $FEATURES --strip-debug --strip-producers "$tmp/rumprops_bg.wasm" -o "$tmp/rumprops_bg.wasm"
 touch "$tmp/.built"
 rm -rf "$OUT" && mv "$tmp" "$OUT"
