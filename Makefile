@@ -19,6 +19,7 @@ test: setup lint test-native test-browser test-e2e test-npm test-size
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p rumprops --target $(WASM) --all-targets -- -D warnings
+	cargo clippy -p rumprops --target $(WASM) --lib --no-default-features -- -D warnings
 
 test-native:
 	cargo test --workspace

@@ -4,6 +4,7 @@
 //! Form controls give the value a freshly parsed page would have (the `value` attribute, the
 //! selected option, the textarea's text); a live page may have been edited since.
 
+use crate::prelude::*;
 use crate::json::Value;
 use crate::page::{CssRead, JsRead, Page};
 use crate::text;

@@ -25,6 +25,8 @@ pub fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
 
 #[cfg(test)]
 mod tests {
+    use crate::prelude::*;
+
     #[test]
     fn sorts_stably() {
         let mut v = vec![(3, 'a'), (1, 'b'), (3, 'c'), (0, 'd'), (1, 'e')];
