@@ -56,6 +56,9 @@ export function createAgent(win, load) {
       } catch (e) { /* no storage, or it is full */ }
     },
     k: (i) => { try { return storage().key(i); } catch (e) { return undefined; } },
+    // A random 32-bit number: from Web Crypto, else (very old or locked-down pages) from
+    // Math.random, still unique enough for one visitor's sessions.
+    n: () => { try { return win.crypto.getRandomValues(new Uint32Array(1))[0]; } catch (e) { return Math.random() * 4294967296 >>> 0; } },
     // The fetch and XHR requests that started before this script (with `failed`: those answered
     // with a status of 400 or more; responseStatus is 0 when unknown, e.g. cross-origin without
     // Timing-Allow-Origin). Resource Timing lists them once they finished.
