@@ -264,8 +264,9 @@ fn outbox_prefix(window: &Window, collector: &str) -> String {
 
 /// Starts the agent in `window` with a config's JSON text (the JS side writes a config object
 /// as JSON). `host` does the JS side's share of the work ([`Host`]); `dnt` is the browser's Do
-/// Not Track or Global Privacy Control. Returns `""` when it runs, else the reason it stays
-/// inert (`properties[3].source.css: empty selector`). The loader hands over the window it runs
+/// Not Track or Global Privacy Control. Returns `""` when it runs, having handed the collector
+/// URL beacons go to as a row ([`Host::row`], the URL as `a`), else the reason it stays inert
+/// (`properties[3].source.css: empty selector`). The loader hands over the window it runs
 /// in, which spares looking up the global object here.
 #[wasm_bindgen]
 pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
@@ -330,16 +331,11 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
     }
     rt.load_action = rt.load_id.clone();
     rt.persist();
+    rt.host.row(3, rt.agent.config().collector.as_deref().unwrap_or_default(), "", "", 0.0);
     if let Ok(mut slot) = RT.0.try_borrow_mut() {
         *slot = Some(rt);
     }
     String::new()
-}
-
-/// The collector URL beacons go to.
-#[wasm_bindgen]
-pub fn collector() -> String {
-    with(|rt, _| rt.agent.config().collector.clone().unwrap_or_default()).unwrap_or_default()
 }
 
 /// A page event or an API call without arguments, by number:

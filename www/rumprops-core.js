@@ -298,7 +298,7 @@ export function createAgent(win, load) {
     if (err !== '') { warn('config refused: ' + err); return false; }
     // The URL first: once started, every call posts what the module hands out (a restored
     // outbox is due at once), and a post to '' would go to the page itself.
-    url = call('collector') || '';
+    url = rows[0].a; // init hands the collector URL as its one row
     started = true;
     instrument();
     replayEarly();
