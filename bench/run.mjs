@@ -66,7 +66,7 @@ function compressed(file) {
 }
 
 function measureSize() {
-  const agentFiles = ['www/dist/pkg/rumprops_bg.wasm', 'www/dist/pkg/rumprops.js', 'www/dist/rumprops.js'];
+  const agentFiles = ['www/dist/pkg/rumprops_bg.wasm', 'www/dist/rumprops.js'];
   const agentParts = agentFiles.map((f) => ({ file: f, ...compressed(path.join(ROOT, f)) }));
   const sum = (k) => agentParts.reduce((n, p) => n + p[k], 0);
   const rows = [{ name: 'rumprops', version: readCargoVersion(), file: agentFiles.join(' + '), raw: sum('raw'), gzip: sum('gzip'), brotli: sum('brotli'), parts: agentParts }];
@@ -106,6 +106,16 @@ async function launch() {
 const offsite = [];
 async function newContext(browser) {
   const ctx = await browser.newContext();
+  // The module's exports, for the parts that call them directly: the loader keeps wasm-bindgen's
+  // glue inside, so its instance is taken where it is made.
+  await ctx.addInitScript(() => {
+    const instantiate = WebAssembly.instantiate;
+    WebAssembly.instantiate = async function () {
+      const r = await Reflect.apply(instantiate, this, arguments);
+      if (r.instance) window.__exports = r.instance.exports;
+      return r;
+    };
+  });
   ctx.on('request', (r) => {
     const u = new URL(r.url());
     if (!['127.0.0.1', ''].includes(u.hostname) && !['data:', 'blob:'].includes(u.protocol)) offsite.push(r.url());
@@ -127,9 +137,13 @@ async function agentReady(page) {
   }), 'the agent to start');
 }
 
+// The module's short name for an export (scripts/build-wasm.sh keeps the mapping).
+const exportName = (name) => readJson(path.join(ROOT, 'target/agent-wasm/names.json')).exports.find((e) => e[0] === name)[1];
+
 // ---------------------------------------------------------------------------------------------
-// The module with its function names, for the CPU profile only: the same cargo output as
-// www/dist (scripts/build-wasm.sh), through wasm-bindgen --keep-debug and wasm-opt -Oz -g.
+// The module with its function names, for the CPU profile only: the module www/dist ships as
+// scripts/build-wasm.sh keeps it before --strip-debug, through wasm-opt -Oz -g, with the same
+// loader.
 
 const FEATURES = ['--enable-bulk-memory', '--enable-reference-types', '--enable-multivalue',
   '--enable-nontrapping-float-to-int', '--enable-sign-ext', '--enable-mutable-globals'];
@@ -137,11 +151,9 @@ function buildNamed() {
   const dir = path.join(OUT_DIR, 'named');
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(path.join(dir, 'pkg'), { recursive: true });
-  const bindgen = path.join(os.homedir(), '.cargo/bin/wasm-bindgen');
-  execFileSync(fs.existsSync(bindgen) ? bindgen : 'wasm-bindgen', ['--keep-debug', '--target', 'web', '--omit-default-module-path',
-    '--no-typescript', '--out-dir', path.join(dir, 'pkg'), path.join(ROOT, 'target/wasm32-unknown-unknown/release/rumprops.wasm')]);
   const wasm = path.join(dir, 'pkg/rumprops_bg.wasm');
-  execFileSync(path.join(ROOT, 'node_modules/.bin/wasm-opt'), ['-Oz', '-g', ...FEATURES, wasm, '-o', wasm]);
+  execFileSync(path.join(ROOT, 'node_modules/.bin/wasm-opt'), ['-Oz', '-g', ...FEATURES,
+    path.join(ROOT, 'target/agent-wasm/rumprops_bg.named.wasm'), '-o', wasm]);
   fs.copyFileSync(path.join(ROOT, 'www/dist/rumprops.js'), path.join(dir, 'rumprops.js'));
 }
 
@@ -156,19 +168,19 @@ async function measureCapture(browser, srv, sink) {
   page.on('pageerror', (e) => log('pageerror', e.message));
   await page.goto(srv.origin + '/page/capture' + QUERY + '&isolated=1');
   await agentReady(page);
-  const prep = await page.evaluate(async (config) => {
-    const glue = await import('/dist/pkg/rumprops.js');
-    window.__glue = glue;
+  const prep = await page.evaluate(async ({ config, evaluate }) => {
+    // The export hands its rows to the loader (the API builds its answer from them).
+    window.__export = window.__exports[evaluate];
     window.__ref = window.benchRef.compile(config);
-    const a = window.rumprops.evaluateRules(), b = glue.evaluateRules(), c = window.__ref();
+    const a = window.rumprops.evaluateRules(), c = window.__ref();
     const norm = (rows) => JSON.stringify(rows.map((r) => [r.key, r.source, r.value, r.reason]));
     return {
       elements: document.getElementsByTagName('*').length,
       isolated: self.crossOriginIsolated,
-      same: norm(a) === norm(c) && norm(b) === norm(c),
+      same: norm(a) === norm(c) && typeof window.__export === 'function',
       rumprops: a, reference: c,
     };
-  }, config);
+  }, { config, evaluate: exportName('evaluateRules') });
   if (!prep.same) {
     log('rumprops:', JSON.stringify(prep.rumprops));
     log('reference:', JSON.stringify(prep.reference));
@@ -178,7 +190,7 @@ async function measureCapture(browser, srv, sink) {
   log(`capture: ${prep.rumprops.length} rules agree; ${prep.elements} elements; isolated=${prep.isolated}`);
 
   const timing = await page.evaluate(({ n, warm }) => {
-    const fns = { api: () => window.rumprops.evaluateRules(), export: () => window.__glue.evaluateRules(), js: () => window.__ref() };
+    const fns = { api: () => window.rumprops.evaluateRules(), export: () => { window.__export(); return [0]; }, js: () => window.__ref() };
     const names = Object.keys(fns);
     for (let i = 0; i < warm; i++) for (const k of names) fns[k]();
     // Timer resolution as this page sees it.
@@ -220,8 +232,8 @@ async function measureCapture(browser, srv, sink) {
     const ppage = await pctx.newPage();
     await ppage.goto(srv.origin + '/page/profile' + QUERY + '&isolated=1');
     await agentReady(ppage);
-    await ppage.evaluate(async () => { window.__glue = await import('/named/pkg/rumprops.js'); });
-    out.profile = await profile(pctx, ppage, () => window.__glue.evaluateRules());
+    await ppage.evaluate((evaluate) => { window.__export = window.__exports[evaluate]; }, exportName('evaluateRules'));
+    out.profile = await profile(pctx, ppage, () => window.__export());
     await pctx.close();
   } catch (e) {
     log('no profile of the named build: ' + e.message);
@@ -407,10 +419,8 @@ async function measureMemory(browser, srv, sink) {
   await page.goto(srv.origin + '/page/rumprops' + QUERY);
   await agentReady(page);
   const out = await page.evaluate(async () => {
-    // The glue's module namespace is the instance the loader started; its init answers the
-    // module's exports once started, `memory` among them. No export is added for this.
-    const glue = await import('/dist/pkg/rumprops.js');
-    const exports = await glue.default();
+    // The instance the loader started (newContext): `memory` among its exports.
+    const exports = window.__exports;
     // The outbox as stored: entries, body bytes, and the beacons built so far (seq numbers run
     // on from the first one seen in the one session), so built − waiting = dropped (nothing is
     // acknowledged).

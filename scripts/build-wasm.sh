@@ -3,6 +3,9 @@
 # www/dist/ and the npm package), into target/agent-wasm/:
 #   rumprops.js            wasm-bindgen's JS glue, --target web
 #   rumprops_bg.wasm       the module, optimized with wasm-opt
+#   names.json, rumprops_bg.named.wasm   for bench/run.mjs, not shipped: the module's short
+#                          names of imports and exports, and the module before optimizing,
+#                          with its function names
 # The glue is made with --omit-default-module-path: every caller passes the module's URL (the
 # loader from its script's URL, the npm entry as new URL('./wasm/rumprops_bg.wasm',
 # import.meta.url), the spelling bundlers and esbuild turn into an asset). Skips wasm-bindgen and
@@ -111,9 +114,40 @@ export default async function (source) {
     return __wbg_finalize_init(instance, module);
 }
 `;
+
+// Two parts of the glue serve browsers that cannot run this module (it needs reference types:
+// Chrome 96, Firefox 79, Safari 15), all of which have TextEncoder.encodeInto (Chrome 74,
+// Firefox 66, Safari 14.1): the encodeInto polyfill, and the string copy without encodeInto,
+// which the glue takes only when called without a realloc (it never is). Both are checked as
+// the text they replace.
+const drop = (text, why) => {
+  if (js.split(text).length !== 2) throw new Error('not once in the glue (' + why + '): ' + text);
+  js = js.replace(text, () => '');
+};
+drop(`
+if (!('encodeInto' in cachedTextEncoder)) {
+    cachedTextEncoder.encodeInto = function (arg, view) {
+        const buf = cachedTextEncoder.encode(arg);
+        view.set(buf);
+        return {
+            read: arg.length,
+            written: buf.length
+        };
+    };
+}
+`, 'the encodeInto polyfill');
+drop(`    if (realloc === undefined) {
+        const buf = cachedTextEncoder.encode(arg);
+        const ptr = malloc(buf.length, 1) >>> 0;
+        getUint8ArrayMemory0().subarray(ptr, ptr + buf.length).set(buf);
+        WASM_VECTOR_LEN = buf.length;
+        return ptr;
+    }
+`, 'the string copy without realloc');
+if (/passStringToWasm0\([^,()]+, [^,()]+\)/.test(js)) throw new Error('the glue passes a string without realloc');
 fs.writeFileSync(dir + '/rumprops.js', js);
 JS
-rm "$tmp/names.json"
+cp "$tmp/rumprops_bg.wasm" "$tmp/rumprops_bg.named.wasm"
 node_modules/.bin/wasm-opt -Oz $FEATURES --strip-debug --strip-producers "$tmp/rumprops_bg.wasm" -o "$tmp/rumprops_bg.wasm"
 touch "$tmp/.built"
 rm -rf "$OUT" && mv "$tmp" "$OUT"

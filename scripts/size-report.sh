@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Size report of the built agent (scripts/build-agent.sh): raw, gzip -9 and brotli -q 11 bytes
-# of the WebAssembly module, wasm-bindgen's JS glue and the script-tag loader, and the total.
+# of the files a page downloads (the WebAssembly module, and the script-tag loader with
+# wasm-bindgen's JS glue inside), and the total.
 #   scripts/size-report.sh [--budget BYTES] [--parts]
 # --budget: exit 1 when the brotli total exceeds BYTES.
 # --parts:  where the module's bytes go, by part (needs twiggy: cargo install twiggy).
@@ -22,7 +23,7 @@ row() { printf '| %-28s | %9s | %9s | %9s |\n' "$@"; }
 row file raw "gzip -9" "brotli 11"
 row "----------------------------" "--------:" "--------:" "--------:"
 tr=0; tg=0; tb=0
-for f in "$DIST/pkg/rumprops_bg.wasm" "$DIST/pkg/rumprops.js" "$DIST/rumprops.js"; do
+for f in "$DIST/pkg/rumprops_bg.wasm" "$DIST/rumprops.js"; do
   r=$(wc -c < "$f"); g=$(gzip -9c "$f" | wc -c); b=$(brotli -c -q 11 "$f" | wc -c)
   tr=$((tr + r)); tg=$((tg + g)); tb=$((tb + b))
   row "${f#$DIST/}" "$r" "$g" "$b"

@@ -25,7 +25,7 @@ use crate::watch::Watcher;
 use core::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{Crypto, Window};
+use web_sys::Window;
 
 #[wasm_bindgen]
 extern "C" {
@@ -53,6 +53,10 @@ extern "C" {
     /// localStorage's key number `i` (`None` past the last).
     #[wasm_bindgen(method, js_name = k)]
     fn key(this: &Host, i: u32) -> Option<String>;
+
+    /// A random 32-bit number, from Web Crypto where the page has it.
+    #[wasm_bindgen(method, js_name = n)]
+    fn random(this: &Host) -> u32;
 
     /// How many fetch and XHR requests (with `failed`: of them, those answered with a status of
     /// 400 or more) Resource Timing lists that started before the agent's script ran.
@@ -118,15 +122,15 @@ fn now() -> i64 {
     js_sys::Date::now() as i64
 }
 
-fn entropy(window: &Window) -> Entropy {
+fn entropy(host: &Host) -> Entropy {
     let mut bytes = [0u8; 32];
-    let filled = get_object::<Crypto>(window, "crypto").and_then(|c| c.get_random_values_with_u8_array(&mut bytes).ok()).is_some();
-    if !filled {
-        // No Web Crypto (very old or locked-down pages): ids from Math.random, still unique enough
-        // for one visitor's sessions.
-        for b in bytes.iter_mut() {
-            *b = (js_sys::Math::random() * 256.0) as u8;
+    let mut r = 0;
+    for (i, b) in bytes.iter_mut().enumerate() {
+        if i % 4 == 0 {
+            r = host.random();
         }
+        *b = r as u8;
+        r >>= 8;
     }
     bytes
 }
@@ -202,7 +206,7 @@ impl Runtime {
     fn start(&mut self, kind: ActionKind, name: &str, now: i64) -> Option<String> {
         self.sync(now);
         let url = browser::href(&self.window);
-        let e = entropy(&self.window);
+        let e = entropy(&self.host);
         self.agent.start_action(kind, name, &url, now, &e)
     }
 
@@ -260,8 +264,9 @@ fn outbox_prefix(window: &Window, collector: &str) -> String {
 
 /// Starts the agent in `window` with a config's JSON text (the JS side writes a config object
 /// as JSON). `host` does the JS side's share of the work ([`Host`]); `dnt` is the browser's Do
-/// Not Track or Global Privacy Control. Returns `""` when it runs, else the reason it stays
-/// inert (`properties[3].source.css: empty selector`). The loader hands over the window it runs
+/// Not Track or Global Privacy Control. Returns `""` when it runs, having handed the collector
+/// URL beacons go to as a row ([`Host::row`], the URL as `a`), else the reason it stays inert
+/// (`properties[3].source.css: empty selector`). The loader hands over the window it runs
 /// in, which spares looking up the global object here.
 #[wasm_bindgen]
 pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
@@ -286,7 +291,7 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
         return "already started".into();
     }
     let now = now();
-    let e = entropy(&window);
+    let e = entropy(&host);
     let prefix = outbox_prefix(&window, config.collector.as_deref().unwrap_or_default());
     let mut outbox_key = prefix.clone();
     outbox_key.push_str(crate::agent::session::hex_id(e.get(..8).unwrap_or_default()).as_str());
@@ -326,16 +331,11 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
     }
     rt.load_action = rt.load_id.clone();
     rt.persist();
+    rt.host.row(3, rt.agent.config().collector.as_deref().unwrap_or_default(), "", "", 0.0);
     if let Ok(mut slot) = RT.0.try_borrow_mut() {
         *slot = Some(rt);
     }
     String::new()
-}
-
-/// The collector URL beacons go to.
-#[wasm_bindgen]
-pub fn collector() -> String {
-    with(|rt, _| rt.agent.config().collector.clone().unwrap_or_default()).unwrap_or_default()
 }
 
 /// A page event or an API call without arguments, by number:
@@ -465,7 +465,7 @@ pub fn take_beacons() {
 #[wasm_bindgen]
 pub fn response(sid: &str, seq: f64, status: u16, retry_after: Option<String>) {
     with(|rt, now| {
-        let jitter = js_sys::Math::random();
+        let jitter = f64::from(rt.host.random()) / 4_294_967_296.0;
         let status = (status != 0).then_some(status);
         rt.agent.on_response(sid, seq as u64, status, retry_after.as_deref(), now, jitter);
     });
@@ -526,7 +526,7 @@ pub fn send_session_properties() {
     with(|rt, now| {
         let values = core::mem::take(&mut rt.values);
         rt.sync(now);
-        let e = entropy(&rt.window);
+        let e = entropy(&rt.host);
         let r = rt.agent.send_session_properties(&values, now, &e);
         report(&rt.host, &r);
     });

@@ -1,6 +1,7 @@
-// The script-tag bootstrap, appended to rumprops-core.js inside one function by
-// scripts/build-agent.sh: <script async src=".../rumprops.js" data-config="/rumprops.json">
-// (a URL, or the config's JSON inline). The module files are fetched next to this script.
+// The script-tag bootstrap, put after rumprops-core.js and wasm-bindgen's glue (`loadGlue`) inside
+// one function by scripts/build-agent.sh: <script async src=".../rumprops.js"
+// data-config="/rumprops.json"> (a URL, or the config's JSON inline). The module is fetched
+// from pkg/rumprops_bg.wasm next to this script.
 var w = window;
 if (!(w.rumprops && w.rumprops.__rumprops)) {
   var d = document;
@@ -10,10 +11,7 @@ if (!(w.rumprops && w.rumprops.__rumprops)) {
   var configFetch = w.fetch;
   var agent = createAgent(w, function (fetch) {
     var wasm = new URL('pkg/rumprops_bg.wasm', base).href;
-    return import(new URL('pkg/rumprops.js', base).href).then(function (glue) {
-      var source = typeof fetch === 'function' ? Reflect.apply(fetch, w, [wasm]) : wasm;
-      return glue.default(source).then(function () { return glue; });
-    });
+    return loadGlue(typeof fetch === 'function' ? Reflect.apply(fetch, w, [wasm]) : wasm);
   });
   agent.__rumprops = true;
   w.rumprops = agent;

@@ -56,6 +56,9 @@ export function createAgent(win, load) {
       } catch (e) { /* no storage, or it is full */ }
     },
     k: (i) => { try { return storage().key(i); } catch (e) { return undefined; } },
+    // A random 32-bit number: from Web Crypto, else (very old or locked-down pages) from
+    // Math.random, still unique enough for one visitor's sessions.
+    n: () => { try { return win.crypto.getRandomValues(new Uint32Array(1))[0]; } catch (e) { return Math.random() * 4294967296 >>> 0; } },
     // The fetch and XHR requests that started before this script (with `failed`: those answered
     // with a status of 400 or more; responseStatus is 0 when unknown, e.g. cross-origin without
     // Timing-Allow-Origin). Resource Timing lists them once they finished.
@@ -295,7 +298,7 @@ export function createAgent(win, load) {
     if (err !== '') { warn('config refused: ' + err); return false; }
     // The URL first: once started, every call posts what the module hands out (a restored
     // outbox is due at once), and a post to '' would go to the page itself.
-    url = call('collector') || '';
+    url = rows[0].a; // init hands the collector URL as its one row
     started = true;
     instrument();
     replayEarly();

@@ -15,7 +15,7 @@ const ROOTS = { '/dist/': snapshotDist(path.join(here, '../../www/dist')), '/pag
 function snapshotDist(dist) {
   const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'rumprops-e2e-dist-'));
   process.on('exit', () => fs.rmSync(copy, { recursive: true, force: true }));
-  const complete = (dir) => ['rumprops.js', 'pkg/rumprops.js', 'pkg/rumprops_bg.wasm'].every((f) => fs.existsSync(path.join(dir, f)));
+  const complete = (dir) => ['rumprops.js', 'pkg/rumprops_bg.wasm'].every((f) => fs.existsSync(path.join(dir, f)));
   for (let tries = 0; tries < 100; tries++) {
     try {
       if (complete(dist)) {
