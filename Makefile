@@ -45,7 +45,7 @@ test-npm: setup
 ## The agent's size: wasm + wasm-bindgen glue + loader, brotli -q 11 (scripts/size-report.sh).
 ## The budget is a ratchet at today's size, so growth fails CI; the goal is 40,000 B (and 16,000
 ## B): docs/size.md says where the bytes go.
-SIZE_BUDGET ?= 64000
+SIZE_BUDGET ?= 42000
 test-size: setup
 	scripts/build-agent.sh
 	scripts/size-report.sh --budget $(SIZE_BUDGET)
