@@ -396,9 +396,7 @@ impl Agent {
         session.touch(now);
         let sampled = session.sampled;
         if self.open.len() >= MAX_OPEN_ACTIONS {
-            if let Some(oldest) = self.open.first().map(|o| o.action.id.clone()) {
-                self.end_action(&oldest, &[], now);
-            }
+            self.end_open(0, &[], now);
         }
         self.open.push(OpenAction {
             action: Action::new(id.clone(), kind, name, url, now),
@@ -478,6 +476,11 @@ impl Agent {
     /// API values win over them. `false` if no such action is open.
     pub fn end_action(&mut self, id: &str, outcomes: &[Outcome], now: i64) -> bool {
         let Some(pos) = self.open.iter().position(|o| o.action.id == id) else { return false };
+        self.end_open(pos, outcomes, now)
+    }
+
+    /// Ends the open action at `pos` (see [`Agent::end_action`]); `false` if there is none.
+    fn end_open(&mut self, pos: usize, outcomes: &[Outcome], now: i64) -> bool {
         let Some(OpenAction { mut action, api, sampled, .. }) = take_at(&mut self.open, pos) else { return false };
         action.finish(now);
         // The capped end, not `now`: an action ended late (a throttled background tab) must not
@@ -816,9 +819,8 @@ impl Agent {
     }
 
     fn close_open_actions(&mut self, now: i64) {
-        while let Some(oldest) = self.open.first().map(|o| o.action.id.clone()) {
-            self.end_action(&oldest, &[], now);
-        }
+        // Oldest first.
+        while self.end_open(0, &[], now) {}
     }
 
     /// Ends the session: its open actions close, and its last beacon carries the reason. The

@@ -57,9 +57,11 @@ pub fn give_up(failures: u32, created: i64, now: i64) -> bool {
 
 /// Reads a `Retry-After` header: delay-seconds (`120`) or an IMF-fixdate
 /// (`Wed, 21 Oct 2015 07:28:00 GMT`, the only HTTP-date form servers must send); a date in the
-/// past is no delay. Anything else is ignored (`None`), so the backoff applies.
+/// past is no delay. Anything else is ignored (`None`), so the backoff applies. Header values
+/// are ASCII by spec (and the browser's `Headers` already strips HTTP white space), so only
+/// ASCII white space is trimmed.
 pub fn parse_retry_after(value: &str, now: i64) -> Option<u64> {
-    let v = value.trim();
+    let v = value.trim_ascii();
     if let Some(secs) = digits(v.as_bytes()) {
         return Some(secs.saturating_mul(1000));
     }
