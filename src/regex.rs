@@ -75,11 +75,12 @@ const NOT_SPACE: &[(char, char)] = &[('\0', '\u{8}'), ('\u{e}', '\u{1f}'), ('!',
 
 /// Whether `code` (taken from index `from`) can run to its end without taking a character.
 fn matches_empty(code: &[Inst], from: usize) -> bool {
-    let mut seen = vec![false; code.len()];
+    // 1 once followed (`usize`, the element type the VM's vectors already have).
+    let mut seen = vec![0usize; code.len()];
     let mut todo = vec![0usize];
     while let Some(i) = todo.pop() {
         let (Some(inst), Some(seen)) = (code.get(i), seen.get_mut(i)) else { return true };
-        if core::mem::replace(seen, true) {
+        if core::mem::replace(seen, 1) == 1 {
             continue;
         }
         match *inst {
