@@ -126,7 +126,10 @@ fn utf8_lossy(b: &[u8]) -> (String, bool) {
 /// `str::split_once` and `str::split` with a `char` go through the standard character searcher,
 /// whose bounds-check panic drags integer formatting into the browser build; these do not.
 pub fn cut(s: &str, sep: u8) -> Option<(&str, &str)> {
-    let i = s.bytes().position(|b| b == sep)?;
+    let mut i = 0;
+    while *s.as_bytes().get(i)? != sep {
+        i += 1;
+    }
     Some((s.get(..i)?, s.get(i + 1..)?))
 }
 
