@@ -162,13 +162,14 @@ impl<'a> Iterator for Parts<'a> {
 /// The value of the first cookie named `name` in a `document.cookie` string, percent-decoded
 /// (the raw text when decoding fails).
 pub fn cookie_value(cookies: &str, name: &str) -> Option<String> {
-    parts(cookies, b';').find_map(|pair| {
+    for pair in parts(cookies, b';') {
         let (k, v) = cut(pair, b'=').unwrap_or(("", pair));
-        (trim_ascii_ws(k) == name).then(|| {
+        if trim_ascii_ws(k) == name {
             let raw = trim_ascii_ws(v);
-            decode_uri_component(raw).unwrap_or_else(|| raw.to_owned())
-        })
-    })
+            return Some(decode_uri_component(raw).unwrap_or_else(|| raw.to_owned()));
+        }
+    }
+    None
 }
 
 /// The query string of a URL: between the first `?` and the `#`, without either.
@@ -179,10 +180,13 @@ pub fn query_of(url: &str) -> &str {
 
 /// The first parameter `name` of a URL's query, form-decoded (as `URLSearchParams.get`).
 pub fn query_value(url: &str, name: &str) -> Option<String> {
-    parts(query_of(url), b'&').filter(|p| !p.is_empty()).find_map(|pair| {
+    for pair in parts(query_of(url), b'&') {
         let (k, v) = cut(pair, b'=').unwrap_or((pair, ""));
-        (form_decode(k) == name).then(|| form_decode(v))
-    })
+        if !pair.is_empty() && form_decode(k) == name {
+            return Some(form_decode(v));
+        }
+    }
+    None
 }
 
 /// Whether a `<meta>` with these `name` and `property` attributes answers to `wanted`
