@@ -454,7 +454,12 @@ impl Parser<'_> {
             self.i += 1;
         }
         let start = self.ranges.len();
-        let mut first = true;
+        // Leading `-`s are literal, as in the regex crate.
+        while self.peek() == Some('-') {
+            self.i += 1;
+            self.ranges.push(('-', '-'));
+        }
+        let mut first = self.ranges.len() == start;
         loop {
             let Some(c) = self.bump() else {
                 self.i = open;
@@ -462,6 +467,10 @@ impl Parser<'_> {
             };
             let lo = match c {
                 ']' if !first => break,
+                '-' | '&' | '~' if self.peek() == Some(c) => {
+                    self.i -= 1;
+                    return Err(self.err("class set operations (--, &&, ~~) are not supported"));
+                }
                 '[' => {
                     self.i -= 1;
                     return Err(self.err("nested classes are not supported (escape '[')"));
@@ -481,7 +490,8 @@ impl Parser<'_> {
                 c => c,
             };
             first = false;
-            if self.peek() == Some('-') && !matches!(self.peek_at(1), Some(']') | None) {
+            // `a--` is not a range: `--` is the regex crate's set difference, refused above.
+            if self.peek() == Some('-') && !matches!(self.peek_at(1), Some(']' | '-') | None) {
                 self.i += 1;
                 let hi = match self.bump() {
                     Some('\\') => match self.escape(true)? {
@@ -810,6 +820,13 @@ mod tests {
         assert_eq!(Regex::new(&"(".repeat(65)).unwrap_err().message, "groups nested too deeply");
         assert_eq!(Regex::new("[\\d-w]").unwrap_err().message, "a class range must start with a single character");
         assert!(Regex::new("[\\d-]").is_ok());
+        for p in ["[$--]", "[a--b]", "[a&&b]", "[&&]", "[a~~]", "[]--]", "[-a--]", "[\\d--]"] {
+            assert!(Regex::new(p).is_err(), "{p}");
+        }
+        for (p, yes, no) in [("[--a]", "-", "b"), ("[^-]", "a", "-"), ("[a-]", "-", "b"), ("[!-&]", "&", "a"), ("[&~]", "~", "a")] {
+            let re = Regex::new(p).unwrap();
+            assert!(re.find_group(yes, 0).is_some() && re.find_group(no, 0).is_none(), "{p}");
+        }
         assert_eq!(Regex::new("((a{1000}){1000})").unwrap_err().message, "pattern too large");
     }
 
