@@ -360,9 +360,11 @@ impl<'a> Obj<'a> {
 pub fn is_valid_key(key: &str) -> bool {
     key.len() <= MAX_KEY_LEN
         && crate::text::parts(key, b'.').all(|part| {
-            let mut bytes = part.bytes();
-            bytes.next().is_some_and(|b| b.is_ascii_lowercase())
-                && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            let mut ok = part.as_bytes().first().is_some_and(u8::is_ascii_lowercase);
+            for b in part.bytes() {
+                ok &= b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_';
+            }
+            ok
         })
 }
 

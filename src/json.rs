@@ -360,23 +360,17 @@ pub fn write_value(out: &mut String, v: &Value) {
 
 /// Appends an integer in decimal.
 pub fn write_i64(out: &mut String, n: i64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut m = n.unsigned_abs();
-    loop {
-        i -= 1;
-        if let Some(slot) = buf.get_mut(i) {
-            *slot = b'0' + (m % 10) as u8;
-        }
-        m /= 10;
-        if m == 0 {
-            break;
-        }
-    }
     if n < 0 {
         out.push('-');
     }
-    out.push_str(core::str::from_utf8(buf.get(i..).unwrap_or_default()).unwrap_or_default());
+    write_u64(out, n.unsigned_abs());
+}
+
+fn write_u64(out: &mut String, n: u64) {
+    if n >= 10 {
+        write_u64(out, n / 10);
+    }
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// Appends a finite double in the shortest form that reads back to the same value, as JS

@@ -75,11 +75,12 @@ const NOT_SPACE: &[(char, char)] = &[('\0', '\u{8}'), ('\u{e}', '\u{1f}'), ('!',
 
 /// Whether `code` (taken from index `from`) can run to its end without taking a character.
 fn matches_empty(code: &[Inst], from: usize) -> bool {
-    let mut seen = vec![false; code.len()];
+    // 1 once followed (`usize`, the element type the VM's vectors already have).
+    let mut seen = vec![0usize; code.len()];
     let mut todo = vec![0usize];
     while let Some(i) = todo.pop() {
         let (Some(inst), Some(seen)) = (code.get(i), seen.get_mut(i)) else { return true };
-        if core::mem::replace(seen, true) {
+        if core::mem::replace(seen, 1) == 1 {
             continue;
         }
         match *inst {
@@ -453,7 +454,12 @@ impl Parser<'_> {
             self.i += 1;
         }
         let start = self.ranges.len();
-        let mut first = true;
+        // Leading `-`s are literal, as in the regex crate.
+        while self.peek() == Some('-') {
+            self.i += 1;
+            self.ranges.push(('-', '-'));
+        }
+        let mut first = self.ranges.len() == start;
         loop {
             let Some(c) = self.bump() else {
                 self.i = open;
@@ -461,6 +467,10 @@ impl Parser<'_> {
             };
             let lo = match c {
                 ']' if !first => break,
+                '-' | '&' | '~' if self.peek() == Some(c) => {
+                    self.i -= 1;
+                    return Err(self.err("class set operations (--, &&, ~~) are not supported"));
+                }
                 '[' => {
                     self.i -= 1;
                     return Err(self.err("nested classes are not supported (escape '[')"));
@@ -480,7 +490,8 @@ impl Parser<'_> {
                 c => c,
             };
             first = false;
-            if self.peek() == Some('-') && !matches!(self.peek_at(1), Some(']') | None) {
+            // `a--` is not a range: `--` is the regex crate's set difference, refused above.
+            if self.peek() == Some('-') && !matches!(self.peek_at(1), Some(']' | '-') | None) {
                 self.i += 1;
                 let hi = match self.bump() {
                     Some('\\') => match self.escape(true)? {
@@ -809,6 +820,13 @@ mod tests {
         assert_eq!(Regex::new(&"(".repeat(65)).unwrap_err().message, "groups nested too deeply");
         assert_eq!(Regex::new("[\\d-w]").unwrap_err().message, "a class range must start with a single character");
         assert!(Regex::new("[\\d-]").is_ok());
+        for p in ["[$--]", "[a--b]", "[a&&b]", "[&&]", "[a~~]", "[]--]", "[-a--]", "[\\d--]"] {
+            assert!(Regex::new(p).is_err(), "{p}");
+        }
+        for (p, yes, no) in [("[--a]", "-", "b"), ("[^-]", "a", "-"), ("[a-]", "-", "b"), ("[!-&]", "&", "a"), ("[&~]", "~", "a")] {
+            let re = Regex::new(p).unwrap();
+            assert!(re.find_group(yes, 0).is_some() && re.find_group(no, 0).is_none(), "{p}");
+        }
         assert_eq!(Regex::new("((a{1000}){1000})").unwrap_err().message, "pattern too large");
     }
 

@@ -103,7 +103,11 @@ impl SessionProps {
 
     /// The current values, in the order keys were first seen.
     pub fn values(&self) -> PropertyMap {
-        PropertyMap(self.slots.iter().map(|s| (s.key.clone(), s.value.clone())).collect())
+        let mut map = PropertyMap::default();
+        for s in &self.slots {
+            map.0.push((s.key.clone(), s.value.clone()));
+        }
+        map
     }
 
     /// Whether no value was folded yet.

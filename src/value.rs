@@ -138,8 +138,18 @@ pub fn type_text(text: &str, ty: PropType) -> Result<PropertyValue, Reason> {
 }
 
 fn is_integer_literal(s: &str) -> bool {
-    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
-    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    let digits = match s.as_bytes() {
+        [b'+' | b'-', rest @ ..] => rest,
+        all => all,
+    };
+    let mut any = false;
+    for d in digits {
+        if !d.is_ascii_digit() {
+            return false;
+        }
+        any = true;
+    }
+    any
 }
 
 /// Reads a decimal integer, `[+-]?[0-9]+`, as `str::parse::<i64>` does: `None` for any other

@@ -54,18 +54,27 @@ impl Watcher {
 
     /// Stops watching an action (it ended some other way).
     pub fn forget(&mut self, id: &str) {
-        self.open.retain(|w| w.id != id);
+        self.remove(Some(id), 0);
     }
 
     /// Removes and returns the actions that are quiet now, oldest first.
     pub fn take_quiet(&mut self, now: i64) -> Vec<String> {
+        self.remove(None, now)
+    }
+
+    /// Removes the action `id`, or without one the actions quiet at `now`, and returns their
+    /// ids, oldest first (one `retain` serves both callers).
+    fn remove(&mut self, id: Option<&str>, now: i64) -> Vec<String> {
         let mut done = Vec::new();
         self.open.retain(|w| {
-            let quiet = w.ready && w.pending == 0 && now - w.quiet_since >= QUIET_MS;
-            if quiet {
+            let gone = match id {
+                Some(id) => w.id == id,
+                None => w.ready && w.pending == 0 && now - w.quiet_since >= QUIET_MS,
+            };
+            if gone {
                 done.push(w.id.clone());
             }
-            !quiet
+            !gone
         });
         done
     }
