@@ -307,7 +307,7 @@ impl<'a> Obj<'a> {
     fn nonempty(&self, name: &str, what: &str) -> R<Option<String>> {
         match self.string(name)? {
             None => Ok(None),
-            Some(s) if s.trim().is_empty() => Err(self.err(name, &concat(&["empty ", what]))),
+            Some(s) if s.trim_ascii().is_empty() => Err(self.err(name, &concat(&["empty ", what]))),
             Some(s) => Ok(Some(s.to_owned())),
         }
     }

@@ -107,7 +107,7 @@ pub fn type_value(group: PropType, v: &ApiValue) -> Result<PropertyValue, Reason
         (_, ApiValue::Unsupported) => Err(Reason::UnsupportedValue),
         (PropType::String, ApiValue::Str(s)) => Ok(PropertyValue::String(s.clone())),
         (PropType::String, _) => Err(Reason::UnsupportedValue),
-        (_, ApiValue::Str(s)) => value::type_text(s.trim(), group),
+        (_, ApiValue::Str(s)) => value::type_text(s.trim_ascii(), group),
         (PropType::Long, ApiValue::Num(x)) => exact_integer(*x, Reason::NotALong).map(PropertyValue::Long),
         (PropType::Long, ApiValue::BigInt(s)) => value::parse_long(s).map(PropertyValue::Long),
         (PropType::Double, ApiValue::Num(x)) if x.is_finite() => Ok(PropertyValue::Double(*x)),
@@ -277,6 +277,9 @@ mod tests {
         assert_eq!(type_value(T::Date, &Num(0.5)), Err(Reason::NotADate));
         assert_eq!(type_value(T::Date, &Str("2024-02-30".into())), Err(Reason::NotADate));
         assert_eq!(type_value(T::Double, &Str("2e3".into())), Ok(PropertyValue::Double(2000.0)));
+        // Text is trimmed of ASCII white space, as rule values are (DESIGN §2), not of Unicode's.
+        assert_eq!(type_value(T::Long, &Str(" 12\n".into())), Ok(PropertyValue::Long(12)));
+        assert_eq!(type_value(T::Long, &Str("12\u{a0}".into())), Err(Reason::NotALong));
     }
 
     #[test]
