@@ -112,17 +112,7 @@ unsafe impl GlobalAlloc for Classes {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let Ok(new) = Layout::from_size_align(new_size, layout.align()) else { return null_mut() };
-        let (Some(old_c), Some(new_c)) = (class(layout), class(new)) else { return null_mut() };
-        if new_c == old_c {
-            return ptr;
-        }
-        // The newest carved block (a string or vector growing while nothing else is carved)
-        // grows where it is, instead of leaving its old block behind in a free list.
-        // SAFETY: as in `alloc`; the state reference ends before `alloc` below takes its own.
-        let st = unsafe { &mut *self.0.get() };
-        let at = ptr as usize;
-        if new_c > old_c && at + (1 << old_c) == st.next && at + (1 << new_c) <= st.end {
-            st.next = at + (1 << new_c);
+        if class(new).is_some() && class(new) == class(layout) {
             return ptr;
         }
         // SAFETY: the caller's contract for `realloc`, passed on to `alloc` and `dealloc`.
