@@ -15,7 +15,7 @@ use crate::agent::api::{self, ApiReport, ApiValue, Consent, Mode};
 use crate::agent::flush::FlushReason;
 use crate::agent::session::Entropy;
 use crate::agent::{Agent, Stored, StoredState};
-use crate::browser::{self, get, get_object, get_string, BrowserPage};
+use crate::browser::{BrowserPage, Reader};
 use crate::capture;
 use crate::config::Config;
 use crate::page::Page;
@@ -30,7 +30,8 @@ use web_sys::Window;
 #[wasm_bindgen]
 extern "C" {
     /// The JS side's host object (`host` in `www/rumprops-core.js`), given to [`init`]. Its
-    /// methods catch what they call: none throws.
+    /// methods catch what they call: none throws. It is also the page's [`Reader`].
+    #[wasm_bindgen(extends = Reader)]
     pub type Host;
 
     /// Hands one row of an export's answer to the JS side, which builds the API's objects from
@@ -79,9 +80,8 @@ const OUTBOX_PREFIX: &str = "rumprops.q.";
 
 struct Runtime {
     agent: Agent,
+    /// Reads through the host, which is its reader ([`Runtime::host`]).
     page: BrowserPage,
-    window: Window,
-    host: Host,
     watch: Watcher,
     /// The load action, until the load event.
     load_id: Option<String>,
@@ -171,21 +171,27 @@ fn keys_with_prefix(host: &Host, prefix: &str) -> Vec<String> {
 }
 
 impl Runtime {
+    /// The JS side's host object, which is the page's reader.
+    fn host(&self) -> &Host {
+        self.page.reader.unchecked_ref()
+    }
+
     fn read_cookie(&self) -> Option<String> {
         text::cookie_value(&self.page.cookie_string()?, SESSION_COOKIE).filter(|s| !s.is_empty())
     }
 
     /// The stored session: the cookie, else its localStorage mirror.
     fn stored_session(&self) -> Option<String> {
-        self.read_cookie().or_else(|| self.host.read(SESSION_KEY))
+        self.read_cookie().or_else(|| self.host().read(SESSION_KEY))
     }
 
     fn persist(&mut self) {
         let update = self.agent.take_storage_update();
+        let host = self.page.reader.unchecked_ref::<Host>();
         let put = |key: &str, s: &Stored| match s {
             Stored::Unchanged => {}
-            Stored::Write(v) => self.host.write(key, Some(v)),
-            Stored::Delete => self.host.write(key, None),
+            Stored::Write(v) => host.write(key, Some(v)),
+            Stored::Delete => host.write(key, None),
         };
         put("", &update.session); // the cookie
         put(SESSION_KEY, &update.session);
@@ -205,8 +211,8 @@ impl Runtime {
 
     fn start(&mut self, kind: ActionKind, name: &str, now: i64) -> Option<String> {
         self.sync(now);
-        let url = browser::href(&self.window);
-        let e = entropy(&self.host);
+        let url = self.page.href();
+        let e = entropy(self.host());
         self.agent.start_action(kind, name, &url, now, &e)
     }
 
@@ -217,8 +223,8 @@ impl Runtime {
             // The load action also counts the fetch and XHR requests that started before the
             // agent loaded (it loads `async`, so the page's first requests precede its wrappers).
             self.load_action = None;
-            let failed = self.host.early(true);
-            for i in 0..self.host.early(false) {
+            let failed = self.host().early(true);
+            for i in 0..self.host().early(false) {
                 self.agent.count_request(Some(id), i < failed);
             }
         }
@@ -237,9 +243,9 @@ impl Runtime {
 
     fn set_mode(&mut self, consent: Option<Consent>) {
         if let Some(c) = consent {
-            self.host.write(CONSENT_KEY, c.to_storage());
+            self.host().write(CONSENT_KEY, c.to_storage());
         }
-        let consent = consent.unwrap_or_else(|| Consent::from_storage(self.host.read(CONSENT_KEY).as_deref()));
+        let consent = consent.unwrap_or_else(|| Consent::from_storage(self.host().read(CONSENT_KEY).as_deref()));
         let mode = api::mode(&self.agent.config().privacy, consent, self.dnt);
         self.agent.set_mode(mode);
     }
@@ -248,8 +254,8 @@ impl Runtime {
 /// The outbox key prefix of a collector: `rumprops.q.<hash of its URL>.`. A page adopts only the
 /// outboxes of pages that send to the same collector: a page of the origin configured for another
 /// collector (another app, a moved collector) must not post their beacons to its own.
-fn outbox_prefix(window: &Window, collector: &str) -> String {
-    let origin = get_string(&get(window, "location"), "origin").unwrap_or_default();
+fn outbox_prefix(page: &BrowserPage, collector: &str) -> String {
+    let origin = page.reader.get_string(&page.global("location"), "origin").unwrap_or_default();
     let root_relative = collector.starts_with('/') && !collector.starts_with("//");
     let base = if root_relative { origin.as_str() } else { "" };
     let mut h: u32 = 0x811c_9dc5; // FNV-1a
@@ -271,10 +277,10 @@ fn outbox_prefix(window: &Window, collector: &str) -> String {
 #[wasm_bindgen]
 pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
     let window: Window = window.unchecked_into();
-    let Some(dom) = get_object(&window, "document") else {
+    let Some(dom) = host.get_object(&window, "document") else {
         return "no window".into();
     };
-    let page = BrowserPage::with_document(window.clone(), dom);
+    let page = BrowserPage::with_document(window, dom, host.into());
     let config = match Config::parse(config, &|s: &str| page.selector_is_valid(s)) {
         Ok(c) => c,
         Err(e) => return e.message(),
@@ -291,31 +297,30 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
         return "already started".into();
     }
     let now = now();
-    let e = entropy(&host);
-    let prefix = outbox_prefix(&window, config.collector.as_deref().unwrap_or_default());
+    let e = entropy(page.reader.unchecked_ref());
+    let prefix = outbox_prefix(&page, config.collector.as_deref().unwrap_or_default());
+    let last_url = page.href();
     let mut outbox_key = prefix.clone();
     outbox_key.push_str(crate::agent::session::hex_id(e.get(..8).unwrap_or_default()).as_str());
     let mut rt = Runtime {
         agent: Agent::new(config, Mode::Off),
         page,
-        window: window.clone(),
-        host,
         watch: Watcher::default(),
         load_id: None,
         load_action: None,
         outbox_key,
         values: Vec::new(),
         adopted: Vec::new(),
-        last_url: browser::href(&window),
+        last_url,
         dnt,
     };
     rt.set_mode(None);
     // Restore what earlier pages left: the session, its properties, and every page's outbox.
     let session = rt.stored_session();
-    let props = rt.host.read(PROPS_KEY);
+    let props = rt.host().read(PROPS_KEY);
     let mut outboxes = Vec::new();
-    for key in keys_with_prefix(&rt.host, &prefix) {
-        if let Some(v) = rt.host.read(&key) {
+    for key in keys_with_prefix(rt.host(), &prefix) {
+        if let Some(v) = rt.host().read(&key) {
             outboxes.push(v);
             rt.adopted.push(key);
         }
@@ -323,7 +328,7 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
     let refs: Vec<&str> = outboxes.iter().map(String::as_str).collect();
     rt.agent.restore(&StoredState { session: session.as_deref(), props: props.as_deref(), outboxes: &refs }, now);
     // The load action runs from navigation start to the load event.
-    let nav_start = get(&get(&window, "performance"), "timeOrigin").as_f64().map_or(now, |t| t as i64);
+    let nav_start = rt.page.reader.get(&rt.page.global("performance"), "timeOrigin").as_f64().map_or(now, |t| t as i64);
     let url = rt.last_url.clone();
     rt.load_id = rt.start(ActionKind::Load, &crate::agent::action::page_name(&url), nav_start.min(now));
     if let Some(id) = &rt.load_id {
@@ -331,7 +336,7 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
     }
     rt.load_action = rt.load_id.clone();
     rt.persist();
-    rt.host.row(3, rt.agent.config().collector.as_deref().unwrap_or_default(), "", "", 0.0);
+    rt.host().row(3, rt.agent.config().collector.as_deref().unwrap_or_default(), "", "", 0.0);
     if let Ok(mut slot) = RT.0.try_borrow_mut() {
         *slot = Some(rt);
     }
@@ -357,7 +362,7 @@ pub fn event(kind: u8) {
             }
         }
         1 => {
-            let url = browser::href(&rt.window);
+            let url = rt.page.href();
             if url != rt.last_url {
                 rt.last_url = url.clone();
                 if let Some(id) = rt.start(ActionKind::Route, &crate::agent::action::page_name(&url), now) {
@@ -386,8 +391,8 @@ pub fn event(kind: u8) {
             rt.set_mode(Some(Consent::Refused));
             rt.watch = Watcher::default();
             // Every outbox of the origin goes, those for other collectors too.
-            for key in keys_with_prefix(&rt.host, OUTBOX_PREFIX) {
-                rt.host.write(&key, None);
+            for key in keys_with_prefix(rt.host(), OUTBOX_PREFIX) {
+                rt.host().write(&key, None);
             }
         }
         9 => {
@@ -456,7 +461,7 @@ pub fn next_wakeup() -> f64 {
 pub fn take_beacons() {
     with(|rt, now| {
         for o in rt.agent.take_beacons(now) {
-            rt.host.row(u8::from(o.leave), &o.sid, "", &o.body, o.seq as f64);
+            rt.host().row(u8::from(o.leave), &o.sid, "", &o.body, o.seq as f64);
         }
     });
 }
@@ -465,7 +470,7 @@ pub fn take_beacons() {
 #[wasm_bindgen]
 pub fn response(sid: &str, seq: f64, status: u16, retry_after: Option<String>) {
     with(|rt, now| {
-        let jitter = f64::from(rt.host.random()) / 4_294_967_296.0;
+        let jitter = f64::from(rt.host().random()) / 4_294_967_296.0;
         let status = (status != 0).then_some(status);
         rt.agent.on_response(sid, seq as u64, status, retry_after.as_deref(), now, jitter);
     });
@@ -516,7 +521,7 @@ pub fn add_action_properties(id: JsValue) {
     with(|rt, _| {
         let values = core::mem::take(&mut rt.values);
         let r = rt.agent.add_action_properties(id.as_string().as_deref(), &values);
-        report(&rt.host, &r);
+        report(rt.host(), &r);
     });
 }
 
@@ -526,9 +531,9 @@ pub fn send_session_properties() {
     with(|rt, now| {
         let values = core::mem::take(&mut rt.values);
         rt.sync(now);
-        let e = entropy(&rt.host);
+        let e = entropy(rt.host());
         let r = rt.agent.send_session_properties(&values, now, &e);
-        report(&rt.host, &r);
+        report(rt.host(), &r);
     });
 }
 
@@ -553,7 +558,7 @@ pub fn evaluate_rules() {
                 capture::Outcome::Issue(r) => Some(Err(r.code())),
                 capture::Outcome::Skipped => None,
             };
-            row(&rt.host, &p.key, p.source.kind(), outcome);
+            row(rt.host(), &p.key, p.source.kind(), outcome);
         }
     });
 }

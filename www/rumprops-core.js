@@ -10,6 +10,16 @@
 // exception it is never called again (its state may be half-updated). The code avoids
 // Array.prototype and JSON, which pages replace.
 
+// The page reads of the module that can throw (src/browser.rs, `Reader`), part of every agent's
+// host object; the fixture tests (tests/browser.rs) read pages through it too. They catch.
+export const reader = {
+  // Reflect.get(o, k), or, when that throws (a getter or proxy trap, o not an object), the
+  // object this is called on: the host, which no page value is.
+  g(o, k) { try { return Reflect.get(o, k); } catch (e) { return this; } },
+  // Whether s is a valid CSS selector: a query in a fragment of the document d does not throw.
+  v(d, s) { try { d.createDocumentFragment().querySelector(s); return true; } catch (e) { return false; } },
+};
+
 const API = ['init', 'addActionProperties', 'sendSessionProperties', 'identifyUser', 'enterAction',
   'leaveAction', 'enable', 'disable', 'endSession', 'flush', 'evaluateRules'];
 
@@ -42,6 +52,7 @@ export function createAgent(win, load) {
   // What the module asks of the page (src/runtime.rs, `Host`). Nothing here throws.
   const storage = () => win.localStorage;
   const host = {
+    __proto__: reader, // its methods g and v
     // One row of an answer: a report's or a rule's outcome (key a, source b; t 0: value c,
     // 1: value n, 2: reason c, 3: nothing), or a beacon (sid a, body c, seq n, t 1: leaving).
     o: (t, a, b, c, n) => { rows[rows.length] = { t, a, b, c, n }; },
