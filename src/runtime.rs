@@ -343,18 +343,25 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
     String::new()
 }
 
-/// A page event or an API call without arguments, by number:
+/// A page event or an API call (with `arg` its argument, when a string), by number:
 /// - 0: the load event fired;
 /// - 1: the URL may have changed (pushState, replaceState, popstate, hashchange): a route action;
 /// - 2: an `error` or `unhandledrejection` event of the page;
 /// - 3, 4, 5: the page may be leaving: `visibilitychange` to hidden, `pagehide`, `freeze`;
-/// - 6: the timer the JS side set from [`next_wakeup`] fired;
+/// - 6: the timer the JS side set from [`take_beacons`] fired;
 /// - 7: `enable()`, the page's consent under opt-in;
 /// - 8: `disable()`: stop, and delete what was stored;
 /// - 9: `endSession()`;
-/// - 10: `flush()`: send what waits now.
+/// - 10: `flush()`: send what waits now;
+/// - 11: `sendSessionProperties(…)` with the values handed over ([`value`]): its report as rows;
+/// - 12: `evaluateRules()`: a live dry run, a row ([`Host::row`]) for each rule;
+/// - 13: `addActionProperties(arg, …)` with the values handed over: its report as rows;
+/// - 14: `identifyUser(arg)`;
+/// - 15: `enterAction(arg)`: opens a custom action, and hands its id as a row (`a`), none when off;
+/// - 16: `leaveAction(arg)`: ends a custom (or any open) action with its rules' values.
 #[wasm_bindgen]
-pub fn event(kind: u8) {
+pub fn event(kind: u8, arg: JsValue) {
+    let arg = arg.as_string();
     with(|rt, now| match kind {
         0 => {
             if let Some(id) = rt.load_id.take() {
@@ -400,6 +407,44 @@ pub fn event(kind: u8) {
             rt.agent.end_session(now);
         }
         10 => rt.agent.flush(now),
+        11 => {
+            let values = core::mem::take(&mut rt.values);
+            rt.sync(now);
+            let e = entropy(rt.host());
+            let r = rt.agent.send_session_properties(&values, now, &e);
+            report(rt.host(), &r);
+        }
+        12 => {
+            let config = rt.agent.config();
+            let outcomes = capture::evaluate(config, &rt.page);
+            for (p, o) in config.properties.iter().zip(&outcomes) {
+                let outcome = match o {
+                    capture::Outcome::Value(v) => Some(Ok(v)),
+                    capture::Outcome::Issue(r) => Some(Err(r.code())),
+                    capture::Outcome::Skipped => None,
+                };
+                row(rt.host(), &p.key, p.source.kind(), outcome);
+            }
+        }
+        13 => {
+            let values = core::mem::take(&mut rt.values);
+            let r = rt.agent.add_action_properties(arg.as_deref(), &values);
+            report(rt.host(), &r);
+        }
+        14 => {
+            rt.sync(now);
+            rt.agent.identify_user(arg.as_deref().unwrap_or_default(), now);
+        }
+        15 => {
+            if let Some(id) = rt.start(ActionKind::Custom, arg.as_deref().unwrap_or_default(), now) {
+                rt.host().row(3, &id, "", "", 0.0);
+            }
+        }
+        16 => {
+            if let Some(id) = &arg {
+                rt.end(id, now);
+            }
+        }
         _ => {}
     });
 }
@@ -417,12 +462,18 @@ pub fn click(data_name: Option<String>, aria_label: Option<String>, text: Option
     });
 }
 
-/// A fetch or XHR started: returns the id of the action it belongs to (`""`: none). It belongs
-/// to the newest open action; a custom one (`enterAction`, not watched: the page ends it)
-/// counts it without waiting for it.
-#[wasm_bindgen(js_name = requestStart)]
-pub fn request_start() -> String {
-    with(|rt, _| {
+/// A fetch or XHR request. With `id` `""`, one started: returns the id of the action it
+/// belongs to (`""`: none). It belongs to the newest open action; a custom one (`enterAction`,
+/// not watched: the page ends it) counts it without waiting for it. Else the request of action
+/// `id` ended (`failed` for a status of 400 or more or a network error): returns `""`.
+#[wasm_bindgen]
+pub fn request(id: &str, failed: bool) -> String {
+    with(|rt, now| {
+        if !id.is_empty() {
+            rt.agent.count_request(Some(id), failed);
+            rt.watch.request_end(id, now);
+            return None;
+        }
         let newest = rt.agent.open_action_ids().last().map(|id| (*id).to_owned());
         match newest {
             Some(id) if !rt.watch.ids().contains(&id) => Some(id),
@@ -433,37 +484,19 @@ pub fn request_start() -> String {
     .unwrap_or_default()
 }
 
-/// A request of action `id` ended; `failed` for a status of 400 or more or a network error.
-#[wasm_bindgen(js_name = requestEnd)]
-pub fn request_end(id: &str, failed: bool) {
-    if id.is_empty() {
-        return;
-    }
+/// The beacons to post now, as rows ([`Host::row`]). Returns the milliseconds until [`event`] 6
+/// (the timer) is due (`-1`: no timer needed).
+#[wasm_bindgen(js_name = takeBeacons)]
+pub fn take_beacons() -> f64 {
     with(|rt, now| {
-        rt.agent.count_request(Some(id), failed);
-        rt.watch.request_end(id, now);
-    });
-}
-
-/// Milliseconds until [`event`] 6 (the timer) is due (`-1`: no timer needed).
-#[wasm_bindgen(js_name = nextWakeup)]
-pub fn next_wakeup() -> f64 {
-    with(|rt, now| {
+        for o in rt.agent.take_beacons(now) {
+            rt.host().row(u8::from(o.leave), &o.sid, "", &o.body, o.seq as f64);
+        }
         let at = [rt.agent.next_wakeup(), rt.watch.next_due()].into_iter().flatten().min()?;
         Some((at - now).max(0) as f64)
     })
     .flatten()
     .unwrap_or(-1.0)
-}
-
-/// The beacons to post now, as rows ([`Host::row`]).
-#[wasm_bindgen(js_name = takeBeacons)]
-pub fn take_beacons() {
-    with(|rt, now| {
-        for o in rt.agent.take_beacons(now) {
-            rt.host().row(u8::from(o.leave), &o.sid, "", &o.body, o.seq as f64);
-        }
-    });
 }
 
 /// The collector answered beacon `(sid, seq)`: `status` 0 for a network error.
@@ -476,26 +509,7 @@ pub fn response(sid: &str, seq: f64, status: u16, retry_after: Option<String>) {
     });
 }
 
-/// `enterAction(name)`: opens a custom action and returns its id (`""` when off).
-#[wasm_bindgen(js_name = enterAction)]
-pub fn enter_action(name: JsValue) -> String {
-    with(|rt, now| {
-        let name = name.as_string().unwrap_or_default();
-        rt.start(ActionKind::Custom, &name, now)
-    })
-    .flatten()
-    .unwrap_or_default()
-}
 
-/// `leaveAction(id)`: ends a custom (or any open) action with its rules' values.
-#[wasm_bindgen(js_name = leaveAction)]
-pub fn leave_action(id: JsValue) {
-    with(|rt, now| {
-        if let Some(id) = id.as_string() {
-            rt.end(&id, now);
-        }
-    });
-}
 
 /// One value of the next `addActionProperties` or `sendSessionProperties` call, given under
 /// the group `PropType::ALL[group]` (`string`, `long`, `double`, `date`). The JS side reads the
@@ -512,53 +526,5 @@ pub fn value(group: u8, key: String, kind: u8, text: String, n: f64) {
             _ => ApiValue::Unsupported,
         };
         rt.values.push((*ty, key, v));
-    });
-}
-
-/// `addActionProperties(actionId|null, …)` with the values handed over: its report as rows.
-#[wasm_bindgen(js_name = addActionProperties)]
-pub fn add_action_properties(id: JsValue) {
-    with(|rt, _| {
-        let values = core::mem::take(&mut rt.values);
-        let r = rt.agent.add_action_properties(id.as_string().as_deref(), &values);
-        report(rt.host(), &r);
-    });
-}
-
-/// `sendSessionProperties(…)` with the values handed over: its report as rows.
-#[wasm_bindgen(js_name = sendSessionProperties)]
-pub fn send_session_properties() {
-    with(|rt, now| {
-        let values = core::mem::take(&mut rt.values);
-        rt.sync(now);
-        let e = entropy(rt.host());
-        let r = rt.agent.send_session_properties(&values, now, &e);
-        report(rt.host(), &r);
-    });
-}
-
-/// `identifyUser(id)`.
-#[wasm_bindgen(js_name = identifyUser)]
-pub fn identify_user(id: JsValue) {
-    with(|rt, now| {
-        rt.sync(now);
-        rt.agent.identify_user(&id.as_string().unwrap_or_default(), now);
-    });
-}
-
-/// `evaluateRules()`: a live dry run, a row ([`Host::row`]) for each rule.
-#[wasm_bindgen(js_name = evaluateRules)]
-pub fn evaluate_rules() {
-    with(|rt, _| {
-        let config = rt.agent.config();
-        let outcomes = capture::evaluate(config, &rt.page);
-        for (p, o) in config.properties.iter().zip(&outcomes) {
-            let outcome = match o {
-                capture::Outcome::Value(v) => Some(Ok(v)),
-                capture::Outcome::Issue(r) => Some(Err(r.code())),
-                capture::Outcome::Skipped => None,
-            };
-            row(rt.host(), &p.key, p.source.kind(), outcome);
-        }
     });
 }

@@ -89,15 +89,15 @@ export function createAgent(win, load) {
 
   // The module's events (`event` in src/runtime.rs): a page event or an API call without arguments.
   const LOADED = 0, ROUTE = 1, JS_ERROR = 2, HIDDEN = 3, PAGEHIDE = 4, FREEZE = 5, TICK = 6;
-  const ENABLE = 7, DISABLE = 8, END_SESSION = 9, FLUSH = 10;
-  const event = (kind) => { call('event', kind); };
+  const ENABLE = 7, DISABLE = 8, END_SESSION = 9, FLUSH = 10, SEND_SESSION = 11, EVALUATE = 12;
+  const ADD_ACTION = 13, IDENTIFY = 14, ENTER = 15, LEAVE = 16;
+  const event = (kind, arg) => call('event', kind, arg);
 
   function pump() {
     rows = [];
-    m.takeBeacons();
+    const wait = m.takeBeacons();
     const out = rows;
     for (let i = 0; i < out.length; i++) send(out[i]);
-    const wait = m.nextWakeup();
     win.clearTimeout(timer);
     timer = wait >= 0 ? win.setTimeout(() => event(TICK), wait) : 0;
   }
@@ -187,14 +187,14 @@ export function createAgent(win, load) {
   // record, handed to the module once it runs (they belong to the load action).
   let early = [];
   function requestStart() {
-    if (started) return call('requestStart') || '';
+    if (started) return call('request', '') || '';
     const rec = { id: '', done: false, failed: false };
     if (!dead && early.length < 1000) early[early.length] = rec;
     return rec;
   }
   function requestEnd(handle, failed) {
-    if (typeof handle === 'string') { if (handle) call('requestEnd', handle, failed); return; }
-    if (handle.id) call('requestEnd', handle.id, failed);
+    if (typeof handle === 'string') { if (handle) call('request', handle, failed); return; }
+    if (handle.id) call('request', handle.id, failed);
     else { handle.done = true; handle.failed = failed; }
   }
   function replayEarly() {
@@ -202,8 +202,8 @@ export function createAgent(win, load) {
     early = [];
     for (let i = 0; i < recs.length; i++) {
       const rec = recs[i];
-      rec.id = call('requestStart') || '';
-      if (rec.done && rec.id) call('requestEnd', rec.id, rec.failed);
+      rec.id = call('request', '') || '';
+      if (rec.done && rec.id) call('request', rec.id, rec.failed);
     }
   }
   function watchRequests() {
@@ -358,7 +358,7 @@ export function createAgent(win, load) {
   }
   // evaluateRules(): [{key, source, value, reason}] from the module's rows.
   function rules() {
-    const rows = call('evaluateRules');
+    const rows = event(EVALUATE);
     if (!rows) return rows;
     const out = [];
     for (let i = 0; i < rows.length; i++) {
@@ -371,15 +371,16 @@ export function createAgent(win, load) {
   const real = (id) => (typeof id === 'string' && tokens[id] !== undefined ? tokens[id] : id);
   const direct = {
     init,
-    addActionProperties: (id, props) => { values(props); return report(call('addActionProperties', real(id === undefined ? null : id))); },
-    sendSessionProperties: (props) => { values(props); return report(call('sendSessionProperties')); },
-    identifyUser: (id) => { call('identifyUser', id); },
-    enterAction: (name) => call('enterAction', name),
-    leaveAction: (id) => { call('leaveAction', real(id)); },
-    enable: () => event(ENABLE),
-    disable: () => event(DISABLE),
-    endSession: () => event(END_SESSION),
-    flush: () => event(FLUSH),
+    addActionProperties: (id, props) => { values(props); return report(event(ADD_ACTION, real(id))); },
+    sendSessionProperties: (props) => { values(props); return report(event(SEND_SESSION)); },
+    identifyUser: (id) => { event(IDENTIFY, id); },
+    // The id comes as the one row ('' when off), undefined after a failure.
+    enterAction: (name) => { const r = event(ENTER, name); return r && (r.length ? r[0].a : ''); },
+    leaveAction: (id) => { event(LEAVE, real(id)); },
+    enable: () => { event(ENABLE); },
+    disable: () => { event(DISABLE); },
+    endSession: () => { event(END_SESSION); },
+    flush: () => { event(FLUSH); },
     evaluateRules: rules,
   };
 
