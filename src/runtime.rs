@@ -358,7 +358,12 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
 /// - 13: `addActionProperties(arg, …)` with the values handed over: its report as rows;
 /// - 14: `identifyUser(arg)`;
 /// - 15: `enterAction(arg)`: opens a custom action, and hands its id as a row (`a`), none when off;
-/// - 16: `leaveAction(arg)`: ends a custom (or any open) action with its rules' values.
+/// - 16: `leaveAction(arg)`: ends a custom (or any open) action with its rules' values;
+/// - 17: a fetch or XHR started: hands the id of the action it belongs to as a row (`a`), none
+///   when none. It belongs to the newest open action; a custom one (`enterAction`, not
+///   watched: the page ends it) counts it without waiting for it;
+/// - 18, 19: a request of action `arg` ended: fine, or failed (a status of 400 or more, or a
+///   network error).
 #[wasm_bindgen]
 pub fn event(kind: u8, arg: JsValue) {
     let arg = arg.as_string();
@@ -445,6 +450,22 @@ pub fn event(kind: u8, arg: JsValue) {
                 rt.end(id, now);
             }
         }
+        17 => {
+            let newest = rt.agent.open_action_ids().last().map(|id| (*id).to_owned());
+            let id = match newest {
+                Some(id) if !rt.watch.ids().contains(&id) => Some(id),
+                _ => rt.watch.request_start(),
+            };
+            if let Some(id) = id {
+                rt.host().row(3, &id, "", "", 0.0);
+            }
+        }
+        18 | 19 => {
+            if let Some(id) = &arg {
+                rt.agent.count_request(Some(id), kind == 19);
+                rt.watch.request_end(id, now);
+            }
+        }
         _ => {}
     });
 }
@@ -460,28 +481,6 @@ pub fn click(data_name: Option<String>, aria_label: Option<String>, text: Option
             rt.watch.open(&id, now, true);
         }
     });
-}
-
-/// A fetch or XHR request. With `id` `""`, one started: returns the id of the action it
-/// belongs to (`""`: none). It belongs to the newest open action; a custom one (`enterAction`,
-/// not watched: the page ends it) counts it without waiting for it. Else the request of action
-/// `id` ended (`failed` for a status of 400 or more or a network error): returns `""`.
-#[wasm_bindgen]
-pub fn request(id: &str, failed: bool) -> String {
-    with(|rt, now| {
-        if !id.is_empty() {
-            rt.agent.count_request(Some(id), failed);
-            rt.watch.request_end(id, now);
-            return None;
-        }
-        let newest = rt.agent.open_action_ids().last().map(|id| (*id).to_owned());
-        match newest {
-            Some(id) if !rt.watch.ids().contains(&id) => Some(id),
-            _ => rt.watch.request_start(),
-        }
-    })
-    .flatten()
-    .unwrap_or_default()
 }
 
 /// The beacons to post now, as rows ([`Host::row`]). Returns the milliseconds until [`event`] 6

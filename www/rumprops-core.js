@@ -90,7 +90,10 @@ export function createAgent(win, load) {
   // The module's events (`event` in src/runtime.rs): a page event or an API call without arguments.
   const LOADED = 0, ROUTE = 1, JS_ERROR = 2, HIDDEN = 3, PAGEHIDE = 4, FREEZE = 5, TICK = 6;
   const ENABLE = 7, DISABLE = 8, END_SESSION = 9, FLUSH = 10, SEND_SESSION = 11, EVALUATE = 12;
-  const ADD_ACTION = 13, IDENTIFY = 14, ENTER = 15, LEAVE = 16;
+  const ADD_ACTION = 13, IDENTIFY = 14, ENTER = 15, LEAVE = 16, REQUEST = 17, REQUEST_END = 18, REQUEST_FAILED = 19;
+  // The id event(ENTER) or event(REQUEST) hands out as its one row ('' when none), undefined
+  // after a failure.
+  const idOf = (rows) => rows && (rows.length ? rows[0].a : '');
   const event = (kind, arg) => call('event', kind, arg);
 
   function pump() {
@@ -183,27 +186,29 @@ export function createAgent(win, load) {
     else on(win, 'load', () => win.setTimeout(() => event(LOADED), 0));
   }
 
-  // Requests are watched from the start, before the module is ready: until then each one is a
-  // record, handed to the module once it runs (they belong to the load action).
+  // Each request is a record: the id of the action it belongs to ('' for none), and, while it
+  // has none, whether it ended. Requests are watched from the start, before the module is
+  // ready: until then each one waits in `early`, handed to the module once it runs (they
+  // belong to the load action).
   let early = [];
   function requestStart() {
-    if (started) return call('request', '') || '';
     const rec = { id: '', done: false, failed: false };
-    if (!dead && early.length < 1000) early[early.length] = rec;
+    if (started) rec.id = idOf(event(REQUEST)) || '';
+    else if (!dead && early.length < 1000) early[early.length] = rec;
     return rec;
   }
-  function requestEnd(handle, failed) {
-    if (typeof handle === 'string') { if (handle) call('request', handle, failed); return; }
-    if (handle.id) call('request', handle.id, failed);
-    else { handle.done = true; handle.failed = failed; }
+  const ended = (id, failed) => { event(failed ? REQUEST_FAILED : REQUEST_END, id); };
+  function requestEnd(rec, failed) {
+    if (rec.id) ended(rec.id, failed);
+    else { rec.done = true; rec.failed = failed; }
   }
   function replayEarly() {
     const recs = early;
     early = [];
     for (let i = 0; i < recs.length; i++) {
       const rec = recs[i];
-      rec.id = call('request', '') || '';
-      if (rec.done && rec.id) call('request', rec.id, rec.failed);
+      rec.id = idOf(event(REQUEST)) || '';
+      if (rec.done && rec.id) ended(rec.id, rec.failed);
     }
   }
   function watchRequests() {
@@ -374,8 +379,7 @@ export function createAgent(win, load) {
     addActionProperties: (id, props) => { values(props); return report(event(ADD_ACTION, real(id))); },
     sendSessionProperties: (props) => { values(props); return report(event(SEND_SESSION)); },
     identifyUser: (id) => { event(IDENTIFY, id); },
-    // The id comes as the one row ('' when off), undefined after a failure.
-    enterAction: (name) => { const r = event(ENTER, name); return r && (r.length ? r[0].a : ''); },
+    enterAction: (name) => idOf(event(ENTER, name)),
     leaveAction: (id) => { event(LEAVE, real(id)); },
     enable: () => { event(ENABLE); },
     disable: () => { event(DISABLE); },
