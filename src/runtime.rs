@@ -343,7 +343,7 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
     String::new()
 }
 
-/// A page event or an API call (with `arg` its argument, when a string), by number:
+/// A page event or an API call, by number, with its arguments (`arg` the first, when a string):
 /// - 0: the load event fired;
 /// - 1: the URL may have changed (pushState, replaceState, popstate, hashchange): a route action;
 /// - 2: an `error` or `unhandledrejection` event of the page;
@@ -363,9 +363,14 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
 ///   when none. It belongs to the newest open action; a custom one (`enterAction`, not
 ///   watched: the page ends it) counts it without waiting for it;
 /// - 18, 19: a request of action `arg` ended: fine, or failed (a status of 400 or more, or a
-///   network error).
+///   network error);
+/// - 20: a click: a click action named from the clicked element's `data-rumprops-name` `arg`,
+///   `aria-label` `b` or text `c` (the JS side reads them, and the text only when neither
+///   attribute names it), else its tag `d` (`localName`);
+/// - 21: the collector answered beacon `(arg, b)` (session id, seq) with the status `c` (0 for
+///   a network error) and the `Retry-After` header `d`.
 #[wasm_bindgen]
-pub fn event(kind: u8, arg: JsValue) {
+pub fn event(kind: u8, arg: JsValue, b: JsValue, c: JsValue, d: JsValue) {
     let arg = arg.as_string();
     with(|rt, now| match kind {
         0 => {
@@ -460,6 +465,18 @@ pub fn event(kind: u8, arg: JsValue) {
                 rt.host().row(3, &id, "", "", 0.0);
             }
         }
+        20 => {
+            let name = crate::agent::action::click_name(arg.as_deref(), b.as_string().as_deref(), c.as_string().as_deref(), &d.as_string().unwrap_or_default());
+            if let Some(id) = rt.start(ActionKind::Click, &name, now) {
+                rt.watch.open(&id, now, true);
+            }
+        }
+        21 => {
+            let jitter = f64::from(rt.host().random()) / 4_294_967_296.0;
+            let status = c.as_f64().unwrap_or(0.0) as u16;
+            let status = (status != 0).then_some(status);
+            rt.agent.on_response(&arg.unwrap_or_default(), b.as_f64().unwrap_or(0.0) as u64, status, d.as_string().as_deref(), now, jitter);
+        }
         18 | 19 => {
             if let Some(id) = &arg {
                 rt.agent.count_request(Some(id), kind == 19);
@@ -470,18 +487,6 @@ pub fn event(kind: u8, arg: JsValue) {
     });
 }
 
-/// A click: a click action named from the clicked element's `data-rumprops-name`, `aria-label`
-/// or text (the JS side reads them, and the text only when neither attribute names it), else
-/// its tag (`localName`).
-#[wasm_bindgen]
-pub fn click(data_name: Option<String>, aria_label: Option<String>, text: Option<String>, tag: &str) {
-    with(|rt, now| {
-        let name = crate::agent::action::click_name(data_name.as_deref(), aria_label.as_deref(), text.as_deref(), tag);
-        if let Some(id) = rt.start(ActionKind::Click, &name, now) {
-            rt.watch.open(&id, now, true);
-        }
-    });
-}
 
 /// The beacons to post now, as rows ([`Host::row`]). Returns the milliseconds until [`event`] 6
 /// (the timer) is due (`-1`: no timer needed).
@@ -498,15 +503,6 @@ pub fn take_beacons() -> f64 {
     .unwrap_or(-1.0)
 }
 
-/// The collector answered beacon `(sid, seq)`: `status` 0 for a network error.
-#[wasm_bindgen]
-pub fn response(sid: &str, seq: f64, status: u16, retry_after: Option<String>) {
-    with(|rt, now| {
-        let jitter = f64::from(rt.host().random()) / 4_294_967_296.0;
-        let status = (status != 0).then_some(status);
-        rt.agent.on_response(sid, seq as u64, status, retry_after.as_deref(), now, jitter);
-    });
-}
 
 
 

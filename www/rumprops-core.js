@@ -94,7 +94,8 @@ export function createAgent(win, load) {
   // The id event(ENTER) or event(REQUEST) hands out as its one row ('' when none), undefined
   // after a failure.
   const idOf = (rows) => rows && (rows.length ? rows[0].a : '');
-  const event = (kind, arg) => call('event', kind, arg);
+  const CLICK = 20, RESPONSE = 21;
+  const event = (kind, a, b, c, d) => call('event', kind, a, b, c, d);
 
   function pump() {
     rows = [];
@@ -131,10 +132,10 @@ export function createAgent(win, load) {
       // if no other answer acknowledges it, and the collector drops the duplicate.
       try { if (nav.sendBeacon(url, body)) return; } catch (e) { /* fall back to fetch */ }
     }
-    const failed = () => call('response', sid, seq, 0, undefined);
+    const failed = () => event(RESPONSE, sid, seq, 0, undefined);
     try {
       Reflect.apply(F, win, [url, { method: 'POST', body, keepalive: leave, credentials: 'omit' }])
-        .then((r) => call('response', sid, seq, r.status, r.headers.get('Retry-After') || undefined), failed);
+        .then((r) => event(RESPONSE, sid, seq, r.status, r.headers.get('Retry-After') || undefined), failed);
     } catch (e) {
       win.setTimeout(failed, 0);
     }
@@ -166,7 +167,7 @@ export function createAgent(win, load) {
       if (blank(name) && blank(aria) && typeof t === 'string') text = t.slice(0, 4096);
     } catch (e) { /* read what could be read */ }
     const tag = read(el, 'localName');
-    call('click', name, aria, text, typeof tag === 'string' ? tag : '');
+    event(CLICK, name, aria, text, typeof tag === 'string' ? tag : '');
   }
 
   function instrument() {
