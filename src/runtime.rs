@@ -90,7 +90,7 @@ struct Runtime {
     load_action: Option<String>,
     /// This page's outbox key.
     outbox_key: String,
-    /// The values of the next API call, handed over one by one ([`value`]).
+    /// The values of the next API call, handed over one by one (event 22).
     values: Vec<(PropType, String, ApiValue)>,
     /// Outbox keys of earlier pages adopted at start, deleted once ours is written.
     adopted: Vec<String>,
@@ -353,7 +353,7 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
 /// - 8: `disable()`: stop, and delete what was stored;
 /// - 9: `endSession()`;
 /// - 10: `flush()`: send what waits now;
-/// - 11: `sendSessionProperties(…)` with the values handed over ([`value`]): its report as rows;
+/// - 11: `sendSessionProperties(…)` with the values handed over (event 22): its report as rows;
 /// - 12: `evaluateRules()`: a live dry run, a row ([`Host::row`]) for each rule;
 /// - 13: `addActionProperties(arg, …)` with the values handed over: its report as rows;
 /// - 14: `identifyUser(arg)`;
@@ -368,7 +368,11 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
 ///   `aria-label` `b` or text `c` (the JS side reads them, and the text only when neither
 ///   attribute names it), else its tag `d` (`localName`);
 /// - 21: the collector answered beacon `(arg, b)` (session id, seq) with the status `c` (0 for
-///   a network error) and the `Retry-After` header `d`.
+///   a network error) and the `Retry-After` header `d`;
+/// - 22: one value of the next `addActionProperties` or `sendSessionProperties` call: under the
+///   key `arg`, the value `b` (a string, a number, a `Date` as its time, a BigInt; anything else
+///   unsupported), in the group `PropType::ALL[c]` (`string`, `long`, `double`, `date`). The JS
+///   side reads the call's object without interpreting the values.
 #[wasm_bindgen]
 pub fn event(kind: u8, arg: JsValue, b: JsValue, c: JsValue, d: JsValue) {
     let arg = arg.as_string();
@@ -477,6 +481,19 @@ pub fn event(kind: u8, arg: JsValue, b: JsValue, c: JsValue, d: JsValue) {
             let status = (status != 0).then_some(status);
             rt.agent.on_response(&arg.unwrap_or_default(), b.as_f64().unwrap_or(0.0) as u64, status, d.as_string().as_deref(), now, jitter);
         }
+        22 => {
+            let Some(ty) = c.as_f64().and_then(|g| PropType::ALL.get(g as usize)) else { return };
+            let v = if let Some(s) = b.as_string() {
+                ApiValue::Str(s)
+            } else if let Some(x) = b.as_f64() {
+                ApiValue::Num(x)
+            } else if b.is_bigint() {
+                ApiValue::BigInt(crate::platform::js_string(&b))
+            } else {
+                ApiValue::Unsupported
+            };
+            rt.values.push((*ty, arg.unwrap_or_default(), v));
+        }
         18 | 19 => {
             if let Some(id) = &arg {
                 rt.agent.count_request(Some(id), kind == 19);
@@ -506,20 +523,3 @@ pub fn take_beacons() -> f64 {
 
 
 
-/// One value of the next `addActionProperties` or `sendSessionProperties` call, given under
-/// the group `PropType::ALL[group]` (`string`, `long`, `double`, `date`). The JS side reads the
-/// call's object without interpreting the values: `kind` 0 is a string `text`, 1 a number `n`
-/// (a `Date` as its time), 2 a BigInt's decimal digits `text`, anything else unsupported.
-#[wasm_bindgen]
-pub fn value(group: u8, key: String, kind: u8, text: String, n: f64) {
-    with(|rt, _| {
-        let Some(ty) = PropType::ALL.get(usize::from(group)) else { return };
-        let v = match kind {
-            0 => ApiValue::Str(text),
-            1 => ApiValue::Num(n),
-            2 => ApiValue::BigInt(text),
-            _ => ApiValue::Unsupported,
-        };
-        rt.values.push((*ty, key, v));
-    });
-}

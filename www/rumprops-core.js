@@ -94,7 +94,7 @@ export function createAgent(win, load) {
   // The id event(ENTER) or event(REQUEST) hands out as its one row ('' when none), undefined
   // after a failure.
   const idOf = (rows) => rows && (rows.length ? rows[0].a : '');
-  const CLICK = 20, RESPONSE = 21;
+  const CLICK = 20, RESPONSE = 21, VALUE = 22;
   const event = (kind, a, b, c, d) => call('event', kind, a, b, c, d);
 
   function pump() {
@@ -115,7 +115,7 @@ export function createAgent(win, load) {
       rows = [];
       let r = m[name](a, b, c, d, e);
       if (r === undefined) r = rows;
-      if (started && name !== 'value') pump();
+      if (started && !(name === 'event' && a === VALUE)) pump();
       return r;
     } catch (e) {
       dead = true;
@@ -324,7 +324,7 @@ export function createAgent(win, load) {
   }
 
   // Hands the values of an API object ({string: {key: value}, long: …, double: …, date: …}) to
-  // the module one by one (`value` in src/runtime.rs), as JS sees them: the module types them.
+  // the module one by one (`event` VALUE in src/runtime.rs), as JS sees them: the module types them.
   const GROUPS = ['string', 'long', 'double', 'date']; // PropType::ALL's order
   function values(props) {
     if (typeof props !== 'object' || props === null) return;
@@ -336,16 +336,13 @@ export function createAgent(win, load) {
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i];
         if (typeof k !== 'string') continue;
-        let kind = 3, text = '', n = 0; // 0 string, 1 number (a Date's time), 2 BigInt digits, 3 other
+        let v = null; // a string, a number (a Date as its time), a BigInt, or null for anything else
         try {
-          const v = group[k];
+          v = group[k];
           const t = typeof v;
-          if (t === 'string') { kind = 0; text = v; }
-          else if (t === 'number') { kind = 1; n = v; }
-          else if (t === 'bigint') { kind = 2; text = '' + v; }
-          else if (v instanceof Date) { n = v.getTime(); kind = 1; }
-        } catch (e) { /* a throwing getter: unsupported */ }
-        call('value', g, k, kind, text, n);
+          if (t !== 'string' && t !== 'number' && t !== 'bigint') v = v instanceof Date ? v.getTime() : null;
+        } catch (e) { v = null; /* a throwing getter: unsupported */ }
+        event(VALUE, k, v, g);
       }
     }
   }
