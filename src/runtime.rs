@@ -1,13 +1,15 @@
 //! The browser runtime: the exports the JS side (`www/rumprops-core.js`) forwards page
-//! events and API calls to.
+//! events and API calls to: [`init`], [`event`] (every event and call after it, by number) and
+//! [`take_beacons`].
 //!
 //! It owns the page's [`Agent`], keeps its storage (a first-party cookie and its localStorage
 //! mirror, the session properties and the outbox in localStorage), runs the rules at the end of
 //! every action, and hands beacons to the JS side, which posts them. The boundary is coarse and
 //! plain: the JS side does the host-object work that is a few bytes of JS (walking config and
-//! API objects, naming clicks, Resource Timing, Do Not Track, storage calls) and passes strings
-//! and numbers; answers with several parts come back as rows through [`Host::row`]. No export
-//! returns a `Result` or panics on page input: a refusal is a value (an empty string, a report).
+//! API objects, naming clicks, Resource Timing, Do Not Track, storage calls) and passes strings,
+//! numbers and plain values; answers with several parts come back as rows through
+//! [`Host::row`]. No export returns a `Result` or panics on page input: a refusal is a value
+//! (an empty string, a report).
 
 use crate::prelude::*;
 use crate::agent::action::ActionKind;
