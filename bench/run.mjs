@@ -170,7 +170,8 @@ async function measureCapture(browser, srv, sink) {
   await agentReady(page);
   const prep = await page.evaluate(async ({ config, evaluate }) => {
     // The export hands its rows to the loader (the API builds its answer from them).
-    window.__export = window.__exports[evaluate];
+    const event = window.__exports[evaluate];
+    window.__export = () => event(12); // evaluateRules() (src/runtime.rs, `event`)
     window.__ref = window.benchRef.compile(config);
     const a = window.rumprops.evaluateRules(), c = window.__ref();
     const norm = (rows) => JSON.stringify(rows.map((r) => [r.key, r.source, r.value, r.reason]));
@@ -180,7 +181,7 @@ async function measureCapture(browser, srv, sink) {
       same: norm(a) === norm(c) && typeof window.__export === 'function',
       rumprops: a, reference: c,
     };
-  }, { config, evaluate: exportName('evaluateRules') });
+  }, { config, evaluate: exportName('event') });
   if (!prep.same) {
     log('rumprops:', JSON.stringify(prep.rumprops));
     log('reference:', JSON.stringify(prep.reference));
@@ -232,7 +233,7 @@ async function measureCapture(browser, srv, sink) {
     const ppage = await pctx.newPage();
     await ppage.goto(srv.origin + '/page/profile' + QUERY + '&isolated=1');
     await agentReady(ppage);
-    await ppage.evaluate((evaluate) => { window.__export = window.__exports[evaluate]; }, exportName('evaluateRules'));
+    await ppage.evaluate((evaluate) => { const event = window.__exports[evaluate]; window.__export = () => event(12); }, exportName('event'));
     out.profile = await profile(pctx, ppage, () => window.__export());
     await pctx.close();
   } catch (e) {

@@ -31,7 +31,7 @@ if (names.length === 0 || glue.split(load).length !== 2 || /\bimport\b|^export\b
   throw new Error('the glue is not the ES module scripts/build-agent.sh puts in the loader');
 }
 glue = glue.replace(load, 'async function load(source) {');
-const core = fs.readFileSync('www/rumprops-core.js', 'utf8').replace(/^export function/m, 'function');
+const core = fs.readFileSync('www/rumprops-core.js', 'utf8').replace(/^export (?=function|const)/gm, '');
 fs.writeFileSync(out, `/* rumprops agent loader (MIT OR Apache-2.0) */
 (function () {
 ${core}

@@ -1,56 +1,98 @@
 //! The browser page: the live DOM, `document.cookie`, `location.href` and `window`, through
-//! web-sys. Every call that can throw is caught and becomes "no value".
+//! web-sys and the host's [`Reader`]. Every read that can throw is caught and becomes "no value".
 //!
 //! Plain property reads (`location.href`, `document.cookie`, a field's `value`) go through one
-//! generic import, [`get`]: a typed web-sys getter costs an import, a wrapper in the module and
-//! a function in the glue for each property.
+//! generic import, [`Reader::get`]: a typed web-sys getter costs an import, a wrapper in the
+//! module and a function in the glue for each property.
 
 use crate::prelude::*;
 use crate::page::{CssRead, JsRead, Page};
 use crate::text;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use web_sys::{Document, Element, Window};
 
-/// `target[key]`: `undefined` when `target` is not an object or a getter or proxy trap throws.
-pub(crate) fn get(target: &JsValue, key: &str) -> JsValue {
-    js_sys::Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+#[wasm_bindgen]
+extern "C" {
+    /// The JS side's reads that can throw (`reader` in `www/rumprops-core.js`, part of the host
+    /// object the runtime gets). They catch in JS: a wasm-bindgen `catch` import would cost
+    /// the module an exception store and the glue a wrapper.
+    pub type Reader;
+
+    /// `Reflect.get(target, key)`, or the reader itself (which no page value is) when that
+    /// throws: a getter or a proxy trap that throws, or a `target` that is not an object.
+    #[wasm_bindgen(method, js_name = g)]
+    fn reflect_get(this: &Reader, target: &JsValue, key: &str) -> JsValue;
+
+    /// Whether `selector` is a valid CSS selector: querying it in a fragment of `dom` does
+    /// not throw.
+    #[wasm_bindgen(method, js_name = v)]
+    fn selector_is_valid(this: &Reader, dom: &JsValue, selector: &str) -> bool;
+
+    /// A document (or fragment) as `querySelector` sees it. The query does not catch: every
+    /// selector it gets is valid (checked at config load, or escaped).
+    type Root;
+
+    #[wasm_bindgen(method, js_name = querySelector)]
+    fn query_selector(this: &Root, selector: &str) -> Option<Element>;
 }
 
-/// `target[key]` when it is a string.
-pub(crate) fn get_string(target: &JsValue, key: &str) -> Option<String> {
-    get(target, key).as_string()
-}
+impl Reader {
+    /// `target[key]`: `None` when `target` is not an object or a getter or proxy trap throws.
+    fn read(&self, target: &JsValue, key: &str) -> Option<JsValue> {
+        let v = self.reflect_get(target, key);
+        (v != **self).then_some(v)
+    }
 
-/// `target[key]` as a web-sys type, unchecked as web-sys's own getters are: `None` for `null`
-/// and `undefined`.
-pub(crate) fn get_object<T: JsCast>(target: &JsValue, key: &str) -> Option<T> {
-    let v = get(target, key);
-    (!v.is_undefined() && !v.is_null()).then(|| v.unchecked_into())
-}
+    /// `target[key]`: `undefined` when `target` is not an object or a getter or proxy trap throws.
+    pub(crate) fn get(&self, target: &JsValue, key: &str) -> JsValue {
+        self.read(target, key).unwrap_or(JsValue::UNDEFINED)
+    }
 
-/// `location.href` of `window`.
-pub(crate) fn href(window: &Window) -> String {
-    get_string(&get(window, "location"), "href").unwrap_or_default()
+    /// `target[key]` when it is a string.
+    pub(crate) fn get_string(&self, target: &JsValue, key: &str) -> Option<String> {
+        self.get(target, key).as_string()
+    }
+
+    /// `target[key]` as a web-sys type, unchecked as web-sys's own getters are: `None` for
+    /// `null` and `undefined`.
+    pub(crate) fn get_object<T: JsCast>(&self, target: &JsValue, key: &str) -> Option<T> {
+        let v = self.get(target, key);
+        (!v.is_undefined() && !v.is_null()).then(|| v.unchecked_into())
+    }
 }
 
 /// The page the agent runs in, or a parsed document read with the window's cookie, URL and
 /// globals (as the tests do).
 pub struct BrowserPage {
     window: Window,
-    dom: Document,
+    dom: Root,
+    /// Also reads `window` for the runtime.
+    pub(crate) reader: Reader,
 }
 
 impl BrowserPage {
-    /// Reads elements from `dom`, and cookie, URL and globals from `window`.
-    pub fn with_document(window: Window, dom: Document) -> BrowserPage {
-        BrowserPage { window, dom }
+    /// Reads elements from `dom`, and cookie, URL and globals from `window`, through `reader`.
+    pub fn with_document(window: Window, dom: Document, reader: Reader) -> BrowserPage {
+        BrowserPage { window, dom: dom.unchecked_into(), reader }
+    }
+
+    /// `location.href`.
+    pub(crate) fn href(&self) -> String {
+        let location = self.reader.get(&self.window, "location");
+        self.reader.get_string(&location, "href").unwrap_or_default()
+    }
+
+    /// `window[key]`, as [`Reader::get`].
+    pub(crate) fn global(&self, key: &str) -> JsValue {
+        self.reader.get(&self.window, key)
     }
 }
 
 /// Whether the element is in the HTML namespace, where its local name gives its interface
 /// (`input` is an `HTMLInputElement`, and so on).
-fn is_html(el: &Element) -> bool {
-    get_string(el, "namespaceURI").as_deref() == Some("http://www.w3.org/1999/xhtml")
+fn is_html(reader: &Reader, el: &Element) -> bool {
+    reader.get_string(el, "namespaceURI").as_deref() == Some("http://www.w3.org/1999/xhtml")
 }
 
 fn classify(v: &JsValue) -> JsRead {
@@ -63,10 +105,7 @@ fn classify(v: &JsValue) -> JsRead {
     } else if let Some(b) = v.as_bool() {
         JsRead::Bool(b)
     } else if v.is_bigint() {
-        match v.dyn_ref::<js_sys::BigInt>().and_then(|b| b.to_string(10).ok()) {
-            Some(s) => s.as_string().map_or(JsRead::Unsupported, JsRead::BigInt),
-            None => JsRead::Unsupported,
-        }
+        JsRead::BigInt(crate::platform::js_string(v))
     } else if let Some(d) = v.dyn_ref::<js_sys::Date>() {
         let ms = d.get_time();
         if ms.is_finite() {
@@ -81,14 +120,15 @@ fn classify(v: &JsValue) -> JsRead {
 
 impl Page for BrowserPage {
     fn selector_is_valid(&self, selector: &str) -> bool {
-        self.dom.create_document_fragment().query_selector(selector).is_ok()
+        self.reader.selector_is_valid(&self.dom, selector)
     }
 
     fn css(&self, selector: &str, attribute: Option<&str>) -> CssRead {
-        let Ok(Some(el)) = self.dom.query_selector(selector) else {
+        let Some(el) = self.dom.query_selector(selector) else {
             return CssRead::NoElement;
         };
-        let tag = get_string(&el, "localName").unwrap_or_default();
+        let r = &self.reader;
+        let tag = r.get_string(&el, "localName").unwrap_or_default();
         let tag = tag.as_str();
         if tag == "input" && el.get_attribute("type").is_some_and(|t| text::trim_ascii_ws(&t).eq_ignore_ascii_case("password")) {
             return CssRead::Sensitive;
@@ -96,10 +136,10 @@ impl Page for BrowserPage {
         if let Some(name) = attribute {
             return el.get_attribute(name).map_or(CssRead::NoAttribute, CssRead::Value);
         }
-        if matches!(tag, "input" | "select" | "textarea") && is_html(&el) {
-            CssRead::Value(get_string(&el, "value").unwrap_or_default())
+        if matches!(tag, "input" | "select" | "textarea") && is_html(r, &el) {
+            CssRead::Value(r.get_string(&el, "value").unwrap_or_default())
         } else {
-            CssRead::Text(get_string(&el, "textContent").unwrap_or_default())
+            CssRead::Text(r.get_string(&el, "textContent").unwrap_or_default())
         }
     }
 
@@ -127,15 +167,15 @@ impl Page for BrowserPage {
         sel.push_str(&quoted);
         // The query never fails: the name is quoted, with every character a CSS string cannot
         // hold as it is escaped, and a Rust string has no lone surrogates.
-        self.dom.query_selector(&sel).ok()??.get_attribute("content")
+        self.dom.query_selector(&sel)?.get_attribute("content")
     }
 
     fn cookie_string(&self) -> Option<String> {
-        get_string(&get(&self.window, "document"), "cookie")
+        self.reader.get_string(&self.global("document"), "cookie")
     }
 
     fn url(&self) -> String {
-        href(&self.window)
+        self.href()
     }
 
     fn js(&self, path: &[String]) -> JsRead {
@@ -144,10 +184,10 @@ impl Page for BrowserPage {
             if !(cur.is_object() || cur.is_function()) {
                 return JsRead::Missing;
             }
-            cur = match js_sys::Reflect::get(&cur, &JsValue::from_str(name)) {
-                Ok(v) => v,
+            cur = match self.reader.read(&cur, name) {
+                Some(v) => v,
                 // A getter or proxy trap that throws.
-                Err(_) => return JsRead::Unsupported,
+                None => return JsRead::Unsupported,
             };
         }
         classify(&cur)

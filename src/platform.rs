@@ -23,15 +23,28 @@ pub fn to_lowercase(s: &str) -> String {
 }
 
 #[cfg(target_arch = "wasm32")]
+pub(crate) use imp::js_string;
+
+#[cfg(target_arch = "wasm32")]
 mod imp {
     use crate::prelude::*;
+    use wasm_bindgen::prelude::*;
+
+    #[wasm_bindgen]
+    extern "C" {
+        /// `String(v)`: for a number or a BigInt, the engine's own ToString, which never
+        /// throws and reads nothing of the page (not even `Number.prototype.toString`).
+        #[wasm_bindgen(js_name = String)]
+        pub fn js_string(v: &JsValue) -> String;
+    }
+
     pub fn parse_f64(s: &str) -> Option<f64> {
         let x = js_sys::Number::parse_float(s);
         (!x.is_nan()).then_some(x)
     }
 
     pub fn number_to_string(x: f64) -> String {
-        js_sys::Number::from(x).to_string_with_radix(10).map(String::from).unwrap_or_default()
+        js_string(&JsValue::from_f64(x))
     }
 
     pub fn to_lowercase(s: &str) -> String {

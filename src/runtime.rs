@@ -1,13 +1,15 @@
 //! The browser runtime: the exports the JS side (`www/rumprops-core.js`) forwards page
-//! events and API calls to.
+//! events and API calls to: [`init`], [`event`] (every event and call after it, by number) and
+//! [`take_beacons`].
 //!
 //! It owns the page's [`Agent`], keeps its storage (a first-party cookie and its localStorage
 //! mirror, the session properties and the outbox in localStorage), runs the rules at the end of
 //! every action, and hands beacons to the JS side, which posts them. The boundary is coarse and
 //! plain: the JS side does the host-object work that is a few bytes of JS (walking config and
-//! API objects, naming clicks, Resource Timing, Do Not Track, storage calls) and passes strings
-//! and numbers; answers with several parts come back as rows through [`Host::row`]. No export
-//! returns a `Result` or panics on page input: a refusal is a value (an empty string, a report).
+//! API objects, naming clicks, Resource Timing, Do Not Track, storage calls) and passes strings,
+//! numbers and plain values; answers with several parts come back as rows through
+//! [`Host::row`]. No export returns a `Result` or panics on page input: a refusal is a value
+//! (an empty string, a report).
 
 use crate::prelude::*;
 use crate::agent::action::ActionKind;
@@ -15,7 +17,7 @@ use crate::agent::api::{self, ApiReport, ApiValue, Consent, Mode};
 use crate::agent::flush::FlushReason;
 use crate::agent::session::Entropy;
 use crate::agent::{Agent, Stored, StoredState};
-use crate::browser::{self, get, get_object, get_string, BrowserPage};
+use crate::browser::{BrowserPage, Reader};
 use crate::capture;
 use crate::config::Config;
 use crate::page::Page;
@@ -30,7 +32,8 @@ use web_sys::Window;
 #[wasm_bindgen]
 extern "C" {
     /// The JS side's host object (`host` in `www/rumprops-core.js`), given to [`init`]. Its
-    /// methods catch what they call: none throws.
+    /// methods catch what they call: none throws. It is also the page's [`Reader`].
+    #[wasm_bindgen(extends = Reader)]
     pub type Host;
 
     /// Hands one row of an export's answer to the JS side, which builds the API's objects from
@@ -79,9 +82,8 @@ const OUTBOX_PREFIX: &str = "rumprops.q.";
 
 struct Runtime {
     agent: Agent,
+    /// Reads through the host, which is its reader ([`Runtime::host`]).
     page: BrowserPage,
-    window: Window,
-    host: Host,
     watch: Watcher,
     /// The load action, until the load event.
     load_id: Option<String>,
@@ -90,7 +92,7 @@ struct Runtime {
     load_action: Option<String>,
     /// This page's outbox key.
     outbox_key: String,
-    /// The values of the next API call, handed over one by one ([`value`]).
+    /// The values of the next API call, handed over one by one (event 22).
     values: Vec<(PropType, String, ApiValue)>,
     /// Outbox keys of earlier pages adopted at start, deleted once ours is written.
     adopted: Vec<String>,
@@ -171,21 +173,27 @@ fn keys_with_prefix(host: &Host, prefix: &str) -> Vec<String> {
 }
 
 impl Runtime {
+    /// The JS side's host object, which is the page's reader.
+    fn host(&self) -> &Host {
+        self.page.reader.unchecked_ref()
+    }
+
     fn read_cookie(&self) -> Option<String> {
         text::cookie_value(&self.page.cookie_string()?, SESSION_COOKIE).filter(|s| !s.is_empty())
     }
 
     /// The stored session: the cookie, else its localStorage mirror.
     fn stored_session(&self) -> Option<String> {
-        self.read_cookie().or_else(|| self.host.read(SESSION_KEY))
+        self.read_cookie().or_else(|| self.host().read(SESSION_KEY))
     }
 
     fn persist(&mut self) {
         let update = self.agent.take_storage_update();
+        let host = self.page.reader.unchecked_ref::<Host>();
         let put = |key: &str, s: &Stored| match s {
             Stored::Unchanged => {}
-            Stored::Write(v) => self.host.write(key, Some(v)),
-            Stored::Delete => self.host.write(key, None),
+            Stored::Write(v) => host.write(key, Some(v)),
+            Stored::Delete => host.write(key, None),
         };
         put("", &update.session); // the cookie
         put(SESSION_KEY, &update.session);
@@ -205,8 +213,8 @@ impl Runtime {
 
     fn start(&mut self, kind: ActionKind, name: &str, now: i64) -> Option<String> {
         self.sync(now);
-        let url = browser::href(&self.window);
-        let e = entropy(&self.host);
+        let url = self.page.href();
+        let e = entropy(self.host());
         self.agent.start_action(kind, name, &url, now, &e)
     }
 
@@ -217,8 +225,8 @@ impl Runtime {
             // The load action also counts the fetch and XHR requests that started before the
             // agent loaded (it loads `async`, so the page's first requests precede its wrappers).
             self.load_action = None;
-            let failed = self.host.early(true);
-            for i in 0..self.host.early(false) {
+            let failed = self.host().early(true);
+            for i in 0..self.host().early(false) {
                 self.agent.count_request(Some(id), i < failed);
             }
         }
@@ -237,9 +245,9 @@ impl Runtime {
 
     fn set_mode(&mut self, consent: Option<Consent>) {
         if let Some(c) = consent {
-            self.host.write(CONSENT_KEY, c.to_storage());
+            self.host().write(CONSENT_KEY, c.to_storage());
         }
-        let consent = consent.unwrap_or_else(|| Consent::from_storage(self.host.read(CONSENT_KEY).as_deref()));
+        let consent = consent.unwrap_or_else(|| Consent::from_storage(self.host().read(CONSENT_KEY).as_deref()));
         let mode = api::mode(&self.agent.config().privacy, consent, self.dnt);
         self.agent.set_mode(mode);
     }
@@ -248,8 +256,8 @@ impl Runtime {
 /// The outbox key prefix of a collector: `rumprops.q.<hash of its URL>.`. A page adopts only the
 /// outboxes of pages that send to the same collector: a page of the origin configured for another
 /// collector (another app, a moved collector) must not post their beacons to its own.
-fn outbox_prefix(window: &Window, collector: &str) -> String {
-    let origin = get_string(&get(window, "location"), "origin").unwrap_or_default();
+fn outbox_prefix(page: &BrowserPage, collector: &str) -> String {
+    let origin = page.reader.get_string(&page.global("location"), "origin").unwrap_or_default();
     let root_relative = collector.starts_with('/') && !collector.starts_with("//");
     let base = if root_relative { origin.as_str() } else { "" };
     let mut h: u32 = 0x811c_9dc5; // FNV-1a
@@ -271,10 +279,10 @@ fn outbox_prefix(window: &Window, collector: &str) -> String {
 #[wasm_bindgen]
 pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
     let window: Window = window.unchecked_into();
-    let Some(dom) = get_object(&window, "document") else {
+    let Some(dom) = host.get_object(&window, "document") else {
         return "no window".into();
     };
-    let page = BrowserPage::with_document(window.clone(), dom);
+    let page = BrowserPage::with_document(window, dom, host.into());
     let config = match Config::parse(config, &|s: &str| page.selector_is_valid(s)) {
         Ok(c) => c,
         Err(e) => return e.message(),
@@ -291,31 +299,30 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
         return "already started".into();
     }
     let now = now();
-    let e = entropy(&host);
-    let prefix = outbox_prefix(&window, config.collector.as_deref().unwrap_or_default());
+    let e = entropy(page.reader.unchecked_ref());
+    let prefix = outbox_prefix(&page, config.collector.as_deref().unwrap_or_default());
+    let last_url = page.href();
     let mut outbox_key = prefix.clone();
     outbox_key.push_str(crate::agent::session::hex_id(e.get(..8).unwrap_or_default()).as_str());
     let mut rt = Runtime {
         agent: Agent::new(config, Mode::Off),
         page,
-        window: window.clone(),
-        host,
         watch: Watcher::default(),
         load_id: None,
         load_action: None,
         outbox_key,
         values: Vec::new(),
         adopted: Vec::new(),
-        last_url: browser::href(&window),
+        last_url,
         dnt,
     };
     rt.set_mode(None);
     // Restore what earlier pages left: the session, its properties, and every page's outbox.
     let session = rt.stored_session();
-    let props = rt.host.read(PROPS_KEY);
+    let props = rt.host().read(PROPS_KEY);
     let mut outboxes = Vec::new();
-    for key in keys_with_prefix(&rt.host, &prefix) {
-        if let Some(v) = rt.host.read(&key) {
+    for key in keys_with_prefix(rt.host(), &prefix) {
+        if let Some(v) = rt.host().read(&key) {
             outboxes.push(v);
             rt.adopted.push(key);
         }
@@ -323,7 +330,7 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
     let refs: Vec<&str> = outboxes.iter().map(String::as_str).collect();
     rt.agent.restore(&StoredState { session: session.as_deref(), props: props.as_deref(), outboxes: &refs }, now);
     // The load action runs from navigation start to the load event.
-    let nav_start = get(&get(&window, "performance"), "timeOrigin").as_f64().map_or(now, |t| t as i64);
+    let nav_start = rt.page.reader.get(&rt.page.global("performance"), "timeOrigin").as_f64().map_or(now, |t| t as i64);
     let url = rt.last_url.clone();
     rt.load_id = rt.start(ActionKind::Load, &crate::agent::action::page_name(&url), nav_start.min(now));
     if let Some(id) = &rt.load_id {
@@ -331,25 +338,46 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
     }
     rt.load_action = rt.load_id.clone();
     rt.persist();
-    rt.host.row(3, rt.agent.config().collector.as_deref().unwrap_or_default(), "", "", 0.0);
+    rt.host().row(3, rt.agent.config().collector.as_deref().unwrap_or_default(), "", "", 0.0);
     if let Ok(mut slot) = RT.0.try_borrow_mut() {
         *slot = Some(rt);
     }
     String::new()
 }
 
-/// A page event or an API call without arguments, by number:
+/// A page event or an API call, by number, with its arguments (`arg` the first, when a string):
 /// - 0: the load event fired;
 /// - 1: the URL may have changed (pushState, replaceState, popstate, hashchange): a route action;
 /// - 2: an `error` or `unhandledrejection` event of the page;
 /// - 3, 4, 5: the page may be leaving: `visibilitychange` to hidden, `pagehide`, `freeze`;
-/// - 6: the timer the JS side set from [`next_wakeup`] fired;
+/// - 6: the timer the JS side set from [`take_beacons`] fired;
 /// - 7: `enable()`, the page's consent under opt-in;
 /// - 8: `disable()`: stop, and delete what was stored;
 /// - 9: `endSession()`;
-/// - 10: `flush()`: send what waits now.
+/// - 10: `flush()`: send what waits now;
+/// - 11: `sendSessionProperties(…)` with the values handed over (event 22): its report as rows;
+/// - 12: `evaluateRules()`: a live dry run, a row ([`Host::row`]) for each rule;
+/// - 13: `addActionProperties(arg, …)` with the values handed over: its report as rows;
+/// - 14: `identifyUser(arg)`;
+/// - 15: `enterAction(arg)`: opens a custom action, and hands its id as a row (`a`), none when off;
+/// - 16: `leaveAction(arg)`: ends a custom (or any open) action with its rules' values;
+/// - 17: a fetch or XHR started: hands the id of the action it belongs to as a row (`a`), none
+///   when none. It belongs to the newest open action; a custom one (`enterAction`, not
+///   watched: the page ends it) counts it without waiting for it;
+/// - 18, 19: a request of action `arg` ended: fine, or failed (a status of 400 or more, or a
+///   network error);
+/// - 20: a click: a click action named from the clicked element's `data-rumprops-name` `arg`,
+///   `aria-label` `b` or text `c` (the JS side reads them, and the text only when neither
+///   attribute names it), else its tag `d` (`localName`);
+/// - 21: the collector answered beacon `(arg, b)` (session id, seq) with the status `c` (0 for
+///   a network error) and the `Retry-After` header `d`;
+/// - 22: one value of the next `addActionProperties` or `sendSessionProperties` call: under the
+///   key `arg`, the value `b` (a string, a number, a `Date` as its time, a BigInt; anything else
+///   unsupported), in the group `PropType::ALL[c]` (`string`, `long`, `double`, `date`). The JS
+///   side reads the call's object without interpreting the values.
 #[wasm_bindgen]
-pub fn event(kind: u8) {
+pub fn event(kind: u8, arg: JsValue, b: JsValue, c: JsValue, d: JsValue) {
+    let arg = arg.as_string();
     with(|rt, now| match kind {
         0 => {
             if let Some(id) = rt.load_id.take() {
@@ -357,7 +385,7 @@ pub fn event(kind: u8) {
             }
         }
         1 => {
-            let url = browser::href(&rt.window);
+            let url = rt.page.href();
             if url != rt.last_url {
                 rt.last_url = url.clone();
                 if let Some(id) = rt.start(ActionKind::Route, &crate::agent::action::page_name(&url), now) {
@@ -386,8 +414,8 @@ pub fn event(kind: u8) {
             rt.set_mode(Some(Consent::Refused));
             rt.watch = Watcher::default();
             // Every outbox of the origin goes, those for other collectors too.
-            for key in keys_with_prefix(&rt.host, OUTBOX_PREFIX) {
-                rt.host.write(&key, None);
+            for key in keys_with_prefix(rt.host(), OUTBOX_PREFIX) {
+                rt.host().write(&key, None);
             }
         }
         9 => {
@@ -395,55 +423,98 @@ pub fn event(kind: u8) {
             rt.agent.end_session(now);
         }
         10 => rt.agent.flush(now),
+        11 => {
+            let values = core::mem::take(&mut rt.values);
+            rt.sync(now);
+            let e = entropy(rt.host());
+            let r = rt.agent.send_session_properties(&values, now, &e);
+            report(rt.host(), &r);
+        }
+        12 => {
+            let config = rt.agent.config();
+            let outcomes = capture::evaluate(config, &rt.page);
+            for (p, o) in config.properties.iter().zip(&outcomes) {
+                let outcome = match o {
+                    capture::Outcome::Value(v) => Some(Ok(v)),
+                    capture::Outcome::Issue(r) => Some(Err(r.code())),
+                    capture::Outcome::Skipped => None,
+                };
+                row(rt.host(), &p.key, p.source.kind(), outcome);
+            }
+        }
+        13 => {
+            let values = core::mem::take(&mut rt.values);
+            let r = rt.agent.add_action_properties(arg.as_deref(), &values);
+            report(rt.host(), &r);
+        }
+        14 => {
+            rt.sync(now);
+            rt.agent.identify_user(arg.as_deref().unwrap_or_default(), now);
+        }
+        15 => {
+            if let Some(id) = rt.start(ActionKind::Custom, arg.as_deref().unwrap_or_default(), now) {
+                rt.host().row(3, &id, "", "", 0.0);
+            }
+        }
+        16 => {
+            if let Some(id) = &arg {
+                rt.end(id, now);
+            }
+        }
+        17 => {
+            let newest = rt.agent.open_action_ids().last().map(|id| (*id).to_owned());
+            let id = match newest {
+                Some(id) if !rt.watch.ids().contains(&id) => Some(id),
+                _ => rt.watch.request_start(),
+            };
+            if let Some(id) = id {
+                rt.host().row(3, &id, "", "", 0.0);
+            }
+        }
+        20 => {
+            let name = crate::agent::action::click_name(arg.as_deref(), b.as_string().as_deref(), c.as_string().as_deref(), &d.as_string().unwrap_or_default());
+            if let Some(id) = rt.start(ActionKind::Click, &name, now) {
+                rt.watch.open(&id, now, true);
+            }
+        }
+        21 => {
+            let jitter = f64::from(rt.host().random()) / 4_294_967_296.0;
+            let status = c.as_f64().unwrap_or(0.0) as u16;
+            let status = (status != 0).then_some(status);
+            rt.agent.on_response(&arg.unwrap_or_default(), b.as_f64().unwrap_or(0.0) as u64, status, d.as_string().as_deref(), now, jitter);
+        }
+        22 => {
+            let Some(ty) = c.as_f64().and_then(|g| PropType::ALL.get(g as usize)) else { return };
+            let v = if let Some(s) = b.as_string() {
+                ApiValue::Str(s)
+            } else if let Some(x) = b.as_f64() {
+                ApiValue::Num(x)
+            } else if b.is_bigint() {
+                ApiValue::BigInt(crate::platform::js_string(&b))
+            } else {
+                ApiValue::Unsupported
+            };
+            rt.values.push((*ty, arg.unwrap_or_default(), v));
+        }
+        18 | 19 => {
+            if let Some(id) = &arg {
+                rt.agent.count_request(Some(id), kind == 19);
+                rt.watch.request_end(id, now);
+            }
+        }
         _ => {}
     });
 }
 
-/// A click: a click action named from the clicked element's `data-rumprops-name`, `aria-label`
-/// or text (the JS side reads them, and the text only when neither attribute names it), else
-/// its tag (`localName`).
-#[wasm_bindgen]
-pub fn click(data_name: Option<String>, aria_label: Option<String>, text: Option<String>, tag: &str) {
+
+/// The beacons to post now, as rows ([`Host::row`]). Returns the milliseconds until [`event`] 6
+/// (the timer) is due (`-1`: no timer needed).
+#[wasm_bindgen(js_name = takeBeacons)]
+pub fn take_beacons() -> f64 {
     with(|rt, now| {
-        let name = crate::agent::action::click_name(data_name.as_deref(), aria_label.as_deref(), text.as_deref(), tag);
-        if let Some(id) = rt.start(ActionKind::Click, &name, now) {
-            rt.watch.open(&id, now, true);
+        for o in rt.agent.take_beacons(now) {
+            rt.host().row(u8::from(o.leave), &o.sid, "", &o.body, o.seq as f64);
         }
-    });
-}
-
-/// A fetch or XHR started: returns the id of the action it belongs to (`""`: none). It belongs
-/// to the newest open action; a custom one (`enterAction`, not watched: the page ends it)
-/// counts it without waiting for it.
-#[wasm_bindgen(js_name = requestStart)]
-pub fn request_start() -> String {
-    with(|rt, _| {
-        let newest = rt.agent.open_action_ids().last().map(|id| (*id).to_owned());
-        match newest {
-            Some(id) if !rt.watch.ids().contains(&id) => Some(id),
-            _ => rt.watch.request_start(),
-        }
-    })
-    .flatten()
-    .unwrap_or_default()
-}
-
-/// A request of action `id` ended; `failed` for a status of 400 or more or a network error.
-#[wasm_bindgen(js_name = requestEnd)]
-pub fn request_end(id: &str, failed: bool) {
-    if id.is_empty() {
-        return;
-    }
-    with(|rt, now| {
-        rt.agent.count_request(Some(id), failed);
-        rt.watch.request_end(id, now);
-    });
-}
-
-/// Milliseconds until [`event`] 6 (the timer) is due (`-1`: no timer needed).
-#[wasm_bindgen(js_name = nextWakeup)]
-pub fn next_wakeup() -> f64 {
-    with(|rt, now| {
         let at = [rt.agent.next_wakeup(), rt.watch.next_due()].into_iter().flatten().min()?;
         Some((at - now).max(0) as f64)
     })
@@ -451,109 +522,6 @@ pub fn next_wakeup() -> f64 {
     .unwrap_or(-1.0)
 }
 
-/// The beacons to post now, as rows ([`Host::row`]).
-#[wasm_bindgen(js_name = takeBeacons)]
-pub fn take_beacons() {
-    with(|rt, now| {
-        for o in rt.agent.take_beacons(now) {
-            rt.host.row(u8::from(o.leave), &o.sid, "", &o.body, o.seq as f64);
-        }
-    });
-}
 
-/// The collector answered beacon `(sid, seq)`: `status` 0 for a network error.
-#[wasm_bindgen]
-pub fn response(sid: &str, seq: f64, status: u16, retry_after: Option<String>) {
-    with(|rt, now| {
-        let jitter = f64::from(rt.host.random()) / 4_294_967_296.0;
-        let status = (status != 0).then_some(status);
-        rt.agent.on_response(sid, seq as u64, status, retry_after.as_deref(), now, jitter);
-    });
-}
 
-/// `enterAction(name)`: opens a custom action and returns its id (`""` when off).
-#[wasm_bindgen(js_name = enterAction)]
-pub fn enter_action(name: JsValue) -> String {
-    with(|rt, now| {
-        let name = name.as_string().unwrap_or_default();
-        rt.start(ActionKind::Custom, &name, now)
-    })
-    .flatten()
-    .unwrap_or_default()
-}
 
-/// `leaveAction(id)`: ends a custom (or any open) action with its rules' values.
-#[wasm_bindgen(js_name = leaveAction)]
-pub fn leave_action(id: JsValue) {
-    with(|rt, now| {
-        if let Some(id) = id.as_string() {
-            rt.end(&id, now);
-        }
-    });
-}
-
-/// One value of the next `addActionProperties` or `sendSessionProperties` call, given under
-/// the group `PropType::ALL[group]` (`string`, `long`, `double`, `date`). The JS side reads the
-/// call's object without interpreting the values: `kind` 0 is a string `text`, 1 a number `n`
-/// (a `Date` as its time), 2 a BigInt's decimal digits `text`, anything else unsupported.
-#[wasm_bindgen]
-pub fn value(group: u8, key: String, kind: u8, text: String, n: f64) {
-    with(|rt, _| {
-        let Some(ty) = PropType::ALL.get(usize::from(group)) else { return };
-        let v = match kind {
-            0 => ApiValue::Str(text),
-            1 => ApiValue::Num(n),
-            2 => ApiValue::BigInt(text),
-            _ => ApiValue::Unsupported,
-        };
-        rt.values.push((*ty, key, v));
-    });
-}
-
-/// `addActionProperties(actionId|null, …)` with the values handed over: its report as rows.
-#[wasm_bindgen(js_name = addActionProperties)]
-pub fn add_action_properties(id: JsValue) {
-    with(|rt, _| {
-        let values = core::mem::take(&mut rt.values);
-        let r = rt.agent.add_action_properties(id.as_string().as_deref(), &values);
-        report(&rt.host, &r);
-    });
-}
-
-/// `sendSessionProperties(…)` with the values handed over: its report as rows.
-#[wasm_bindgen(js_name = sendSessionProperties)]
-pub fn send_session_properties() {
-    with(|rt, now| {
-        let values = core::mem::take(&mut rt.values);
-        rt.sync(now);
-        let e = entropy(&rt.host);
-        let r = rt.agent.send_session_properties(&values, now, &e);
-        report(&rt.host, &r);
-    });
-}
-
-/// `identifyUser(id)`.
-#[wasm_bindgen(js_name = identifyUser)]
-pub fn identify_user(id: JsValue) {
-    with(|rt, now| {
-        rt.sync(now);
-        rt.agent.identify_user(&id.as_string().unwrap_or_default(), now);
-    });
-}
-
-/// `evaluateRules()`: a live dry run, a row ([`Host::row`]) for each rule.
-#[wasm_bindgen(js_name = evaluateRules)]
-pub fn evaluate_rules() {
-    with(|rt, _| {
-        let config = rt.agent.config();
-        let outcomes = capture::evaluate(config, &rt.page);
-        for (p, o) in config.properties.iter().zip(&outcomes) {
-            let outcome = match o {
-                capture::Outcome::Value(v) => Some(Ok(v)),
-                capture::Outcome::Issue(r) => Some(Err(r.code())),
-                capture::Outcome::Skipped => None,
-            };
-            row(&rt.host, &p.key, p.source.kind(), outcome);
-        }
-    });
-}

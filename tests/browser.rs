@@ -6,13 +6,26 @@
 mod common;
 
 use common::{cases, check, check_table, Case, Side};
-use rumprops::browser::BrowserPage;
+use rumprops::browser::{BrowserPage, Reader};
 use rumprops::{json, Config, Page, Report};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{DomParser, HtmlDocument, SupportedType};
 
 wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen(module = "/www/rumprops-core.js")]
+extern "C" {
+    /// The agent's own page reader, which catches the reads that throw.
+    #[wasm_bindgen(thread_local_v2, js_name = reader)]
+    static READER: Reader;
+}
+
+fn reader() -> Reader {
+    use wasm_bindgen::JsCast;
+    READER.with(|r| JsValue::clone(r).unchecked_into())
+}
 
 fn html_document() -> HtmlDocument {
     use wasm_bindgen::JsCast;
@@ -80,7 +93,7 @@ fn run_case(case: &Case) -> Option<String> {
         let f = js_sys::Function::new_with_args("doc", code);
         f.call1(&JsValue::NULL, &fixture).unwrap();
     }
-    let page = BrowserPage::with_document(window, fixture);
+    let page = BrowserPage::with_document(window, fixture, reader());
     let result = check(case, &page, Side::Browser);
     drop(state);
     result
@@ -111,6 +124,7 @@ fn saved_real_page_reads_as_natively() {
     let page = BrowserPage::with_document(
         web_sys::window().unwrap(),
         parse_html(include_str!("pages/book-installation.html")),
+        reader(),
     );
     let config = Config::parse(include_str!("pages/book-installation.rules.json"), &|s| page.selector_is_valid(s)).unwrap();
     let got = Report::of_page(&config, &page, 0).to_json();

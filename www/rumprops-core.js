@@ -10,6 +10,16 @@
 // exception it is never called again (its state may be half-updated). The code avoids
 // Array.prototype and JSON, which pages replace.
 
+// The page reads of the module that can throw (src/browser.rs, `Reader`), part of every agent's
+// host object; the fixture tests (tests/browser.rs) read pages through it too. They catch.
+export const reader = {
+  // Reflect.get(o, k), or, when that throws (a getter or proxy trap, o not an object), the
+  // object this is called on: the host, which no page value is.
+  g(o, k) { try { return Reflect.get(o, k); } catch (e) { return this; } },
+  // Whether s is a valid CSS selector: a query in a fragment of the document d does not throw.
+  v(d, s) { try { d.createDocumentFragment().querySelector(s); return true; } catch (e) { return false; } },
+};
+
 const API = ['init', 'addActionProperties', 'sendSessionProperties', 'identifyUser', 'enterAction',
   'leaveAction', 'enable', 'disable', 'endSession', 'flush', 'evaluateRules'];
 
@@ -42,6 +52,7 @@ export function createAgent(win, load) {
   // What the module asks of the page (src/runtime.rs, `Host`). Nothing here throws.
   const storage = () => win.localStorage;
   const host = {
+    __proto__: reader, // its methods g and v
     // One row of an answer: a report's or a rule's outcome (key a, source b; t 0: value c,
     // 1: value n, 2: reason c, 3: nothing), or a beacon (sid a, body c, seq n, t 1: leaving).
     o: (t, a, b, c, n) => { rows[rows.length] = { t, a, b, c, n }; },
@@ -78,15 +89,19 @@ export function createAgent(win, load) {
 
   // The module's events (`event` in src/runtime.rs): a page event or an API call without arguments.
   const LOADED = 0, ROUTE = 1, JS_ERROR = 2, HIDDEN = 3, PAGEHIDE = 4, FREEZE = 5, TICK = 6;
-  const ENABLE = 7, DISABLE = 8, END_SESSION = 9, FLUSH = 10;
-  const event = (kind) => { call('event', kind); };
+  const ENABLE = 7, DISABLE = 8, END_SESSION = 9, FLUSH = 10, SEND_SESSION = 11, EVALUATE = 12;
+  const ADD_ACTION = 13, IDENTIFY = 14, ENTER = 15, LEAVE = 16, REQUEST = 17, REQUEST_END = 18, REQUEST_FAILED = 19;
+  // The id event(ENTER) or event(REQUEST) hands out as its one row ('' when none), undefined
+  // after a failure.
+  const idOf = (rows) => rows && (rows.length ? rows[0].a : '');
+  const CLICK = 20, RESPONSE = 21, VALUE = 22;
+  const event = (kind, a, b, c, d) => call('event', kind, a, b, c, d);
 
   function pump() {
     rows = [];
-    m.takeBeacons();
+    const wait = m.takeBeacons();
     const out = rows;
     for (let i = 0; i < out.length; i++) send(out[i]);
-    const wait = m.nextWakeup();
     win.clearTimeout(timer);
     timer = wait >= 0 ? win.setTimeout(() => event(TICK), wait) : 0;
   }
@@ -100,7 +115,7 @@ export function createAgent(win, load) {
       rows = [];
       let r = m[name](a, b, c, d, e);
       if (r === undefined) r = rows;
-      if (started && name !== 'value') pump();
+      if (started && !(name === 'event' && a === VALUE)) pump();
       return r;
     } catch (e) {
       dead = true;
@@ -117,10 +132,10 @@ export function createAgent(win, load) {
       // if no other answer acknowledges it, and the collector drops the duplicate.
       try { if (nav.sendBeacon(url, body)) return; } catch (e) { /* fall back to fetch */ }
     }
-    const failed = () => call('response', sid, seq, 0, undefined);
+    const failed = () => event(RESPONSE, sid, seq, 0, undefined);
     try {
       Reflect.apply(F, win, [url, { method: 'POST', body, keepalive: leave, credentials: 'omit' }])
-        .then((r) => call('response', sid, seq, r.status, r.headers.get('Retry-After') || undefined), failed);
+        .then((r) => event(RESPONSE, sid, seq, r.status, r.headers.get('Retry-After') || undefined), failed);
     } catch (e) {
       win.setTimeout(failed, 0);
     }
@@ -152,7 +167,7 @@ export function createAgent(win, load) {
       if (blank(name) && blank(aria) && typeof t === 'string') text = t.slice(0, 4096);
     } catch (e) { /* read what could be read */ }
     const tag = read(el, 'localName');
-    call('click', name, aria, text, typeof tag === 'string' ? tag : '');
+    event(CLICK, name, aria, text, typeof tag === 'string' ? tag : '');
   }
 
   function instrument() {
@@ -172,27 +187,29 @@ export function createAgent(win, load) {
     else on(win, 'load', () => win.setTimeout(() => event(LOADED), 0));
   }
 
-  // Requests are watched from the start, before the module is ready: until then each one is a
-  // record, handed to the module once it runs (they belong to the load action).
+  // Each request is a record: the id of the action it belongs to ('' for none), and, while it
+  // has none, whether it ended. Requests are watched from the start, before the module is
+  // ready: until then each one waits in `early`, handed to the module once it runs (they
+  // belong to the load action).
   let early = [];
   function requestStart() {
-    if (started) return call('requestStart') || '';
     const rec = { id: '', done: false, failed: false };
-    if (!dead && early.length < 1000) early[early.length] = rec;
+    if (started) rec.id = idOf(event(REQUEST)) || '';
+    else if (!dead && early.length < 1000) early[early.length] = rec;
     return rec;
   }
-  function requestEnd(handle, failed) {
-    if (typeof handle === 'string') { if (handle) call('requestEnd', handle, failed); return; }
-    if (handle.id) call('requestEnd', handle.id, failed);
-    else { handle.done = true; handle.failed = failed; }
+  const ended = (id, failed) => { event(failed ? REQUEST_FAILED : REQUEST_END, id); };
+  function requestEnd(rec, failed) {
+    if (rec.id) ended(rec.id, failed);
+    else { rec.done = true; rec.failed = failed; }
   }
   function replayEarly() {
     const recs = early;
     early = [];
     for (let i = 0; i < recs.length; i++) {
       const rec = recs[i];
-      rec.id = call('requestStart') || '';
-      if (rec.done && rec.id) call('requestEnd', rec.id, rec.failed);
+      rec.id = idOf(event(REQUEST)) || '';
+      if (rec.done && rec.id) ended(rec.id, rec.failed);
     }
   }
   function watchRequests() {
@@ -307,7 +324,7 @@ export function createAgent(win, load) {
   }
 
   // Hands the values of an API object ({string: {key: value}, long: …, double: …, date: …}) to
-  // the module one by one (`value` in src/runtime.rs), as JS sees them: the module types them.
+  // the module one by one (`event` VALUE in src/runtime.rs), as JS sees them: the module types them.
   const GROUPS = ['string', 'long', 'double', 'date']; // PropType::ALL's order
   function values(props) {
     if (typeof props !== 'object' || props === null) return;
@@ -319,16 +336,13 @@ export function createAgent(win, load) {
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i];
         if (typeof k !== 'string') continue;
-        let kind = 3, text = '', n = 0; // 0 string, 1 number (a Date's time), 2 BigInt digits, 3 other
+        let v = null; // a string, a number (a Date as its time), a BigInt, or null for anything else
         try {
-          const v = group[k];
+          v = group[k];
           const t = typeof v;
-          if (t === 'string') { kind = 0; text = v; }
-          else if (t === 'number') { kind = 1; n = v; }
-          else if (t === 'bigint') { kind = 2; text = '' + v; }
-          else if (v instanceof Date) { n = v.getTime(); kind = 1; }
-        } catch (e) { /* a throwing getter: unsupported */ }
-        call('value', g, k, kind, text, n);
+          if (t !== 'string' && t !== 'number' && t !== 'bigint') v = v instanceof Date ? v.getTime() : null;
+        } catch (e) { v = null; /* a throwing getter: unsupported */ }
+        event(VALUE, k, v, g);
       }
     }
   }
@@ -347,7 +361,7 @@ export function createAgent(win, load) {
   }
   // evaluateRules(): [{key, source, value, reason}] from the module's rows.
   function rules() {
-    const rows = call('evaluateRules');
+    const rows = event(EVALUATE);
     if (!rows) return rows;
     const out = [];
     for (let i = 0; i < rows.length; i++) {
@@ -360,15 +374,15 @@ export function createAgent(win, load) {
   const real = (id) => (typeof id === 'string' && tokens[id] !== undefined ? tokens[id] : id);
   const direct = {
     init,
-    addActionProperties: (id, props) => { values(props); return report(call('addActionProperties', real(id === undefined ? null : id))); },
-    sendSessionProperties: (props) => { values(props); return report(call('sendSessionProperties')); },
-    identifyUser: (id) => { call('identifyUser', id); },
-    enterAction: (name) => call('enterAction', name),
-    leaveAction: (id) => { call('leaveAction', real(id)); },
-    enable: () => event(ENABLE),
-    disable: () => event(DISABLE),
-    endSession: () => event(END_SESSION),
-    flush: () => event(FLUSH),
+    addActionProperties: (id, props) => { values(props); return report(event(ADD_ACTION, real(id))); },
+    sendSessionProperties: (props) => { values(props); return report(event(SEND_SESSION)); },
+    identifyUser: (id) => { event(IDENTIFY, id); },
+    enterAction: (name) => idOf(event(ENTER, name)),
+    leaveAction: (id) => { event(LEAVE, real(id)); },
+    enable: () => { event(ENABLE); },
+    disable: () => { event(DISABLE); },
+    endSession: () => { event(END_SESSION); },
+    flush: () => { event(FLUSH); },
     evaluateRules: rules,
   };
 
