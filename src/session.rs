@@ -51,15 +51,17 @@ impl SessionProps {
         if value.prop_type() != prop.prop_type {
             return Err(Reason::WrongType);
         }
-        let Some(slot) = self.slots.iter_mut().find(|s| s.key == prop.key) else {
-            let (long_total, double_total) = match value {
-                PropertyValue::Long(n) => (i128::from(n), 0.0),
-                PropertyValue::Double(x) => (0, x),
-                _ => (0, 0.0),
-            };
-            self.slots.push(Slot { key: prop.key.clone(), value, at_ms, count: 1, long_total, double_total });
-            return Ok(());
+        // A key seen first starts from an empty total (-0.0 is the neutral element of f64
+        // addition) and folds its value like any later one.
+        let i = match self.slots.iter().position(|s| s.key == prop.key) {
+            Some(i) => i,
+            None => {
+                let (key, value) = (prop.key.clone(), value.clone());
+                self.slots.push(Slot { key, value, at_ms, count: 0, long_total: 0, double_total: -0.0 });
+                self.slots.len() - 1
+            }
         };
+        let Some(slot) = self.slots.get_mut(i) else { return Ok(()) };
         use PropertyValue::{Date, Double, Long};
         match prop.aggregation {
             Aggregation::Last if at_ms >= slot.at_ms => (slot.value, slot.at_ms) = (value, at_ms),
