@@ -37,7 +37,7 @@ impl SessionProps {
         let mut issues = Vec::new();
         for (prop, outcome) in config.properties.iter().zip(outcomes) {
             if let (true, Outcome::Value(v)) = (prop.storage.on_session(), outcome) {
-                if let Err(reason) = self.fold(prop, v.clone(), at_ms) {
+                if let Err(reason) = self.fold(prop, v, at_ms) {
                     issues.push(Issue { key: prop.key.clone(), reason });
                 }
             }
@@ -47,7 +47,7 @@ impl SessionProps {
 
     /// Folds one value of `prop` observed at `at_ms`. A value of the wrong type is refused
     /// (`wrong_type`); a `sum` beyond the type's range keeps the old total (`out_of_range`).
-    pub fn fold(&mut self, prop: &Property, value: PropertyValue, at_ms: i64) -> Result<(), Reason> {
+    pub fn fold(&mut self, prop: &Property, value: &PropertyValue, at_ms: i64) -> Result<(), Reason> {
         if value.prop_type() != prop.prop_type {
             return Err(Reason::WrongType);
         }
@@ -64,22 +64,22 @@ impl SessionProps {
         let Some(slot) = self.slots.get_mut(i) else { return Ok(()) };
         use PropertyValue::{Date, Double, Long};
         match prop.aggregation {
-            Aggregation::Last if at_ms >= slot.at_ms => (slot.value, slot.at_ms) = (value, at_ms),
-            Aggregation::First if at_ms < slot.at_ms => (slot.value, slot.at_ms) = (value, at_ms),
+            Aggregation::Last if at_ms >= slot.at_ms => (slot.value, slot.at_ms) = (value.clone(), at_ms),
+            Aggregation::First if at_ms < slot.at_ms => (slot.value, slot.at_ms) = (value.clone(), at_ms),
             Aggregation::Last | Aggregation::First => {}
             Aggregation::Min | Aggregation::Max => {
-                let newer_wins = match (&slot.value, &value) {
+                let newer_wins = match (&slot.value, value) {
                     (Long(a), Long(b)) | (Date(a), Date(b)) => (b < a) == (prop.aggregation == Aggregation::Min) && a != b,
                     (Double(a), Double(b)) => (b < a) == (prop.aggregation == Aggregation::Min) && a != b,
                     _ => false,
                 };
                 if newer_wins {
-                    (slot.value, slot.at_ms) = (value, at_ms);
+                    (slot.value, slot.at_ms) = (value.clone(), at_ms);
                 }
             }
             Aggregation::Sum | Aggregation::Avg => {
                 let avg = prop.aggregation == Aggregation::Avg;
-                match value {
+                match *value {
                     Long(n) => {
                         let total = slot.long_total + i128::from(n);
                         let shown = if avg { div_round(total, slot.count + 1) } else { total };
@@ -265,7 +265,7 @@ mod tests {
     fn wrong_type_is_refused() {
         let c = config();
         let mut s = SessionProps::new();
-        assert_eq!(s.fold(&c.properties[2], Double(1.0), 0), Err(Reason::WrongType));
+        assert_eq!(s.fold(&c.properties[2], &Double(1.0), 0), Err(Reason::WrongType));
         assert!(s.is_empty());
     }
 }

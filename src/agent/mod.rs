@@ -292,7 +292,7 @@ impl Agent {
                     _ => None,
                 };
                 if let Some(value) = value {
-                    let _ = self.props.fold(prop, value, start);
+                    let _ = self.props.fold(prop, &value, start);
                 }
             }
         }
@@ -508,7 +508,7 @@ impl Agent {
                         action.props.set(&prop.key, value.clone());
                     }
                     let folded =
-                        if prop.storage.on_session() { self.props.fold(prop, value.clone(), action.end) } else { Ok(()) };
+                        if prop.storage.on_session() { self.props.fold(prop, value, action.end) } else { Ok(()) };
                     let Err(reason) = folded else { continue };
                     (&mut issues, reason)
                 }
@@ -565,7 +565,7 @@ impl Agent {
         let mut i = 0;
         while let Some((key, v)) = report.sent.get(i) {
             let folded = match self.config.property(key) {
-                Some(prop) => self.props.fold(prop, v.clone(), now),
+                Some(prop) => self.props.fold(prop, v, now),
                 None => Err(Reason::InvalidKey),
             };
             match folded {
