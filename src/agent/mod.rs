@@ -62,7 +62,7 @@ use crate::capture::{Issue, Outcome, PropertyMap};
 use crate::config::Config;
 use crate::json::Value;
 use crate::session::SessionProps;
-use crate::value::{PropType, PropertyValue, Reason};
+use crate::value::{PropType, Reason};
 use action::{Action, ActionKind};
 use api::{ApiReport, ApiValue, Mode, Target};
 use flush::{FlushPolicy, FlushReason};
@@ -286,12 +286,12 @@ impl Agent {
                 else {
                     continue;
                 };
-                let value = match v {
-                    Value::String(s) if ty == PropType::String => Some(PropertyValue::String(s.clone())),
-                    Value::Number(n) if ty != PropType::String => crate::value::type_text(n, ty).ok(),
-                    _ => None,
-                };
-                if let Some(value) = value {
+                // Strings are stored as JSON strings, the other types as numbers.
+                let (Value::String(text) | Value::Number(text)) = v else { continue };
+                if (ty == PropType::String) != matches!(v, Value::String(_)) {
+                    continue;
+                }
+                if let Ok(value) = crate::value::type_text(text, ty) {
                     let _ = self.props.fold(prop, &value, start);
                 }
             }
