@@ -32,28 +32,29 @@ pub struct Issue {
 }
 
 /// Evaluates every rule of `config` against `page`, in config order. The cookie string and the
-/// URL are read once for all rules (in the browser each read copies them out of the page).
+/// URL are read once for all rules, and only when a rule reads them (in the browser each read
+/// copies them out of the page).
 pub fn evaluate(config: &Config, page: &dyn Page) -> Vec<Outcome> {
-    let once = ReadOnce { page, cookie: core::cell::OnceCell::new(), url: core::cell::OnceCell::new() };
-    let mut outcomes = Vec::with_capacity(config.properties.len());
-    for p in &config.properties {
+    let mut once = ReadOnce { page, cookie: None, url: String::new() };
+    let rules = &config.properties;
+    if rules.iter().any(|p| matches!(p.source, Source::Cookie(_))) {
+        once.cookie = page.cookie_string();
+    }
+    if rules.iter().any(|p| matches!(p.source, Source::Query(_))) {
+        once.url = page.url();
+    }
+    let mut outcomes = Vec::with_capacity(rules.len());
+    for p in rules {
         outcomes.push(evaluate_one(p, &once));
     }
     outcomes
 }
 
-/// A page whose cookie string and URL are read at most once.
+/// A page whose cookie string and URL were read up front.
 struct ReadOnce<'a> {
     page: &'a dyn Page,
-    cookie: core::cell::OnceCell<Option<String>>,
-    url: core::cell::OnceCell<Option<String>>,
-}
-
-impl ReadOnce<'_> {
-    /// The text in `cell`, read from the page with `read` the first time.
-    fn cached(&self, cell: &core::cell::OnceCell<Option<String>>, read: &dyn Fn() -> Option<String>) -> Option<String> {
-        cell.get_or_init(read).clone()
-    }
+    cookie: Option<String>,
+    url: String,
 }
 
 impl Page for ReadOnce<'_> {
@@ -67,10 +68,10 @@ impl Page for ReadOnce<'_> {
         self.page.meta(name)
     }
     fn cookie_string(&self) -> Option<String> {
-        self.cached(&self.cookie, &|| self.page.cookie_string())
+        self.cookie.clone()
     }
     fn url(&self) -> String {
-        self.cached(&self.url, &|| Some(self.page.url())).unwrap_or_default()
+        self.url.clone()
     }
     fn js(&self, path: &[String]) -> JsRead {
         self.page.js(path)

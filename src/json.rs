@@ -38,10 +38,14 @@ pub const MAX_DEPTH: usize = 128;
 impl Value {
     /// The member `name` of an object, if this is an object that has it.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        match self {
-            Value::Object(members) => members.iter().find(|(k, _)| k == name).map(|(_, v)| v),
-            _ => None,
+        if let Value::Object(members) = self {
+            for (k, v) in members {
+                if k == name {
+                    return Some(v);
+                }
+            }
         }
+        None
     }
 
     /// The string, if this is a string.

@@ -37,7 +37,7 @@ impl SessionProps {
         let mut issues = Vec::new();
         for (prop, outcome) in config.properties.iter().zip(outcomes) {
             if let (true, Outcome::Value(v)) = (prop.storage.on_session(), outcome) {
-                if let Err(reason) = self.fold(prop, v.clone(), at_ms) {
+                if let Err(reason) = self.fold(prop, v, at_ms) {
                     issues.push(Issue { key: prop.key.clone(), reason });
                 }
             }
@@ -47,37 +47,39 @@ impl SessionProps {
 
     /// Folds one value of `prop` observed at `at_ms`. A value of the wrong type is refused
     /// (`wrong_type`); a `sum` beyond the type's range keeps the old total (`out_of_range`).
-    pub fn fold(&mut self, prop: &Property, value: PropertyValue, at_ms: i64) -> Result<(), Reason> {
+    pub fn fold(&mut self, prop: &Property, value: &PropertyValue, at_ms: i64) -> Result<(), Reason> {
         if value.prop_type() != prop.prop_type {
             return Err(Reason::WrongType);
         }
-        let Some(slot) = self.slots.iter_mut().find(|s| s.key == prop.key) else {
-            let (long_total, double_total) = match value {
-                PropertyValue::Long(n) => (i128::from(n), 0.0),
-                PropertyValue::Double(x) => (0, x),
-                _ => (0, 0.0),
-            };
-            self.slots.push(Slot { key: prop.key.clone(), value, at_ms, count: 1, long_total, double_total });
-            return Ok(());
+        // A key seen first starts from an empty total (-0.0 is the neutral element of f64
+        // addition) and folds its value like any later one.
+        let i = match self.slots.iter().position(|s| s.key == prop.key) {
+            Some(i) => i,
+            None => {
+                let (key, value) = (prop.key.clone(), value.clone());
+                self.slots.push(Slot { key, value, at_ms, count: 0, long_total: 0, double_total: -0.0 });
+                self.slots.len() - 1
+            }
         };
+        let Some(slot) = self.slots.get_mut(i) else { return Ok(()) };
         use PropertyValue::{Date, Double, Long};
         match prop.aggregation {
-            Aggregation::Last if at_ms >= slot.at_ms => (slot.value, slot.at_ms) = (value, at_ms),
-            Aggregation::First if at_ms < slot.at_ms => (slot.value, slot.at_ms) = (value, at_ms),
+            Aggregation::Last if at_ms >= slot.at_ms => (slot.value, slot.at_ms) = (value.clone(), at_ms),
+            Aggregation::First if at_ms < slot.at_ms => (slot.value, slot.at_ms) = (value.clone(), at_ms),
             Aggregation::Last | Aggregation::First => {}
             Aggregation::Min | Aggregation::Max => {
-                let newer_wins = match (&slot.value, &value) {
+                let newer_wins = match (&slot.value, value) {
                     (Long(a), Long(b)) | (Date(a), Date(b)) => (b < a) == (prop.aggregation == Aggregation::Min) && a != b,
                     (Double(a), Double(b)) => (b < a) == (prop.aggregation == Aggregation::Min) && a != b,
                     _ => false,
                 };
                 if newer_wins {
-                    (slot.value, slot.at_ms) = (value, at_ms);
+                    (slot.value, slot.at_ms) = (value.clone(), at_ms);
                 }
             }
             Aggregation::Sum | Aggregation::Avg => {
                 let avg = prop.aggregation == Aggregation::Avg;
-                match value {
+                match *value {
                     Long(n) => {
                         let total = slot.long_total + i128::from(n);
                         let shown = if avg { div_round(total, slot.count + 1) } else { total };
@@ -263,7 +265,7 @@ mod tests {
     fn wrong_type_is_refused() {
         let c = config();
         let mut s = SessionProps::new();
-        assert_eq!(s.fold(&c.properties[2], Double(1.0), 0), Err(Reason::WrongType));
+        assert_eq!(s.fold(&c.properties[2], &Double(1.0), 0), Err(Reason::WrongType));
         assert!(s.is_empty());
     }
 }

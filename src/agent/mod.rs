@@ -62,7 +62,7 @@ use crate::capture::{Issue, Outcome, PropertyMap};
 use crate::config::Config;
 use crate::json::Value;
 use crate::session::SessionProps;
-use crate::value::{PropType, PropertyValue, Reason};
+use crate::value::{PropType, Reason};
 use action::{Action, ActionKind};
 use api::{ApiReport, ApiValue, Mode, Target};
 use flush::{FlushPolicy, FlushReason};
@@ -286,13 +286,13 @@ impl Agent {
                 else {
                     continue;
                 };
-                let value = match v {
-                    Value::String(s) if ty == PropType::String => Some(PropertyValue::String(s.clone())),
-                    Value::Number(n) if ty != PropType::String => crate::value::type_text(n, ty).ok(),
-                    _ => None,
-                };
-                if let Some(value) = value {
-                    let _ = self.props.fold(prop, value, start);
+                // Strings are stored as JSON strings, the other types as numbers.
+                let (Value::String(text) | Value::Number(text)) = v else { continue };
+                if (ty == PropType::String) != matches!(v, Value::String(_)) {
+                    continue;
+                }
+                if let Ok(value) = crate::value::type_text(text, ty) {
+                    let _ = self.props.fold(prop, &value, start);
                 }
             }
         }
@@ -508,7 +508,7 @@ impl Agent {
                         action.props.set(&prop.key, value.clone());
                     }
                     let folded =
-                        if prop.storage.on_session() { self.props.fold(prop, value.clone(), action.end) } else { Ok(()) };
+                        if prop.storage.on_session() { self.props.fold(prop, value, action.end) } else { Ok(()) };
                     let Err(reason) = folded else { continue };
                     (&mut issues, reason)
                 }
@@ -565,7 +565,7 @@ impl Agent {
         let mut i = 0;
         while let Some((key, v)) = report.sent.get(i) {
             let folded = match self.config.property(key) {
-                Some(prop) => self.props.fold(prop, v.clone(), now),
+                Some(prop) => self.props.fold(prop, v, now),
                 None => Err(Reason::InvalidKey),
             };
             match folded {
