@@ -123,7 +123,7 @@ export function writeReport(R, out) {
       `(all 20 rules give a value). Three functions, interleaved call by call, ${int(c.evals)} timed evaluations each after 300`,
       `warm-up calls; the page is cross-origin isolated (COOP + COEP), so \`performance.now()\` ticks every ${f1(c.resolutionUs)} µs.`, '',
       '- **rumprops API**: `rumprops.evaluateRules()`, the public call through the loader (which also asks the module for due beacons and its next timer).',
-      '- **rumprops export**: the module\'s `evaluateRules` export called directly through the glue\'s namespace: the rules plus building the result rows as JS objects.',
+      '- **rumprops export**: the module\'s `event` export with the `evaluateRules` kind, called directly (no loader pump): the rules plus handing each row to the loader\'s row collector, which stores it as a small JS object.',
       '- **JS reference**: `bench/pages/reference.js`, the same semantics written plainly in JavaScript; it returns the same rows (`{key, source, value, reason}`), so both sides pay for building the result objects.', '',
       table(['implementation', 'p50 µs', 'p95 µs', 'mean µs', 'mean of 5 × 200 back-to-back µs', 'p50 vs JS'], [
         ['JS reference', f1(c.js.p50), f1(c.js.p95), f1(c.js.mean), f1(c.js.batchMeanUs), '1.00×'],
@@ -132,7 +132,7 @@ export function writeReport(R, out) {
       ], 'l'), '');
     const pr = c.profile;
     if (pr && pr.inclusive) {
-      const total = inclusive(pr, /^evaluateRules/);
+      const total = inclusive(pr, /^event( |$)/);
       const cap = inclusive(pr, /^rumprops::capture::evaluate$/);
       const rows = total - cap;
       const capUs = c.export.p50 * (cap / total);
@@ -140,12 +140,12 @@ export function writeReport(R, out) {
         'A CPU profile (V8 sampling every 50 µs for 3 s) of the export, in a second page whose module is the same cargo output',
         'built with its function names (`wasm-bindgen --keep-debug`, `wasm-opt -Oz -g`). Shares of all samples:', '',
         table(['where', 'share'], [
-          ['`evaluateRules` export, in all', pct(total)],
+          ['`event` export (the `evaluateRules` kind), in all', pct(total)],
           ['… `capture::evaluate` (reading the page, trim, cleanup, typing)', pct(cap)],
-          ['… building the result rows as JS objects (the rest of the export)', pct(rows)],
+          ['… handing the rows to the loader (the rest of the export)', pct(rows)],
           ...['meta', 'cookie_string', 'css', 'js', 'url'].map((k) => [`… … \`BrowserPage::${k}\``, pct(inclusive(pr, new RegExp('Page>::' + k + '$')))]),
         ], 'l'), '',
-        `So the JS object building does not dominate (${pct(rows / total)} of the export's time), and the ratio above is measured on the`,
+        `So handing the rows over does not dominate (${pct(rows / total)} of the export's time), and the ratio above is measured on the`,
         `export as it is, not on a dedicated path (which would need a new export). Taking the profile's share, the capture`,
         `alone costs about ${int(capUs)} µs at p50, **${f2(capUs / c.js.p50)}×** the whole reference (rows included, so this flatters`,
         `rumprops): without its rows the capture ${capUs / c.js.p50 > TARGET.captureRatio ? 'still misses' : 'would meet'} 1.2×.`, '',
@@ -157,11 +157,10 @@ export function writeReport(R, out) {
         })(), 'l'), '',
         'Heaviest functions of the export (self time):', '',
         table(['function', 'file', 'share'], pr.top.slice(0, 10).map((f) => ['`' + short(f.name).replace(/::h[0-9a-f]{16}$/, '') + '`', f.file || '(built-in)', pct(f.share)]), 'll'), '',
-        'The biggest cost is crossing the JS/WASM boundary with strings, not the Rust code (WebAssembly itself is a small share):',
-        '`TextDecoder.decode` (every `&str` the module hands to a web API: selectors, the attribute names `name`,',
-        '`property` and `content` for every `<meta>` of the page, once per meta rule, and the keys of the result rows), and',
-        '`document.cookie` read and copied into the module once per cookie rule. The reference pays the DOM and cookie',
-        'reads too, but passes no strings.', '');
+        'Besides the browser\'s own work (`querySelector`), the biggest cost is crossing the JS/WASM boundary with strings,',
+        'not the Rust code: `TextDecoder.decode` for every `&str` the module hands to a web API (selectors, attribute names,',
+        'the rows\' keys) and `document.cookie`, read once per evaluation when a rule needs it and copied into the module.',
+        'The reference pays the DOM and cookie reads too, but passes no strings.', '');
     }
   }
 
@@ -283,8 +282,8 @@ export function writeReport(R, out) {
           ['… `Agent::take_storage_update` comparing the new text with the last one', pct(inclusive(pr, /^rumprops::agent::Agent::take_storage_update/))],
           ['`capture::evaluate` (the 20 rules at the end of each action)', pct(inclusive(pr, /^rumprops::capture::evaluate$/))],
         ], 'l'), '',
-        'After every export call (an action costs six: `enterAction`, `leaveAction`, and the loader\'s `takeBeacons` and',
-        '`nextWakeup` after each), `Runtime::persist` writes what changed: the session state (cookie and its localStorage',
+        'After every export call (an action costs four: the `enterAction` and `leaveAction` events, and the loader\'s',
+        '`takeBeacons` after each), `Runtime::persist` writes what changed: the session state (cookie and its localStorage',
         'mirror) on every action, the outbox text (about 0.5 MB when full) only when a beacon was added or removed.', '');
     }
   }

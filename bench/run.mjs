@@ -243,6 +243,10 @@ async function measureCapture(browser, srv, sink) {
   return out;
 }
 
+// A frame of the module: its URL, or, for a module compiled from bytes (the loader fetches them
+// and instantiates), the URL with a `-<hash>` suffix.
+const isWasm = (url) => /\.wasm(-[0-9a-f]+)?$/.test(url);
+
 async function profile(ctx, page, fn) {
   const cdp = await ctx.newCDPSession(page);
   await cdp.send('Profiler.enable');
@@ -271,7 +275,7 @@ async function profile(ctx, page, fn) {
     const seen = new Set();
     for (let id = profile.samples[i]; id !== undefined; id = parent.get(id)) {
       const cf = byNode.get(id).callFrame;
-      if (!cf.url.endsWith('.wasm')) continue;
+      if (!isWasm(cf.url)) continue;
       const name = cf.functionName.replace(/::h[0-9a-f]{16}$/, '');
       if (seen.has(name)) continue;
       seen.add(name);
@@ -280,8 +284,8 @@ async function profile(ctx, page, fn) {
   }
   const inclusive = [...incl].map(([name, t]) => ({ name, share: t / total })).sort((a, b) => b.share - a.share).slice(0, 40);
   const category = (name, url) => {
-    if (url.endsWith('.wasm') || /^\$|^wasm-function|^js-to-wasm|^wasm-to-js/.test(name)) return 'WebAssembly (agent code)';
-    if (url.endsWith('/pkg/rumprops.js')) return 'wasm-bindgen JS glue (imports: DOM calls, object building)';
+    if (isWasm(url) || /^\$|^wasm-function|^js-to-wasm|^wasm-to-js/.test(name)) return 'WebAssembly (agent code)';
+    if (url.endsWith('/rumprops.js')) return 'loader and wasm-bindgen glue (imports: DOM calls, row objects)';
     if (url.endsWith('/reference.js')) return 'reference JS';
     if (name === '(garbage collector)') return 'garbage collection';
     if (name === '(program)' || name === '(idle)' || name === '(root)') return 'engine (program)';

@@ -74,6 +74,10 @@ for (let i = m.getNumElementSegments() - 1; i >= 0; i--) {
   m.addActiveElementSegment(seg.table, seg.name, seg.data.map((f) => (dead.test(f) ? 'dead_table_entry' : f)), m.i32.const(offset));
 }
 fs.writeFileSync(dir + '/rumprops_bg.wasm', m.emitBinary());
+// The same module with its function names, for profiles (bench/run.mjs); not shipped.
+binaryen.setDebugInfo(true);
+fs.writeFileSync(dir + '/rumprops_bg.named.wasm', m.emitBinary());
+binaryen.setDebugInfo(false);
 
 // The glue, renamed to match.
 let js = fs.readFileSync(dir + '/rumprops.js', 'utf8');
@@ -147,7 +151,6 @@ drop(`    if (realloc === undefined) {
 if (/passStringToWasm0\([^,()]+, [^,()]+\)/.test(js)) throw new Error('the glue passes a string without realloc');
 fs.writeFileSync(dir + '/rumprops.js', js);
 JS
-cp "$tmp/rumprops_bg.wasm" "$tmp/rumprops_bg.named.wasm"
 # --converge repeats -Oz while it still shrinks the module. --low-memory-unused lets wasm-opt fold
 # constant offsets into loads and stores: Rust puts the stack first, so the lowest 1 KiB is only
 # reached by a stack already 1 MiB deep. Together about 0.4 kB brotli.
