@@ -288,48 +288,38 @@ impl Parser<'_> {
         }
         let order = |a: usize, b: usize| if greedy { Inst::Split(a, b) } else { Inst::Split(b, a) };
         let atom = self.take(start);
-        match max {
-            None if min == 0 && !matches_empty(&atom, start) => {
-                // `x*`: one split that x loops back to. Re-entering the loop (from an outer
-                // repetition) then meets the split already followed at that position, as in the
-                // regex crate, so the thread already inside x keeps its captures.
-                let split = self.emit(Inst::Split(0, 0));
-                self.copy(&atom, start);
-                self.emit(Inst::Jmp(split));
-                let out = self.prog.len();
-                self.patch(split, order(split + 1, out));
+        if max.is_none() && min == 0 && !matches_empty(&atom, start) {
+            // `x*`: one split that x loops back to. Re-entering the loop (from an outer
+            // repetition) then meets the split already followed at that position, as in the
+            // regex crate, so the thread already inside x keeps its captures.
+            let split = self.emit(Inst::Split(0, 0));
+            self.copy(&atom, start);
+            self.emit(Inst::Jmp(split));
+            let out = self.prog.len();
+            self.patch(split, order(split + 1, out));
+            return Ok(None);
+        }
+        // n copies of x, then the optional ones, each after a split that skips to the end: m-n
+        // for `x{n,m}`, none for `x{n,}`, whose last copy loops back as `x+`, and one for an x
+        // that can match the empty string under `*`: `(x+)?`, a loop back to the start of its
+        // body, keeps leftmost-first preference right (rust-lang/regex#779).
+        let optional = max.map_or(u32::from(min == 0), |m| m - min);
+        let mut splits = Vec::new();
+        let mut body = self.prog.len();
+        for k in 0..min + optional {
+            if k >= min {
+                splits.push(self.emit(Inst::Split(0, 0)));
             }
-            None => {
-                // `x{n,}` is x{n-1} then `x+`, and `x*` for an x that can match the empty string
-                // is `(x+)?`: a loop back to the start of its body keeps leftmost-first preference
-                // right (rust-lang/regex#779).
-                for _ in 1..min {
-                    self.copy(&atom, start);
-                }
-                let question = (min == 0).then(|| self.emit(Inst::Split(0, 0)));
-                let body = self.prog.len();
-                self.copy(&atom, start);
-                let plus = self.emit(Inst::Split(0, 0));
-                let out = self.prog.len();
-                self.patch(plus, order(body, out));
-                if let Some(q) = question {
-                    self.patch(q, order(body, out));
-                }
-            }
-            Some(max) => {
-                for _ in 0..min {
-                    self.copy(&atom, start);
-                }
-                let mut splits = Vec::new();
-                for _ in min..max {
-                    splits.push(self.emit(Inst::Split(0, 0)));
-                    self.copy(&atom, start);
-                }
-                let out = self.prog.len();
-                for s in splits {
-                    self.patch(s, order(s + 1, out));
-                }
-            }
+            body = self.prog.len();
+            self.copy(&atom, start);
+        }
+        if max.is_none() {
+            let plus = self.emit(Inst::Split(0, 0));
+            self.patch(plus, order(body, plus + 1));
+        }
+        let out = self.prog.len();
+        for s in splits {
+            self.patch(s, order(s + 1, out));
         }
         Ok(max)
     }
