@@ -254,19 +254,17 @@ impl Parser<'_> {
                     self.i += 1;
                     let c = self.peek().ok_or_else(|| self.err("unterminated string"))?;
                     self.i += 1;
-                    let ch = match c {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => self.unicode_escape()?,
-                        _ => {
-                            self.i -= 1;
-                            return Err(self.err("invalid escape"));
+                    let ch = if c == b'u' {
+                        self.unicode_escape()?
+                    } else {
+                        // The one-letter escapes and what they stand for, position for position.
+                        let k = b"\"\\/bfnrt".iter().position(|&e| e == c);
+                        match k.and_then(|k| b"\"\\/\x08\x0c\n\r\t".get(k)) {
+                            Some(&b) => char::from(b),
+                            None => {
+                                self.i -= 1;
+                                return Err(self.err("invalid escape"));
+                            }
                         }
                     };
                     out.push(ch);
@@ -401,6 +399,12 @@ mod tests {
             Value::Array(items) => assert_eq!(items[1], Value::Number("-2.5e3".into())),
             _ => panic!("not an array"),
         }
+    }
+
+    #[test]
+    fn one_letter_escapes() {
+        assert_eq!(parse(r#""\"\\\/\b\f\n\r\t""#).unwrap(), Value::String("\"\\/\u{8}\u{c}\n\r\t".into()));
+        assert_eq!(parse(r#""\a""#).unwrap_err(), Error { offset: 2, message: "invalid escape" });
     }
 
     #[test]
