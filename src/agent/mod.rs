@@ -860,11 +860,12 @@ impl Agent {
         };
         let mut actions = core::mem::take(&mut self.batch);
         if reason.is_some_and(FlushReason::is_leave) {
-            let mut newest_first = Vec::with_capacity(actions.len());
-            while let Some(a) = actions.pop() {
-                newest_first.push(a);
+            // Newest first: on leaving, the beacons that get out first carry the latest actions.
+            let mut rest = actions.as_mut_slice();
+            while let [first, middle @ .., last] = rest {
+                core::mem::swap(first, last);
+                rest = middle;
             }
-            actions = newest_first;
         }
         let mut issues = core::mem::take(&mut self.issues);
         let session_json = beacon::session_json(

@@ -282,6 +282,11 @@ fn leaving_sends_newest_first_within_the_keepalive_budget_and_keeps_the_rest() {
     assert!(out.iter().map(|o| o.body.len()).sum::<usize>() <= beacon::MAX_BEACON_BYTES);
     let first = &parsed(&out)[0];
     assert_eq!(action_ids(first)[0], "a400", "the newest action goes first");
+    let ids = action_ids(first);
+    assert!(ids.len() >= 2);
+    for (k, id) in ids.iter().enumerate() {
+        assert_eq!(*id, format!("a{}", 400 - k), "newest first throughout: {ids:?}");
+    }
     let total = a.outbox.entries().len();
     assert!(total > out.len(), "what did not fit stays queued");
 
