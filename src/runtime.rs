@@ -17,7 +17,7 @@ use crate::agent::api::{self, ApiReport, ApiValue, Consent, Mode};
 use crate::agent::flush::FlushReason;
 use crate::agent::session::Entropy;
 use crate::agent::{Agent, Stored, StoredState};
-use crate::browser::{BrowserPage, Reader};
+use crate::browser::{BrowserPage, Reader, KIND_BIGINT, KIND_NUMBER, KIND_STRING};
 use crate::capture;
 use crate::config::Config;
 use crate::page::Page;
@@ -503,14 +503,11 @@ pub fn event(kind: u8, arg: JsValue, b: JsValue, c: JsValue, d: JsValue) -> f64 
             }
             22 => {
                 let ty = c.as_f64().and_then(|g| PropType::ALL.get(g as usize))?;
-                let v = if let Some(s) = b.as_string() {
-                    ApiValue::Str(s)
-                } else if let Some(x) = b.as_f64() {
-                    ApiValue::Num(x)
-                } else if b.is_bigint() {
-                    ApiValue::BigInt(crate::platform::js_string(&b))
-                } else {
-                    ApiValue::Unsupported
+                let v = match rt.page.reader.kind(&b) {
+                    KIND_STRING => ApiValue::Str(b.as_string().unwrap_or_default()),
+                    KIND_NUMBER => ApiValue::Num(b.as_f64().unwrap_or_default()),
+                    KIND_BIGINT => ApiValue::BigInt(crate::platform::js_string(&b)),
+                    _ => ApiValue::Unsupported,
                 };
                 rt.values.push((*ty, arg.unwrap_or_default(), v));
                 return None;

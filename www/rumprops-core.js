@@ -18,6 +18,19 @@ export const reader = {
   g(o, k) { try { return Reflect.get(o, k); } catch (e) { return this; } },
   // Whether s is a valid CSS selector: a query in a fragment of the document d does not throw.
   v(d, s) { try { d.createDocumentFragment().querySelector(s); return true; } catch (e) { return false; } },
+  // The kind of v (src/browser.rs, `KIND_*`): 0 undefined or null, 1 a string, 2 a number,
+  // 3 false, 4 true, 5 a BigInt, 6 a Date, 7 another object or a function, 8 a symbol.
+  t(v) {
+    const t = typeof v;
+    if (v === undefined || v === null) return 0;
+    if (t === 'string') return 1;
+    if (t === 'number') return 2;
+    if (t === 'boolean') return v ? 4 : 3;
+    if (t === 'bigint') return 5;
+    if (t !== 'object' && t !== 'function') return 8;
+    try { if (v instanceof Date) return 6; } catch (e) { /* a proxy trap */ }
+    return 7;
+  },
 };
 
 const API = ['init', 'addActionProperties', 'sendSessionProperties', 'identifyUser', 'enterAction',
