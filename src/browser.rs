@@ -29,6 +29,11 @@ extern "C" {
     #[wasm_bindgen(method, js_name = v)]
     fn selector_is_valid(this: &Reader, dom: &JsValue, selector: &str) -> bool;
 
+    /// The kind of a JS value, one of the `KIND_*` constants: one import instead of one for each
+    /// `typeof` and `instanceof` test.
+    #[wasm_bindgen(method, js_name = t)]
+    pub(crate) fn kind(this: &Reader, v: &JsValue) -> u8;
+
     /// A document (or fragment) as `querySelector` sees it. The query does not catch: every
     /// selector it gets is valid (checked at config load, or escaped).
     type Root;
@@ -36,6 +41,23 @@ extern "C" {
     #[wasm_bindgen(method, js_name = querySelector)]
     fn query_selector(this: &Root, selector: &str) -> Option<Element>;
 }
+
+/// [`Reader::kind`]: `undefined` or `null`.
+pub(crate) const KIND_NONE: u8 = 0;
+/// [`Reader::kind`]: a string.
+pub(crate) const KIND_STRING: u8 = 1;
+/// [`Reader::kind`]: a number.
+pub(crate) const KIND_NUMBER: u8 = 2;
+/// [`Reader::kind`]: `false`.
+const KIND_FALSE: u8 = 3;
+/// [`Reader::kind`]: `true`.
+const KIND_TRUE: u8 = 4;
+/// [`Reader::kind`]: a BigInt.
+pub(crate) const KIND_BIGINT: u8 = 5;
+/// [`Reader::kind`]: a `Date` (`instanceof Date`, and that test does not throw).
+const KIND_DATE: u8 = 6;
+/// [`Reader::kind`]: any other object, or a function.
+const KIND_OBJECT: u8 = 7;
 
 impl Reader {
     /// `target[key]`: `None` when `target` is not an object or a getter or proxy trap throws.
@@ -58,7 +80,7 @@ impl Reader {
     /// `null` and `undefined`.
     pub(crate) fn get_object<T: JsCast>(&self, target: &JsValue, key: &str) -> Option<T> {
         let v = self.get(target, key);
-        (!v.is_undefined() && !v.is_null()).then(|| v.unchecked_into())
+        (self.kind(&v) != KIND_NONE).then(|| v.unchecked_into())
     }
 }
 
@@ -95,26 +117,23 @@ fn is_html(reader: &Reader, el: &Element) -> bool {
     reader.get_string(el, "namespaceURI").as_deref() == Some("http://www.w3.org/1999/xhtml")
 }
 
-fn classify(v: &JsValue) -> JsRead {
-    if v.is_undefined() || v.is_null() {
-        JsRead::Missing
-    } else if let Some(s) = v.as_string() {
-        JsRead::Str(s)
-    } else if let Some(x) = v.as_f64() {
-        JsRead::Num(x)
-    } else if let Some(b) = v.as_bool() {
-        JsRead::Bool(b)
-    } else if v.is_bigint() {
-        JsRead::BigInt(crate::platform::js_string(v))
-    } else if let Some(d) = v.dyn_ref::<js_sys::Date>() {
-        let ms = d.get_time();
-        if ms.is_finite() {
-            JsRead::Date(ms)
-        } else {
-            JsRead::Unsupported
+fn classify(reader: &Reader, v: &JsValue) -> JsRead {
+    match reader.kind(v) {
+        KIND_NONE => JsRead::Missing,
+        KIND_STRING => JsRead::Str(v.as_string().unwrap_or_default()),
+        KIND_NUMBER => JsRead::Num(v.as_f64().unwrap_or_default()),
+        KIND_FALSE => JsRead::Bool(false),
+        KIND_TRUE => JsRead::Bool(true),
+        KIND_BIGINT => JsRead::BigInt(crate::platform::js_string(v)),
+        KIND_DATE => {
+            let ms = v.unchecked_ref::<js_sys::Date>().get_time();
+            if ms.is_finite() {
+                JsRead::Date(ms)
+            } else {
+                JsRead::Unsupported
+            }
         }
-    } else {
-        JsRead::Unsupported
+        _ => JsRead::Unsupported,
     }
 }
 
@@ -181,7 +200,7 @@ impl Page for BrowserPage {
     fn js(&self, path: &[String]) -> JsRead {
         let mut cur: JsValue = self.window.clone().into();
         for name in path {
-            if !(cur.is_object() || cur.is_function()) {
+            if !matches!(self.reader.kind(&cur), KIND_DATE | KIND_OBJECT) {
                 return JsRead::Missing;
             }
             cur = match self.reader.read(&cur, name) {
@@ -190,6 +209,6 @@ impl Page for BrowserPage {
                 None => return JsRead::Unsupported,
             };
         }
-        classify(&cur)
+        classify(&self.reader, &cur)
     }
 }

@@ -1,6 +1,6 @@
 //! The browser runtime: the exports the JS side (`www/rumprops-core.js`) forwards page
-//! events and API calls to: [`init`], [`event`] (every event and call after it, by number) and
-//! [`take_beacons`].
+//! events and API calls to: [`init`] and [`event`] (every event and call after it, by number,
+//! each handing out the beacons to post now).
 //!
 //! It owns the page's [`Agent`], keeps its storage (a first-party cookie and its localStorage
 //! mirror, the session properties and the outbox in localStorage), runs the rules at the end of
@@ -17,7 +17,7 @@ use crate::agent::api::{self, ApiReport, ApiValue, Consent, Mode};
 use crate::agent::flush::FlushReason;
 use crate::agent::session::Entropy;
 use crate::agent::{Agent, Stored, StoredState};
-use crate::browser::{BrowserPage, Reader};
+use crate::browser::{BrowserPage, Reader, KIND_BIGINT, KIND_NUMBER, KIND_STRING};
 use crate::capture;
 use crate::config::Config;
 use crate::page::Page;
@@ -39,8 +39,8 @@ extern "C" {
     /// Hands one row of an export's answer to the JS side, which builds the API's objects from
     /// them. Reports and `evaluateRules()` rows: `a` the key, `b` the rule's source kind, and
     /// by `tag` a value (0: text `c`, 1: number `n`), a refusal (2: reason code `c`) or
-    /// nothing (3). Beacons: `a` the session id, `c` the body, `n` the seq, `tag` 1 when the
-    /// page may be leaving.
+    /// nothing (3). Beacons ([`event`] hands them after its answer): `a` the session id, `c` the
+    /// body, `n` the seq, `tag` 4, or 5 when the page may be leaving.
     #[wasm_bindgen(method, js_name = o)]
     fn row(this: &Host, tag: u8, a: &str, b: &str, c: &str, n: f64);
 
@@ -243,6 +243,17 @@ impl Runtime {
         }
     }
 
+    /// Hands the beacons to post now to the JS side as rows ([`Host::row`]), and answers the
+    /// milliseconds until event 6 (the timer) is due (`None`: no timer needed).
+    #[inline(never)]
+    fn hand_out(&mut self, now: i64) -> Option<f64> {
+        for o in self.agent.take_beacons(now) {
+            self.host().row(4 + u8::from(o.leave), &o.sid, "", &o.body, o.seq as f64);
+        }
+        let at = [self.agent.next_wakeup(), self.watch.next_due()].into_iter().flatten().min()?;
+        Some((at - now).max(0) as f64)
+    }
+
     fn set_mode(&mut self, consent: Option<Consent>) {
         if let Some(c) = consent {
             self.host().write(CONSENT_KEY, c.to_storage());
@@ -350,7 +361,7 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
 /// - 1: the URL may have changed (pushState, replaceState, popstate, hashchange): a route action;
 /// - 2: an `error` or `unhandledrejection` event of the page;
 /// - 3, 4, 5: the page may be leaving: `visibilitychange` to hidden, `pagehide`, `freeze`;
-/// - 6: the timer the JS side set from [`take_beacons`] fired;
+/// - 6: the timer the JS side set from an earlier answer fired;
 /// - 7: `enable()`, the page's consent under opt-in;
 /// - 8: `disable()`: stop, and delete what was stored;
 /// - 9: `endSession()`;
@@ -374,154 +385,144 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
 /// - 22: one value of the next `addActionProperties` or `sendSessionProperties` call: under the
 ///   key `arg`, the value `b` (a string, a number, a `Date` as its time, a BigInt; anything else
 ///   unsupported), in the group `PropType::ALL[c]` (`string`, `long`, `double`, `date`). The JS
-///   side reads the call's object without interpreting the values.
+///   side reads the call's object without interpreting the values. Hands out nothing else and
+///   answers `-1`: the JS side keeps its timer.
+///
+/// After the event's own rows, every event but 22 hands out the beacons to post now, as rows
+/// ([`Host::row`]), and answers the milliseconds until event 6 (the timer) is due (`-1`: no
+/// timer needed, or not started). Beacons come only from a started runtime, so only after
+/// [`init`] has handed the collector URL.
 #[wasm_bindgen]
-pub fn event(kind: u8, arg: JsValue, b: JsValue, c: JsValue, d: JsValue) {
+pub fn event(kind: u8, arg: JsValue, b: JsValue, c: JsValue, d: JsValue) -> f64 {
     let arg = arg.as_string();
-    with(|rt, now| match kind {
-        0 => {
-            if let Some(id) = rt.load_id.take() {
-                rt.watch.set_ready(&id, now);
+    with(|rt, now| {
+        match kind {
+            0 => {
+                if let Some(id) = rt.load_id.take() {
+                    rt.watch.set_ready(&id, now);
+                }
             }
-        }
-        1 => {
-            let url = rt.page.href();
-            if url != rt.last_url {
-                rt.last_url = url.clone();
-                if let Some(id) = rt.start(ActionKind::Route, &crate::agent::action::page_name(&url), now) {
+            1 => {
+                let url = rt.page.href();
+                if url != rt.last_url {
+                    rt.last_url = url.clone();
+                    if let Some(id) = rt.start(ActionKind::Route, &crate::agent::action::page_name(&url), now) {
+                        rt.watch.open(&id, now, true);
+                    }
+                }
+            }
+            2 => rt.agent.count_js_error(None),
+            3..=5 => {
+                let reason = match kind {
+                    4 => FlushReason::PageHide,
+                    5 => FlushReason::Freeze,
+                    _ => FlushReason::PageHidden,
+                };
+                if reason == FlushReason::PageHide {
+                    // The page is going: end what is open, with its rules' values, while they can be read.
+                    for id in rt.agent.open_action_ids().into_iter().map(str::to_owned).collect::<Vec<_>>() {
+                        rt.end(&id, now);
+                    }
+                }
+                rt.agent.on_leave(reason, now);
+            }
+            6 => rt.end_quiet_and_overdue(now),
+            7 => rt.set_mode(Some(Consent::Granted)),
+            8 => {
+                rt.set_mode(Some(Consent::Refused));
+                rt.watch = Watcher::default();
+                // Every outbox of the origin goes, those for other collectors too.
+                for key in keys_with_prefix(rt.host(), OUTBOX_PREFIX) {
+                    rt.host().write(&key, None);
+                }
+            }
+            9 => {
+                rt.sync(now);
+                rt.agent.end_session(now);
+            }
+            10 => rt.agent.flush(now),
+            11 => {
+                let values = core::mem::take(&mut rt.values);
+                rt.sync(now);
+                let e = entropy(rt.host());
+                let r = rt.agent.send_session_properties(&values, now, &e);
+                report(rt.host(), &r);
+            }
+            12 => {
+                let config = rt.agent.config();
+                let outcomes = capture::evaluate(config, &rt.page);
+                for (p, o) in config.properties.iter().zip(&outcomes) {
+                    let outcome = match o {
+                        capture::Outcome::Value(v) => Some(Ok(v)),
+                        capture::Outcome::Issue(r) => Some(Err(r.code())),
+                        capture::Outcome::Skipped => None,
+                    };
+                    row(rt.host(), &p.key, p.source.kind(), outcome);
+                }
+            }
+            13 => {
+                let values = core::mem::take(&mut rt.values);
+                let r = rt.agent.add_action_properties(arg.as_deref(), &values);
+                report(rt.host(), &r);
+            }
+            14 => {
+                rt.sync(now);
+                rt.agent.identify_user(arg.as_deref().unwrap_or_default(), now);
+            }
+            15 => {
+                if let Some(id) = rt.start(ActionKind::Custom, arg.as_deref().unwrap_or_default(), now) {
+                    rt.host().row(3, &id, "", "", 0.0);
+                }
+            }
+            16 => {
+                if let Some(id) = &arg {
+                    rt.end(id, now);
+                }
+            }
+            17 => {
+                let newest = rt.agent.open_action_ids().last().map(|id| (*id).to_owned());
+                let id = match newest {
+                    Some(id) if !rt.watch.ids().contains(&id) => Some(id),
+                    _ => rt.watch.request_start(),
+                };
+                if let Some(id) = id {
+                    rt.host().row(3, &id, "", "", 0.0);
+                }
+            }
+            20 => {
+                let name = crate::agent::action::click_name(arg.as_deref(), b.as_string().as_deref(), c.as_string().as_deref(), &d.as_string().unwrap_or_default());
+                if let Some(id) = rt.start(ActionKind::Click, &name, now) {
                     rt.watch.open(&id, now, true);
                 }
             }
-        }
-        2 => rt.agent.count_js_error(None),
-        3..=5 => {
-            let reason = match kind {
-                4 => FlushReason::PageHide,
-                5 => FlushReason::Freeze,
-                _ => FlushReason::PageHidden,
-            };
-            if reason == FlushReason::PageHide {
-                // The page is going: end what is open, with its rules' values, while they can be read.
-                for id in rt.agent.open_action_ids().into_iter().map(str::to_owned).collect::<Vec<_>>() {
-                    rt.end(&id, now);
+            21 => {
+                let jitter = f64::from(rt.host().random()) / 4_294_967_296.0;
+                let status = c.as_f64().unwrap_or(0.0) as u16;
+                let status = (status != 0).then_some(status);
+                rt.agent.on_response(&arg.unwrap_or_default(), b.as_f64().unwrap_or(0.0) as u64, status, d.as_string().as_deref(), now, jitter);
+            }
+            22 => {
+                let ty = c.as_f64().and_then(|g| PropType::ALL.get(g as usize))?;
+                let v = match rt.page.reader.kind(&b) {
+                    KIND_STRING => ApiValue::Str(b.as_string().unwrap_or_default()),
+                    KIND_NUMBER => ApiValue::Num(b.as_f64().unwrap_or_default()),
+                    KIND_BIGINT => ApiValue::BigInt(crate::platform::js_string(&b)),
+                    _ => ApiValue::Unsupported,
+                };
+                rt.values.push((*ty, arg.unwrap_or_default(), v));
+                return None;
+            }
+            18 | 19 => {
+                if let Some(id) = &arg {
+                    rt.agent.count_request(Some(id), kind == 19);
+                    rt.watch.request_end(id, now);
                 }
             }
-            rt.agent.on_leave(reason, now);
+            _ => {}
         }
-        6 => rt.end_quiet_and_overdue(now),
-        7 => rt.set_mode(Some(Consent::Granted)),
-        8 => {
-            rt.set_mode(Some(Consent::Refused));
-            rt.watch = Watcher::default();
-            // Every outbox of the origin goes, those for other collectors too.
-            for key in keys_with_prefix(rt.host(), OUTBOX_PREFIX) {
-                rt.host().write(&key, None);
-            }
-        }
-        9 => {
-            rt.sync(now);
-            rt.agent.end_session(now);
-        }
-        10 => rt.agent.flush(now),
-        11 => {
-            let values = core::mem::take(&mut rt.values);
-            rt.sync(now);
-            let e = entropy(rt.host());
-            let r = rt.agent.send_session_properties(&values, now, &e);
-            report(rt.host(), &r);
-        }
-        12 => {
-            let config = rt.agent.config();
-            let outcomes = capture::evaluate(config, &rt.page);
-            for (p, o) in config.properties.iter().zip(&outcomes) {
-                let outcome = match o {
-                    capture::Outcome::Value(v) => Some(Ok(v)),
-                    capture::Outcome::Issue(r) => Some(Err(r.code())),
-                    capture::Outcome::Skipped => None,
-                };
-                row(rt.host(), &p.key, p.source.kind(), outcome);
-            }
-        }
-        13 => {
-            let values = core::mem::take(&mut rt.values);
-            let r = rt.agent.add_action_properties(arg.as_deref(), &values);
-            report(rt.host(), &r);
-        }
-        14 => {
-            rt.sync(now);
-            rt.agent.identify_user(arg.as_deref().unwrap_or_default(), now);
-        }
-        15 => {
-            if let Some(id) = rt.start(ActionKind::Custom, arg.as_deref().unwrap_or_default(), now) {
-                rt.host().row(3, &id, "", "", 0.0);
-            }
-        }
-        16 => {
-            if let Some(id) = &arg {
-                rt.end(id, now);
-            }
-        }
-        17 => {
-            let newest = rt.agent.open_action_ids().last().map(|id| (*id).to_owned());
-            let id = match newest {
-                Some(id) if !rt.watch.ids().contains(&id) => Some(id),
-                _ => rt.watch.request_start(),
-            };
-            if let Some(id) = id {
-                rt.host().row(3, &id, "", "", 0.0);
-            }
-        }
-        20 => {
-            let name = crate::agent::action::click_name(arg.as_deref(), b.as_string().as_deref(), c.as_string().as_deref(), &d.as_string().unwrap_or_default());
-            if let Some(id) = rt.start(ActionKind::Click, &name, now) {
-                rt.watch.open(&id, now, true);
-            }
-        }
-        21 => {
-            let jitter = f64::from(rt.host().random()) / 4_294_967_296.0;
-            let status = c.as_f64().unwrap_or(0.0) as u16;
-            let status = (status != 0).then_some(status);
-            rt.agent.on_response(&arg.unwrap_or_default(), b.as_f64().unwrap_or(0.0) as u64, status, d.as_string().as_deref(), now, jitter);
-        }
-        22 => {
-            let Some(ty) = c.as_f64().and_then(|g| PropType::ALL.get(g as usize)) else { return };
-            let v = if let Some(s) = b.as_string() {
-                ApiValue::Str(s)
-            } else if let Some(x) = b.as_f64() {
-                ApiValue::Num(x)
-            } else if b.is_bigint() {
-                ApiValue::BigInt(crate::platform::js_string(&b))
-            } else {
-                ApiValue::Unsupported
-            };
-            rt.values.push((*ty, arg.unwrap_or_default(), v));
-        }
-        18 | 19 => {
-            if let Some(id) = &arg {
-                rt.agent.count_request(Some(id), kind == 19);
-                rt.watch.request_end(id, now);
-            }
-        }
-        _ => {}
-    });
-}
-
-
-/// The beacons to post now, as rows ([`Host::row`]). Returns the milliseconds until [`event`] 6
-/// (the timer) is due (`-1`: no timer needed).
-#[wasm_bindgen(js_name = takeBeacons)]
-pub fn take_beacons() -> f64 {
-    with(|rt, now| {
-        for o in rt.agent.take_beacons(now) {
-            rt.host().row(u8::from(o.leave), &o.sid, "", &o.body, o.seq as f64);
-        }
-        let at = [rt.agent.next_wakeup(), rt.watch.next_due()].into_iter().flatten().min()?;
-        Some((at - now).max(0) as f64)
+        rt.hand_out(now)
     })
     .flatten()
     .unwrap_or(-1.0)
 }
-
-
-
 

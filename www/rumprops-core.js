@@ -18,6 +18,19 @@ export const reader = {
   g(o, k) { try { return Reflect.get(o, k); } catch (e) { return this; } },
   // Whether s is a valid CSS selector: a query in a fragment of the document d does not throw.
   v(d, s) { try { d.createDocumentFragment().querySelector(s); return true; } catch (e) { return false; } },
+  // The kind of v (src/browser.rs, `KIND_*`): 0 undefined or null, 1 a string, 2 a number,
+  // 3 false, 4 true, 5 a BigInt, 6 a Date, 7 another object or a function, 8 a symbol.
+  t(v) {
+    const t = typeof v;
+    if (v === undefined || v === null) return 0;
+    if (t === 'string') return 1;
+    if (t === 'number') return 2;
+    if (t === 'boolean') return v ? 4 : 3;
+    if (t === 'bigint') return 5;
+    if (t !== 'object' && t !== 'function') return 8;
+    try { if (v instanceof Date) return 6; } catch (e) { /* a proxy trap */ }
+    return 7;
+  },
 };
 
 const API = ['init', 'addActionProperties', 'sendSessionProperties', 'identifyUser', 'enterAction',
@@ -47,15 +60,17 @@ export function createAgent(win, load) {
   // o[k], undefined when a getter or proxy trap throws (or o is not an object).
   const read = (o, k) => { try { return o[k]; } catch (e) { return undefined; } };
 
-  // The rows the module hands out during one call (host.o): {t, a, b, c, n}, see `o` below.
+  // The rows the module hands out during one call (host.o): each the arguments [t, a, b, c, n]
+  // of its `o` call, see `o` below.
   let rows = [];
   // What the module asks of the page (src/runtime.rs, `Host`). Nothing here throws.
   const storage = () => win.localStorage;
   const host = {
     __proto__: reader, // its methods g and v
     // One row of an answer: a report's or a rule's outcome (key a, source b; t 0: value c,
-    // 1: value n, 2: reason c, 3: nothing), or a beacon (sid a, body c, seq n, t 1: leaving).
-    o: (t, a, b, c, n) => { rows[rows.length] = { t, a, b, c, n }; },
+    // 1: value n, 2: reason c, 3: nothing), or a beacon to post (sid a, body c, seq n; t 4, or
+    // 5 when the page may be leaving), which every event but VALUE hands after its answer.
+    o() { rows[rows.length] = arguments; },
     r: (k) => { try { return storage().getItem(k); } catch (e) { return undefined; } },
     // With the key '', the session cookie: its value URI-encoded, kept a year past its last write.
     w: (k, v) => {
@@ -93,30 +108,30 @@ export function createAgent(win, load) {
   const ADD_ACTION = 13, IDENTIFY = 14, ENTER = 15, LEAVE = 16, REQUEST = 17, REQUEST_END = 18, REQUEST_FAILED = 19;
   // The id event(ENTER) or event(REQUEST) hands out as its one row ('' when none), undefined
   // after a failure.
-  const idOf = (rows) => rows && (rows.length ? rows[0].a : '');
+  const idOf = (rows) => rows && (rows.length ? rows[0][1] : '');
   const CLICK = 20, RESPONSE = 21, VALUE = 22;
   const event = (kind, a, b, c, d) => call('event', kind, a, b, c, d);
 
-  function pump() {
-    rows = [];
-    const wait = m.takeBeacons();
-    const out = rows;
-    for (let i = 0; i < out.length; i++) send(out[i]);
-    win.clearTimeout(timer);
-    timer = wait >= 0 ? win.setTimeout(() => event(TICK), wait) : 0;
-  }
-
-  // Calls the module, then (unless the call only hands over a value) posts what it hands out.
-  // Returns the module's answer, or the rows it handed out when it answers nothing; undefined
-  // after a failure.
+  // Calls the module. init answers its own answer (its rows stay in `rows`). An event's rows
+  // are its answer, but for the beacons, which are posted here; the event answers when the
+  // timer (event TICK) is due next (VALUE leaves the timer as it is). Undefined after a failure.
   function call(name, a, b, c, d, e) {
     if (dead || !m) return undefined;
     try {
       rows = [];
-      let r = m[name](a, b, c, d, e);
-      if (r === undefined) r = rows;
-      if (started && !(name === 'event' && a === VALUE)) pump();
-      return r;
+      const r = m[name](a, b, c, d, e);
+      if (name === 'init') return r;
+      const out = [];
+      for (let i = 0; i < rows.length; i++) {
+        const x = rows[i];
+        if (x[0] > 3) send(x);
+        else out[out.length] = x;
+      }
+      if (a !== VALUE) {
+        win.clearTimeout(timer);
+        timer = r >= 0 ? win.setTimeout(() => event(TICK), r) : 0;
+      }
+      return out;
     } catch (e) {
       dead = true;
       win.clearTimeout(timer);
@@ -126,7 +141,7 @@ export function createAgent(win, load) {
   }
 
   function send(b) {
-    const sid = b.a, seq = b.n, body = b.c, leave = b.t === 1;
+    const sid = b[1], seq = b[4], body = b[3], leave = b[0] === 5;
     if (leave && nav && typeof nav.sendBeacon === 'function') {
       // Accepted means queued by the browser: no answer comes, the module resends it later
       // if no other answer acknowledges it, and the collector drops the duplicate.
@@ -315,7 +330,7 @@ export function createAgent(win, load) {
     if (err !== '') { warn('config refused: ' + err); return false; }
     // The URL first: once started, every call posts what the module hands out (a restored
     // outbox is due at once), and a post to '' would go to the page itself.
-    url = rows[0].a; // init hands the collector URL as its one row
+    url = rows[0][1]; // init hands the collector URL as its one row
     started = true;
     instrument();
     replayEarly();
@@ -347,15 +362,15 @@ export function createAgent(win, load) {
     }
   }
   // A value of the module's rows (host.o), or null.
-  const val = (x) => (x.t === 0 ? x.c : x.t === 1 ? x.n : null);
+  const val = (x) => (x[0] === 0 ? x[3] : x[0] === 1 ? x[4] : null);
   // {sent: [{key, value}], failed: [{key, reason}]} from the module's rows.
   function report(rows) {
     if (!rows) return rows;
     const sent = [], failed = [];
     for (let i = 0; i < rows.length; i++) {
       const x = rows[i];
-      if (x.t === 2) failed[failed.length] = { key: x.a, reason: x.c };
-      else sent[sent.length] = { key: x.a, value: val(x) };
+      if (x[0] === 2) failed[failed.length] = { key: x[1], reason: x[3] };
+      else sent[sent.length] = { key: x[1], value: val(x) };
     }
     return { sent, failed };
   }
@@ -366,7 +381,7 @@ export function createAgent(win, load) {
     const out = [];
     for (let i = 0; i < rows.length; i++) {
       const x = rows[i];
-      out[i] = { key: x.a, source: x.b, value: val(x), reason: x.t === 2 ? x.c : null };
+      out[i] = { key: x[1], source: x[2], value: val(x), reason: x[0] === 2 ? x[3] : null };
     }
     return out;
   }
