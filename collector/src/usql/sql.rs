@@ -62,6 +62,7 @@ impl Builder {
             Literal::Str(s) => SqlValue::Text(s.clone()),
             Literal::Int(n) => SqlValue::Integer(*n),
             Literal::Float(x) => SqlValue::Real(*x),
+            Literal::Bool(v) => SqlValue::Integer(i64::from(*v)),
         })
     }
 
@@ -110,8 +111,8 @@ impl Builder {
     /// The argument of `COUNT(field)`: the row id when the field is never NULL on its row.
     fn count_arg(&mut self, f: &Field) -> String {
         match (&f.kind, f.scope) {
-            (FieldKind::Builtin(b), Scope::Action) if b.not_null && !self.actions_null => "a.id".to_owned(),
-            (FieldKind::Builtin(b), Scope::Session) if b.not_null => "s.id".to_owned(),
+            (FieldKind::Builtin(b), Scope::Action) if !b.nullable && !self.actions_null => "a.id".to_owned(),
+            (FieldKind::Builtin(b), Scope::Session) if !b.nullable => "s.id".to_owned(),
             _ => self.field(f),
         }
     }
@@ -249,7 +250,7 @@ fn session_counter(e: &Expr) -> Option<&'static str> {
         return matches!(e, Expr::CountStar).then_some("MAX(s.action_count, 1)");
     };
     match (func, b.name) {
-        (AggFunc::Count, _) if b.not_null => Some("s.action_count"),
+        (AggFunc::Count, _) if !b.nullable => Some("s.action_count"),
         (AggFunc::Sum, "requestErrorCount") => Some("CASE WHEN s.action_count = 0 THEN NULL ELSE s.request_error_count END"),
         (AggFunc::Sum, "javascriptErrorCount") => Some("CASE WHEN s.action_count = 0 THEN NULL ELSE s.js_error_count END"),
         (AggFunc::Sum, "requestCount") => Some("CASE WHEN s.action_count = 0 THEN NULL ELSE s.request_count END"),
