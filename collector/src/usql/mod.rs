@@ -2,6 +2,7 @@
 //! parameterized SQL, and the SQL functions the translation relies on.
 //! The semantics chosen where the design is silent are written in collector/README.md.
 
+pub mod fields;
 pub mod functions;
 pub mod lexer;
 pub mod parser;

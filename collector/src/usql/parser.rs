@@ -2,6 +2,7 @@
 //! whole query (types of comparisons, grouping). Field names resolve here against the fixed
 //! field list, so the translator only ever sees known fields and validated property keys.
 
+use super::fields::{self, FieldDef, UsqlTable, ValueType};
 use super::lexer::{tokenize, Tok, Token};
 use super::UsqlError;
 use rumprops::config::is_valid_key;
@@ -34,6 +35,8 @@ pub enum ValueKind {
     Text,
     /// Compared with number literals (longs, doubles, dates as epoch ms).
     Number,
+    /// Compared with `TRUE` and `FALSE`.
+    Boolean,
 }
 
 /// A property type, as in the beacon.
@@ -61,63 +64,11 @@ impl PropKind {
     }
 }
 
-/// A built-in field: its USQL name, scope, SQL expression over the aliases `s` (sessions) and
-/// `a` (actions), and value kind.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct Builtin {
-    /// Name in USQL (matched case-insensitively).
-    pub name: &'static str,
-    /// Whose field.
-    pub scope: Scope,
-    /// SQL expression; fixed text, never built from input.
-    pub sql: &'static str,
-    /// Value kind.
-    pub kind: ValueKind,
-    /// Never NULL on an existing row: `COUNT(field)` can count the row ids instead, which the
-    /// action index alone answers.
-    pub not_null: bool,
-}
-
-macro_rules! builtin {
-    ($name:literal, $scope:ident, $sql:literal, $kind:ident) => {
-        Builtin { name: $name, scope: Scope::$scope, sql: $sql, kind: ValueKind::$kind, not_null: true }
-    };
-    ($name:literal, $scope:ident, $sql:literal, $kind:ident, nullable) => {
-        Builtin { name: $name, scope: Scope::$scope, sql: $sql, kind: ValueKind::$kind, not_null: false }
-    };
-}
-
-/// Every built-in field of both tables.
-pub static BUILTINS: &[Builtin] = &[
-    builtin!("userSessionId", Session, "s.sid", Text),
-    builtin!("userId", Session, "s.user_id", Text, nullable),
-    builtin!("userType", Session, "s.user_type", Text),
-    builtin!("startTime", Session, "s.start_time", Number),
-    builtin!("endTime", Session, "s.end_time", Number),
-    builtin!("duration", Session, "(s.end_time - s.start_time)", Number),
-    builtin!("userActionCount", Session, "s.action_count", Number),
-    builtin!("totalErrorCount", Session, "(s.request_error_count + s.js_error_count)", Number),
-    builtin!("endReason", Session, "s.end_reason", Text, nullable),
-    builtin!("browserFamily", Session, "s.browser_family", Text, nullable),
-    builtin!("browserMajorVersion", Session, "s.browser_major_version", Number, nullable),
-    builtin!("osFamily", Session, "s.os_family", Text, nullable),
-    builtin!("name", Action, "a.name", Text),
-    builtin!("type", Action, "a.kind", Text),
-    builtin!("targetUrl", Action, "a.url", Text),
-    builtin!("application", Action, "a.app", Text),
-    builtin!("startTime", Action, "a.start_time", Number),
-    builtin!("endTime", Action, "a.end_time", Number),
-    builtin!("duration", Action, "(a.end_time - a.start_time)", Number),
-    builtin!("requestCount", Action, "a.requests", Number),
-    builtin!("requestErrorCount", Action, "a.request_errors", Number),
-    builtin!("javascriptErrorCount", Action, "a.js_errors", Number),
-];
-
 /// What a field refers to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum FieldKind {
     /// A built-in field.
-    Builtin(&'static Builtin),
+    Builtin(&'static FieldDef),
     /// A typed property with a validated key.
     Prop(PropKind, String),
 }
@@ -144,7 +95,11 @@ impl Field {
     /// Value kind of the field.
     pub fn value_kind(&self) -> ValueKind {
         match &self.kind {
-            FieldKind::Builtin(b) => b.kind,
+            FieldKind::Builtin(b) => match b.ty {
+                ValueType::Text | ValueType::TextArray | ValueType::Ip => ValueKind::Text,
+                ValueType::Long | ValueType::Double | ValueType::Date => ValueKind::Number,
+                ValueType::Boolean => ValueKind::Boolean,
+            },
             FieldKind::Prop(PropKind::String, _) => ValueKind::Text,
             FieldKind::Prop(_, _) => ValueKind::Number,
         }
@@ -160,12 +115,15 @@ pub enum Literal {
     Int(i64),
     /// A decimal number.
     Float(f64),
+    /// `TRUE` or `FALSE`.
+    Bool(bool),
 }
 
 impl Literal {
     fn kind(&self) -> ValueKind {
         match self {
             Literal::Str(_) => ValueKind::Text,
+            Literal::Bool(_) => ValueKind::Boolean,
             _ => ValueKind::Number,
         }
     }
@@ -600,16 +558,18 @@ impl Parser {
             }
             return Ok(Field { scope, kind: FieldKind::Prop(kind, key), pos: start });
         }
-        BUILTINS
-            .iter()
-            .find(|b| b.scope == scope && b.name.eq_ignore_ascii_case(&name))
+        let table = |scope| match scope {
+            Scope::Session => UsqlTable::UserSession,
+            Scope::Action => UsqlTable::UserAction,
+        };
+        fields::lookup(table(scope), &name)
             .map(|b| Field { scope, kind: FieldKind::Builtin(b), pos: start })
             .ok_or_else(|| {
                 let (whose, other, prefix) = match scope {
                     Scope::Session => ("session", Scope::Action, "useraction"),
                     Scope::Action => ("action", Scope::Session, "usersession"),
                 };
-                let hint = match BUILTINS.iter().find(|b| b.scope == other && b.name.eq_ignore_ascii_case(&name)) {
+                let hint = match fields::lookup(table(other), &name) {
                     Some(b) => format!(" (write {prefix}.{} for the field of the {})", b.name, if other == Scope::Session { "session" } else { "action" }),
                     None => String::new(),
                 };
@@ -731,12 +691,15 @@ impl Parser {
                 }
             }
             (Tok::Float(x), _) => Literal::Float(if negative { -x } else { *x }),
+            (Tok::Word(w), false) if w.eq_ignore_ascii_case("true") => Literal::Bool(true),
+            (Tok::Word(w), false) if w.eq_ignore_ascii_case("false") => Literal::Bool(false),
             _ => return Err(UsqlError::new(t.pos, "expected a value (a string or a number)")),
         };
         if lit.kind() != field.value_kind() {
             let msg = match field.value_kind() {
                 ValueKind::Text => "this field holds strings: compare it with a quoted string",
                 ValueKind::Number => "this field holds numbers: compare it with a number",
+                ValueKind::Boolean => "this field holds booleans: compare it with TRUE or FALSE",
             };
             return Err(UsqlError::new(pos, msg));
         }
