@@ -119,8 +119,8 @@ export function createAgent(win, load) {
         const at = (t) => ((t += d) >= -1 && t <= len + 1 ? (t > 0 ? t : 0) : undefined);
         // Paint milestones for the visual estimates: first contentful paint, the largest
         // contentful paint, each image's arrival (docs/decisions.md, "Browser agent").
-        const marks = [], mark = (t) => { if (t !== undefined) marks[marks.length] = t; };
-        let list, i, x, t;
+        let list, i, x, t, marks = 0, total = 0, last;
+        const mark = (t) => { if (t !== undefined) { marks++; total += t; if (!(last >= t)) last = t; } };
         seen(po && po.takeRecords());
         if (!k) {
           out[0] = P.timeOrigin;
@@ -132,7 +132,7 @@ export function createAgent(win, load) {
         if (k < 2) {
           // CLS as web-vitals defines it: the largest burst of layout shifts without recent input
           // (less than 1 s apart, at most 5 s long); 0 without shifts where the browser reports them.
-          let cls = types['layout-shift'] && 0, sum = 0, first = -1e9, last = -1e9, lcp;
+          let cls = types['layout-shift'] && 0, sum = 0, first = -1e9, prev = -1e9, lcp;
           const inter = { __proto__: null };
           for (i = 0; i < entries.length; i++) {
             x = entries[i];
@@ -141,8 +141,8 @@ export function createAgent(win, load) {
             if (type === 'largest-contentful-paint') lcp = t;
             else if (type === 'layout-shift') {
               if (!x.hadRecentInput) {
-                if (t - last > 1000 || t - first > 5000) { first = t; sum = 0; }
-                last = t;
+                if (t - prev > 1000 || t - first > 5000) { first = t; sum = 0; }
+                prev = t;
                 if ((sum += x.value) > cls) cls = sum;
               }
             } else if (x.interactionId || type === 'first-input') {
@@ -164,26 +164,24 @@ export function createAgent(win, load) {
             lat[top] = -1;
           }
         }
-        // Resources by origin: the page's site (its host's last two labels, three under a
-        // two-letter country code's com., co., …), CDNs (a host list), other third parties.
-        // The agent's own module and beacons are left out.
-        const site = (h) => (/^[\d.]+$|:/.test(h) ? h : (/[^.]+\.(?:(?:com?|net|org|gov|edu|ac|ne|or)\.[a-z]{2}|[^.]+)$/.exec(h) || [h])[0]);
+        // Resources by origin: first party when the host's site is the page's (a site is the
+        // host's last two labels, three under co.<country>; an IP address is its own site),
+        // else third party. The agent's own module and beacons are left out.
+        const site = (h) => (/^[\d.]+$|:/.test(h) ? h : (/[^.]+\.(?:co\.[a-z]{2}|[^.]+)$/.exec(h) || [h])[0]);
         const home = site(win.location.hostname), own = new URL(url, win.location.href).href;
-        const n = [0, 0, 0];
+        const n = [0, 0];
         list = P.getEntriesByType('resource');
         for (i = 0; i < list.length; i++) {
           x = list[i];
           if (at(x.startTime) === undefined || x.name === own || /rumprops_bg\.wasm/.test(x.name)) continue;
-          const host = new URL(x.name).hostname;
-          n[site(host) === home ? 0 : CDN.test(host) ? 2 : 1]++;
+          n[site(new URL(x.name).hostname) === home ? 0 : 1]++;
           if (k < 2 && /^(img|css|image)$/.test(x.initiatorType) ) mark(at(x.responseEnd));
         }
-        for (i = 0; i < 3; i++) out[15 + i] = n[i];
+        out[15] = n[0];
+        out[16] = n[1];
         // visuallyCompleteTime: the last milestone; speedIndex: their mean, as if each painted
         // an equal share of the viewport.
-        let sum = 0, max;
-        for (i = 0; i < marks.length; i++) { sum += marks[i]; if (!(max >= marks[i])) max = marks[i]; }
-        if (marks.length) { out[12] = max; out[13] = sum / marks.length; }
+        if (marks) { out[12] = last; out[13] = total / marks; }
       } catch (e) { /* what was read so far */ }
       return out;
     },
@@ -191,8 +189,6 @@ export function createAgent(win, load) {
   // The PerformanceNavigationTiming members of MEASURES 1 to 8 (src/agent/action.rs).
   const NAV = ['requestStart', 'responseStart', 'responseEnd', 'domInteractive', 'domContentLoadedEventEnd',
     'domComplete', 'loadEventStart', 'loadEventEnd'];
-  // CDN hosts (docs/decisions.md): a `cdn` label or label part, and the large CDNs' own domains.
-  const CDN = /(^|[.-])cdn|akamai|cloudfront\.net$|fastly|jsdelivr\.net$|unpkg\.com$|cloudflare\.com$|gstatic\.com$|googleapis\.com$|azureedge\.net$/;
   // The entries the page's PerformanceObserver (`po`) reported, for the measures (at most 5000),
   // and the entry types the browser reports.
   const entries = [], types = { __proto__: null };
