@@ -308,6 +308,9 @@ async fn ingest_response(state: &Arc<AppState>, peer: SocketAddr, headers: &Head
     }
 }
 
+/// The time frame of a query that gives none: the last two hours.
+pub const DEFAULT_TIME_FRAME_MS: i64 = 2 * 3_600_000;
+
 /// Reads the query options of the USQL endpoints; `Err` is a 400 message.
 fn query_options(params: &HashMap<String, String>, session_timeout_ms: i64) -> Result<(String, QueryOptions), String> {
     let query = params.get("query").filter(|q| !q.trim().is_empty()).ok_or("missing query parameter \"query\"")?;
@@ -315,8 +318,14 @@ fn query_options(params: &HashMap<String, String>, session_timeout_ms: i64) -> R
     let int = |name: &str| -> Result<Option<i64>, String> {
         params.get(name).map(|v| v.parse::<i64>().map_err(|_| format!("{name}: not an integer"))).transpose()
     };
-    opts.start_timestamp = int("startTimestamp")?;
-    opts.end_timestamp = int("endTimestamp")?;
+    // As documented for the API: without a time frame (or with 0), the last two hours.
+    opts.start_timestamp = Some(int("startTimestamp")?.filter(|t| *t != 0).unwrap_or(opts.now_ms - DEFAULT_TIME_FRAME_MS));
+    opts.end_timestamp = Some(int("endTimestamp")?.filter(|t| *t != 0).unwrap_or(opts.now_ms));
+    opts.offset_utc_min = match int("offsetUTC")? {
+        None => 0,
+        Some(m) if (-14 * 60..=14 * 60).contains(&m) => m,
+        Some(_) => return Err("offsetUTC: minutes from -840 to 840".to_owned()),
+    };
     opts.page_size = match int("pageSize")? {
         None => None,
         Some(n) if (1..=i64::from(usql::parser::MAX_LIMIT)).contains(&n) => Some(n as u32),
