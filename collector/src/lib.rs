@@ -6,6 +6,7 @@
 
 pub mod beacon;
 pub mod cli;
+pub mod derive;
 pub mod export;
 pub mod ratelimit;
 pub mod server;
