@@ -360,18 +360,7 @@ async fn run_query(state: Arc<AppState>, params: HashMap<String, String>, tree: 
         Err(_) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "query task failed"),
     };
     match result {
-        Ok(r) if tree => {
-            let pick = |branch: bool| -> Vec<usize> { (0..r.is_branch.len()).filter(|&i| r.is_branch[i] == branch).collect() };
-            let (branches, leaves) = (pick(true), pick(false));
-            let order: Vec<usize> = branches.iter().chain(&leaves).copied().collect();
-            let values: Vec<Vec<serde_json::Value>> =
-                r.values.iter().map(|row| order.iter().filter_map(|&i| row.get(i).cloned()).collect()).collect();
-            let names = |idx: &[usize]| -> Vec<String> { idx.iter().filter_map(|&i| r.column_names.get(i).cloned()).collect() };
-            json_response(
-                StatusCode::OK,
-                &json!({ "branchNames": names(&branches), "leafNames": names(&leaves), "values": values }),
-            )
-        }
+        Ok(r) if tree => json_response(StatusCode::OK, &tree_json(&r)),
         Ok(r) => json_response(
             StatusCode::OK,
             &json!({ "extrapolationLevel": 1, "columnNames": r.column_names, "values": r.values }),
@@ -381,6 +370,35 @@ async fn run_query(state: Arc<AppState>, params: HashMap<String, String>, tree: 
         }
         Err(e @ QueryError::Failed(_)) => error_response(StatusCode::BAD_REQUEST, &e.to_string()),
     }
+}
+
+/// The `/tree` shape: branch (plain) columns nest the rows as objects keyed by their values
+/// (as text; `null` for a missing value), the leaf (aggregate) values of a row are the array at
+/// the bottom. Rows on the same path add their leaves to the same array. Without branches the
+/// values are the leaf array itself.
+pub fn tree_json(r: &usql::QueryResult) -> serde_json::Value {
+    use serde_json::Value;
+    let pick = |branch: bool| -> Vec<usize> { (0..r.is_branch.len()).filter(|&i| r.is_branch[i] == branch).collect() };
+    let (branches, leaves) = (pick(true), pick(false));
+    let names = |idx: &[usize]| -> Vec<String> { idx.iter().filter_map(|&i| r.column_names.get(i).cloned()).collect() };
+    let key = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut root = if branches.is_empty() { Value::Array(Vec::new()) } else { Value::Object(serde_json::Map::new()) };
+    for row in &r.values {
+        let mut node = &mut root;
+        for (depth, &b) in branches.iter().enumerate() {
+            let k = row.get(b).map(key).unwrap_or_default();
+            let last = depth + 1 == branches.len();
+            let Value::Object(map) = node else { break };
+            node = map.entry(k).or_insert_with(|| if last { Value::Array(Vec::new()) } else { Value::Object(serde_json::Map::new()) });
+        }
+        if let Value::Array(list) = node {
+            list.extend(leaves.iter().filter_map(|&i| row.get(i).cloned()));
+        }
+    }
+    json!({ "branchNames": names(&branches), "leafNames": names(&leaves), "values": root, "extrapolationLevel": 1 })
 }
 
 /// A dashboard on an allowed origin may read query results (CORS); others get no CORS headers,

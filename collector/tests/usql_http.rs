@@ -46,7 +46,7 @@ fn seed_query_groups_by_loyalty_status() {
     let r = usql(c.addr, "tree", q, "");
     assert_eq!(
         r.json(),
-        json!({"branchNames": ["Loyalty status"], "leafNames": ["HTTP error count"], "values": [["Gold", 3], ["Silver", 2]]})
+        json!({"branchNames": ["Loyalty status"], "leafNames": ["HTTP error count"], "values": {"Gold": [3], "Silver": [2]}, "extrapolationLevel": 1})
     );
     // SUM counts the errors themselves.
     let r = usql(c.addr, "table", &q.replace("COUNT(", "SUM("), "");

@@ -24,11 +24,13 @@ use serde_json::Value as Json;
 pub const DEFAULT_LIMIT: u32 = 50;
 
 /// The `userevent` rows over the store: errors as `Error` events, page loads and route changes
-/// as `PageChange` events.
+/// as `PageChange` events, actions with rage clicks as `RageClick` events.
 const EVENTS: &str = "(SELECT er.session_id AS session_id, er.app AS app, 'Error' AS type, er.name AS name, \
      er.start_time AS start_time, ea.url AS page FROM errors er LEFT JOIN actions ea ON ea.id = er.action_row \
      UNION ALL SELECT pa.session_id, pa.app, 'PageChange', pa.name, pa.start_time, pa.url FROM actions pa \
-     WHERE pa.kind IN ('load', 'route'))";
+     WHERE pa.kind IN ('load', 'route') \
+     UNION ALL SELECT ra.session_id, ra.app, 'RageClick', ra.name, ra.start_time, ra.url FROM actions ra \
+     WHERE ra.rage_clicks > 0)";
 
 /// A statement, its parameters (`?1`, `?2`, … in order), and how to read its rows.
 #[derive(Debug, Clone, PartialEq)]
