@@ -7,6 +7,7 @@
 pub mod beacon;
 pub mod cli;
 pub mod connections;
+pub mod derive;
 pub mod export;
 pub mod limits;
 pub mod metrics;

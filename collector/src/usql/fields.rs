@@ -64,6 +64,8 @@ pub enum ValueType {
     Boolean,
     /// A list of strings (stored as a JSON array of strings).
     TextArray,
+    /// An IPv4 or IPv6 address as text; ordered by address, so ranges compare (`ip BETWEEN …`).
+    Ip,
 }
 
 impl ValueType {
