@@ -55,11 +55,6 @@ pub fn end_reason(code: Option<&str>) -> String {
     }
 }
 
-/// The same mapping as [`end_reason`] as an SQL expression over the stored code column.
-pub const END_REASON_SQL: &str = "CASE s.end_reason WHEN 'idle' THEN 'TIMEOUT' WHEN 'max_duration' THEN 'DURATION_LIMIT' \
-     WHEN 'max_actions' THEN 'USER_ACTION_LIMIT' WHEN 'end_session' THEN 'END_EVENT' \
-     ELSE COALESCE(UPPER(s.end_reason), 'TIMEOUT') END";
-
 /// Named display resolutions (the documented `displayResolution` values), landscape width ×
 /// height in CSS pixels. A screen matches a name when its size, in either orientation, is
 /// exactly that size; any other size is `UNKNOWN`.
@@ -203,6 +198,17 @@ mod tests {
         assert_eq!(display_resolution(Some(390), Some(844)), Some("UNKNOWN"));
         assert_eq!(display_resolution(Some(390), None), None);
         assert_eq!(orientation(Some(390), Some(844)), Some("PORTRAIT"));
+    }
+
+    #[test]
+    fn the_catalog_maps_end_reasons_like_end_reason() {
+        let field = crate::usql::fields::lookup(crate::usql::fields::UsqlTable::UserSession, "endReason").unwrap();
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for code in [None, Some("idle"), Some("max_duration"), Some("max_actions"), Some("end_session"), Some("disabled")] {
+            let sql = format!("SELECT {} FROM (SELECT ?1 AS end_reason) s", field.sql);
+            let got: String = conn.query_row(&sql, [code], |r| r.get(0)).unwrap();
+            assert_eq!(got, end_reason(code), "{code:?}");
+        }
     }
 
     #[test]

@@ -163,6 +163,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX errors_session ON errors(session_id);
     CREATE INDEX errors_action ON errors(action_row);
     CREATE INDEX errors_start ON errors(start_time);",
+    // 4: `browserMajorVersion` as text, `<family> <major>` (`Chrome 131`); the numeric
+    // `browser_major_version` stays beside it.
+    "ALTER TABLE sessions ADD COLUMN browser_version TEXT;",
 ];
 
 /// The schema version this build writes.
@@ -450,9 +453,11 @@ fn fold_session(tx: &Connection, b: &Beacon, user_agent: Option<&str>, now_ms: i
                 "INSERT INTO sessions (sid, app, vid, user_id, user_id_seq, user_type, user_agent, browser_family,
                     browser_major_version, os_family, start_time, end_time, end_reason, end_reason_seq,
                     beacon_count, first_seen, last_seen, screen_width, screen_height, screen_orientation,
-                    display_resolution, connection_type, new_user)
+                    display_resolution, connection_type, new_user, browser_type, browser_version, os_version, device,
+                    manufacturer)
                  VALUES (?1, ?2, ?3, ?4, CASE WHEN ?4 IS NULL THEN NULL ELSE ?5 END, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12,
-                    CASE WHEN ?12 IS NULL THEN NULL ELSE ?5 END, 1, ?13, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                    CASE WHEN ?12 IS NULL THEN NULL ELSE ?5 END, 1, ?13, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
+                    ?23, ?24)",
                 params![
                     b.sid,
                     b.app,
@@ -472,7 +477,12 @@ fn fold_session(tx: &Connection, b: &Beacon, user_agent: Option<&str>, now_ms: i
                     orientation,
                     resolution,
                     connection,
-                    new_user
+                    new_user,
+                    ua.browser_type,
+                    ua.browser_version,
+                    ua.os_version,
+                    ua.device,
+                    ua.manufacturer
                 ],
             )?;
             let id = tx.last_insert_rowid();

@@ -343,6 +343,25 @@ fn measurements_errors_screen_and_connection_are_stored() {
         conn.query_row("SELECT screen_width, rage_click_count FROM sessions", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
     assert_eq!((width, rage), (1920, 1), "the first screen stays; the resent action's rage click counts once");
     assert_eq!(counts(&c.db)[6], ("errors", 1));
+
+    // The same values through USQL, with their documented names, on both tables.
+    let q = "SELECT navigationStart, requestStart, responseStart, responseEnd, documentInteractiveTime, domContentLoadedTime, \
+             domCompleteTime, loadEventStart, loadEventEnd, largestContentfulPaint, firstInputDelay, interactionToNextPaint, \
+             visuallyCompleteTime, speedIndex, serverTime, networkTime, frontendTime, firstPartyResources, thirdPartyResources, \
+             cdnResources, cumulativeLayoutShift, apdexCategory, usersession.screenWidth FROM useraction";
+    let r = usql(c.addr, "table", q, "&includeLive=true");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["values"],
+        json!([[start_ms, 20, 120, 150, 400, 420, 700, 700, 710, 380, 4, 48, 650, 300, 100, 50, 560, 7, 2, 1, 0.125, "SATISFIED", 1920]])
+    );
+    let q = "SELECT screenWidth, screenHeight, screenOrientation, displayResolution, connectionType, numberOfRageClicks, \
+             userExperienceScore, newUser, bounce, hasError, applicationType, useraction.serverTime FROM usersession";
+    let r = usql(c.addr, "table", q, "&includeLive=true");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["values"], json!([[1920, 1080, "LANDSCAPE", "FHD", "LAN", 1, "FRUSTRATED", true, true, true, "WEB_APPLICATION", 100]]));
+    let r = usql(c.addr, "table", "SELECT COUNT(*) FROM usersession WHERE newUser = true AND useraction.apdexCategory = 'SATISFIED' AND connectionType = 'LAN'", "&includeLive=true");
+    assert_eq!(r.json()["values"], json!([[1]]), "{}", r.body);
 }
 
 #[test]
