@@ -6,8 +6,11 @@
 
 pub mod beacon;
 pub mod cli;
+pub mod connections;
 pub mod derive;
 pub mod export;
+pub mod limits;
+pub mod metrics;
 pub mod ratelimit;
 pub mod server;
 pub mod store;
