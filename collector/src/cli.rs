@@ -7,6 +7,7 @@
 
 use crate::ratelimit::RateLimit;
 use crate::server::{ServeConfig, Server};
+use crate::client::IpMode;
 use crate::store::{self, DEFAULT_SESSION_TIMEOUT_MS};
 use crate::usql::{self, QueryOptions, QueryResult};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -49,6 +50,23 @@ pub struct ServeArgs {
     /// Beacons a client IP may send at once (token bucket size, at least 1).
     #[arg(long, env = "RUMPROPS_RATE_BURST", value_name = "N", default_value_t = RateLimit::default().burst)]
     pub rate_burst: f64,
+    /// A MaxMind-format database (GeoLite2/GeoIP2 City or Country, DB-IP lite, ASN/ISP) for
+    /// city, region, country, continent and isp; repeat it to combine. Without one they stay null.
+    #[arg(long, env = "RUMPROPS_GEOIP", value_name = "FILE", value_delimiter = ',')]
+    pub geoip: Vec<PathBuf>,
+    /// A reverse proxy (CIDR or address) whose X-Forwarded-For / Forwarded headers name the client;
+    /// repeat it. Headers from other peers are ignored.
+    #[arg(long = "trusted-proxy", env = "RUMPROPS_TRUSTED_PROXY", value_name = "CIDR", value_delimiter = ',',
+          value_parser = crate::client::parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How the client address is stored: full, masked (IPv4 last octet, IPv6 last 80 bits
+    /// zeroed) or none.
+    #[arg(long = "ip", env = "RUMPROPS_IP", value_name = "MODE", default_value = "masked", value_parser = parse_ip_mode)]
+    pub ip_mode: IpMode,
+}
+
+fn parse_ip_mode(s: &str) -> Result<IpMode, String> {
+    s.parse()
 }
 
 fn parse_addr(s: &str) -> Result<SocketAddr, String> {
@@ -76,6 +94,9 @@ impl ServeArgs {
             return Err("--rate-per-sec must be >= 0 and --rate-burst >= 1".to_owned());
         }
         config.rate_limit = limit;
+        config.geoip = self.geoip.clone();
+        config.trusted_proxies = self.trusted_proxies.clone();
+        config.ip_mode = self.ip_mode;
         Ok(config)
     }
 }

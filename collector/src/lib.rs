@@ -6,8 +6,10 @@
 
 pub mod beacon;
 pub mod cli;
+pub mod client;
 pub mod derive;
 pub mod export;
+pub mod geo;
 pub mod ratelimit;
 pub mod server;
 pub mod store;

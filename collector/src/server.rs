@@ -9,7 +9,9 @@
 
 use crate::beacon::parse_beacon;
 use crate::ratelimit::{RateLimit, RateLimiter};
-use crate::store::{self, IngestOutcome, DEFAULT_SESSION_TIMEOUT_MS};
+use crate::client::IpMode;
+use crate::geo::GeoDb;
+use crate::store::{self, ClientInfo, IngestOutcome, DEFAULT_SESSION_TIMEOUT_MS};
 use crate::usql::{self, QueryError, QueryOptions};
 use crate::writer::{SubmitError, Writer, WriterThread};
 use axum::body::Body;
@@ -22,7 +24,7 @@ use axum::Router;
 use rusqlite::Connection;
 use serde_json::json;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -51,6 +53,12 @@ pub struct ServeConfig {
     pub rate_limit: RateLimit,
     /// Clocks of the session export.
     pub export_timing: crate::export::ExportTiming,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` name the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How the client address is stored (`--ip`).
+    pub ip_mode: IpMode,
+    /// MaxMind-format databases for the geo fields (`--geoip`).
+    pub geoip: Vec<PathBuf>,
 }
 
 impl ServeConfig {
@@ -65,6 +73,9 @@ impl ServeConfig {
             session_timeout_ms: DEFAULT_SESSION_TIMEOUT_MS,
             rate_limit: RateLimit::default(),
             export_timing: crate::export::ExportTiming::default(),
+            trusted_proxies: Vec::new(),
+            ip_mode: IpMode::default(),
+            geoip: Vec::new(),
         }
     }
 }
@@ -78,6 +89,8 @@ struct AppState {
     /// queries cannot open connections and threads without bound.
     query_slots: tokio::sync::Semaphore,
     limiter: RateLimiter,
+    /// The `--geoip` databases (none: the geo fields stay null).
+    geo: GeoDb,
 }
 
 impl AppState {
@@ -108,6 +121,15 @@ pub struct Server {
 impl Server {
     /// Opens (and migrates) the database and binds the address.
     pub async fn bind(config: ServeConfig) -> Result<Server, String> {
+        let geo = GeoDb::open(&config.geoip)?;
+        if geo.is_empty() {
+            eprintln!("rumprops: no --geoip database: city, region, country, continent and isp stay null");
+        } else {
+            for line in geo.describe() {
+                eprintln!("rumprops: geo fields from {line}");
+            }
+        }
+        crate::useragent::warm_up();
         let (writer, writer_thread) = Writer::start(store::open(&config.db).map_err(|e| e.to_string())?)?;
         let listener =
             tokio::net::TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
@@ -116,6 +138,7 @@ impl Server {
         }
         let state = Arc::new(AppState {
             limiter: RateLimiter::new(config.rate_limit),
+            geo,
             writer,
             readers: Mutex::new(Vec::new()),
             query_slots: tokio::sync::Semaphore::new(READER_POOL_SIZE),
@@ -272,8 +295,16 @@ async fn post_beacon(
     r
 }
 
+/// The client's address: the TCP peer, or what a trusted proxy says it forwarded
+/// ([`crate::client::client_ip`]). The one place a request's origin address is read: the rate
+/// limit, the geo fields and the stored `ip` all use it.
+fn client_ip(config: &ServeConfig, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    crate::client::client_ip(peer.ip(), headers, &config.trusted_proxies)
+}
+
 async fn ingest_response(state: &Arc<AppState>, peer: SocketAddr, headers: &HeaderMap, body: Body) -> Response {
-    if let Err(retry_after) = state.limiter.check(peer.ip(), Instant::now()) {
+    let ip = client_ip(&state.config, peer, headers);
+    if let Err(retry_after) = state.limiter.check(ip, Instant::now()) {
         let mut r = error_response(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
         if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
             r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -292,7 +323,8 @@ async fn ingest_response(state: &Arc<AppState>, peer: SocketAddr, headers: &Head
         Ok(Err(e)) => return error_response(StatusCode::BAD_REQUEST, &e.to_string()),
         Err(_) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "validation task failed"),
     };
-    let outcome = match state.writer.submit(beacon, user_agent) {
+    let client = ClientInfo { user_agent, ip: state.config.ip_mode.store(ip), geo: state.geo.lookup(ip) };
+    let outcome = match state.writer.submit(beacon, client) {
         Ok(rx) => rx.await,
         Err(SubmitError::Busy) => {
             let mut r = error_response(StatusCode::SERVICE_UNAVAILABLE, "collector busy, retry later");

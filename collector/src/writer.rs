@@ -5,7 +5,7 @@
 //! outcome only after the group's commit, so a 204 always means stored.
 
 use crate::beacon::Beacon;
-use crate::store::{self, IngestOutcome, Pending};
+use crate::store::{self, ClientInfo, IngestOutcome, Pending};
 use rusqlite::Connection;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use tokio::sync::oneshot;
@@ -62,10 +62,10 @@ impl Writer {
     pub fn submit(
         &self,
         beacon: Beacon,
-        user_agent: Option<String>,
+        client: ClientInfo,
     ) -> Result<oneshot::Receiver<Result<IngestOutcome, String>>, SubmitError> {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Job { pending: (beacon, user_agent), reply }) {
+        match self.tx.try_send(Job { pending: (beacon, client), reply }) {
             Ok(()) => Ok(rx),
             Err(TrySendError::Full(_)) => Err(SubmitError::Busy),
             Err(TrySendError::Disconnected(_)) => Err(SubmitError::Stopped),
