@@ -12,11 +12,15 @@
 //! | s4      |       | Tue 11-26 10:00  |          |        |         | easytravel | none                                                              |
 //! | s5      | carol | Mon 12-02 12:30  | Platinum | 7      |         | shop       | load offers 3000 0 0; click Offer 100 0 0 (3 rage clicks)         |
 //! | s6      | bob   | Sun 2025-01-05 23:59:30 | Silver |  |         | easytravel | click Buy 100 0 0                                                 |
+//!
+//! Client addresses (and countries): s1 81.2.69.142 and s2 81.2.69.160 (United Kingdom), s3
+//! 193.0.6.139 (Netherlands), s5 2001:db8::1 (Austria), s6 10.0.0.5, s4 none.
 
 mod common;
 
 use common::*;
 use rumprops_collector::beacon::parse_beacon;
+use rumprops_collector::geo::Geo;
 use rumprops_collector::store;
 use rumprops_collector::usql::{self, fields, QueryOptions};
 use serde_json::{json, Value};
@@ -95,7 +99,20 @@ fn fixture() -> (tempfile::TempDir, rusqlite::Connection) {
         let b = json!({"v": 1, "app": app, "sid": sid, "seq": 0, "sentAt": start + 10_000,
             "session": {"start": start, "userId": user, "ended": "end_session", "props": props}, "actions": actions});
         let beacon = parse_beacon(b.to_string().as_bytes()).unwrap();
-        store::ingest(&mut conn, &beacon, ua, start + 10_000).unwrap();
+        let (ip, country) = match sid {
+            "s1" => (Some("81.2.69.142"), Some("United Kingdom")),
+            "s2" => (Some("81.2.69.160"), Some("United Kingdom")),
+            "s3" => (Some("193.0.6.139"), Some("Netherlands")),
+            "s5" => (Some("2001:db8::1"), Some("Austria")),
+            "s6" => (Some("10.0.0.5"), None),
+            _ => (None, None),
+        };
+        let client = store::ClientInfo {
+            user_agent: ua.map(str::to_owned),
+            ip: ip.map(str::to_owned),
+            geo: Geo { country: country.map(str::to_owned), ..Geo::default() },
+        };
+        store::ingest_from(&mut conn, &beacon, &client, start + 10_000).unwrap();
     }
     (dir, conn)
 }
@@ -540,6 +557,29 @@ fn refusals_name_the_position() {
         assert_eq!(e.position, *pos, "{q}: {}", e.message);
     }
     assert_eq!(cases.len(), 66);
+}
+
+/// §5 IP ranges: `ip` compares by address (IPv4 and IPv6), not as text.
+#[test]
+fn ip_ranges() {
+    let (_d, conn) = fixture();
+    let n = check(&conn, &[
+        (r#"SELECT COUNT(*) FROM usersession WHERE ip BETWEEN '81.2.69.0' AND '81.2.69.255'"#, r#"[[2]]"#),
+        (r#"SELECT COUNT(*) FROM usersession WHERE ip > '81.2.69.0' AND ip < '81.2.69.150'"#, r#"[[1]]"#),
+        (r#"SELECT COUNT(*) FROM usersession WHERE ip > '9.0.0.0'"#, r#"[[5]]"#),
+        (r#"SELECT COUNT(*) FROM usersession WHERE ip > '100.0.0.0'"#, r#"[[2]]"#),
+        (r#"SELECT COUNT(*) FROM usersession WHERE ip BETWEEN '2001:db8::' AND '2001:db8::ffff'"#, r#"[[1]]"#),
+        (r#"SELECT COUNT(*) FROM usersession WHERE ip = '81.2.69.142'"#, r#"[[1]]"#),
+        (r#"SELECT COUNT(*) FROM usersession WHERE ip IN ('10.0.0.5', '2001:db8:0:0:0:0:0:1')"#, r#"[[2]]"#),
+        (r#"SELECT COUNT(*) FROM usersession WHERE NOT ip BETWEEN '81.2.69.0' AND '81.2.69.255'"#, r#"[[3]]"#),
+        (r#"SELECT userSessionId FROM usersession WHERE ip IS NULL"#, r#"[["s4"]]"#),
+        (r#"SELECT COUNT(*) FROM useraction WHERE usersession.ip BETWEEN '193.0.0.0' AND '193.255.255.255'"#, r#"[[3]]"#),
+        (r#"SELECT country, COUNT(*) FROM usersession GROUP BY country"#, r#"[[null,2],["United Kingdom",2],["Austria",1],["Netherlands",1]]"#),
+        (r#"SELECT country, COUNT(*) FROM usersession WHERE country IS "United Kingdom" OR country = 'Austria' GROUP BY country"#, r#"[["United Kingdom",2],["Austria",1]]"#),
+    ], &opts());
+    assert_eq!(n, 12);
+    let e = usql::parser::parse("SELECT COUNT(*) FROM usersession WHERE ip = '1.2.3'").unwrap_err();
+    assert_eq!((e.position, e.message.contains("not an IPv4 or IPv6 address")), (44, true), "{}", e.message);
 }
 
 /// §3 star forms: `*` is the FROM table's fields in catalog order, `useraction.*` adds the
