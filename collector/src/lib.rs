@@ -11,6 +11,7 @@ pub mod connections;
 pub mod derive;
 pub mod export;
 pub mod geo;
+pub mod goals;
 pub mod limits;
 pub mod metrics;
 pub mod ratelimit;
