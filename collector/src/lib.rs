@@ -4,9 +4,14 @@
 
 #![deny(missing_docs)]
 
+pub mod alerts;
+mod api;
+pub mod auth;
 pub mod beacon;
 pub mod cli;
+pub mod dashboards;
 pub mod export;
+pub mod metrics;
 pub mod ratelimit;
 pub mod server;
 pub mod store;
