@@ -10,6 +10,7 @@ pub mod auth;
 pub mod beacon;
 pub mod cli;
 pub mod dashboards;
+pub mod derive;
 pub mod export;
 pub mod metrics;
 pub mod ratelimit;

@@ -9,7 +9,7 @@
 //! integers, doubles as doubles and text as text, with no affinity conversion.
 
 use crate::beacon::{Beacon, Props};
-use crate::useragent;
+use crate::{derive, useragent};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::time::Duration;
@@ -102,7 +102,71 @@ const MIGRATIONS: &[&str] = &[
     // each action row. (Building them on an existing database reads every action once.)
     "CREATE INDEX actions_name ON actions(name, session_id, start_time, end_time, requests, request_errors, js_errors);
     CREATE INDEX actions_session ON actions(session_id, start_time, end_time, requests, request_errors, js_errors);",
-    // 3: what the analysis app keeps: API tokens (only a token's SHA-256), calculated metrics,
+    // 3: what people query (timings, Web Vitals, resources, Apdex, rage clicks, screen, network,
+    // geo, the parsed user agent, derived experience) and one row per JS error. Timings are ms
+    // from the action's start (`navigation_start` is epoch ms); NULL means the browser did not
+    // give the metric. `server_time`, `network_time` and `frontend_time` are derived at ingest.
+    "ALTER TABLE actions ADD COLUMN navigation_start INTEGER;
+    ALTER TABLE actions ADD COLUMN request_start INTEGER;
+    ALTER TABLE actions ADD COLUMN response_start INTEGER;
+    ALTER TABLE actions ADD COLUMN response_end INTEGER;
+    ALTER TABLE actions ADD COLUMN document_interactive_time INTEGER;
+    ALTER TABLE actions ADD COLUMN dom_content_loaded_time INTEGER;
+    ALTER TABLE actions ADD COLUMN dom_complete_time INTEGER;
+    ALTER TABLE actions ADD COLUMN load_event_start INTEGER;
+    ALTER TABLE actions ADD COLUMN load_event_end INTEGER;
+    ALTER TABLE actions ADD COLUMN largest_contentful_paint INTEGER;
+    ALTER TABLE actions ADD COLUMN first_input_delay INTEGER;
+    ALTER TABLE actions ADD COLUMN interaction_to_next_paint INTEGER;
+    ALTER TABLE actions ADD COLUMN visually_complete_time INTEGER;
+    ALTER TABLE actions ADD COLUMN speed_index INTEGER;
+    ALTER TABLE actions ADD COLUMN cumulative_layout_shift REAL;
+    ALTER TABLE actions ADD COLUMN server_time INTEGER;
+    ALTER TABLE actions ADD COLUMN network_time INTEGER;
+    ALTER TABLE actions ADD COLUMN frontend_time INTEGER;
+    ALTER TABLE actions ADD COLUMN first_party_resources INTEGER;
+    ALTER TABLE actions ADD COLUMN third_party_resources INTEGER;
+    ALTER TABLE actions ADD COLUMN cdn_resources INTEGER;
+    ALTER TABLE actions ADD COLUMN apdex_category TEXT;
+    ALTER TABLE actions ADD COLUMN rage_clicks INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN screen_width INTEGER;
+    ALTER TABLE sessions ADD COLUMN screen_height INTEGER;
+    ALTER TABLE sessions ADD COLUMN screen_orientation TEXT;
+    ALTER TABLE sessions ADD COLUMN display_resolution TEXT;
+    ALTER TABLE sessions ADD COLUMN connection_type TEXT;
+    ALTER TABLE sessions ADD COLUMN rage_click_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN experience_score TEXT NOT NULL DEFAULT 'UNDEFINED';
+    ALTER TABLE sessions ADD COLUMN new_user INTEGER;
+    ALTER TABLE sessions ADD COLUMN browser_type TEXT;
+    ALTER TABLE sessions ADD COLUMN os_version TEXT;
+    ALTER TABLE sessions ADD COLUMN device TEXT;
+    ALTER TABLE sessions ADD COLUMN manufacturer TEXT;
+    ALTER TABLE sessions ADD COLUMN ip TEXT;
+    ALTER TABLE sessions ADD COLUMN city TEXT;
+    ALTER TABLE sessions ADD COLUMN region TEXT;
+    ALTER TABLE sessions ADD COLUMN country TEXT;
+    ALTER TABLE sessions ADD COLUMN continent TEXT;
+    ALTER TABLE sessions ADD COLUMN isp TEXT;
+    CREATE INDEX sessions_visitor ON sessions(app, vid, start_time);
+    CREATE TABLE errors (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL REFERENCES sessions(id),
+        action_row INTEGER REFERENCES actions(id),
+        app TEXT NOT NULL,
+        start_time INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        source TEXT,
+        line INTEGER,
+        col INTEGER,
+        type TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX errors_session ON errors(session_id);
+    CREATE INDEX errors_action ON errors(action_row);
+    CREATE INDEX errors_start ON errors(start_time);",
+    // 4: `browserMajorVersion` as text, `<family> <major>` (`Chrome 131`); the numeric
+    // `browser_major_version` stays beside it.
+    "ALTER TABLE sessions ADD COLUMN browser_version TEXT;",
+    // 5: what the analysis app keeps: API tokens (only a token's SHA-256), calculated metrics,
     // alerts with their state, history and webhook notifications (kept until delivered), and
     // dashboards. Definitions are the validated JSON the API took (crate::{metrics, alerts,
     // dashboards}).
@@ -311,14 +375,42 @@ fn ingest_in(tx: &Connection, beacon: &Beacon, user_agent: Option<&str>, now_ms:
     // Counters are recomputed from the stored actions, so an action resent in a later beacon
     // (same id) replaces its earlier copy instead of being counted twice.
     tx.prepare_cached(
-        "UPDATE sessions SET (action_count, request_count, request_error_count, js_error_count, end_time) =
+        "UPDATE sessions SET (action_count, request_count, request_error_count, js_error_count, rage_click_count, end_time) =
             (SELECT COUNT(*), COALESCE(SUM(requests), 0), COALESCE(SUM(request_errors), 0), COALESCE(SUM(js_errors), 0),
-                    MAX(sessions.start_time, COALESCE(MAX(end_time), sessions.start_time))
+                    COALESCE(SUM(rage_clicks), 0), MAX(sessions.start_time, COALESCE(MAX(end_time), sessions.start_time))
              FROM actions WHERE session_id = ?1)
          WHERE id = ?1",
     )?
     .execute(params![session_id])?;
+    update_experience(tx, session_id)?;
     Ok(IngestOutcome::Stored)
+}
+
+/// Recomputes the session's `userExperienceScore` from its stored actions
+/// ([`derive::experience_score`]).
+fn update_experience(tx: &Connection, session_id: i64) -> Result<(), StoreError> {
+    let (satisfied, tolerating, frustrated, js_errors, rage_clicks): (i64, i64, i64, i64, i64) = tx
+        .prepare_cached(
+            "SELECT COALESCE(SUM(apdex_category = 'SATISFIED'), 0), COALESCE(SUM(apdex_category = 'TOLERATING'), 0),
+                    COALESCE(SUM(apdex_category = 'FRUSTRATED'), 0), COALESCE(SUM(js_errors), 0), COALESCE(SUM(rage_clicks), 0)
+             FROM actions WHERE session_id = ?1",
+        )?
+        .query_row(params![session_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+    let last: Option<Option<String>> = tx
+        .prepare_cached("SELECT apdex_category FROM actions WHERE session_id = ?1 ORDER BY start_time DESC, id DESC LIMIT 1")?
+        .query_row(params![session_id], |r| r.get(0))
+        .optional()?;
+    let inputs = derive::ExperienceInputs {
+        satisfied,
+        tolerating,
+        frustrated,
+        js_errors,
+        rage_clicks,
+        last_frustrated: last.flatten().as_deref() == Some("FRUSTRATED"),
+    };
+    tx.prepare_cached("UPDATE sessions SET experience_score = ?2 WHERE id = ?1")?
+        .execute(params![session_id, derive::experience_score(&inputs)])?;
+    Ok(())
 }
 
 /// Creates or updates the session row and its properties; returns the session's row id and
@@ -326,8 +418,14 @@ fn ingest_in(tx: &Connection, beacon: &Beacon, user_agent: Option<&str>, now_ms:
 ///
 /// Fold rules: `start` is the earliest seen; `userId` and `ended` come from the beacon with the
 /// highest seq that carries one (a later beacon without a user id does not erase it); each
-/// session property is last-wins by beacon seq, so beacons arriving out of order fold the same.
+/// session property is last-wins by beacon seq, so beacons arriving out of order fold the same;
+/// the screen and the connection come from the first beacon that carries them.
 fn fold_session(tx: &Connection, b: &Beacon, user_agent: Option<&str>, now_ms: i64) -> Result<(i64, bool), StoreError> {
+    // Screen and connection: the first beacon that carries them sets them.
+    let screen = &b.session.screen;
+    let orientation = screen.orientation.as_deref().or_else(|| derive::orientation(screen.width, screen.height));
+    let resolution = derive::display_resolution(screen.width, screen.height);
+    let connection = b.session.connection.as_deref().map(derive::connection_type);
     let existing: Option<i64> =
         tx.query_row("SELECT id FROM sessions WHERE sid = ?1", params![b.sid], |r| r.get(0)).optional()?;
     let session_id = match existing {
@@ -342,20 +440,52 @@ fn fold_session(tx: &Connection, b: &Beacon, user_agent: Option<&str>, now_ms: i
                     end_reason_seq = CASE WHEN ?6 IS NOT NULL AND (end_reason_seq IS NULL OR ?5 >= end_reason_seq) THEN ?5 ELSE end_reason_seq END,
                     beacon_count = beacon_count + 1,
                     exported = 0,
-                    last_seen = MAX(last_seen, ?7)
+                    last_seen = MAX(last_seen, ?7),
+                    screen_width = COALESCE(screen_width, ?8),
+                    screen_height = COALESCE(screen_height, ?9),
+                    screen_orientation = COALESCE(screen_orientation, ?10),
+                    display_resolution = COALESCE(display_resolution, ?11),
+                    connection_type = COALESCE(connection_type, ?12)
                  WHERE id = ?1",
-                params![id, b.session.start, b.vid, b.session.user_id, b.seq, b.session.ended, now_ms],
+                params![
+                    id,
+                    b.session.start,
+                    b.vid,
+                    b.session.user_id,
+                    b.seq,
+                    b.session.ended,
+                    now_ms,
+                    screen.width,
+                    screen.height,
+                    orientation,
+                    resolution,
+                    connection
+                ],
             )?;
             id
         }
         None => {
             let ua = user_agent.map(useragent::parse).unwrap_or_default();
+            // A new user: no earlier session of this visitor id in this application. Without a
+            // visitor id (privacy modes) it is unknown.
+            let new_user: Option<bool> = match &b.vid {
+                None => None,
+                Some(vid) => Some(
+                    tx.prepare_cached("SELECT 1 FROM sessions WHERE app = ?1 AND vid = ?2 AND start_time <= ?3 LIMIT 1")?
+                        .query_row(params![b.app, vid, b.session.start], |_| Ok(()))
+                        .optional()?
+                        .is_none(),
+                ),
+            };
             tx.execute(
                 "INSERT INTO sessions (sid, app, vid, user_id, user_id_seq, user_type, user_agent, browser_family,
                     browser_major_version, os_family, start_time, end_time, end_reason, end_reason_seq,
-                    beacon_count, first_seen, last_seen)
+                    beacon_count, first_seen, last_seen, screen_width, screen_height, screen_orientation,
+                    display_resolution, connection_type, new_user, browser_type, browser_version, os_version, device,
+                    manufacturer)
                  VALUES (?1, ?2, ?3, ?4, CASE WHEN ?4 IS NULL THEN NULL ELSE ?5 END, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12,
-                    CASE WHEN ?12 IS NULL THEN NULL ELSE ?5 END, 1, ?13, ?13)",
+                    CASE WHEN ?12 IS NULL THEN NULL ELSE ?5 END, 1, ?13, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
+                    ?23, ?24)",
                 params![
                     b.sid,
                     b.app,
@@ -369,10 +499,27 @@ fn fold_session(tx: &Connection, b: &Beacon, user_agent: Option<&str>, now_ms: i
                     ua.os_family,
                     b.session.start,
                     b.session.ended,
-                    now_ms
+                    now_ms,
+                    screen.width,
+                    screen.height,
+                    orientation,
+                    resolution,
+                    connection,
+                    new_user,
+                    ua.browser_type,
+                    ua.browser_version,
+                    ua.os_version,
+                    ua.device,
+                    ua.manufacturer
                 ],
             )?;
-            tx.last_insert_rowid()
+            let id = tx.last_insert_rowid();
+            if let (Some(vid), Some(true)) = (&b.vid, new_user) {
+                // A later session of this visitor that arrived first is no longer its first.
+                tx.prepare_cached("UPDATE sessions SET new_user = 0 WHERE app = ?1 AND vid = ?2 AND start_time > ?3 AND id <> ?4")?
+                    .execute(params![b.app, vid, b.session.start, id])?;
+            }
+            id
         }
     };
     let mut stmt = tx.prepare_cached(
@@ -391,10 +538,21 @@ fn fold_session(tx: &Connection, b: &Beacon, user_agent: Option<&str>, now_ms: i
 fn insert_actions(tx: &Connection, session_id: i64, may_exist: bool, b: &Beacon) -> Result<(), StoreError> {
     let mut find = tx.prepare_cached("SELECT id, seq FROM actions WHERE session_id = ?1 AND action_id = ?2")?;
     let mut drop_props = tx.prepare_cached("DELETE FROM action_props WHERE action_id = ?1")?;
+    let mut drop_errors = tx.prepare_cached("DELETE FROM errors WHERE action_row = ?1")?;
     let mut drop_action = tx.prepare_cached("DELETE FROM actions WHERE id = ?1")?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO actions (session_id, action_id, seq, app, kind, name, start_time, end_time, url, requests,
-            request_errors, js_errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            request_errors, js_errors, navigation_start, request_start, response_start, response_end,
+            document_interactive_time, dom_content_loaded_time, dom_complete_time, load_event_start, load_event_end,
+            largest_contentful_paint, first_input_delay, interaction_to_next_paint, visually_complete_time, speed_index,
+            cumulative_layout_shift, server_time, network_time, frontend_time, first_party_resources,
+            third_party_resources, cdn_resources, apdex_category, rage_clicks)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
+            ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)",
+    )?;
+    let mut insert_error = tx.prepare_cached(
+        "INSERT INTO errors (session_id, action_row, app, start_time, name, source, line, col, type)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'Error')",
     )?;
     let mut insert_prop =
         tx.prepare_cached("INSERT INTO action_props (action_id, type, key, value) VALUES (?1, ?2, ?3, ?4)")?;
@@ -410,8 +568,13 @@ fn insert_actions(tx: &Connection, session_id: i64, may_exist: bool, b: &Beacon)
                 continue;
             }
             drop_props.execute(params![old_id])?;
+            drop_errors.execute(params![old_id])?;
             drop_action.execute(params![old_id])?;
         }
+        let t = &a.timings;
+        let (server_time, network_time, frontend_time) = derive::derived_times(t, a.end - a.start);
+        let [navigation_start, request_start, response_start, response_end, interactive, content_loaded, complete, load_start, load_end, lcp, fid, inp, visually_complete, speed_index] =
+            t.integers();
         insert.execute(params![
             session_id,
             a.id,
@@ -424,9 +587,35 @@ fn insert_actions(tx: &Connection, session_id: i64, may_exist: bool, b: &Beacon)
             a.url,
             a.requests,
             a.request_errors,
-            a.js_errors
+            a.js_errors,
+            navigation_start,
+            request_start,
+            response_start,
+            response_end,
+            interactive,
+            content_loaded,
+            complete,
+            load_start,
+            load_end,
+            lcp,
+            fid,
+            inp,
+            visually_complete,
+            speed_index,
+            t.cumulative_layout_shift,
+            server_time,
+            network_time,
+            frontend_time,
+            a.resources.first_party,
+            a.resources.third_party,
+            a.resources.cdn,
+            a.apdex,
+            a.rage_clicks.unwrap_or(0)
         ])?;
         let action_row = tx.last_insert_rowid();
+        for e in &a.errors {
+            insert_error.execute(params![session_id, action_row, b.app, e.time, e.message, e.file, e.line, e.column])?;
+        }
         for_each_prop(&a.props, |ty, key, value| insert_prop.execute(params![action_row, ty, key, value]).map(|_| ()))?;
     }
     Ok(())
@@ -456,7 +645,7 @@ fn for_each_prop(
 /// Row counts of the main tables, for tests and `rumprops query --stats`-style checks.
 pub fn table_counts(conn: &Connection) -> Result<Vec<(&'static str, i64)>, StoreError> {
     let mut out = Vec::new();
-    for table in ["sessions", "beacons", "actions", "session_props", "action_props", "issues"] {
+    for table in ["sessions", "beacons", "actions", "session_props", "action_props", "issues", "errors"] {
         let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
         out.push((table, n));
     }
@@ -512,7 +701,7 @@ mod tests {
         let big: i64 = conn.query_row("SELECT value FROM session_props WHERE key = 'big'", [], |r| r.get(0)).unwrap();
         assert_eq!(big, i64::MAX);
         let counts = table_counts(&conn).unwrap();
-        assert_eq!(counts, vec![("sessions", 1), ("beacons", 3), ("actions", 3), ("session_props", 2), ("action_props", 3), ("issues", 3)]);
+        assert_eq!(counts, vec![("sessions", 1), ("beacons", 3), ("actions", 3), ("session_props", 2), ("action_props", 3), ("issues", 3), ("errors", 0)]);
         drop(conn);
         // Reopening runs no migration again.
         let conn = open(&path).unwrap();
@@ -552,7 +741,7 @@ mod group_tests {
         assert!(matches!(out[3], Ok(IngestOutcome::Duplicate)), "a duplicate within one group");
         assert_eq!(
             table_counts(&conn).unwrap(),
-            vec![("sessions", 2), ("beacons", 2), ("actions", 2), ("session_props", 2), ("action_props", 2), ("issues", 0)]
+            vec![("sessions", 2), ("beacons", 2), ("actions", 2), ("session_props", 2), ("action_props", 2), ("issues", 0), ("errors", 0)]
         );
     }
 }

@@ -77,7 +77,7 @@ fn fields_aggregates_order_and_paging() {
     let r = usql(c.addr, "table", "SELECT userSessionId, userActionCount, totalErrorCount, endReason, duration FROM usersession ORDER BY userActionCount DESC, userSessionId", "");
     assert_eq!(
         r.json()["values"],
-        json!([["g1", 3, 3, "end_session", 130], ["s1", 2, 0, "end_session", 120], ["n1", 1, 5, "end_session", 110]])
+        json!([["g1", 3, 3, "END_EVENT", 130], ["s1", 2, 0, "END_EVENT", 120], ["n1", 1, 5, "END_EVENT", 110]])
     );
     let r = usql(c.addr, "table", "SELECT userSessionId FROM usersession ORDER BY startTime", "&pageSize=1&pageOffset=1");
     assert_eq!(r.json()["values"], json!([["s1"]]));

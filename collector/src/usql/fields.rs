@@ -64,6 +64,8 @@ pub enum ValueType {
     Boolean,
     /// A list of strings (stored as a JSON array of strings).
     TextArray,
+    /// An IPv4 or IPv6 address as text; ordered by address, so ranges compare (`ip BETWEEN …`).
+    Ip,
 }
 
 impl ValueType {
@@ -108,10 +110,31 @@ pub static USERSESSION: &[FieldDef] = &[
     field!(UserSession, "duration", "(s.end_time - s.start_time)", Long),
     field!(UserSession, "userActionCount", "s.action_count", Long),
     field!(UserSession, "totalErrorCount", "(s.request_error_count + s.js_error_count)", Long),
-    field!(UserSession, "endReason", "s.end_reason", Text, nullable),
+    // The agent's end codes in the documented vocabulary (`derive::end_reason`, tested against it).
+    field!(
+        UserSession,
+        "endReason",
+        "CASE s.end_reason WHEN 'idle' THEN 'TIMEOUT' WHEN 'max_duration' THEN 'DURATION_LIMIT' WHEN 'max_actions' THEN 'USER_ACTION_LIMIT' WHEN 'end_session' THEN 'END_EVENT' ELSE COALESCE(UPPER(s.end_reason), 'TIMEOUT') END",
+        Text
+    ),
     field!(UserSession, "browserFamily", "s.browser_family", Text, nullable),
-    field!(UserSession, "browserMajorVersion", "s.browser_major_version", Long, nullable),
+    field!(UserSession, "browserMajorVersion", "s.browser_version", Text, nullable),
+    field!(UserSession, "browserType", "s.browser_type", Text, nullable),
     field!(UserSession, "osFamily", "s.os_family", Text, nullable),
+    field!(UserSession, "osVersion", "s.os_version", Text, nullable),
+    field!(UserSession, "device", "s.device", Text, nullable),
+    field!(UserSession, "manufacturer", "s.manufacturer", Text, nullable),
+    field!(UserSession, "newUser", "s.new_user", Boolean, nullable),
+    field!(UserSession, "bounce", "(s.action_count <= 1)", Boolean),
+    field!(UserSession, "hasError", "(s.request_error_count + s.js_error_count > 0)", Boolean),
+    field!(UserSession, "numberOfRageClicks", "s.rage_click_count", Long),
+    field!(UserSession, "userExperienceScore", "s.experience_score", Text),
+    field!(UserSession, "screenWidth", "s.screen_width", Long, nullable),
+    field!(UserSession, "screenHeight", "s.screen_height", Long, nullable),
+    field!(UserSession, "screenOrientation", "COALESCE(s.screen_orientation, 'UNDEFINED')", Text),
+    field!(UserSession, "displayResolution", "COALESCE(s.display_resolution, 'UNKNOWN')", Text),
+    field!(UserSession, "connectionType", "COALESCE(s.connection_type, 'UNKNOWN')", Text),
+    field!(UserSession, "applicationType", "'WEB_APPLICATION'", Text),
 ];
 
 /// The fields of `useraction`.
@@ -126,6 +149,28 @@ pub static USERACTION: &[FieldDef] = &[
     field!(UserAction, "requestCount", "a.requests", Long),
     field!(UserAction, "requestErrorCount", "a.request_errors", Long),
     field!(UserAction, "javascriptErrorCount", "a.js_errors", Long),
+    field!(UserAction, "navigationStart", "a.navigation_start", Date, nullable),
+    field!(UserAction, "requestStart", "a.request_start", Long, nullable),
+    field!(UserAction, "responseStart", "a.response_start", Long, nullable),
+    field!(UserAction, "responseEnd", "a.response_end", Long, nullable),
+    field!(UserAction, "documentInteractiveTime", "a.document_interactive_time", Long, nullable),
+    field!(UserAction, "domContentLoadedTime", "a.dom_content_loaded_time", Long, nullable),
+    field!(UserAction, "domCompleteTime", "a.dom_complete_time", Long, nullable),
+    field!(UserAction, "loadEventStart", "a.load_event_start", Long, nullable),
+    field!(UserAction, "loadEventEnd", "a.load_event_end", Long, nullable),
+    field!(UserAction, "largestContentfulPaint", "a.largest_contentful_paint", Long, nullable),
+    field!(UserAction, "firstInputDelay", "a.first_input_delay", Long, nullable),
+    field!(UserAction, "interactionToNextPaint", "a.interaction_to_next_paint", Long, nullable),
+    field!(UserAction, "visuallyCompleteTime", "a.visually_complete_time", Long, nullable),
+    field!(UserAction, "speedIndex", "a.speed_index", Long, nullable),
+    field!(UserAction, "cumulativeLayoutShift", "a.cumulative_layout_shift", Double, nullable),
+    field!(UserAction, "serverTime", "a.server_time", Long, nullable),
+    field!(UserAction, "networkTime", "a.network_time", Long, nullable),
+    field!(UserAction, "frontendTime", "a.frontend_time", Long, nullable),
+    field!(UserAction, "firstPartyResources", "a.first_party_resources", Long, nullable),
+    field!(UserAction, "thirdPartyResources", "a.third_party_resources", Long, nullable),
+    field!(UserAction, "cdnResources", "a.cdn_resources", Long, nullable),
+    field!(UserAction, "apdexCategory", "COALESCE(a.apdex_category, 'UNKNOWN')", Text),
 ];
 
 /// The fields of `usererror`.

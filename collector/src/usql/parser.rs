@@ -96,7 +96,7 @@ impl Field {
     pub fn value_kind(&self) -> ValueKind {
         match &self.kind {
             FieldKind::Builtin(b) => match b.ty {
-                ValueType::Text | ValueType::TextArray => ValueKind::Text,
+                ValueType::Text | ValueType::TextArray | ValueType::Ip => ValueKind::Text,
                 ValueType::Long | ValueType::Double | ValueType::Date => ValueKind::Number,
                 ValueType::Boolean => ValueKind::Boolean,
             },

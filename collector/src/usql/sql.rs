@@ -5,7 +5,7 @@
 //! in the parser, operators, function names). Identical parameters share one number, so the
 //! same field written in SELECT and GROUP BY becomes the same SQL expression and SQLite groups by it.
 
-use super::parser::{AggFunc, CmpOp, Cond, Expr, Field, FieldKind, Literal, OrderKey, PropKind, Query, Scope, Table};
+use super::parser::{AggFunc, CmpOp, Cond, Expr, Field, FieldKind, Literal, OrderKey, PropKind, Query, Scope, Table, ValueKind};
 use super::{QueryOptions, QueryResult};
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::Connection;
@@ -538,12 +538,19 @@ pub fn execute(conn: &Connection, q: &Query, st: &Statement) -> rusqlite::Result
     let mut stmt = conn.prepare(&st.sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(st.params.iter()))?;
     let n = q.items.len();
+    // A plain boolean field answers true/false (stored as 1/0).
+    let booleans: Vec<bool> = q
+        .items
+        .iter()
+        .map(|i| matches!(&i.expr, Expr::Field(f) if f.value_kind() == ValueKind::Boolean))
+        .collect();
     let mut values = Vec::new();
     while let Some(row) = rows.next()? {
         let mut out = Vec::with_capacity(n);
-        for i in 0..n {
+        for (i, &boolean) in booleans.iter().enumerate() {
             out.push(match row.get_ref(i)? {
                 ValueRef::Null => Json::Null,
+                ValueRef::Integer(v) if boolean => Json::Bool(v != 0),
                 ValueRef::Integer(v) => Json::from(v),
                 ValueRef::Real(x) => serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number),
                 ValueRef::Text(t) => Json::String(String::from_utf8_lossy(t).into_owned()),
