@@ -19,7 +19,7 @@
 //! queued: a `resolved` never overtakes its `firing`.
 
 use crate::export::{parse_url, post};
-use crate::metrics;
+use crate::calculated;
 use crate::store;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -102,7 +102,7 @@ impl Alert {
             return Err("forEvaluations: 1 to 100".to_owned());
         }
         parse_url(&self.webhook_url).map_err(|e| format!("webhookUrl: {e}"))?;
-        if metrics::get(conn, self.metric_id).map_err(|e| e.to_string())?.is_none() {
+        if calculated::get(conn, self.metric_id).map_err(|e| e.to_string())?.is_none() {
             return Err(format!("metricId: no metric {}", self.metric_id));
         }
         Ok(())
@@ -248,7 +248,7 @@ pub struct Notice<'a> {
 /// The Alertmanager webhook body (version 4) of one alert's firing or resolved notification.
 pub fn payload(id: i64, a: &Alert, metric_key: &str, n: Notice, external_url: &str) -> Value {
     let Notice { status, value, starts_at, ends_at } = n;
-    let labels = json!({"alertname": a.name, "metric": format!("{}{metric_key}", metrics::EXPOSED_PREFIX), "alert_id": id.to_string()});
+    let labels = json!({"alertname": a.name, "metric": format!("{}{metric_key}", calculated::EXPOSED_PREFIX), "alert_id": id.to_string()});
     let value_text = value.map(|v| v.to_string()).unwrap_or_else(|| "no data".to_owned());
     let annotations = json!({
         "summary": format!("{} {} {} (now {value_text}, over {} min)", metric_key, if a.operator == "ABOVE" { "above" } else { "below" },
@@ -296,8 +296,8 @@ pub fn evaluate_all(conn: &Connection, now_ms: i64, session_timeout_ms: i64, ext
         if !alert.enabled {
             continue;
         }
-        let Some(metric) = metrics::get(conn, alert.metric_id).map_err(|e| e.to_string())? else { continue };
-        let value = metrics::total(conn, &metric.metric, alert.window_minutes, now_ms, session_timeout_ms);
+        let Some(metric) = calculated::get(conn, alert.metric_id).map_err(|e| e.to_string())? else { continue };
+        let value = calculated::total(conn, &metric.metric, alert.window_minutes, now_ms, session_timeout_ms);
         let (value, error) = match value {
             Ok(v) => (v, None),
             Err(e) => (None, Some(e)),

@@ -7,17 +7,17 @@
 //! | `GET /api/v1/properties` | read | the stored property keys per table and type |
 //! | `GET /api/v1/sessions/{userSessionId}` | read | one session: fields, properties, actions in order |
 //! | `GET /api/v1/export/sessions?from=&to=` | export | sessions started in `[from, to]` (epoch ms) as NDJSON, at most 10,000 |
-//! | `GET, POST /api/v1/metrics`, `GET, PUT, DELETE /api/v1/metrics/{id}` | read / write | calculated metrics ([`crate::metrics`]) |
+//! | `GET, POST /api/v1/metrics`, `GET, PUT, DELETE /api/v1/metrics/{id}` | read / write | calculated metrics ([`crate::calculated`]) |
 //! | `GET, POST /api/v1/alerts`, `GET, PUT, DELETE /api/v1/alerts/{id}` | read / write | alerts, with state and history ([`crate::alerts`]) |
 //! | `GET, POST /api/v1/dashboards`, `GET, PUT, DELETE /api/v1/dashboards/{id}` | read / write | dashboards ([`crate::dashboards`]) |
-//! | `GET /metrics` | read | Prometheus text format: the calculated metrics |
+//! | `GET /metrics` | read | Prometheus text format: the collector's own metrics, then the calculated metrics ([`calculated_block`]) |
 //!
 //! Errors are `{"error": "…"}` naming what is wrong: 400 for a bad body (the member's path),
 //! 404, 409 (a key taken, a metric an alert uses).
 
 use crate::server::{error_response, json_response, AppState};
 use crate::usql::fields::UsqlTable;
-use crate::{alerts, dashboards, metrics, store};
+use crate::{alerts, calculated, dashboards, store};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -45,7 +45,6 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/alerts/{id}", get(alert_get).put(alert_update).delete(alert_delete))
         .route("/api/v1/dashboards", get(dashboards_list).post(dashboard_create))
         .route("/api/v1/dashboards/{id}", get(dashboard_get).put(dashboard_update).delete(dashboard_delete))
-        .route("/metrics", get(prometheus))
 }
 
 /// Runs `f` on a store connection on the blocking pool.
@@ -174,28 +173,28 @@ async fn export_sessions(State(state): St, Query(q): Query<HashMap<String, Strin
     .await
 }
 
-fn write_error(e: metrics::WriteError, what: &str, id: i64) -> Response {
+fn write_error(e: calculated::WriteError, what: &str, id: i64) -> Response {
     match e {
-        metrics::WriteError::NotFound => not_found(what, id),
-        metrics::WriteError::Conflict(m) => error_response(StatusCode::CONFLICT, &m),
-        metrics::WriteError::Store(m) => store_error(m),
+        calculated::WriteError::NotFound => not_found(what, id),
+        calculated::WriteError::Conflict(m) => error_response(StatusCode::CONFLICT, &m),
+        calculated::WriteError::Store(m) => store_error(m),
     }
 }
 
 async fn metrics_list(State(state): St) -> Response {
-    with_conn(state, |conn| match metrics::list(conn) {
-        Ok(l) => ok(&json!({"metrics": l.iter().map(metrics::Stored::json).collect::<Vec<_>>()})),
+    with_conn(state, |conn| match calculated::list(conn) {
+        Ok(l) => ok(&json!({"metrics": l.iter().map(calculated::Stored::json).collect::<Vec<_>>()})),
         Err(e) => store_error(e),
     })
     .await
 }
 
 async fn metric_create(State(state): St, body: Bytes) -> Response {
-    let m = match metrics::parse(&body) {
+    let m = match calculated::parse(&body) {
         Ok(m) => m,
         Err(e) => return error_response(StatusCode::BAD_REQUEST, &e),
     };
-    with_conn(state, move |conn| match metrics::create(conn, &m, store::now_ms()) {
+    with_conn(state, move |conn| match calculated::create(conn, &m, store::now_ms()) {
         Ok(s) => json_response(StatusCode::CREATED, &s.json()),
         Err(e) => write_error(e, "metric", 0),
     })
@@ -208,10 +207,10 @@ async fn metric_get(State(state): St, Path(id): Path<String>) -> Response {
         Err(r) => return *r,
     };
     let timeout = state.config.session_timeout_ms;
-    with_conn(state, move |conn| match metrics::get(conn, id) {
+    with_conn(state, move |conn| match calculated::get(conn, id) {
         Ok(Some(s)) => {
             let mut v = s.json();
-            match metrics::samples(conn, &s.metric, store::now_ms(), timeout) {
+            match calculated::samples(conn, &s.metric, store::now_ms(), timeout) {
                 Ok(rows) => {
                     v["samples"] = rows.into_iter().map(|(labels, value)| json!({"labels": labels.into_iter().collect::<HashMap<_, _>>(), "value": value})).collect();
                 }
@@ -230,11 +229,11 @@ async fn metric_update(State(state): St, Path(id): Path<String>, body: Bytes) ->
         Ok(i) => i,
         Err(r) => return *r,
     };
-    let m = match metrics::parse(&body) {
+    let m = match calculated::parse(&body) {
         Ok(m) => m,
         Err(e) => return error_response(StatusCode::BAD_REQUEST, &e),
     };
-    with_conn(state, move |conn| match metrics::update(conn, id, &m, store::now_ms()) {
+    with_conn(state, move |conn| match calculated::update(conn, id, &m, store::now_ms()) {
         Ok(s) => ok(&s.json()),
         Err(e) => write_error(e, "metric", id),
     })
@@ -246,7 +245,7 @@ async fn metric_delete(State(state): St, Path(id): Path<String>) -> Response {
         Ok(i) => i,
         Err(r) => return *r,
     };
-    with_conn(state, move |conn| match metrics::delete(conn, id) {
+    with_conn(state, move |conn| match calculated::delete(conn, id) {
         Ok(()) => json_response(StatusCode::OK, &json!({"deleted": id})),
         Err(e) => write_error(e, "metric", id),
     })
@@ -396,20 +395,15 @@ async fn dashboard_delete(State(state): St, Path(id): Path<String>) -> Response 
     .await
 }
 
-/// `GET /metrics`: the Prometheus text format (version 0.0.4). The users' calculated metrics
-/// are one block, headed by a comment; the collector's own operator metrics
-/// (`rumprops_collector_*`) are a separate block.
-async fn prometheus(State(state): St) -> Response {
+/// The users' block of `GET /metrics`: every calculated metric, headed by a comment line (the
+/// collector's own `rumprops_collector_*` block comes before it).
+pub(crate) async fn calculated_block(state: Arc<AppState>) -> String {
     let timeout = state.config.session_timeout_ms;
-    with_conn(state, move |conn| {
-        let users = match metrics::exposition(conn, store::now_ms(), timeout) {
-            Ok(t) => t,
-            Err(e) => return store_error(e),
-        };
-        let text = format!("# Calculated metrics (defined in the app; rumprops_metric_*)\n{users}");
-        let mut r = Response::new(Body::from(text));
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
-        r
-    })
-    .await
+    let r = tokio::task::spawn_blocking(move || state.with_reader(|conn| calculated::exposition(conn, store::now_ms(), timeout))).await;
+    let body = match r {
+        Ok(Ok(Ok(t))) => t,
+        Ok(Ok(Err(e))) | Ok(Err(e)) => format!("# calculated metrics failed: {e}\n"),
+        Err(_) => "# calculated metrics failed: task failed\n".to_owned(),
+    };
+    format!("# Calculated metrics (defined in the app; rumprops_metric_*)\n{body}")
 }

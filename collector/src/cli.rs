@@ -5,8 +5,10 @@
 //! wins over the variable. Parse errors become one line that names the option
 //! ([`error_line`]).
 
+use crate::connections::ConnectionLimits;
+use crate::limits::BodyRate;
 use crate::ratelimit::RateLimit;
-use crate::server::{ServeConfig, Server};
+use crate::server::{ServeConfig, Server, QUERIES_PER_CLIENT};
 use crate::store::{self, DEFAULT_SESSION_TIMEOUT_MS};
 use crate::usql::{self, QueryOptions, QueryResult};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -15,6 +17,7 @@ use serde_json::Value;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// `rumprops serve`: the options of a running collector.
 ///
@@ -49,6 +52,27 @@ pub struct ServeArgs {
     /// Beacons a client IP may send at once (token bucket size, at least 1).
     #[arg(long, env = "RUMPROPS_RATE_BURST", value_name = "N", default_value_t = RateLimit::default().burst)]
     pub rate_burst: f64,
+    /// Open connections at most; at the cap new ones wait to be accepted (logged once).
+    #[arg(long, env = "RUMPROPS_MAX_CONNECTIONS", value_name = "N", default_value_t = ConnectionLimits::default().max_connections as u64,
+          value_parser = clap::value_parser!(u64).range(1..1_000_000))]
+    pub max_connections: u64,
+    /// Time to send a request header, counted from when the connection waits for one: also
+    /// how long a kept-alive connection may sit idle.
+    #[arg(long, env = "RUMPROPS_HEADER_TIMEOUT_MS", value_name = "MS", default_value_t = ms(ConnectionLimits::default().header_timeout),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_ms: u64,
+    /// Time a request body may take before --body-min-bytes-per-sec applies.
+    #[arg(long, env = "RUMPROPS_BODY_TIMEOUT_MS", value_name = "MS", default_value_t = ms(BodyRate::default().grace))]
+    pub body_timeout_ms: u64,
+    /// Average rate a body must keep after --body-timeout-ms (a request slower than that gets 408).
+    #[arg(long, env = "RUMPROPS_BODY_MIN_BYTES_PER_SEC", value_name = "N", default_value_t = BodyRate::default().min_bytes_per_sec)]
+    pub body_min_bytes_per_sec: u64,
+    /// At SIGTERM, time requests in progress get before the connections left are closed.
+    #[arg(long, env = "RUMPROPS_SHUTDOWN_GRACE_MS", value_name = "MS", default_value_t = ms(ConnectionLimits::default().shutdown_grace))]
+    pub shutdown_grace_ms: u64,
+    /// USQL queries one client (IP address) may run at once; more get 429 (0: no limit).
+    #[arg(long, env = "RUMPROPS_QUERIES_PER_CLIENT", value_name = "N", default_value_t = QUERIES_PER_CLIENT)]
+    pub queries_per_client: usize,
     /// Serve the API without tokens (local demos only: anyone who reaches the collector reads
     /// every session). Without it, every endpoint but /beacon and the probes needs
     /// `Authorization: Api-Token <token>` (see `rumprops token create`).
@@ -58,6 +82,10 @@ pub struct ServeArgs {
     #[arg(long, env = "RUMPROPS_ALERT_INTERVAL_MS", value_name = "MS", default_value_t = crate::alerts::AlertTiming::default().interval_ms,
           value_parser = clap::value_parser!(u64).range(10..))]
     pub alert_interval_ms: u64,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn parse_addr(s: &str) -> Result<SocketAddr, String> {
@@ -87,6 +115,14 @@ impl ServeArgs {
         config.rate_limit = limit;
         config.auth = !self.no_auth;
         config.alert_timing.interval_ms = self.alert_interval_ms;
+        config.connections = ConnectionLimits {
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
+            shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
+        };
+        config.body_rate =
+            BodyRate { grace: Duration::from_millis(self.body_timeout_ms), min_bytes_per_sec: self.body_min_bytes_per_sec };
+        config.queries_per_client = self.queries_per_client;
         Ok(config)
     }
 }
@@ -235,7 +271,9 @@ pub fn run_query(args: &QueryArgs) -> Result<String, String> {
     if !args.db.exists() {
         return Err(format!("no database at {}", args.db.display()));
     }
-    let conn = store::open_reader(&args.db).map_err(|e| e.to_string())?;
+    // The same open as `serve`: a file that a collector is creating this instant, or one of an
+    // older schema, is migrated under the exclusive lock (or waited for) instead of refused.
+    let conn = store::open(&args.db).map_err(|e| e.to_string())?;
     let result = usql::run(&conn, text, &qo).map_err(|e| match e {
         usql::QueryError::Invalid(e) => format!("{}\n  {text}\n  {}^", e.message, " ".repeat(e.position)),
         other => other.to_string(),

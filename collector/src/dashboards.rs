@@ -81,7 +81,7 @@ pub fn parse(conn: &Connection, body: &[u8]) -> Result<Dashboard, String> {
                 crate::usql::parser::parse(q).map_err(|e| format!("{at}.query: {} (at character {})", e.message, e.position))?;
             }
             (None, Some(id)) => {
-                if crate::metrics::get(conn, id).map_err(|e| e.to_string())?.is_none() {
+                if crate::calculated::get(conn, id).map_err(|e| e.to_string())?.is_none() {
                     return Err(format!("{at}.metricId: no metric {id}"));
                 }
             }

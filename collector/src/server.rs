@@ -6,9 +6,17 @@
 //! Beacons are parsed on the blocking pool and stored by the single writer thread
 //! ([`crate::writer`]), which commits queued beacons together; queries run on the blocking pool
 //! with a small pool of read connections (WAL lets them read while the writer writes).
+//!
+//! Connections are bounded by [`crate::connections`] (cap, header and idle timeout, shutdown
+//! grace), request bodies by a minimum rate ([`crate::limits`]), queries by a per-client limit.
+//! `GET /healthz` answers while the process runs, `GET /readyz` while it can take beacons (the
+//! store answers and no shutdown has begun), `GET /metrics` the operator metrics.
 
 use crate::auth;
 use crate::beacon::parse_beacon;
+use crate::connections::ConnectionLimits;
+use crate::limits::{BodyError, BodyRate, ClientKey, PerClientLimit};
+use crate::metrics::Metrics;
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::store::{self, IngestOutcome, DEFAULT_SESSION_TIMEOUT_MS};
 use crate::usql::{self, QueryError, QueryOptions};
@@ -23,8 +31,9 @@ use axum::Router;
 use rusqlite::Connection;
 use serde_json::json;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -32,6 +41,8 @@ use std::time::Instant;
 pub const MAX_BEACON_BYTES: usize = 64 * 1024;
 /// Read connections kept open for queries.
 const READER_POOL_SIZE: usize = 4;
+/// Default of [`ServeConfig::queries_per_client`].
+pub const QUERIES_PER_CLIENT: usize = 2;
 
 /// Settings of a running collector.
 #[derive(Debug, Clone)]
@@ -57,6 +68,12 @@ pub struct ServeConfig {
     pub auth: bool,
     /// Clocks of the alert evaluation and webhook delivery.
     pub alert_timing: crate::alerts::AlertTiming,
+    /// Connection cap, header/idle timeout and shutdown grace.
+    pub connections: ConnectionLimits,
+    /// The rate a request body must arrive at.
+    pub body_rate: BodyRate,
+    /// USQL queries one client may run at once (0: no per-client limit); more get 429.
+    pub queries_per_client: usize,
 }
 
 impl ServeConfig {
@@ -73,6 +90,9 @@ impl ServeConfig {
             export_timing: crate::export::ExportTiming::default(),
             auth: false,
             alert_timing: crate::alerts::AlertTiming::default(),
+            connections: ConnectionLimits::default(),
+            body_rate: BodyRate::default(),
+            queries_per_client: QUERIES_PER_CLIENT,
         }
     }
 }
@@ -85,7 +105,12 @@ pub(crate) struct AppState {
     /// At most [`READER_POOL_SIZE`] queries run at once; more wait their turn, so a burst of
     /// queries cannot open connections and threads without bound.
     query_slots: tokio::sync::Semaphore,
+    /// Queries running per client.
+    query_clients: PerClientLimit,
     limiter: RateLimiter,
+    metrics: Metrics,
+    /// Set when shutdown begins: `/readyz` then answers 503.
+    shutting_down: AtomicBool,
 }
 
 impl AppState {
@@ -110,13 +135,20 @@ impl AppState {
 pub struct Server {
     listener: tokio::net::TcpListener,
     router: Router,
+    state: Arc<AppState>,
     writer_thread: WriterThread,
 }
 
 impl Server {
     /// Opens (and migrates) the database and binds the address.
     pub async fn bind(config: ServeConfig) -> Result<Server, String> {
-        let (writer, writer_thread) = Writer::start(store::open(&config.db).map_err(|e| e.to_string())?)?;
+        let metrics = Metrics::new()?;
+        let db = config.db.clone();
+        let conn = tokio::task::spawn_blocking(move || store::open(&db))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let (writer, writer_thread) = Writer::start(conn, metrics.clone())?;
         let listener =
             tokio::net::TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
         if let Some(url) = &config.export_url {
@@ -127,6 +159,9 @@ impl Server {
             writer,
             readers: Mutex::new(Vec::new()),
             query_slots: tokio::sync::Semaphore::new(READER_POOL_SIZE),
+            query_clients: PerClientLimit::new(config.queries_per_client),
+            metrics,
+            shutting_down: AtomicBool::new(false),
             config,
         });
         crate::alerts::spawn(config_db(&state), state.config.session_timeout_ms, state.config.alert_timing, external_url(&state));
@@ -134,11 +169,14 @@ impl Server {
             .route("/beacon", post(post_beacon).options(preflight))
             .route("/api/v1/userSessionQueryLanguage/table", get(usql_table))
             .route("/api/v1/userSessionQueryLanguage/tree", get(usql_tree))
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics_text))
             .merge(crate::api::routes())
             .fallback(static_file)
             .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), require_token))
-            .with_state(state);
-        Ok(Server { listener, router, writer_thread })
+            .with_state(Arc::clone(&state));
+        Ok(Server { listener, router, state, writer_thread })
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -148,22 +186,37 @@ impl Server {
 
     /// Serves until the process ends.
     pub async fn run(self) -> Result<(), String> {
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .map_err(|e| e.to_string())
+        self.run_until(std::future::pending()).await
     }
 
-    /// Serves until SIGINT or SIGTERM, then finishes the requests in progress and returns, so
-    /// the database connections close cleanly (SQLite checkpoints its WAL on the last close).
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully (see [`Server::run_until`]).
     pub async fn run_until_signal(self) -> Result<(), String> {
-        let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| e.to_string());
-        // The router (and with it the last writer handle) is gone: wait for the writer to close.
-        let writer_thread = self.writer_thread;
-        let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
-        served
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` resolves. Then: `/readyz` turns 503 and the listener closes;
+    /// requests in progress get up to the grace period to finish, and the connections left
+    /// (idle, slow, half-sent) are closed; the writer stores what is queued and closes the
+    /// database, so SQLite folds its WAL back into the file.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
+        let Server { listener, router, state, writer_thread } = self;
+        let st = Arc::clone(&state);
+        let signal = async move {
+            shutdown.await;
+            st.shutting_down.store(true, Ordering::SeqCst);
+        };
+        let limits = state.config.connections;
+        crate::connections::serve(listener, router, limits, state.metrics.clone(), signal).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            state.writer.stop();
+            if let Ok(mut pool) = state.readers.lock() {
+                pool.clear();
+            }
+            drop(state);
+            writer_thread.join();
+        })
+        .await;
+        Ok(())
     }
 }
 
@@ -320,12 +373,25 @@ async fn post_beacon(
     };
     let origin = origin.cloned();
     let mut r = ingest_response(&state, peer, &headers, body).await;
+    state.metrics.beacon_answered(r.status().as_u16());
     add_cors(&mut r, origin.as_ref());
     r
 }
 
+/// The client's address: the one place a request's origin address is read, for the rate limit
+/// and the per-client query limit.
+fn client_ip(peer: SocketAddr, _headers: &HeaderMap) -> IpAddr {
+    peer.ip()
+}
+
+/// Who the per-client query limit counts: the client's address (an API token once requests
+/// carry one).
+fn query_client(peer: SocketAddr, headers: &HeaderMap) -> ClientKey {
+    ClientKey::Ip(client_ip(peer, headers))
+}
+
 async fn ingest_response(state: &Arc<AppState>, peer: SocketAddr, headers: &HeaderMap, body: Body) -> Response {
-    if let Err(retry_after) = state.limiter.check(peer.ip(), Instant::now()) {
+    if let Err(retry_after) = state.limiter.check(client_ip(peer, headers), Instant::now()) {
         let mut r = error_response(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
         if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
             r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -337,7 +403,17 @@ async fn ingest_response(state: &Arc<AppState>, peer: SocketAddr, headers: &Head
     if declared.is_some_and(|n| n > MAX_BEACON_BYTES as u64) {
         return too_large();
     }
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BEACON_BYTES).await else { return too_large() };
+    let bytes = match crate::limits::read_body(body, MAX_BEACON_BYTES, state.config.body_rate).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return too_large(),
+        Err(BodyError::TooSlow) => {
+            state.metrics.connections_cut.with_label_values(&["body_too_slow"]).inc();
+            let mut r = error_response(StatusCode::REQUEST_TIMEOUT, "beacon body arrived too slowly");
+            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
+        Err(BodyError::Broken) => return error_response(StatusCode::BAD_REQUEST, "beacon body incomplete"),
+    };
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let beacon = match tokio::task::spawn_blocking(move || parse_beacon(&bytes)).await {
         Ok(Ok(b)) => b,
@@ -387,16 +463,33 @@ fn query_options(params: &HashMap<String, String>, session_timeout_ms: i64) -> R
     Ok((query.clone(), opts))
 }
 
-async fn run_query(state: Arc<AppState>, params: HashMap<String, String>, tree: bool) -> Response {
+async fn run_query(state: Arc<AppState>, client: ClientKey, params: HashMap<String, String>, tree: bool) -> Response {
     let (text, opts) = match query_options(&params, state.config.session_timeout_ms) {
         Ok(x) => x,
         Err(m) => return error_response(StatusCode::BAD_REQUEST, &m),
+    };
+    let Some(_client_slot) = state.query_clients.try_acquire(client) else {
+        state.metrics.queries_refused.with_label_values(&["per_client"]).inc();
+        let mut r = error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("at most {} queries at a time per client", state.config.queries_per_client),
+        );
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return r;
     };
     let Ok(_slot) = state.query_slots.acquire().await else {
         return error_response(StatusCode::SERVICE_UNAVAILABLE, "collector stopping");
     };
     let st = Arc::clone(&state);
-    let result = tokio::task::spawn_blocking(move || st.with_reader(|conn| usql::run(conn, &text, &opts))).await;
+    let result = tokio::task::spawn_blocking(move || {
+        st.with_reader(|conn| {
+            let started = Instant::now();
+            let r = usql::run(conn, &text, &opts);
+            st.metrics.query_seconds.observe(started.elapsed().as_secs_f64());
+            r
+        })
+    })
+    .await;
     let result = match result {
         Ok(Ok(r)) => r,
         Ok(Err(m)) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, &m),
@@ -428,9 +521,15 @@ async fn run_query(state: Arc<AppState>, params: HashMap<String, String>, tree: 
 
 /// A dashboard on an allowed origin may read query results (CORS); others get no CORS headers,
 /// so a browser keeps the response from their scripts.
-async fn with_query_cors(state: Arc<AppState>, headers: HeaderMap, params: HashMap<String, String>, tree: bool) -> Response {
+async fn with_query_cors(
+    state: Arc<AppState>,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    params: HashMap<String, String>,
+    tree: bool,
+) -> Response {
     let origin = check_origin(&state.config, &headers).ok().flatten().cloned();
-    let mut r = run_query(state, params, tree).await;
+    let mut r = run_query(state, query_client(peer, &headers), params, tree).await;
     add_cors(&mut r, origin.as_ref());
     r
 }
@@ -438,18 +537,62 @@ async fn with_query_cors(state: Arc<AppState>, headers: HeaderMap, params: HashM
 /// Query-string parameters, or the reason they could not be read (a JSON 400 like any other).
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
-async fn usql_table(State(state): State<Arc<AppState>>, headers: HeaderMap, params: Params) -> Response {
+async fn usql_table(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
     match params {
-        Ok(Query(params)) => with_query_cors(state, headers, params, false).await,
+        Ok(Query(params)) => with_query_cors(state, peer, headers, params, false).await,
         Err(e) => error_response(StatusCode::BAD_REQUEST, &format!("query string: {}", e.body_text())),
     }
 }
 
-async fn usql_tree(State(state): State<Arc<AppState>>, headers: HeaderMap, params: Params) -> Response {
+async fn usql_tree(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
     match params {
-        Ok(Query(params)) => with_query_cors(state, headers, params, true).await,
+        Ok(Query(params)) => with_query_cors(state, peer, headers, params, true).await,
         Err(e) => error_response(StatusCode::BAD_REQUEST, &format!("query string: {}", e.body_text())),
     }
+}
+
+/// `GET /healthz`: the process is alive.
+async fn healthz() -> Response {
+    json_response(StatusCode::OK, &json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: 200 while the store answers and no shutdown has begun, else 503 with the reason.
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.shutting_down.load(Ordering::SeqCst) {
+        return json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({ "status": "shutting down" }));
+    }
+    let st = Arc::clone(&state);
+    let probe = tokio::task::spawn_blocking(move || {
+        st.with_reader(|conn| conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(|e| e.to_string()))
+    })
+    .await;
+    match probe {
+        Ok(Ok(Ok(_))) => json_response(StatusCode::OK, &json!({ "status": "ready" })),
+        Ok(Ok(Err(e)) | Err(e)) => json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({ "status": format!("store: {e}") })),
+        Err(_) => json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({ "status": "store probe failed" })),
+    }
+}
+
+/// `GET /metrics`: the operator metrics in the Prometheus text format.
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    // The operator block, then the users' calculated metrics in a block of their own.
+    let mut text = state.metrics.render();
+    text.push_str(&crate::api::calculated_block(state).await);
+    let mut r = Response::new(Body::from(text));
+    if let Ok(v) = HeaderValue::from_str(&crate::metrics::content_type()) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r
 }
 
 /// Serves `--static DIR` for GET and HEAD; `/` and directories mean their `index.html`.

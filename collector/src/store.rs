@@ -168,7 +168,7 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE sessions ADD COLUMN browser_version TEXT;",
     // 5: what the analysis app keeps: API tokens (only a token's SHA-256), calculated metrics,
     // alerts with their state, history and webhook notifications (kept until delivered), and
-    // dashboards. Definitions are the validated JSON the API took (crate::{metrics, alerts,
+    // dashboards. Definitions are the validated JSON the API took (crate::{calculated, alerts,
     // dashboards}).
     "CREATE TABLE api_tokens (
         id INTEGER PRIMARY KEY,
@@ -259,6 +259,10 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// How long a connection waits for another's lock (a migration, another collector's write)
+/// before it fails with "database is locked".
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Opens (creating if needed) a database file and brings its schema up to date.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
@@ -281,7 +285,7 @@ pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 /// WAL lets readers run beside the single writer; `synchronous=NORMAL` in WAL mode loses at most
 /// the last transactions on power loss, never consistency, and keeps ingest fast.
 fn configure(conn: &Connection) -> Result<(), StoreError> {
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -292,21 +296,46 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Runs the migrations the file has not seen yet, each in its own transaction.
+/// Runs the migrations the file has not seen yet, all in one `BEGIN EXCLUSIVE` transaction
+/// that re-reads the version inside it: of several processes opening one new file at once
+/// (collectors in a rolling restart, `rumprops query` beside `serve`), one migrates and the
+/// others wait for its lock ([`BUSY_TIMEOUT`]) and then find nothing left to do.
 pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    check_not_newer(version)?;
+    if version == schema_version() {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN EXCLUSIVE")?;
+    let migrated = run_migrations(conn);
+    match migrated {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+fn check_not_newer(version: i64) -> Result<(), StoreError> {
     if version > schema_version() {
         return Err(StoreError(format!(
             "database schema version {version} is newer than this collector ({})",
             schema_version()
         )));
     }
+    Ok(())
+}
+
+/// The pending migrations, inside the caller's exclusive transaction.
+fn run_migrations(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    check_not_newer(version)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let next = i as i64 + 1;
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(sql).map_err(|e| StoreError(format!("migration {next}: {e}")))?;
-        tx.pragma_update(None, "user_version", next)?;
-        tx.commit()?;
+        conn.execute_batch(sql).map_err(|e| StoreError(format!("migration {next}: {e}")))?;
+        conn.pragma_update(None, "user_version", next)?;
     }
     Ok(())
 }
@@ -318,7 +347,7 @@ pub fn ingest(
     user_agent: Option<&str>,
     now_ms: i64,
 ) -> Result<IngestOutcome, StoreError> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let outcome = ingest_in(&tx, beacon, user_agent, now_ms)?;
     tx.commit()?;
     Ok(outcome)
@@ -337,7 +366,9 @@ pub fn ingest_group(
     beacons: &[Pending],
     now_ms: i64,
 ) -> Result<Vec<Result<IngestOutcome, StoreError>>, StoreError> {
-    let mut tx = conn.transaction()?;
+    // IMMEDIATE takes the write lock at BEGIN, where SQLite waits for another collector's
+    // write (busy timeout); a deferred transaction that upgrades later fails at once instead.
+    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut out = Vec::with_capacity(beacons.len());
     for (beacon, user_agent) in beacons {
         let sp = tx.savepoint()?;

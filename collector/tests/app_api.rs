@@ -175,6 +175,9 @@ fn metrics_alerts_and_dashboards() {
     let r = call(c.addr, "GET", "/metrics", Some(&read), &Value::Null);
     assert_eq!(r.status, 200);
     assert!(r.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+    let (operator, users) = (r.body.find("# rumprops collector: operator metrics"), r.body.find("# Calculated metrics"));
+    assert!(operator.is_some() && users.is_some() && operator < users, "two blocks, the operator's first: {}", r.body);
+    assert!(!r.body[users.unwrap()..].contains("rumprops_collector_"), "{}", r.body);
     assert!(r.body.contains("# HELP rumprops_metric_actions_by_tier Actions per loyalty tier\n# TYPE rumprops_metric_actions_by_tier gauge\n"), "{}", r.body);
     assert!(
         r.body.contains("rumprops_metric_actions_by_tier{usersession_stringProperties_tier=\"Gold\",usersession_stringProperties_camp=\"a\\\"b\\\\c\"} 3\n"),
