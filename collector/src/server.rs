@@ -436,6 +436,9 @@ async fn ingest_response(state: &Arc<AppState>, peer: SocketAddr, headers: &Head
     }
 }
 
+/// The time frame of a query that gives none: the last two hours.
+pub const DEFAULT_TIME_FRAME_MS: i64 = 2 * 3_600_000;
+
 /// Reads the query options of the USQL endpoints; `Err` is a 400 message.
 fn query_options(params: &HashMap<String, String>, session_timeout_ms: i64) -> Result<(String, QueryOptions), String> {
     let query = params.get("query").filter(|q| !q.trim().is_empty()).ok_or("missing query parameter \"query\"")?;
@@ -443,8 +446,14 @@ fn query_options(params: &HashMap<String, String>, session_timeout_ms: i64) -> R
     let int = |name: &str| -> Result<Option<i64>, String> {
         params.get(name).map(|v| v.parse::<i64>().map_err(|_| format!("{name}: not an integer"))).transpose()
     };
-    opts.start_timestamp = int("startTimestamp")?;
-    opts.end_timestamp = int("endTimestamp")?;
+    // As documented for the API: without a time frame (or with 0), the last two hours.
+    opts.start_timestamp = Some(int("startTimestamp")?.filter(|t| *t != 0).unwrap_or(opts.now_ms - DEFAULT_TIME_FRAME_MS));
+    opts.end_timestamp = Some(int("endTimestamp")?.filter(|t| *t != 0).unwrap_or(opts.now_ms));
+    opts.offset_utc_min = match int("offsetUTC")? {
+        None => 0,
+        Some(m) if (-14 * 60..=14 * 60).contains(&m) => m,
+        Some(_) => return Err("offsetUTC: minutes from -840 to 840".to_owned()),
+    };
     opts.page_size = match int("pageSize")? {
         None => None,
         Some(n) if (1..=i64::from(usql::parser::MAX_LIMIT)).contains(&n) => Some(n as u32),
@@ -496,18 +505,7 @@ async fn run_query(state: Arc<AppState>, client: ClientKey, params: HashMap<Stri
         Err(_) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "query task failed"),
     };
     match result {
-        Ok(r) if tree => {
-            let pick = |branch: bool| -> Vec<usize> { (0..r.is_branch.len()).filter(|&i| r.is_branch[i] == branch).collect() };
-            let (branches, leaves) = (pick(true), pick(false));
-            let order: Vec<usize> = branches.iter().chain(&leaves).copied().collect();
-            let values: Vec<Vec<serde_json::Value>> =
-                r.values.iter().map(|row| order.iter().filter_map(|&i| row.get(i).cloned()).collect()).collect();
-            let names = |idx: &[usize]| -> Vec<String> { idx.iter().filter_map(|&i| r.column_names.get(i).cloned()).collect() };
-            json_response(
-                StatusCode::OK,
-                &json!({ "branchNames": names(&branches), "leafNames": names(&leaves), "values": values }),
-            )
-        }
+        Ok(r) if tree => json_response(StatusCode::OK, &tree_json(&r)),
         Ok(r) => json_response(
             StatusCode::OK,
             &json!({ "extrapolationLevel": 1, "columnNames": r.column_names, "values": r.values }),
@@ -517,6 +515,35 @@ async fn run_query(state: Arc<AppState>, client: ClientKey, params: HashMap<Stri
         }
         Err(e @ QueryError::Failed(_)) => error_response(StatusCode::BAD_REQUEST, &e.to_string()),
     }
+}
+
+/// The `/tree` shape: branch (plain) columns nest the rows as objects keyed by their values
+/// (as text; `null` for a missing value), the leaf (aggregate) values of a row are the array at
+/// the bottom. Rows on the same path add their leaves to the same array. Without branches the
+/// values are the leaf array itself.
+pub fn tree_json(r: &usql::QueryResult) -> serde_json::Value {
+    use serde_json::Value;
+    let pick = |branch: bool| -> Vec<usize> { (0..r.is_branch.len()).filter(|&i| r.is_branch[i] == branch).collect() };
+    let (branches, leaves) = (pick(true), pick(false));
+    let names = |idx: &[usize]| -> Vec<String> { idx.iter().filter_map(|&i| r.column_names.get(i).cloned()).collect() };
+    let key = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut root = if branches.is_empty() { Value::Array(Vec::new()) } else { Value::Object(serde_json::Map::new()) };
+    for row in &r.values {
+        let mut node = &mut root;
+        for (depth, &b) in branches.iter().enumerate() {
+            let k = row.get(b).map(key).unwrap_or_default();
+            let last = depth + 1 == branches.len();
+            let Value::Object(map) = node else { break };
+            node = map.entry(k).or_insert_with(|| if last { Value::Array(Vec::new()) } else { Value::Object(serde_json::Map::new()) });
+        }
+        if let Value::Array(list) = node {
+            list.extend(leaves.iter().filter_map(|&i| row.get(i).cloned()));
+        }
+    }
+    json!({ "branchNames": names(&branches), "leafNames": names(&leaves), "values": root, "extrapolationLevel": 1 })
 }
 
 /// A dashboard on an allowed origin may read query results (CORS); others get no CORS headers,

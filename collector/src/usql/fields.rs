@@ -173,11 +173,24 @@ pub static USERACTION: &[FieldDef] = &[
     field!(UserAction, "apdexCategory", "COALESCE(a.apdex_category, 'UNKNOWN')", Text),
 ];
 
-/// The fields of `usererror`.
-pub static USERERROR: &[FieldDef] = &[];
+/// The fields of `usererror`: one row per JavaScript error (alias `e`, table `errors`).
+pub static USERERROR: &[FieldDef] = &[
+    field!(UserError, "application", "e.app", Text),
+    field!(UserError, "name", "e.name", Text),
+    field!(UserError, "type", "e.type", Text),
+    field!(UserError, "startTime", "e.start_time", Date),
+];
 
-/// The fields of `userevent`.
-pub static USEREVENT: &[FieldDef] = &[];
+/// The fields of `userevent`: one row per event (alias `v`, the events view of the store:
+/// errors as `Error`, page loads and route changes as `PageChange`, actions with rage clicks
+/// as `RageClick`).
+pub static USEREVENT: &[FieldDef] = &[
+    field!(UserEvent, "application", "v.app", Text),
+    field!(UserEvent, "name", "v.name", Text),
+    field!(UserEvent, "type", "v.type", Text),
+    field!(UserEvent, "page", "v.page", Text, nullable),
+    field!(UserEvent, "startTime", "v.start_time", Date),
+];
 
 /// The built-in field `name` (case-insensitive) of `table`.
 pub fn lookup(table: UsqlTable, name: &str) -> Option<&'static FieldDef> {
