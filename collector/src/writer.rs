@@ -6,7 +6,7 @@
 
 use crate::beacon::Beacon;
 use crate::metrics::Metrics;
-use crate::store::{self, IngestOutcome, Pending};
+use crate::store::{self, ClientInfo, IngestOutcome, Pending};
 use rusqlite::Connection;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::time::Instant;
@@ -77,10 +77,10 @@ impl Writer {
     pub fn submit(
         &self,
         beacon: Beacon,
-        user_agent: Option<String>,
+        client: ClientInfo,
     ) -> Result<oneshot::Receiver<Result<IngestOutcome, String>>, SubmitError> {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Job::Store { pending: (beacon, user_agent), reply }) {
+        match self.tx.try_send(Job::Store { pending: (beacon, client), reply }) {
             Ok(()) => {
                 self.metrics.queue_depth.inc();
                 Ok(rx)

@@ -135,6 +135,12 @@ pub static USERSESSION: &[FieldDef] = &[
     field!(UserSession, "displayResolution", "COALESCE(s.display_resolution, 'UNKNOWN')", Text),
     field!(UserSession, "connectionType", "COALESCE(s.connection_type, 'UNKNOWN')", Text),
     field!(UserSession, "applicationType", "'WEB_APPLICATION'", Text),
+    field!(UserSession, "ip", "s.ip", Ip, nullable),
+    field!(UserSession, "city", "s.city", Text, nullable),
+    field!(UserSession, "region", "s.region", Text, nullable),
+    field!(UserSession, "country", "s.country", Text, nullable),
+    field!(UserSession, "continent", "s.continent", Text, nullable),
+    field!(UserSession, "isp", "s.isp", Text, nullable),
 ];
 
 /// The fields of `useraction`.
