@@ -96,6 +96,10 @@ pub struct ServeArgs {
     /// zeroed) or none.
     #[arg(long = "ip", env = "RUMPROPS_IP", value_name = "MODE", default_value = "masked", value_parser = parse_ip_mode)]
     pub ip_mode: IpMode,
+    /// A JSON file of conversion goals (destination URL pattern, action name, session duration or
+    /// action count) and key user action names; see collector/README.md.
+    #[arg(long, env = "RUMPROPS_GOALS", value_name = "FILE")]
+    pub goals: Option<PathBuf>,
 }
 
 fn ms(d: Duration) -> u64 {
@@ -144,6 +148,9 @@ impl ServeArgs {
         config.geoip = self.geoip.clone();
         config.trusted_proxies = self.trusted_proxies.clone();
         config.ip_mode = self.ip_mode;
+        if let Some(path) = &self.goals {
+            config.goals = crate::goals::Goals::load(path)?;
+        }
         Ok(config)
     }
 }

@@ -16,6 +16,7 @@ pub mod dashboards;
 pub mod derive;
 pub mod export;
 pub mod geo;
+pub mod goals;
 pub mod limits;
 pub mod metrics;
 pub mod ratelimit;

@@ -76,6 +76,8 @@ pub struct ServeConfig {
     pub ip_mode: IpMode,
     /// MaxMind-format databases for the geo fields (`--geoip`).
     pub geoip: Vec<PathBuf>,
+    /// Conversion goals and key user actions (`--goals`).
+    pub goals: crate::goals::Goals,
     /// Connection cap, header/idle timeout and shutdown grace.
     pub connections: ConnectionLimits,
     /// The rate a request body must arrive at.
@@ -101,6 +103,7 @@ impl ServeConfig {
             trusted_proxies: Vec::new(),
             ip_mode: IpMode::default(),
             geoip: Vec::new(),
+            goals: crate::goals::Goals::default(),
             connections: ConnectionLimits::default(),
             body_rate: BodyRate::default(),
             queries_per_client: QUERIES_PER_CLIENT,
@@ -170,7 +173,7 @@ impl Server {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        let (writer, writer_thread) = Writer::start(conn, metrics.clone())?;
+        let (writer, writer_thread) = Writer::start(conn, metrics.clone(), config.goals.clone())?;
         let listener =
             tokio::net::TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
         if let Some(url) = &config.export_url {

@@ -10,6 +10,7 @@
 
 use crate::beacon::{Beacon, Props};
 use crate::geo::Geo;
+use crate::goals::Goals;
 use crate::{derive, useragent};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -167,7 +168,12 @@ const MIGRATIONS: &[&str] = &[
     // 4: `browserMajorVersion` as text, `<family> <major>` (`Chrome 131`); the numeric
     // `browser_major_version` stays beside it.
     "ALTER TABLE sessions ADD COLUMN browser_version TEXT;",
-    // 5: what the analysis app keeps: API tokens (only a token's SHA-256), calculated metrics,
+    // 5: conversion goals (JSON arrays of goal names) and key user actions, from `--goals`.
+    "ALTER TABLE actions ADD COLUMN matching_goals TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE actions ADD COLUMN key_user_action INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN matching_goals TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE sessions ADD COLUMN matching_goals_count INTEGER NOT NULL DEFAULT 0;",
+    // 6: what the analysis app keeps: API tokens (only a token's SHA-256), calculated metrics,
     // alerts with their state, history and webhook notifications (kept until delivered), and
     // dashboards. Definitions are the validated JSON the API took (crate::{calculated, alerts,
     // dashboards}).
@@ -368,18 +374,19 @@ pub fn ingest(
     user_agent: Option<&str>,
     now_ms: i64,
 ) -> Result<IngestOutcome, StoreError> {
-    ingest_from(conn, beacon, &ClientInfo::with_user_agent(user_agent), now_ms)
+    ingest_from(conn, beacon, &ClientInfo::with_user_agent(user_agent), &Goals::default(), now_ms)
 }
 
-/// Stores one validated beacon received at `now_ms` from `client`.
+/// Stores one validated beacon received at `now_ms` from `client`, evaluating `goals`.
 pub fn ingest_from(
     conn: &mut Connection,
     beacon: &Beacon,
     client: &ClientInfo,
+    goals: &Goals,
     now_ms: i64,
 ) -> Result<IngestOutcome, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let outcome = ingest_in(&tx, beacon, client, now_ms)?;
+    let outcome = ingest_in(&tx, beacon, client, goals, now_ms)?;
     tx.commit()?;
     Ok(outcome)
 }
@@ -395,6 +402,7 @@ pub type Pending = (Beacon, ClientInfo);
 pub fn ingest_group(
     conn: &mut Connection,
     beacons: &[Pending],
+    goals: &Goals,
     now_ms: i64,
 ) -> Result<Vec<Result<IngestOutcome, StoreError>>, StoreError> {
     // IMMEDIATE takes the write lock at BEGIN, where SQLite waits for another collector's
@@ -403,7 +411,7 @@ pub fn ingest_group(
     let mut out = Vec::with_capacity(beacons.len());
     for (beacon, client) in beacons {
         let sp = tx.savepoint()?;
-        match ingest_in(&sp, beacon, client, now_ms) {
+        match ingest_in(&sp, beacon, client, goals, now_ms) {
             Ok(outcome) => {
                 sp.commit()?;
                 out.push(Ok(outcome));
@@ -417,7 +425,13 @@ pub fn ingest_group(
 }
 
 /// The writes of one beacon, inside a transaction or savepoint the caller commits.
-fn ingest_in(tx: &Connection, beacon: &Beacon, client: &ClientInfo, now_ms: i64) -> Result<IngestOutcome, StoreError> {
+fn ingest_in(
+    tx: &Connection,
+    beacon: &Beacon,
+    client: &ClientInfo,
+    goals: &Goals,
+    now_ms: i64,
+) -> Result<IngestOutcome, StoreError> {
     let inserted = tx.prepare_cached(
         "INSERT INTO beacons (sid, seq, sent_at, received_at, action_count) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (sid, seq) DO NOTHING",
@@ -427,7 +441,7 @@ fn ingest_in(tx: &Connection, beacon: &Beacon, client: &ClientInfo, now_ms: i64)
         return Ok(IngestOutcome::Duplicate);
     }
     let (session_id, is_new) = fold_session(tx, beacon, client, now_ms)?;
-    insert_actions(tx, session_id, !is_new, beacon)?;
+    insert_actions(tx, session_id, !is_new, beacon, goals)?;
     {
         let mut stmt = tx.prepare_cached("INSERT INTO issues (session_id, seq, key, reason) VALUES (?1, ?2, ?3, ?4)")?;
         for issue in &beacon.issues {
@@ -445,6 +459,9 @@ fn ingest_in(tx: &Connection, beacon: &Beacon, client: &ClientInfo, now_ms: i64)
     )?
     .execute(params![session_id])?;
     update_experience(tx, session_id)?;
+    if !goals.goals.is_empty() {
+        update_session_goals(tx, session_id, goals)?;
+    }
     Ok(IngestOutcome::Stored)
 }
 
@@ -472,6 +489,23 @@ fn update_experience(tx: &Connection, session_id: i64) -> Result<(), StoreError>
     };
     tx.prepare_cached("UPDATE sessions SET experience_score = ?2 WHERE id = ?1")?
         .execute(params![session_id, derive::experience_score(&inputs)])?;
+    Ok(())
+}
+
+/// Recomputes the session's `matchingConversionGoals` from its stored actions' goals, its
+/// duration and its action count ([`Goals::session_goals`]).
+fn update_session_goals(tx: &Connection, session_id: i64, goals: &Goals) -> Result<(), StoreError> {
+    let (duration, action_count): (i64, i64) = tx
+        .prepare_cached("SELECT end_time - start_time, action_count FROM sessions WHERE id = ?1")?
+        .query_row(params![session_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let reached: std::collections::HashSet<String> = tx
+        .prepare_cached("SELECT DISTINCT j.value FROM actions a, json_each(a.matching_goals) j WHERE a.session_id = ?1")?
+        .query_map(params![session_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let matched = goals.session_goals(duration, action_count, |name| reached.contains(name));
+    let json = serde_json::to_string(&matched).map_err(|e| StoreError(e.to_string()))?;
+    tx.prepare_cached("UPDATE sessions SET matching_goals = ?2, matching_goals_count = ?3 WHERE id = ?1")?
+        .execute(params![session_id, json, matched.len() as i64])?;
     Ok(())
 }
 
@@ -604,7 +638,7 @@ fn fold_session(tx: &Connection, b: &Beacon, client: &ClientInfo, now_ms: i64) -
 
 /// Inserts the beacon's actions; `may_exist` is false for a session created by this beacon,
 /// which skips looking for earlier copies.
-fn insert_actions(tx: &Connection, session_id: i64, may_exist: bool, b: &Beacon) -> Result<(), StoreError> {
+fn insert_actions(tx: &Connection, session_id: i64, may_exist: bool, b: &Beacon, goals: &Goals) -> Result<(), StoreError> {
     let mut find = tx.prepare_cached("SELECT id, seq FROM actions WHERE session_id = ?1 AND action_id = ?2")?;
     let mut drop_props = tx.prepare_cached("DELETE FROM action_props WHERE action_id = ?1")?;
     let mut drop_errors = tx.prepare_cached("DELETE FROM errors WHERE action_row = ?1")?;
@@ -615,9 +649,9 @@ fn insert_actions(tx: &Connection, session_id: i64, may_exist: bool, b: &Beacon)
             document_interactive_time, dom_content_loaded_time, dom_complete_time, load_event_start, load_event_end,
             largest_contentful_paint, first_input_delay, interaction_to_next_paint, visually_complete_time, speed_index,
             cumulative_layout_shift, server_time, network_time, frontend_time, first_party_resources,
-            third_party_resources, cdn_resources, apdex_category, rage_clicks)
+            third_party_resources, cdn_resources, apdex_category, rage_clicks, matching_goals, key_user_action)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
-            ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)",
+            ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37)",
     )?;
     let mut insert_error = tx.prepare_cached(
         "INSERT INTO errors (session_id, action_row, app, start_time, name, source, line, col, type)
@@ -640,6 +674,11 @@ fn insert_actions(tx: &Connection, session_id: i64, may_exist: bool, b: &Beacon)
             drop_errors.execute(params![old_id])?;
             drop_action.execute(params![old_id])?;
         }
+        let action_goals = if goals.goals.is_empty() {
+            "[]".to_owned()
+        } else {
+            serde_json::to_string(&goals.action_goals(&a.name, &a.url)).map_err(|e| StoreError(e.to_string()))?
+        };
         let t = &a.timings;
         let (server_time, network_time, frontend_time) = derive::derived_times(t, a.end - a.start);
         let [navigation_start, request_start, response_start, response_end, interactive, content_loaded, complete, load_start, load_end, lcp, fid, inp, visually_complete, speed_index] =
@@ -679,7 +718,9 @@ fn insert_actions(tx: &Connection, session_id: i64, may_exist: bool, b: &Beacon)
             a.resources.third_party,
             a.resources.cdn,
             a.apdex,
-            a.rage_clicks.unwrap_or(0)
+            a.rage_clicks.unwrap_or(0),
+            action_goals,
+            goals.is_key_user_action(&a.name)
         ])?;
         let action_row = tx.last_insert_rowid();
         for e in &a.errors {
@@ -803,7 +844,7 @@ mod group_tests {
         )
         .unwrap();
         let group = [pending("good1"), pending("bad"), pending("good2"), pending("good1")];
-        let out = ingest_group(&mut conn, &group, 5).unwrap();
+        let out = ingest_group(&mut conn, &group, &Goals::default(), 5).unwrap();
         assert!(matches!(out[0], Ok(IngestOutcome::Stored)));
         assert!(out[1].as_ref().unwrap_err().to_string().contains("refused"));
         assert!(matches!(out[2], Ok(IngestOutcome::Stored)));

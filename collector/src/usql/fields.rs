@@ -141,6 +141,8 @@ pub static USERSESSION: &[FieldDef] = &[
     field!(UserSession, "country", "s.country", Text, nullable),
     field!(UserSession, "continent", "s.continent", Text, nullable),
     field!(UserSession, "isp", "s.isp", Text, nullable),
+    field!(UserSession, "matchingConversionGoals", "s.matching_goals", TextArray),
+    field!(UserSession, "matchingConversionGoalsCount", "s.matching_goals_count", Long),
 ];
 
 /// The fields of `useraction`.
@@ -177,6 +179,8 @@ pub static USERACTION: &[FieldDef] = &[
     field!(UserAction, "thirdPartyResources", "a.third_party_resources", Long, nullable),
     field!(UserAction, "cdnResources", "a.cdn_resources", Long, nullable),
     field!(UserAction, "apdexCategory", "COALESCE(a.apdex_category, 'UNKNOWN')", Text),
+    field!(UserAction, "matchingConversionGoals", "a.matching_goals", TextArray),
+    field!(UserAction, "keyUserAction", "a.key_user_action", Boolean),
 ];
 
 /// The fields of `usererror`: one row per JavaScript error (alias `e`, table `errors`).
@@ -185,6 +189,11 @@ pub static USERERROR: &[FieldDef] = &[
     field!(UserError, "name", "e.name", Text),
     field!(UserError, "type", "e.type", Text),
     field!(UserError, "startTime", "e.start_time", Date),
+    field!(UserError, "message", "e.name", Text),
+    field!(UserError, "source", "e.source", Text, nullable),
+    field!(UserError, "line", "e.line", Long, nullable),
+    field!(UserError, "column", "e.col", Long, nullable),
+    field!(UserError, "actionName", "(SELECT ea.name FROM actions ea WHERE ea.id = e.action_row)", Text, nullable),
 ];
 
 /// The fields of `userevent`: one row per event (alias `v`, the events view of the store:
