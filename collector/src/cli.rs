@@ -5,8 +5,11 @@
 //! wins over the variable. Parse errors become one line that names the option
 //! ([`error_line`]).
 
+use crate::connections::ConnectionLimits;
+use crate::limits::BodyRate;
 use crate::ratelimit::RateLimit;
-use crate::server::{ServeConfig, Server};
+use crate::client::IpMode;
+use crate::server::{ServeConfig, Server, QUERIES_PER_CLIENT};
 use crate::store::{self, DEFAULT_SESSION_TIMEOUT_MS};
 use crate::usql::{self, QueryOptions, QueryResult};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -15,6 +18,7 @@ use serde_json::Value;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// `rumprops serve`: the options of a running collector.
 ///
@@ -49,6 +53,61 @@ pub struct ServeArgs {
     /// Beacons a client IP may send at once (token bucket size, at least 1).
     #[arg(long, env = "RUMPROPS_RATE_BURST", value_name = "N", default_value_t = RateLimit::default().burst)]
     pub rate_burst: f64,
+    /// Open connections at most; at the cap new ones wait to be accepted (logged once).
+    #[arg(long, env = "RUMPROPS_MAX_CONNECTIONS", value_name = "N", default_value_t = ConnectionLimits::default().max_connections as u64,
+          value_parser = clap::value_parser!(u64).range(1..1_000_000))]
+    pub max_connections: u64,
+    /// Time to send a request header, counted from when the connection waits for one: also
+    /// how long a kept-alive connection may sit idle.
+    #[arg(long, env = "RUMPROPS_HEADER_TIMEOUT_MS", value_name = "MS", default_value_t = ms(ConnectionLimits::default().header_timeout),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_ms: u64,
+    /// Time a request body may take before --body-min-bytes-per-sec applies.
+    #[arg(long, env = "RUMPROPS_BODY_TIMEOUT_MS", value_name = "MS", default_value_t = ms(BodyRate::default().grace))]
+    pub body_timeout_ms: u64,
+    /// Average rate a body must keep after --body-timeout-ms (a request slower than that gets 408).
+    #[arg(long, env = "RUMPROPS_BODY_MIN_BYTES_PER_SEC", value_name = "N", default_value_t = BodyRate::default().min_bytes_per_sec)]
+    pub body_min_bytes_per_sec: u64,
+    /// At SIGTERM, time requests in progress get before the connections left are closed.
+    #[arg(long, env = "RUMPROPS_SHUTDOWN_GRACE_MS", value_name = "MS", default_value_t = ms(ConnectionLimits::default().shutdown_grace))]
+    pub shutdown_grace_ms: u64,
+    /// USQL queries one client (IP address) may run at once; more get 429 (0: no limit).
+    #[arg(long, env = "RUMPROPS_QUERIES_PER_CLIENT", value_name = "N", default_value_t = QUERIES_PER_CLIENT)]
+    pub queries_per_client: usize,
+    /// Serve the API without tokens (local demos only: anyone who reaches the collector reads
+    /// every session). Without it, every endpoint but /beacon and the probes needs
+    /// `Authorization: Api-Token <token>` (see `rumprops token create`).
+    #[arg(long, env = "RUMPROPS_NO_AUTH")]
+    pub no_auth: bool,
+    /// How often alerts are evaluated.
+    #[arg(long, env = "RUMPROPS_ALERT_INTERVAL_MS", value_name = "MS", default_value_t = crate::alerts::AlertTiming::default().interval_ms,
+          value_parser = clap::value_parser!(u64).range(10..))]
+    pub alert_interval_ms: u64,
+    /// A MaxMind-format database (GeoLite2/GeoIP2 City or Country, DB-IP lite, ASN/ISP) for
+    /// city, region, country, continent and isp; repeat it to combine. Without one they stay null.
+    #[arg(long, env = "RUMPROPS_GEOIP", value_name = "FILE", value_delimiter = ',')]
+    pub geoip: Vec<PathBuf>,
+    /// A reverse proxy (CIDR or address) whose X-Forwarded-For / Forwarded headers name the client;
+    /// repeat it. Headers from other peers are ignored.
+    #[arg(long = "trusted-proxy", env = "RUMPROPS_TRUSTED_PROXY", value_name = "CIDR", value_delimiter = ',',
+          value_parser = crate::client::parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How the client address is stored: full, masked (IPv4 last octet, IPv6 last 80 bits
+    /// zeroed) or none.
+    #[arg(long = "ip", env = "RUMPROPS_IP", value_name = "MODE", default_value = "masked", value_parser = parse_ip_mode)]
+    pub ip_mode: IpMode,
+    /// A JSON file of conversion goals (destination URL pattern, action name, session duration or
+    /// action count) and key user action names; see collector/README.md.
+    #[arg(long, env = "RUMPROPS_GOALS", value_name = "FILE")]
+    pub goals: Option<PathBuf>,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn parse_ip_mode(s: &str) -> Result<IpMode, String> {
+    s.parse()
 }
 
 fn parse_addr(s: &str) -> Result<SocketAddr, String> {
@@ -76,8 +135,47 @@ impl ServeArgs {
             return Err("--rate-per-sec must be >= 0 and --rate-burst >= 1".to_owned());
         }
         config.rate_limit = limit;
+        config.auth = !self.no_auth;
+        config.alert_timing.interval_ms = self.alert_interval_ms;
+        config.connections = ConnectionLimits {
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
+            shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
+        };
+        config.body_rate =
+            BodyRate { grace: Duration::from_millis(self.body_timeout_ms), min_bytes_per_sec: self.body_min_bytes_per_sec };
+        config.queries_per_client = self.queries_per_client;
+        config.geoip = self.geoip.clone();
+        config.trusted_proxies = self.trusted_proxies.clone();
+        config.ip_mode = self.ip_mode;
+        if let Some(path) = &self.goals {
+            config.goals = crate::goals::Goals::load(path)?;
+        }
         Ok(config)
     }
+}
+
+/// `rumprops token create`: a new API token, printed once (only its hash is stored).
+#[derive(Parser, Debug, Clone)]
+#[command(name = "create", about = "Create an API token and print it once")]
+pub struct TokenCreateArgs {
+    /// The collector's SQLite file (created and migrated when new).
+    #[arg(long, env = "RUMPROPS_DB", value_name = "FILE")]
+    pub db: PathBuf,
+    /// A scope of the token: read (USQL and the app), write (metrics, alerts, dashboards),
+    /// export (the session export); repeat it for several.
+    #[arg(long = "scope", value_name = "SCOPE", required = true, value_parser = crate::auth::Scope::parse)]
+    pub scopes: Vec<crate::auth::Scope>,
+    /// A name to tell tokens apart.
+    #[arg(long, default_value = "")]
+    pub name: String,
+}
+
+/// `rumprops token create` with parsed options: the token, alone on its line.
+pub fn run_token_create(args: &TokenCreateArgs) -> Result<String, String> {
+    let conn = store::open(&args.db).map_err(|e| e.to_string())?;
+    let t = crate::auth::create(&conn, &args.scopes, &args.name, store::now_ms())?;
+    Ok(t.token)
 }
 
 /// `rumprops query`: a USQL query on a collector database, printed as a table.
@@ -164,6 +262,7 @@ pub fn run_serve(args: &ServeArgs) -> Result<String, String> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async move {
         let static_dir = config.static_dir.clone();
+        let auth = config.auth;
         let server = Server::bind(config).await?;
         let addr = server.local_addr()?;
         // The banner may go to a closed pipe (a supervisor that read the address and left):
@@ -172,7 +271,12 @@ pub fn run_serve(args: &ServeArgs) -> Result<String, String> {
             "rumprops collector listening on http://{addr}\n  beacons: POST http://{addr}/beacon\n  USQL:    GET  http://{addr}/api/v1/userSessionQueryLanguage/table?query=…\n"
         );
         if static_dir.is_some() {
-            banner.push_str(&format!("  pages:   http://{addr}/\n"));
+            banner.push_str(&format!("  pages:   http://{addr}/  (the app: http://{addr}/app/)\n"));
+        }
+        if auth {
+            banner.push_str("  access:  every endpoint but /beacon needs Authorization: Api-Token <token> (rumprops token create)\n");
+        } else {
+            banner.push_str("  access:  --no-auth: NO TOKENS NEEDED, anyone who reaches this address reads every session (local demos only)\n");
         }
         let mut out = std::io::stdout();
         let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
@@ -195,7 +299,9 @@ pub fn run_query(args: &QueryArgs) -> Result<String, String> {
     if !args.db.exists() {
         return Err(format!("no database at {}", args.db.display()));
     }
-    let conn = store::open_reader(&args.db).map_err(|e| e.to_string())?;
+    // The same open as `serve`: a file that a collector is creating this instant, or one of an
+    // older schema, is migrated under the exclusive lock (or waited for) instead of refused.
+    let conn = store::open(&args.db).map_err(|e| e.to_string())?;
     let result = usql::run(&conn, text, &qo).map_err(|e| match e {
         usql::QueryError::Invalid(e) => format!("{}\n  {text}\n  {}^", e.message, " ".repeat(e.position)),
         other => other.to_string(),

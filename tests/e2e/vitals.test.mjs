@@ -90,7 +90,7 @@ test('a load action carries the navigation timings, LCP, CLS, resources and its 
   // The error itself, as the collector answers it: through USQL's usererror table where this
   // collector has it, else as its SQLite file holds it.
   const query = 'SELECT name, COUNT(*) FROM usererror GROUP BY name';
-  const res = await fetch(`${collector.base}/api/v1/userSessionQueryLanguage/table?query=${encodeURIComponent(query)}`);
+  const res = await fetch(`${collector.base}/api/v1/userSessionQueryLanguage/table?query=${encodeURIComponent(query)}`, { headers: { Authorization: `Api-Token ${collector.token}` } });
   const body = await res.json();
   if (res.status === 400 && /usersession or useraction after FROM/.test(body.error)) {
     const sql = 'SELECT e.name, e.source, e.line, e.col, e.start_time >= a.start_time AND e.start_time <= a.end_time, a.kind ' +
