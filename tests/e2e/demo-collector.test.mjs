@@ -103,5 +103,5 @@ test('the seed query counts the demo shop sessions by loyalty tier', async () =>
   const campaign = await table('SELECT stringProperties.campaign, COUNT(*), MAX(doubleProperties.max_cart_total) FROM usersession GROUP BY stringProperties.campaign');
   assert.deepEqual(campaign.values, [['spring_sale', 3, 329]]);
   const ends = await table('SELECT endReason, COUNT(*) FROM usersession GROUP BY endReason');
-  assert.deepEqual(ends.values, [['end_session', 3]]);
+  assert.deepEqual(ends.values, [['END_EVENT', 3]]); // the agent's end_session
 });
