@@ -153,7 +153,11 @@ test('every page of the app on the demo data', async () => {
   const names = await page.locator('[data-testid=action-name]').allTextContents();
   assert.ok(names.length >= 4, names.join(' | '));
   assert.ok(names.some((n) => /Book trip/.test(n)), names.join(' | '));
-  assert.match(await page.textContent('[data-testid=session-fields]'), /Gold|REAL_USER|userType/);
+  await page.waitForSelector('[data-testid=session-fields]', { timeout: 5000 }).catch(async (e) => {
+    await page.screenshot({ path: path.join(os.tmpdir(), 'rumprops-app-failure.png'), fullPage: true });
+    throw new Error(e.message + ': ' + await page.textContent('main'));
+  });
+  assert.match(await page.textContent('[data-testid=session-fields]'), /userType.*endReasonEND_EVENT/);
 
   // The crafted session: a waterfall of its load and route actions, with a table view; every
   // payload shown as text.

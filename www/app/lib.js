@@ -34,11 +34,37 @@ export async function api(path, { method = 'GET', body } = {}) {
   return data;
 }
 
+// The collector runs at most two queries of one client at once and answers 429 (Retry-After)
+// beyond: the app sends at most two at a time, and waits and retries a 429.
+const MAX_QUERIES = 2;
+let running = 0;
+const waiting = [];
+
+async function slot(f) {
+  if (running >= MAX_QUERIES) await new Promise((r) => waiting.push(r));
+  running++;
+  try {
+    return await f();
+  } finally {
+    running--;
+    waiting.shift()?.();
+  }
+}
+
 /** Runs a USQL query on /table; `opts` are the endpoint's parameters. */
 export function usql(query, opts = {}) {
   const p = new URLSearchParams({ query });
   for (const [k, v] of Object.entries(opts)) if (v !== undefined && v !== null && v !== '') p.set(k, String(v));
-  return api('/api/v1/userSessionQueryLanguage/table?' + p);
+  return slot(async () => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await api('/api/v1/userSessionQueryLanguage/table?' + p);
+      } catch (e) {
+        if (!(e instanceof ApiError) || e.status !== 429 || attempt >= 5) throw e;
+        await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+      }
+    }
+  });
 }
 
 /** A USQL string literal. */
