@@ -8,6 +8,7 @@
 use crate::connections::ConnectionLimits;
 use crate::limits::BodyRate;
 use crate::ratelimit::RateLimit;
+use crate::client::IpMode;
 use crate::server::{ServeConfig, Server, QUERIES_PER_CLIENT};
 use crate::store::{self, DEFAULT_SESSION_TIMEOUT_MS};
 use crate::usql::{self, QueryOptions, QueryResult};
@@ -73,10 +74,31 @@ pub struct ServeArgs {
     /// USQL queries one client (IP address) may run at once; more get 429 (0: no limit).
     #[arg(long, env = "RUMPROPS_QUERIES_PER_CLIENT", value_name = "N", default_value_t = QUERIES_PER_CLIENT)]
     pub queries_per_client: usize,
+    /// A MaxMind-format database (GeoLite2/GeoIP2 City or Country, DB-IP lite, ASN/ISP) for
+    /// city, region, country, continent and isp; repeat it to combine. Without one they stay null.
+    #[arg(long, env = "RUMPROPS_GEOIP", value_name = "FILE", value_delimiter = ',')]
+    pub geoip: Vec<PathBuf>,
+    /// A reverse proxy (CIDR or address) whose X-Forwarded-For / Forwarded headers name the client;
+    /// repeat it. Headers from other peers are ignored.
+    #[arg(long = "trusted-proxy", env = "RUMPROPS_TRUSTED_PROXY", value_name = "CIDR", value_delimiter = ',',
+          value_parser = crate::client::parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How the client address is stored: full, masked (IPv4 last octet, IPv6 last 80 bits
+    /// zeroed) or none.
+    #[arg(long = "ip", env = "RUMPROPS_IP", value_name = "MODE", default_value = "masked", value_parser = parse_ip_mode)]
+    pub ip_mode: IpMode,
+    /// A JSON file of conversion goals (destination URL pattern, action name, session duration or
+    /// action count) and key user action names; see collector/README.md.
+    #[arg(long, env = "RUMPROPS_GOALS", value_name = "FILE")]
+    pub goals: Option<PathBuf>,
 }
 
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn parse_ip_mode(s: &str) -> Result<IpMode, String> {
+    s.parse()
 }
 
 fn parse_addr(s: &str) -> Result<SocketAddr, String> {
@@ -112,6 +134,12 @@ impl ServeArgs {
         config.body_rate =
             BodyRate { grace: Duration::from_millis(self.body_timeout_ms), min_bytes_per_sec: self.body_min_bytes_per_sec };
         config.queries_per_client = self.queries_per_client;
+        config.geoip = self.geoip.clone();
+        config.trusted_proxies = self.trusted_proxies.clone();
+        config.ip_mode = self.ip_mode;
+        if let Some(path) = &self.goals {
+            config.goals = crate::goals::Goals::load(path)?;
+        }
         Ok(config)
     }
 }

@@ -6,9 +6,12 @@
 
 pub mod beacon;
 pub mod cli;
+pub mod client;
 pub mod connections;
 pub mod derive;
 pub mod export;
+pub mod geo;
+pub mod goals;
 pub mod limits;
 pub mod metrics;
 pub mod ratelimit;

@@ -17,7 +17,9 @@ use crate::connections::ConnectionLimits;
 use crate::limits::{BodyError, BodyRate, ClientKey, PerClientLimit};
 use crate::metrics::Metrics;
 use crate::ratelimit::{RateLimit, RateLimiter};
-use crate::store::{self, IngestOutcome, DEFAULT_SESSION_TIMEOUT_MS};
+use crate::client::IpMode;
+use crate::geo::GeoDb;
+use crate::store::{self, ClientInfo, IngestOutcome, DEFAULT_SESSION_TIMEOUT_MS};
 use crate::usql::{self, QueryError, QueryOptions};
 use crate::writer::{SubmitError, Writer, WriterThread};
 use axum::body::Body;
@@ -62,6 +64,14 @@ pub struct ServeConfig {
     pub rate_limit: RateLimit,
     /// Clocks of the session export.
     pub export_timing: crate::export::ExportTiming,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` name the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How the client address is stored (`--ip`).
+    pub ip_mode: IpMode,
+    /// MaxMind-format databases for the geo fields (`--geoip`).
+    pub geoip: Vec<PathBuf>,
+    /// Conversion goals and key user actions (`--goals`).
+    pub goals: crate::goals::Goals,
     /// Connection cap, header/idle timeout and shutdown grace.
     pub connections: ConnectionLimits,
     /// The rate a request body must arrive at.
@@ -82,6 +92,10 @@ impl ServeConfig {
             session_timeout_ms: DEFAULT_SESSION_TIMEOUT_MS,
             rate_limit: RateLimit::default(),
             export_timing: crate::export::ExportTiming::default(),
+            trusted_proxies: Vec::new(),
+            ip_mode: IpMode::default(),
+            geoip: Vec::new(),
+            goals: crate::goals::Goals::default(),
             connections: ConnectionLimits::default(),
             body_rate: BodyRate::default(),
             queries_per_client: QUERIES_PER_CLIENT,
@@ -100,6 +114,8 @@ struct AppState {
     /// Queries running per client.
     query_clients: PerClientLimit,
     limiter: RateLimiter,
+    /// The `--geoip` databases (none: the geo fields stay null).
+    geo: GeoDb,
     metrics: Metrics,
     /// Set when shutdown begins: `/readyz` then answers 503.
     shutting_down: AtomicBool,
@@ -134,13 +150,22 @@ pub struct Server {
 impl Server {
     /// Opens (and migrates) the database and binds the address.
     pub async fn bind(config: ServeConfig) -> Result<Server, String> {
+        let geo = GeoDb::open(&config.geoip)?;
+        if geo.is_empty() {
+            eprintln!("rumprops: no --geoip database: city, region, country, continent and isp stay null");
+        } else {
+            for line in geo.describe() {
+                eprintln!("rumprops: geo fields from {line}");
+            }
+        }
+        crate::useragent::warm_up();
         let metrics = Metrics::new()?;
         let db = config.db.clone();
         let conn = tokio::task::spawn_blocking(move || store::open(&db))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        let (writer, writer_thread) = Writer::start(conn, metrics.clone())?;
+        let (writer, writer_thread) = Writer::start(conn, metrics.clone(), config.goals.clone())?;
         let listener =
             tokio::net::TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
         if let Some(url) = &config.export_url {
@@ -148,6 +173,7 @@ impl Server {
         }
         let state = Arc::new(AppState {
             limiter: RateLimiter::new(config.rate_limit),
+            geo,
             writer,
             readers: Mutex::new(Vec::new()),
             query_slots: tokio::sync::Semaphore::new(READER_POOL_SIZE),
@@ -326,20 +352,22 @@ async fn post_beacon(
     r
 }
 
-/// The client's address: the one place a request's origin address is read, for the rate limit
-/// and the per-client query limit.
-fn client_ip(peer: SocketAddr, _headers: &HeaderMap) -> IpAddr {
-    peer.ip()
+/// The client's address: the TCP peer, or what a trusted proxy says it forwarded
+/// ([`crate::client::client_ip`]). The one place a request's origin address is read: the rate
+/// limit, the per-client query limit, the geo fields and the stored `ip` all use it.
+fn client_ip(config: &ServeConfig, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    crate::client::client_ip(peer.ip(), headers, &config.trusted_proxies)
 }
 
 /// Who the per-client query limit counts: the client's address (an API token once requests
 /// carry one).
-fn query_client(peer: SocketAddr, headers: &HeaderMap) -> ClientKey {
-    ClientKey::Ip(client_ip(peer, headers))
+fn query_client(config: &ServeConfig, peer: SocketAddr, headers: &HeaderMap) -> ClientKey {
+    ClientKey::Ip(client_ip(config, peer, headers))
 }
 
 async fn ingest_response(state: &Arc<AppState>, peer: SocketAddr, headers: &HeaderMap, body: Body) -> Response {
-    if let Err(retry_after) = state.limiter.check(client_ip(peer, headers), Instant::now()) {
+    let ip = client_ip(&state.config, peer, headers);
+    if let Err(retry_after) = state.limiter.check(ip, Instant::now()) {
         let mut r = error_response(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
         if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
             r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -368,7 +396,8 @@ async fn ingest_response(state: &Arc<AppState>, peer: SocketAddr, headers: &Head
         Ok(Err(e)) => return error_response(StatusCode::BAD_REQUEST, &e.to_string()),
         Err(_) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "validation task failed"),
     };
-    let outcome = match state.writer.submit(beacon, user_agent) {
+    let client = ClientInfo { user_agent, ip: state.config.ip_mode.store(ip), geo: state.geo.lookup(ip) };
+    let outcome = match state.writer.submit(beacon, client) {
         Ok(rx) => rx.await,
         Err(SubmitError::Busy) => {
             let mut r = error_response(StatusCode::SERVICE_UNAVAILABLE, "collector busy, retry later");
@@ -384,6 +413,9 @@ async fn ingest_response(state: &Arc<AppState>, peer: SocketAddr, headers: &Head
     }
 }
 
+/// The time frame of a query that gives none: the last two hours.
+pub const DEFAULT_TIME_FRAME_MS: i64 = 2 * 3_600_000;
+
 /// Reads the query options of the USQL endpoints; `Err` is a 400 message.
 fn query_options(params: &HashMap<String, String>, session_timeout_ms: i64) -> Result<(String, QueryOptions), String> {
     let query = params.get("query").filter(|q| !q.trim().is_empty()).ok_or("missing query parameter \"query\"")?;
@@ -391,8 +423,14 @@ fn query_options(params: &HashMap<String, String>, session_timeout_ms: i64) -> R
     let int = |name: &str| -> Result<Option<i64>, String> {
         params.get(name).map(|v| v.parse::<i64>().map_err(|_| format!("{name}: not an integer"))).transpose()
     };
-    opts.start_timestamp = int("startTimestamp")?;
-    opts.end_timestamp = int("endTimestamp")?;
+    // As documented for the API: without a time frame (or with 0), the last two hours.
+    opts.start_timestamp = Some(int("startTimestamp")?.filter(|t| *t != 0).unwrap_or(opts.now_ms - DEFAULT_TIME_FRAME_MS));
+    opts.end_timestamp = Some(int("endTimestamp")?.filter(|t| *t != 0).unwrap_or(opts.now_ms));
+    opts.offset_utc_min = match int("offsetUTC")? {
+        None => 0,
+        Some(m) if (-14 * 60..=14 * 60).contains(&m) => m,
+        Some(_) => return Err("offsetUTC: minutes from -840 to 840".to_owned()),
+    };
     opts.page_size = match int("pageSize")? {
         None => None,
         Some(n) if (1..=i64::from(usql::parser::MAX_LIMIT)).contains(&n) => Some(n as u32),
@@ -444,18 +482,7 @@ async fn run_query(state: Arc<AppState>, client: ClientKey, params: HashMap<Stri
         Err(_) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "query task failed"),
     };
     match result {
-        Ok(r) if tree => {
-            let pick = |branch: bool| -> Vec<usize> { (0..r.is_branch.len()).filter(|&i| r.is_branch[i] == branch).collect() };
-            let (branches, leaves) = (pick(true), pick(false));
-            let order: Vec<usize> = branches.iter().chain(&leaves).copied().collect();
-            let values: Vec<Vec<serde_json::Value>> =
-                r.values.iter().map(|row| order.iter().filter_map(|&i| row.get(i).cloned()).collect()).collect();
-            let names = |idx: &[usize]| -> Vec<String> { idx.iter().filter_map(|&i| r.column_names.get(i).cloned()).collect() };
-            json_response(
-                StatusCode::OK,
-                &json!({ "branchNames": names(&branches), "leafNames": names(&leaves), "values": values }),
-            )
-        }
+        Ok(r) if tree => json_response(StatusCode::OK, &tree_json(&r)),
         Ok(r) => json_response(
             StatusCode::OK,
             &json!({ "extrapolationLevel": 1, "columnNames": r.column_names, "values": r.values }),
@@ -465,6 +492,35 @@ async fn run_query(state: Arc<AppState>, client: ClientKey, params: HashMap<Stri
         }
         Err(e @ QueryError::Failed(_)) => error_response(StatusCode::BAD_REQUEST, &e.to_string()),
     }
+}
+
+/// The `/tree` shape: branch (plain) columns nest the rows as objects keyed by their values
+/// (as text; `null` for a missing value), the leaf (aggregate) values of a row are the array at
+/// the bottom. Rows on the same path add their leaves to the same array. Without branches the
+/// values are the leaf array itself.
+pub fn tree_json(r: &usql::QueryResult) -> serde_json::Value {
+    use serde_json::Value;
+    let pick = |branch: bool| -> Vec<usize> { (0..r.is_branch.len()).filter(|&i| r.is_branch[i] == branch).collect() };
+    let (branches, leaves) = (pick(true), pick(false));
+    let names = |idx: &[usize]| -> Vec<String> { idx.iter().filter_map(|&i| r.column_names.get(i).cloned()).collect() };
+    let key = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut root = if branches.is_empty() { Value::Array(Vec::new()) } else { Value::Object(serde_json::Map::new()) };
+    for row in &r.values {
+        let mut node = &mut root;
+        for (depth, &b) in branches.iter().enumerate() {
+            let k = row.get(b).map(key).unwrap_or_default();
+            let last = depth + 1 == branches.len();
+            let Value::Object(map) = node else { break };
+            node = map.entry(k).or_insert_with(|| if last { Value::Array(Vec::new()) } else { Value::Object(serde_json::Map::new()) });
+        }
+        if let Value::Array(list) = node {
+            list.extend(leaves.iter().filter_map(|&i| row.get(i).cloned()));
+        }
+    }
+    json!({ "branchNames": names(&branches), "leafNames": names(&leaves), "values": root, "extrapolationLevel": 1 })
 }
 
 /// A dashboard on an allowed origin may read query results (CORS); others get no CORS headers,
@@ -477,7 +533,7 @@ async fn with_query_cors(
     tree: bool,
 ) -> Response {
     let origin = check_origin(&state.config, &headers).ok().flatten().cloned();
-    let mut r = run_query(state, query_client(peer, &headers), params, tree).await;
+    let mut r = run_query(Arc::clone(&state), query_client(&state.config, peer, &headers), params, tree).await;
     add_cors(&mut r, origin.as_ref());
     r
 }

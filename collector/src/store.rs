@@ -9,6 +9,8 @@
 //! integers, doubles as doubles and text as text, with no affinity conversion.
 
 use crate::beacon::{Beacon, Props};
+use crate::geo::Geo;
+use crate::goals::Goals;
 use crate::{derive, useragent};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -166,6 +168,11 @@ const MIGRATIONS: &[&str] = &[
     // 4: `browserMajorVersion` as text, `<family> <major>` (`Chrome 131`); the numeric
     // `browser_major_version` stays beside it.
     "ALTER TABLE sessions ADD COLUMN browser_version TEXT;",
+    // 5: conversion goals (JSON arrays of goal names) and key user actions, from `--goals`.
+    "ALTER TABLE actions ADD COLUMN matching_goals TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE actions ADD COLUMN key_user_action INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN matching_goals TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE sessions ADD COLUMN matching_goals_count INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The schema version this build writes.
@@ -281,6 +288,26 @@ fn run_migrations(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// What the collector knows of a beacon's sender besides the beacon: its `User-Agent`, its
+/// address as stored (`--ip`), and the geo fields of its address. Used when the beacon starts a
+/// session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// The address as stored (masked by default), if stored.
+    pub ip: Option<String>,
+    /// City, region, country, continent, ISP.
+    pub geo: Geo,
+}
+
+impl ClientInfo {
+    /// A client known by its user agent only.
+    pub fn with_user_agent(user_agent: Option<&str>) -> ClientInfo {
+        ClientInfo { user_agent: user_agent.map(str::to_owned), ..ClientInfo::default() }
+    }
+}
+
 /// Stores one validated beacon received at `now_ms` with the client's `User-Agent`.
 pub fn ingest(
     conn: &mut Connection,
@@ -288,14 +315,25 @@ pub fn ingest(
     user_agent: Option<&str>,
     now_ms: i64,
 ) -> Result<IngestOutcome, StoreError> {
+    ingest_from(conn, beacon, &ClientInfo::with_user_agent(user_agent), &Goals::default(), now_ms)
+}
+
+/// Stores one validated beacon received at `now_ms` from `client`, evaluating `goals`.
+pub fn ingest_from(
+    conn: &mut Connection,
+    beacon: &Beacon,
+    client: &ClientInfo,
+    goals: &Goals,
+    now_ms: i64,
+) -> Result<IngestOutcome, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let outcome = ingest_in(&tx, beacon, user_agent, now_ms)?;
+    let outcome = ingest_in(&tx, beacon, client, goals, now_ms)?;
     tx.commit()?;
     Ok(outcome)
 }
 
-/// A beacon waiting to be stored, with the client's `User-Agent`.
-pub type Pending = (Beacon, Option<String>);
+/// A beacon waiting to be stored, with what is known of its sender.
+pub type Pending = (Beacon, ClientInfo);
 
 /// Stores several beacons in one transaction, each inside its own savepoint: a beacon that
 /// fails is rolled back alone and the others are kept. Nothing is durable (and no beacon may be
@@ -305,15 +343,16 @@ pub type Pending = (Beacon, Option<String>);
 pub fn ingest_group(
     conn: &mut Connection,
     beacons: &[Pending],
+    goals: &Goals,
     now_ms: i64,
 ) -> Result<Vec<Result<IngestOutcome, StoreError>>, StoreError> {
     // IMMEDIATE takes the write lock at BEGIN, where SQLite waits for another collector's
     // write (busy timeout); a deferred transaction that upgrades later fails at once instead.
     let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut out = Vec::with_capacity(beacons.len());
-    for (beacon, user_agent) in beacons {
+    for (beacon, client) in beacons {
         let sp = tx.savepoint()?;
-        match ingest_in(&sp, beacon, user_agent.as_deref(), now_ms) {
+        match ingest_in(&sp, beacon, client, goals, now_ms) {
             Ok(outcome) => {
                 sp.commit()?;
                 out.push(Ok(outcome));
@@ -327,7 +366,13 @@ pub fn ingest_group(
 }
 
 /// The writes of one beacon, inside a transaction or savepoint the caller commits.
-fn ingest_in(tx: &Connection, beacon: &Beacon, user_agent: Option<&str>, now_ms: i64) -> Result<IngestOutcome, StoreError> {
+fn ingest_in(
+    tx: &Connection,
+    beacon: &Beacon,
+    client: &ClientInfo,
+    goals: &Goals,
+    now_ms: i64,
+) -> Result<IngestOutcome, StoreError> {
     let inserted = tx.prepare_cached(
         "INSERT INTO beacons (sid, seq, sent_at, received_at, action_count) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (sid, seq) DO NOTHING",
@@ -336,8 +381,8 @@ fn ingest_in(tx: &Connection, beacon: &Beacon, user_agent: Option<&str>, now_ms:
     if inserted == 0 {
         return Ok(IngestOutcome::Duplicate);
     }
-    let (session_id, is_new) = fold_session(tx, beacon, user_agent, now_ms)?;
-    insert_actions(tx, session_id, !is_new, beacon)?;
+    let (session_id, is_new) = fold_session(tx, beacon, client, now_ms)?;
+    insert_actions(tx, session_id, !is_new, beacon, goals)?;
     {
         let mut stmt = tx.prepare_cached("INSERT INTO issues (session_id, seq, key, reason) VALUES (?1, ?2, ?3, ?4)")?;
         for issue in &beacon.issues {
@@ -355,6 +400,9 @@ fn ingest_in(tx: &Connection, beacon: &Beacon, user_agent: Option<&str>, now_ms:
     )?
     .execute(params![session_id])?;
     update_experience(tx, session_id)?;
+    if !goals.goals.is_empty() {
+        update_session_goals(tx, session_id, goals)?;
+    }
     Ok(IngestOutcome::Stored)
 }
 
@@ -385,6 +433,23 @@ fn update_experience(tx: &Connection, session_id: i64) -> Result<(), StoreError>
     Ok(())
 }
 
+/// Recomputes the session's `matchingConversionGoals` from its stored actions' goals, its
+/// duration and its action count ([`Goals::session_goals`]).
+fn update_session_goals(tx: &Connection, session_id: i64, goals: &Goals) -> Result<(), StoreError> {
+    let (duration, action_count): (i64, i64) = tx
+        .prepare_cached("SELECT end_time - start_time, action_count FROM sessions WHERE id = ?1")?
+        .query_row(params![session_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let reached: std::collections::HashSet<String> = tx
+        .prepare_cached("SELECT DISTINCT j.value FROM actions a, json_each(a.matching_goals) j WHERE a.session_id = ?1")?
+        .query_map(params![session_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let matched = goals.session_goals(duration, action_count, |name| reached.contains(name));
+    let json = serde_json::to_string(&matched).map_err(|e| StoreError(e.to_string()))?;
+    tx.prepare_cached("UPDATE sessions SET matching_goals = ?2, matching_goals_count = ?3 WHERE id = ?1")?
+        .execute(params![session_id, json, matched.len() as i64])?;
+    Ok(())
+}
+
 /// Creates or updates the session row and its properties; returns the session's row id and
 /// whether the row is new.
 ///
@@ -392,7 +457,8 @@ fn update_experience(tx: &Connection, session_id: i64) -> Result<(), StoreError>
 /// highest seq that carries one (a later beacon without a user id does not erase it); each
 /// session property is last-wins by beacon seq, so beacons arriving out of order fold the same;
 /// the screen and the connection come from the first beacon that carries them.
-fn fold_session(tx: &Connection, b: &Beacon, user_agent: Option<&str>, now_ms: i64) -> Result<(i64, bool), StoreError> {
+fn fold_session(tx: &Connection, b: &Beacon, client: &ClientInfo, now_ms: i64) -> Result<(i64, bool), StoreError> {
+    let user_agent = client.user_agent.as_deref();
     // Screen and connection: the first beacon that carries them sets them.
     let screen = &b.session.screen;
     let orientation = screen.orientation.as_deref().or_else(|| derive::orientation(screen.width, screen.height));
@@ -454,10 +520,10 @@ fn fold_session(tx: &Connection, b: &Beacon, user_agent: Option<&str>, now_ms: i
                     browser_major_version, os_family, start_time, end_time, end_reason, end_reason_seq,
                     beacon_count, first_seen, last_seen, screen_width, screen_height, screen_orientation,
                     display_resolution, connection_type, new_user, browser_type, browser_version, os_version, device,
-                    manufacturer)
+                    manufacturer, ip, city, region, country, continent, isp)
                  VALUES (?1, ?2, ?3, ?4, CASE WHEN ?4 IS NULL THEN NULL ELSE ?5 END, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12,
                     CASE WHEN ?12 IS NULL THEN NULL ELSE ?5 END, 1, ?13, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
-                    ?23, ?24)",
+                    ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
                 params![
                     b.sid,
                     b.app,
@@ -482,7 +548,13 @@ fn fold_session(tx: &Connection, b: &Beacon, user_agent: Option<&str>, now_ms: i
                     ua.browser_version,
                     ua.os_version,
                     ua.device,
-                    ua.manufacturer
+                    ua.manufacturer,
+                    client.ip,
+                    client.geo.city,
+                    client.geo.region,
+                    client.geo.country,
+                    client.geo.continent,
+                    client.geo.isp
                 ],
             )?;
             let id = tx.last_insert_rowid();
@@ -507,7 +579,7 @@ fn fold_session(tx: &Connection, b: &Beacon, user_agent: Option<&str>, now_ms: i
 
 /// Inserts the beacon's actions; `may_exist` is false for a session created by this beacon,
 /// which skips looking for earlier copies.
-fn insert_actions(tx: &Connection, session_id: i64, may_exist: bool, b: &Beacon) -> Result<(), StoreError> {
+fn insert_actions(tx: &Connection, session_id: i64, may_exist: bool, b: &Beacon, goals: &Goals) -> Result<(), StoreError> {
     let mut find = tx.prepare_cached("SELECT id, seq FROM actions WHERE session_id = ?1 AND action_id = ?2")?;
     let mut drop_props = tx.prepare_cached("DELETE FROM action_props WHERE action_id = ?1")?;
     let mut drop_errors = tx.prepare_cached("DELETE FROM errors WHERE action_row = ?1")?;
@@ -518,9 +590,9 @@ fn insert_actions(tx: &Connection, session_id: i64, may_exist: bool, b: &Beacon)
             document_interactive_time, dom_content_loaded_time, dom_complete_time, load_event_start, load_event_end,
             largest_contentful_paint, first_input_delay, interaction_to_next_paint, visually_complete_time, speed_index,
             cumulative_layout_shift, server_time, network_time, frontend_time, first_party_resources,
-            third_party_resources, cdn_resources, apdex_category, rage_clicks)
+            third_party_resources, cdn_resources, apdex_category, rage_clicks, matching_goals, key_user_action)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
-            ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)",
+            ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37)",
     )?;
     let mut insert_error = tx.prepare_cached(
         "INSERT INTO errors (session_id, action_row, app, start_time, name, source, line, col, type)
@@ -543,6 +615,11 @@ fn insert_actions(tx: &Connection, session_id: i64, may_exist: bool, b: &Beacon)
             drop_errors.execute(params![old_id])?;
             drop_action.execute(params![old_id])?;
         }
+        let action_goals = if goals.goals.is_empty() {
+            "[]".to_owned()
+        } else {
+            serde_json::to_string(&goals.action_goals(&a.name, &a.url)).map_err(|e| StoreError(e.to_string()))?
+        };
         let t = &a.timings;
         let (server_time, network_time, frontend_time) = derive::derived_times(t, a.end - a.start);
         let [navigation_start, request_start, response_start, response_end, interactive, content_loaded, complete, load_start, load_end, lcp, fid, inp, visually_complete, speed_index] =
@@ -582,7 +659,9 @@ fn insert_actions(tx: &Connection, session_id: i64, may_exist: bool, b: &Beacon)
             a.resources.third_party,
             a.resources.cdn,
             a.apdex,
-            a.rage_clicks.unwrap_or(0)
+            a.rage_clicks.unwrap_or(0),
+            action_goals,
+            goals.is_key_user_action(&a.name)
         ])?;
         let action_row = tx.last_insert_rowid();
         for e in &a.errors {
@@ -692,7 +771,7 @@ mod group_tests {
                "actions":[{{"id":"x","kind":"load","name":"n","start":1,"end":2,"url":"u","requests":0,"requestErrors":0,"jsErrors":0,
                "props":{{"long":{{"n":1}}}}}}]}}"#
         );
-        (parse_beacon(body.as_bytes()).unwrap(), None)
+        (parse_beacon(body.as_bytes()).unwrap(), ClientInfo::default())
     }
 
     #[test]
@@ -706,7 +785,7 @@ mod group_tests {
         )
         .unwrap();
         let group = [pending("good1"), pending("bad"), pending("good2"), pending("good1")];
-        let out = ingest_group(&mut conn, &group, 5).unwrap();
+        let out = ingest_group(&mut conn, &group, &Goals::default(), 5).unwrap();
         assert!(matches!(out[0], Ok(IngestOutcome::Stored)));
         assert!(out[1].as_ref().unwrap_err().to_string().contains("refused"));
         assert!(matches!(out[2], Ok(IngestOutcome::Stored)));

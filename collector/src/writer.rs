@@ -5,8 +5,9 @@
 //! outcome only after the group's commit, so a 204 always means stored.
 
 use crate::beacon::Beacon;
+use crate::goals::Goals;
 use crate::metrics::Metrics;
-use crate::store::{self, IngestOutcome, Pending};
+use crate::store::{self, ClientInfo, IngestOutcome, Pending};
 use rusqlite::Connection;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::time::Instant;
@@ -55,13 +56,13 @@ impl WriterThread {
 
 impl Writer {
     /// Starts the writer thread on an open, migrated connection; it keeps the queue depth and
-    /// the write latency in `metrics`.
-    pub fn start(conn: Connection, metrics: Metrics) -> Result<(Writer, WriterThread), String> {
+    /// the write latency in `metrics`, and evaluates `goals` on what it stores.
+    pub fn start(conn: Connection, metrics: Metrics, goals: Goals) -> Result<(Writer, WriterThread), String> {
         let (tx, rx) = sync_channel(QUEUE_CAPACITY);
         let m = metrics.clone();
         let handle = std::thread::Builder::new()
             .name("rumprops-writer".to_owned())
-            .spawn(move || run(conn, rx, &m))
+            .spawn(move || run(conn, rx, &m, &goals))
             .map_err(|e| format!("cannot start the writer thread: {e}"))?;
         Ok((Writer { tx, metrics }, WriterThread(handle)))
     }
@@ -77,10 +78,10 @@ impl Writer {
     pub fn submit(
         &self,
         beacon: Beacon,
-        user_agent: Option<String>,
+        client: ClientInfo,
     ) -> Result<oneshot::Receiver<Result<IngestOutcome, String>>, SubmitError> {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Job::Store { pending: (beacon, user_agent), reply }) {
+        match self.tx.try_send(Job::Store { pending: (beacon, client), reply }) {
             Ok(()) => {
                 self.metrics.queue_depth.inc();
                 Ok(rx)
@@ -93,7 +94,7 @@ impl Writer {
 
 /// The writer loop: ends on [`Job::Stop`] (after storing what was queued before it) or when
 /// every [`Writer`] handle is dropped.
-fn run(mut conn: Connection, rx: Receiver<Job>, metrics: &Metrics) {
+fn run(mut conn: Connection, rx: Receiver<Job>, metrics: &Metrics, goals: &Goals) {
     let mut stopping = false;
     while !stopping {
         let Ok(first) = rx.recv() else { break };
@@ -111,7 +112,7 @@ fn run(mut conn: Connection, rx: Receiver<Job>, metrics: &Metrics) {
         }
         while !jobs.is_empty() {
             let group: Vec<(Pending, Reply)> = jobs.drain(..jobs.len().min(MAX_GROUP)).collect();
-            store_group(&mut conn, group, metrics);
+            store_group(&mut conn, group, metrics, goals);
         }
     }
 }
@@ -119,11 +120,11 @@ fn run(mut conn: Connection, rx: Receiver<Job>, metrics: &Metrics) {
 type Reply = oneshot::Sender<Result<IngestOutcome, String>>;
 
 /// Stores one group and answers each of its senders after the commit.
-fn store_group(conn: &mut Connection, group: Vec<(Pending, Reply)>, metrics: &Metrics) {
+fn store_group(conn: &mut Connection, group: Vec<(Pending, Reply)>, metrics: &Metrics, goals: &Goals) {
     let started = Instant::now();
     metrics.queue_depth.sub(group.len() as i64);
     let (pending, replies): (Vec<Pending>, Vec<Reply>) = group.into_iter().unzip();
-    let result = store::ingest_group(conn, &pending, store::now_ms());
+    let result = store::ingest_group(conn, &pending, goals, store::now_ms());
     metrics.write_seconds.observe(started.elapsed().as_secs_f64());
     match result {
         Ok(outcomes) => {

@@ -135,6 +135,14 @@ pub static USERSESSION: &[FieldDef] = &[
     field!(UserSession, "displayResolution", "COALESCE(s.display_resolution, 'UNKNOWN')", Text),
     field!(UserSession, "connectionType", "COALESCE(s.connection_type, 'UNKNOWN')", Text),
     field!(UserSession, "applicationType", "'WEB_APPLICATION'", Text),
+    field!(UserSession, "ip", "s.ip", Ip, nullable),
+    field!(UserSession, "city", "s.city", Text, nullable),
+    field!(UserSession, "region", "s.region", Text, nullable),
+    field!(UserSession, "country", "s.country", Text, nullable),
+    field!(UserSession, "continent", "s.continent", Text, nullable),
+    field!(UserSession, "isp", "s.isp", Text, nullable),
+    field!(UserSession, "matchingConversionGoals", "s.matching_goals", TextArray),
+    field!(UserSession, "matchingConversionGoalsCount", "s.matching_goals_count", Long),
 ];
 
 /// The fields of `useraction`.
@@ -171,13 +179,33 @@ pub static USERACTION: &[FieldDef] = &[
     field!(UserAction, "thirdPartyResources", "a.third_party_resources", Long, nullable),
     field!(UserAction, "cdnResources", "a.cdn_resources", Long, nullable),
     field!(UserAction, "apdexCategory", "COALESCE(a.apdex_category, 'UNKNOWN')", Text),
+    field!(UserAction, "matchingConversionGoals", "a.matching_goals", TextArray),
+    field!(UserAction, "keyUserAction", "a.key_user_action", Boolean),
 ];
 
-/// The fields of `usererror`.
-pub static USERERROR: &[FieldDef] = &[];
+/// The fields of `usererror`: one row per JavaScript error (alias `e`, table `errors`).
+pub static USERERROR: &[FieldDef] = &[
+    field!(UserError, "application", "e.app", Text),
+    field!(UserError, "name", "e.name", Text),
+    field!(UserError, "type", "e.type", Text),
+    field!(UserError, "startTime", "e.start_time", Date),
+    field!(UserError, "message", "e.name", Text),
+    field!(UserError, "source", "e.source", Text, nullable),
+    field!(UserError, "line", "e.line", Long, nullable),
+    field!(UserError, "column", "e.col", Long, nullable),
+    field!(UserError, "actionName", "(SELECT ea.name FROM actions ea WHERE ea.id = e.action_row)", Text, nullable),
+];
 
-/// The fields of `userevent`.
-pub static USEREVENT: &[FieldDef] = &[];
+/// The fields of `userevent`: one row per event (alias `v`, the events view of the store:
+/// errors as `Error`, page loads and route changes as `PageChange`, actions with rage clicks
+/// as `RageClick`).
+pub static USEREVENT: &[FieldDef] = &[
+    field!(UserEvent, "application", "v.app", Text),
+    field!(UserEvent, "name", "v.name", Text),
+    field!(UserEvent, "type", "v.type", Text),
+    field!(UserEvent, "page", "v.page", Text, nullable),
+    field!(UserEvent, "startTime", "v.start_time", Date),
+];
 
 /// The built-in field `name` (case-insensitive) of `table`.
 pub fn lookup(table: UsqlTable, name: &str) -> Option<&'static FieldDef> {

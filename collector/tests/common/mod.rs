@@ -130,9 +130,11 @@ pub fn encode(s: &str) -> String {
     out
 }
 
-/// GETs `/table` (or `/tree`) with a query and extra parameters.
+/// GETs `/table` (or `/tree`) with a query and extra parameters. Without a `startTimestamp`
+/// in `extra` the query covers all time (from 1 ms, as the API's default is the last two hours).
 pub fn usql(addr: SocketAddr, endpoint: &str, query: &str, extra: &str) -> Response {
-    let path = format!("/api/v1/userSessionQueryLanguage/{endpoint}?query={}{extra}", encode(query));
+    let frame = if extra.contains("startTimestamp") { "" } else { "&startTimestamp=1&endTimestamp=9000000000000000" };
+    let path = format!("/api/v1/userSessionQueryLanguage/{endpoint}?query={}{frame}{extra}", encode(query));
     request(addr, "GET", &path, &[], b"")
 }
 
