@@ -275,8 +275,8 @@ fn main() {
     let mut conn = store::open(&db).unwrap();
     for chunk in (0..prefill).collect::<Vec<_>>().chunks(64) {
         let pending: Vec<store::Pending> =
-            chunk.iter().map(|&i| (parse_beacon(beacon_text(i).as_bytes()).unwrap(), Some("Mozilla/5.0 Chrome/131.0".to_owned()))).collect();
-        store::ingest_group(&mut conn, &pending, 0).unwrap();
+            chunk.iter().map(|&i| (parse_beacon(beacon_text(i).as_bytes()).unwrap(), store::ClientInfo::with_user_agent(Some("Mozilla/5.0 Chrome/131.0")))).collect();
+        store::ingest_group(&mut conn, &pending, &Default::default(), 0).unwrap();
     }
     drop(conn);
     let addr = collector(&db);
