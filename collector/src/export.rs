@@ -259,12 +259,17 @@ pub fn session_json(conn: &Connection, id: i64) -> rusqlite::Result<Value> {
 
 /// POSTs one NDJSON body; `Ok` only for a 2xx answer.
 pub async fn send(target: &Target, body: &[u8]) -> Result<(), String> {
+    post(target, "application/x-ndjson", body).await
+}
+
+/// POSTs one body of `content_type`; `Ok` only for a 2xx answer within the send timeout.
+pub async fn post(target: &Target, content_type: &str, body: &[u8]) -> Result<(), String> {
     let attempt = async {
         let mut stream = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
             .await
             .map_err(|e| format!("connect: {e}"))?;
         let head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             target.path,
             target.host,
             target.port,

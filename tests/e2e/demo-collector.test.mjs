@@ -3,7 +3,7 @@
 // query answered through /api/v1/userSessionQueryLanguage/table.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,13 +14,15 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const SEED = 'SELECT stringProperties.loyalty_status AS "Loyalty status", COUNT(useraction.requestErrorCount) AS "HTTP error count" ' +
   'FROM usersession WHERE stringProperties.loyalty_status IS NOT NULL GROUP BY stringProperties.loyalty_status';
 
-let collector, base, dir, browser;
+let collector, base, dir, browser, token;
 
 before(async () => {
   const bin = path.join(root, 'target/debug/rumprops');
   assert.ok(fs.existsSync(bin), 'build the collector first (cargo build -p rumprops-collector)');
   assert.ok(fs.existsSync(path.join(root, 'www/dist/rumprops.js')), 'build the agent first (scripts/build-agent.sh)');
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rumprops-demo-'));
+  // The API needs a token (as `make demo` creates one); beacons need none.
+  token = execFileSync(bin, ['token', 'create', '--scope', 'read', '--db', path.join(dir, 'demo.db')]).toString().trim();
   collector = spawn(bin, ['serve', '--db', path.join(dir, 'demo.db'), '--addr', '127.0.0.1:0', '--static', path.join(root, 'www')], { stdio: ['ignore', 'pipe', 'inherit'] });
   base = await new Promise((resolve, reject) => {
     let out = '';
@@ -41,7 +43,7 @@ after(async () => {
 });
 
 async function table(query, extra = '') {
-  const res = await fetch(`${base}/api/v1/userSessionQueryLanguage/table?query=${encodeURIComponent(query)}${extra}`);
+  const res = await fetch(`${base}/api/v1/userSessionQueryLanguage/table?query=${encodeURIComponent(query)}${extra}`, { headers: { Authorization: `Api-Token ${token}` } });
   const body = await res.json();
   assert.equal(res.status, 200, JSON.stringify(body));
   return body;
@@ -103,5 +105,5 @@ test('the seed query counts the demo shop sessions by loyalty tier', async () =>
   const campaign = await table('SELECT stringProperties.campaign, COUNT(*), MAX(doubleProperties.max_cart_total) FROM usersession GROUP BY stringProperties.campaign');
   assert.deepEqual(campaign.values, [['spring_sale', 3, 329]]);
   const ends = await table('SELECT endReason, COUNT(*) FROM usersession GROUP BY endReason');
-  assert.deepEqual(ends.values, [['end_session', 3]]);
+  assert.deepEqual(ends.values, [['END_EVENT', 3]]);
 });
