@@ -3,7 +3,9 @@
 //! in-memory evaluator below, written straight from the semantics in collector/README.md
 //! (three-valued logic, one row per session unless action fields are selected, WHERE of a
 //! usersession query selects sessions, each action condition met by one of the session's
-//! actions). The answers must be equal.
+//! actions). The answers must be equal. Besides fields, aggregates and conditions, the random
+//! queries use DATETIME histograms, HOUR/MINUTE, arithmetic (integer division rounds), CONDITION,
+//! FUNNEL, TOP groups and FILTER, each answered by the evaluator from its own definition.
 
 use rumprops_collector::beacon::parse_beacon;
 use rumprops_collector::store;
@@ -505,6 +507,173 @@ fn same_rows(mut a: Vec<Vec<Json>>, mut b: Vec<Vec<Json>>) -> bool {
         && a.iter().zip(&b).all(|(x, y)| x.len() == y.len() && x.iter().zip(y).all(|(u, v)| numbers_equal(u, v)))
 }
 
+/// Queries per round (four rounds).
+const QUERIES_PER_ROUND: usize = 250;
+
+/// `HH:mm`-style text of a time bucket, computed here from the ms (the data lies in one UTC day).
+fn clock(ms: i64, size: i64, fmt: &str) -> String {
+    let b = ms.div_euclid(size) * size;
+    let day = b.rem_euclid(86_400_000);
+    let (h, m, s) = (day / 3_600_000, day / 60_000 % 60, day / 1000 % 60);
+    match fmt {
+        "HH:mm" => format!("{h:02}:{m:02}"),
+        "HH:mm:ss" => format!("{h:02}:{m:02}:{s:02}"),
+        "mm" => format!("{m:02}"),
+        _ => format!("{h:02}"),
+    }
+}
+
+/// SQLite's order of values in ORDER BY: NULL first, then by value.
+fn order(a: &Option<V>, b: &Option<V>) -> Ordering {
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        (None, _) => Ordering::Less,
+        (_, None) => Ordering::Greater,
+        (Some(x), Some(y)) => cmp(x, y),
+    }
+}
+
+/// A row a query sees: a session and, per action, the action.
+type Row<'a> = (&'a Session, Option<&'a Action>);
+
+/// Groups the rows by `key`, in a map from the key's text to (key, rows).
+fn group_rows<'a>(rows: Vec<Row<'a>>, key: impl Fn(&Session, Option<&Action>) -> Option<V>) -> BTreeMap<String, (Option<V>, Vec<Row<'a>>)> {
+    let mut groups: BTreeMap<String, (Option<V>, Vec<_>)> = BTreeMap::new();
+    for (s, a) in rows {
+        let k = key(s, a);
+        groups.entry(format!("{k:?}")).or_insert((k, Vec::new())).1.push((s, a));
+    }
+    groups
+}
+
+/// A query with one of the functions beyond plain aggregates, and its answer computed here.
+fn function_query(rng: &mut Rng, kind: &str, sessions: &[Session], from: &str, where_text: &str, cond: Option<&C>) -> (String, Vec<Vec<Json>>) {
+    let all: Vec<F> = SESSION_FIELDS.iter().chain(ACTION_FIELDS).copied().collect();
+    let matching = |per_action: bool| -> Vec<(&Session, Option<&Action>)> {
+        pairs(sessions, from, per_action).into_iter().filter(|(s, a)| matches(cond, s, *a, from, per_action)).collect()
+    };
+    let count = |n: usize| json!(n);
+    match kind {
+        "DATETIME" | "HOUR" => {
+            let start = F::Start.usql(from, rng);
+            let (call, size, fmt) = if kind == "HOUR" {
+                let (f, size, fmt) = rng.pick(&[("HOUR", 3_600_000, "HH"), ("MINUTE", 60_000, "mm")]);
+                (format!("{f}({start})"), size, fmt)
+            } else {
+                let (fmt, iv, size) = rng.pick(&[("HH:mm", "1m", 60_000), ("HH:mm", "5m", 300_000), ("HH:mm:ss", "10s", 10_000), ("HH", "1h", 3_600_000)]);
+                (format!("DATETIME({start}, '{fmt}', '{iv}')"), size, fmt)
+            };
+            let q = format!("SELECT {call}, COUNT(*) FROM {from}{where_text} GROUP BY {call} LIMIT 5000");
+            let groups = group_rows(matching(false), |s, _| Some(V::S(clock(s.start, size, fmt))));
+            let rows = groups
+                .into_values()
+                .map(|(k, rows)| {
+                    let text = match k {
+                        Some(V::S(t)) => t,
+                        _ => String::new(),
+                    };
+                    // HOUR and MINUTE are numbers; DATETIME is text.
+                    let key = if call.starts_with("DATETIME") { json!(text) } else { json!(text.parse::<i64>().unwrap_or(0)) };
+                    vec![key, count(rows.len())]
+                })
+                .collect();
+            (q, rows)
+        }
+        "arithmetic" => {
+            let numeric: Vec<F> = all.iter().copied().filter(|f| !f.is_text() && *f != F::Big).collect();
+            let x = rng.pick(&numeric);
+            let op = rng.pick(&["+", "-", "*", "/", "%", "MOD"]);
+            let float = op != "%" && op != "MOD" && rng.chance(25);
+            let n = 1 + rng.below(4) as i64;
+            let lit = if float { format!("{n}.5") } else { n.to_string() };
+            let per_action = from == "useraction" || x.is_action();
+            let q = format!("SELECT {} {op} {lit} FROM {from}{where_text} LIMIT 5000", x.usql(from, rng));
+            let rows = matching(per_action)
+                .into_iter()
+                .map(|(s, a)| {
+                    let v = x.value(s, a);
+                    let out = match (v, float) {
+                        (None, _) => Json::Null,
+                        (Some(V::I(v)), false) => match op {
+                            "+" => json!(v + n),
+                            "-" => json!(v - n),
+                            "*" => json!(v * n),
+                            "/" => json!((v as f64 / n as f64).round() as i64),
+                            _ => json!(v % n),
+                        },
+                        (Some(v), _) => {
+                            let (v, m) = (v.num().unwrap_or(0.0), if float { n as f64 + 0.5 } else { n as f64 });
+                            match op {
+                                "+" => json!(v + m),
+                                "-" => json!(v - m),
+                                "*" => json!(v * m),
+                                "/" => json!(v / m),
+                                _ => json!(v % m),
+                            }
+                        }
+                    };
+                    vec![out]
+                })
+                .collect();
+            (q, rows)
+        }
+        "CONDITION" => {
+            let (c2_text, c2) = gen_cond(rng, &all, from, 1);
+            let holds = |s: &Session, a: Option<&Action>| if from == "usersession" { eval_session(&c2, s) == Some(true) } else { eval(&c2, s, a) == Some(true) };
+            if rng.chance(50) {
+                let q = format!("SELECT CONDITION(COUNT(*), WHERE {c2_text}) FROM {from}{where_text}");
+                let n = matching(false).into_iter().filter(|(s, a)| holds(s, *a)).count();
+                (q, vec![vec![count(n)]])
+            } else {
+                let keys: &[F] = if from == "usersession" { SESSION_FIELDS } else { &all };
+                let g = rng.pick(keys);
+                let gt = g.usql(from, rng);
+                let q = format!("SELECT {gt}, CONDITION(COUNT(*), WHERE {c2_text}) FROM {from}{where_text} GROUP BY {gt} LIMIT 5000");
+                let rows = group_rows(matching(false), |s, a| g.value(s, a))
+                    .into_values()
+                    .map(|(k, rows)| vec![k.map_or(Json::Null, |v| v.json()), count(rows.iter().filter(|(s, a)| holds(s, *a)).count())])
+                    .collect();
+                (q, rows)
+            }
+        }
+        "FUNNEL" => {
+            let (t1, c1) = gen_cond(rng, &all, from, 1);
+            let (t2, c2) = gen_cond(rng, &all, from, 1);
+            let both = C::And(Box::new(c1.clone()), Box::new(c2));
+            let holds = |c: &C, s: &Session, a: Option<&Action>| if from == "usersession" { eval_session(c, s) == Some(true) } else { eval(c, s, a) == Some(true) };
+            let q = format!("SELECT FUNNEL({t1} AS \"first\", {t2}) FROM {from}{where_text}");
+            let rows = matching(false);
+            let n1 = rows.iter().filter(|(s, a)| holds(&c1, s, *a)).count();
+            let n2 = rows.iter().filter(|(s, a)| holds(&both, s, *a)).count();
+            (q, vec![vec![count(n1), count(n2)]])
+        }
+        "TOP" => {
+            let g = rng.pick(&all);
+            let k = 1 + rng.below(3);
+            let gt = g.usql(from, rng);
+            let per_action = from == "useraction" || g.is_action();
+            let q = format!("SELECT TOP({gt}, {k}), COUNT(*) FROM {from}{where_text} GROUP BY TOP({gt}, {k}) LIMIT 5000");
+            let mut groups: Vec<(Option<V>, usize)> =
+                group_rows(matching(per_action), |s, a| g.value(s, a)).into_values().map(|(key, rows)| (key, rows.len())).collect();
+            groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| order(&a.0, &b.0)));
+            let rows = groups.into_iter().take(k).map(|(key, n)| vec![key.map_or(Json::Null, |v| v.json()), count(n)]).collect();
+            (q, rows)
+        }
+        _ => {
+            let g = rng.pick(&all);
+            let gt = g.usql(from, rng);
+            let per_action = from == "useraction" || g.is_action();
+            let q = format!("SELECT {gt}, COUNT(*) FILTER > 1 FROM {from}{where_text} GROUP BY {gt} LIMIT 5000");
+            let rows = group_rows(matching(per_action), |s, a| g.value(s, a))
+                .into_values()
+                .filter(|(_, rows)| rows.len() > 1)
+                .map(|(key, rows)| vec![key.map_or(Json::Null, |v| v.json()), count(rows.len())])
+                .collect();
+            (q, rows)
+        }
+    }
+}
+
 #[test]
 fn sql_path_agrees_with_the_in_memory_evaluator() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -512,6 +681,7 @@ fn sql_path_agrees_with_the_in_memory_evaluator() {
     let mut nontrivial = 0;
     let mut grouped_without_actions = 0;
     let mut split_groups = 0;
+    let mut functions: BTreeMap<&str, usize> = BTreeMap::new();
     for round in 0..4 {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = store::open(&dir.path().join("d.db")).unwrap();
@@ -532,10 +702,10 @@ fn sql_path_agrees_with_the_in_memory_evaluator() {
         }
         let mut opts = QueryOptions::now(0);
         opts.include_live = true;
-        for _ in 0..150 {
+        for _ in 0..QUERIES_PER_ROUND {
             let from = if rng.chance(50) { "usersession" } else { "useraction" };
             let all: Vec<F> = SESSION_FIELDS.iter().chain(ACTION_FIELDS).copied().collect();
-            let shape = rng.below(3);
+            let shape = rng.below(5);
             // Grouped queries often filter on session fields only, as dashboards do.
             let where_fields: &[F] = if shape == 1 && rng.chance(50) { SESSION_FIELDS } else { &all };
             let (where_text, cond) = if rng.chance(85) {
@@ -588,6 +758,11 @@ fn sql_path_agrees_with_the_in_memory_evaluator() {
                         .collect();
                     (q, rows)
                 }
+                3 | 4 => {
+                    let kind = rng.pick(&["DATETIME", "HOUR", "arithmetic", "CONDITION", "FUNNEL", "TOP", "FILTER"]);
+                    *functions.entry(kind).or_default() += 1;
+                    function_query(&mut rng, kind, &sessions, from, &where_text, cond.as_ref())
+                }
                 _ => {
                     let f1 = rng.pick(&all);
                     let f2 = rng.pick(&all);
@@ -622,7 +797,11 @@ fn sql_path_agrees_with_the_in_memory_evaluator() {
             }
         }
     }
-    assert_eq!(checked, 600);
+    assert_eq!(checked, 4 * QUERIES_PER_ROUND);
+    // Every function of the new shapes was generated and answered.
+    for (name, n) in &functions {
+        assert!(*n > 10, "only {n} queries used {name}");
+    }
     // Guard against a generator whose conditions never match anything.
     assert!(nontrivial > 300, "only {nontrivial} queries had rows");
     // The shortcut through session counters (action aggregates read from the session row) is exercised too.
