@@ -290,7 +290,8 @@ fn main() {
             let (mut lat, mut refused, mut n) = (Vec::new(), 0usize, 0usize);
             while !stop.load(Ordering::Relaxed) {
                 let q = QUERIES[n % QUERIES.len()];
-                let path = format!("/api/v1/userSessionQueryLanguage/table?query={}", encode(q));
+                // The whole stored time (the API's default frame is the last two hours).
+                let path = format!("/api/v1/userSessionQueryLanguage/table?query={}&startTimestamp=1&endTimestamp=9000000000000", encode(q));
                 let t = Instant::now();
                 match conn.send("GET", &path, b"") {
                     Some(200) => lat.push(t.elapsed().as_secs_f64() * 1000.0),
