@@ -5,7 +5,9 @@
 //! usersession query selects sessions, each action condition met by one of the session's
 //! actions). The answers must be equal. Besides fields, aggregates and conditions, the random
 //! queries use DATETIME histograms, HOUR/MINUTE, arithmetic (integer division rounds), CONDITION,
-//! FUNNEL, TOP groups and FILTER, each answered by the evaluator from its own definition.
+//! FUNNEL, TOP groups and FILTER, each answered by the evaluator from its own definition. The
+//! fields include derived ones (connection type, rage clicks, experience score, server time), which
+//! the evaluator computes from the beacons' raw members by the rules in collector/README.md.
 
 use rumprops_collector::beacon::parse_beacon;
 use rumprops_collector::store;
@@ -76,6 +78,13 @@ struct Action {
     errors: i64,
     page: Option<String>,
     items: Option<i64>,
+    /// Issue 9 measurements: request/response start (ms from start), LCP, CLS, Apdex, rage clicks.
+    request_start: Option<i64>,
+    response_start: Option<i64>,
+    lcp: Option<i64>,
+    cls: Option<f64>,
+    apdex: Option<&'static str>,
+    rage: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +96,8 @@ struct Session {
     score: Option<i64>,
     big: Option<i64>,
     ratio: Option<f64>,
+    screen_width: Option<i64>,
+    connection: Option<&'static str>,
     actions: Vec<Action>,
 }
 
@@ -110,6 +121,12 @@ fn gen_sessions(rng: &mut Rng, n: usize) -> Vec<Session> {
                         errors: rng.below(4) as i64,
                         page: rng.chance(60).then(|| rng.pick(WORDS).to_owned()),
                         items: rng.chance(70).then(|| rng.below(7) as i64 - 3),
+                        request_start: rng.chance(60).then(|| rng.below(50) as i64),
+                        response_start: rng.chance(60).then(|| 50 + rng.below(250) as i64),
+                        lcp: rng.chance(50).then(|| rng.below(3000) as i64),
+                        cls: rng.chance(50).then(|| rng.pick(&[0.0, 0.05, 0.1, 0.25, 1.5])),
+                        apdex: rng.chance(80).then(|| rng.pick(&["SATISFIED", "TOLERATING", "FRUSTRATED"])),
+                        rage: rng.pick(&[0, 0, 0, 1, 2]),
                     }
                 })
                 .collect();
@@ -121,6 +138,8 @@ fn gen_sessions(rng: &mut Rng, n: usize) -> Vec<Session> {
                 score: rng.chance(70).then(|| rng.below(9) as i64 - 4),
                 big: rng.chance(50).then(|| rng.pick(&[i64::MAX, i64::MIN, 0, 9_007_199_254_740_993])),
                 ratio: rng.chance(70).then(|| rng.pick(&[-1.5, 0.0, 0.25, 2.5, 1e10])),
+                screen_width: rng.chance(70).then(|| rng.pick(&[0, 390, 1280, 1920])),
+                connection: rng.chance(70).then(|| rng.pick(&["wifi", "ethernet", "cellular", "none", "unknown", "bluetooth"])),
                 actions,
             }
         })
@@ -153,14 +172,35 @@ fn beacon_of(s: &Session) -> String {
             if let Some(n) = a.items {
                 p["long"]["items"] = json!(n);
             }
-            json!({"id": format!("a{i}"), "kind": "click", "name": a.name, "start": a.start, "end": a.end,
-                   "url": "https://x/", "requests": a.errors, "requestErrors": a.errors, "jsErrors": 0, "props": p})
+            let mut timings = json!({});
+            for (k, v) in [("requestStart", a.request_start), ("responseStart", a.response_start), ("largestContentfulPaint", a.lcp)] {
+                if let Some(v) = v {
+                    timings[k] = json!(v);
+                }
+            }
+            if let Some(x) = a.cls {
+                timings["cumulativeLayoutShift"] = json!(x);
+            }
+            let mut out = json!({"id": format!("a{i}"), "kind": "click", "name": a.name, "start": a.start, "end": a.end,
+                   "url": "https://x/", "requests": a.errors, "requestErrors": a.errors, "jsErrors": 0, "props": p,
+                   "timings": timings, "rageClicks": a.rage});
+            if let Some(c) = a.apdex {
+                out["apdex"] = json!(c);
+            }
+            out
         })
         .collect();
+    let mut screen = json!({});
+    if let Some(w) = s.screen_width {
+        screen["width"] = json!(w);
+    }
     // Beacons are split by app: the collector takes `application` from the beacon's `app`.
-    json!({"v": 1, "app": "unused", "sid": s.sid, "seq": 0, "sentAt": T0, "session": {"start": s.start, "userId": s.user,
-           "ended": "end_session", "props": props}, "actions": actions})
-    .to_string()
+    let mut beacon = json!({"v": 1, "app": "unused", "sid": s.sid, "seq": 0, "sentAt": T0, "session": {"start": s.start, "userId": s.user,
+           "ended": "end_session", "props": props, "screen": screen}, "actions": actions});
+    if let Some(c) = s.connection {
+        beacon["session"]["connection"] = json!(c);
+    }
+    beacon.to_string()
 }
 
 /// A field the generator uses: its USQL text per table, whose it is, and its kind.
@@ -179,17 +219,60 @@ enum F {
     ADuration,
     Page,
     Items,
+    ScreenWidth,
+    ConnectionType,
+    RageClicks,
+    Experience,
+    RequestStart,
+    ServerTime,
+    Lcp,
+    Cls,
+    Apdex,
 }
 
-const SESSION_FIELDS: &[F] = &[F::UserId, F::ActionCount, F::Start, F::Tier, F::Score, F::Big, F::Ratio];
-const ACTION_FIELDS: &[F] = &[F::Name, F::App, F::Errors, F::ADuration, F::Page, F::Items];
+const SESSION_FIELDS: &[F] =
+    &[F::UserId, F::ActionCount, F::Start, F::Tier, F::Score, F::Big, F::Ratio, F::ScreenWidth, F::ConnectionType, F::RageClicks, F::Experience];
+const ACTION_FIELDS: &[F] = &[F::Name, F::App, F::Errors, F::ADuration, F::Page, F::Items, F::RequestStart, F::ServerTime, F::Lcp, F::Cls, F::Apdex];
+
+/// `connectionType` as collector/README.md defines it.
+fn connection_type(raw: Option<&str>) -> &'static str {
+    match raw {
+        Some("wifi") => "WIFI",
+        Some("ethernet") => "LAN",
+        Some("cellular" | "bluetooth" | "wimax") => "MOBILE",
+        Some("none") => "OFFLINE",
+        _ => "UNKNOWN",
+    }
+}
+
+/// `userExperienceScore` as collector/README.md defines it: rated actions are elements of their
+/// category, JS errors (none here) and rage clicks frustrating elements; UNDEFINED without any;
+/// FRUSTRATED when the last action (by start, then by order) is or >= 30 % are frustrating;
+/// SATISFIED when none is and >= 50 % satisfy; else TOLERATED.
+fn experience(s: &Session) -> &'static str {
+    let rated = |c: &str| s.actions.iter().filter(|a| a.apdex == Some(c)).count() as i64;
+    let f = rated("FRUSTRATED") + s.actions.iter().map(|a| a.rage).sum::<i64>();
+    let total = f + rated("TOLERATING") + rated("SATISFIED");
+    // Ties on start go to the action stored last: beacons are sent per application, in APPS order.
+    let stored = |i: usize, a: &Action| (a.start, APPS.iter().position(|p| *p == a.app), i);
+    let last = s.actions.iter().enumerate().max_by_key(|(i, a)| stored(*i, a)).map(|(_, a)| a);
+    if total == 0 {
+        "UNDEFINED"
+    } else if last.is_some_and(|a| a.apdex == Some("FRUSTRATED")) || f * 100 >= 30 * total {
+        "FRUSTRATED"
+    } else if f == 0 && rated("SATISFIED") * 100 >= 50 * total {
+        "SATISFIED"
+    } else {
+        "TOLERATED"
+    }
+}
 
 impl F {
     fn is_action(self) -> bool {
         ACTION_FIELDS.contains(&self)
     }
     fn is_text(self) -> bool {
-        matches!(self, F::UserId | F::Tier | F::Name | F::App | F::Page)
+        matches!(self, F::UserId | F::Tier | F::Name | F::App | F::Page | F::ConnectionType | F::Experience | F::Apdex)
     }
     /// The field written for a query over `from` ("usersession" or "useraction").
     fn usql(self, from: &str, rng: &mut Rng) -> String {
@@ -207,6 +290,15 @@ impl F {
             F::ADuration => "duration",
             F::Page => "stringProperties.page",
             F::Items => "longProperties.items",
+            F::ScreenWidth => "screenWidth",
+            F::ConnectionType => "connectionType",
+            F::RageClicks => "numberOfRageClicks",
+            F::Experience => "userExperienceScore",
+            F::RequestStart => "requestStart",
+            F::ServerTime => "serverTime",
+            F::Lcp => "largestContentfulPaint",
+            F::Cls => "cumulativeLayoutShift",
+            F::Apdex => "apdexCategory",
         };
         let own = (from == "useraction") == self.is_action();
         match (own, self.is_action()) {
@@ -232,6 +324,15 @@ impl F {
             F::ADuration => a.map(|a| V::I(a.end - a.start)),
             F::Page => a.and_then(|a| a.page.clone()).map(V::S),
             F::Items => a.and_then(|a| a.items).map(V::I),
+            F::ScreenWidth => s.screen_width.map(V::I),
+            F::ConnectionType => Some(V::S(connection_type(s.connection).to_owned())),
+            F::RageClicks => Some(V::I(s.actions.iter().map(|a| a.rage).sum())),
+            F::Experience => Some(V::S(experience(s).to_owned())),
+            F::RequestStart => a.and_then(|a| a.request_start).map(V::I),
+            F::ServerTime => a.and_then(|a| Some(a.response_start? - a.request_start?)).map(V::I),
+            F::Lcp => a.and_then(|a| a.lcp).map(V::I),
+            F::Cls => a.and_then(|a| a.cls).map(V::F),
+            F::Apdex => a.map(|a| V::S(a.apdex.unwrap_or("UNKNOWN").to_owned())),
         }
     }
     fn literal(self, rng: &mut Rng) -> (String, V) {
@@ -268,6 +369,27 @@ impl F {
             F::Start => {
                 let n = T0 + rng.below(1000) as i64 * 1000;
                 (n.to_string(), V::I(n))
+            }
+            F::ConnectionType | F::Experience | F::Apdex => {
+                let words: &[&str] = match self {
+                    F::ConnectionType => &["WIFI", "LAN", "MOBILE", "OFFLINE", "UNKNOWN", "wifi"],
+                    F::Experience => &["SATISFIED", "TOLERATED", "FRUSTRATED", "UNDEFINED"],
+                    _ => &["SATISFIED", "TOLERATING", "FRUSTRATED", "UNKNOWN"],
+                };
+                let w = rng.pick(words);
+                (format!("'{w}'"), V::S(w.to_owned()))
+            }
+            F::ScreenWidth => {
+                let n = rng.pick(&[0, 390, 1000, 1280, 1920]);
+                (n.to_string(), V::I(n))
+            }
+            F::RequestStart | F::ServerTime | F::Lcp => {
+                let n = rng.below(300) as i64 * 10 - 100;
+                (n.to_string(), V::I(n))
+            }
+            F::Cls => {
+                let x = rng.pick(&[0.0, 0.05, 0.1, 0.3]);
+                (format!("{x:?}"), V::F(x))
             }
             _ => {
                 let n = rng.below(9) as i64 - 4;

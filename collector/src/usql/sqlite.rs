@@ -866,7 +866,8 @@ pub fn execute(conn: &Connection, q: &Query, st: &Statement) -> rusqlite::Result
     Ok(QueryResult { column_names, is_branch, values })
 }
 
-fn json_value(v: ValueRef<'_>, ty: ValueType) -> Json {
+/// A stored value as USQL answers it: booleans as `true`/`false`, string arrays as arrays.
+pub fn json_value(v: ValueRef<'_>, ty: ValueType) -> Json {
     match (v, ty) {
         (ValueRef::Null, _) => Json::Null,
         (ValueRef::Integer(n), ValueType::Boolean) => Json::Bool(n != 0),
