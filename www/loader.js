@@ -1,7 +1,10 @@
 // The script-tag bootstrap, put after rumprops-core.js and wasm-bindgen's glue (`loadGlue`) inside
 // one function by scripts/build-agent.sh: <script async src=".../rumprops.js"
 // data-config="/rumprops.json"> (a URL, or the config's JSON inline). The module is fetched
-// from pkg/rumprops_bg.wasm next to this script.
+// from pkg/rumprops_bg.wasm next to this script; on a page that may not compile WebAssembly (a
+// Content Security Policy without 'wasm-unsafe-eval', or no WebAssembly at all) the same module
+// as plain JS, pkg/rumprops_fallback.js, is inserted as a script instead (with this script's
+// nonce), and nothing else changes.
 var w = window;
 if (!(w.rumprops && w.rumprops.__rumprops)) {
   var d = document;
@@ -10,6 +13,19 @@ if (!(w.rumprops && w.rumprops.__rumprops)) {
   var source = script && script.getAttribute('data-config');
   var configFetch = w.fetch;
   var agent = createAgent(w, function (fetch) {
+    try {
+      // The smallest module (its header): compiling it throws where a CSP refuses WebAssembly.
+      new WebAssembly.Module(Uint8Array.of(0, 97, 115, 109, 1, 0, 0, 0));
+    } catch (e) {
+      return new Promise(function (ok, fail) {
+        var s = d.createElement('script');
+        s.src = new URL('pkg/rumprops_fallback.js', base);
+        s.nonce = (script && script.nonce) || '';
+        w.rumprops_fallback = ok; // the fallback calls it with the module once it runs
+        s.onerror = fail;
+        d.documentElement.appendChild(s);
+      });
+    }
     var wasm = new URL('pkg/rumprops_bg.wasm', base).href;
     return loadGlue(typeof fetch === 'function' ? Reflect.apply(fetch, w, [wasm]) : wasm);
   });
