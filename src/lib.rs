@@ -62,6 +62,7 @@ pub mod page;
 pub mod platform;
 pub mod regex;
 pub mod session;
+pub mod sha256;
 pub mod small;
 pub mod text;
 pub mod value;

@@ -26,7 +26,7 @@ for (const csp of [null, "script-src 'self'"]) {
     const failures = [];
     for (let i = 0; i < cases.length; i++) {
       const c = cases[i];
-      const config = { version: 1, app: 'fixtures', collector: '/beacon', properties: [c.rule] };
+      const config = { version: 1, app: 'fixtures', collector: '/beacon', ...(c.hashSalt === undefined ? {} : { hashSalt: c.hashSalt }), properties: [c.rule] };
       // The fixture as it is (a document without a doctype parses as DOMParser parses it), the
       // agent's script tag after it.
       sink.pages.set('/case/' + i, (c.html || '') + '<script src="/dist/rumprops.js" data-config="' + attr(JSON.stringify(config)) + '"></script>');
