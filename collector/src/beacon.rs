@@ -21,6 +21,10 @@ pub const MAX_STRING_VALUE_CHARS: usize = 1000;
 pub const MAX_TEXT_CHARS: usize = 8192;
 /// At most this many properties per type map (the rule format allows 200 rules).
 pub const MAX_PROPS_PER_MAP: usize = 200;
+/// At most this many errors per action: the largest `errors.maxPerAction` of the config.
+pub const MAX_ERRORS_PER_ACTION: usize = 100;
+/// Apdex categories the agent sends.
+pub const APDEX_CATEGORIES: [&str; 3] = ["SATISFIED", "TOLERATING", "FRUSTRATED"];
 
 /// Why a beacon was refused: the field path and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +71,144 @@ pub struct SessionPart {
     pub ended: Option<String>,
     /// Session-stored properties as folded by the agent so far.
     pub props: Props,
+    /// The screen, where the agent read it.
+    pub screen: Screen,
+    /// `navigator.connection.type` (`wifi`, `ethernet`, `cellular`, …) where the browser has it.
+    pub connection: Option<String>,
+}
+
+/// The screen of a session (`session.screen`); every member optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Screen {
+    /// `screen.width`, CSS pixels.
+    pub width: Option<i64>,
+    /// `screen.height`, CSS pixels.
+    pub height: Option<i64>,
+    /// `LANDSCAPE` or `PORTRAIT`.
+    pub orientation: Option<String>,
+}
+
+/// The timings of an action (`actions[i].timings`); a metric the browser did not give is `None`.
+/// Every one but `navigation_start` (epoch ms) and `cumulative_layout_shift` (a score) is in ms
+/// from the action's `start`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timings {
+    /// `navigationStart`, epoch ms (load actions).
+    pub navigation_start: Option<i64>,
+    /// `requestStart`.
+    pub request_start: Option<i64>,
+    /// `responseStart`.
+    pub response_start: Option<i64>,
+    /// `responseEnd`.
+    pub response_end: Option<i64>,
+    /// `documentInteractiveTime`.
+    pub document_interactive_time: Option<i64>,
+    /// `domContentLoadedTime` (domContentLoadedEventEnd).
+    pub dom_content_loaded_time: Option<i64>,
+    /// `domCompleteTime`.
+    pub dom_complete_time: Option<i64>,
+    /// `loadEventStart`.
+    pub load_event_start: Option<i64>,
+    /// `loadEventEnd`.
+    pub load_event_end: Option<i64>,
+    /// `largestContentfulPaint`.
+    pub largest_contentful_paint: Option<i64>,
+    /// `firstInputDelay`.
+    pub first_input_delay: Option<i64>,
+    /// `interactionToNextPaint`.
+    pub interaction_to_next_paint: Option<i64>,
+    /// `visuallyCompleteTime`.
+    pub visually_complete_time: Option<i64>,
+    /// `speedIndex`.
+    pub speed_index: Option<i64>,
+    /// `cumulativeLayoutShift`, a finite number >= 0.
+    pub cumulative_layout_shift: Option<f64>,
+}
+
+/// The integer timings of [`Timings`] by wire name, in the order of the beacon section.
+pub const TIMING_NAMES: [&str; 14] = [
+    "navigationStart",
+    "requestStart",
+    "responseStart",
+    "responseEnd",
+    "documentInteractiveTime",
+    "domContentLoadedTime",
+    "domCompleteTime",
+    "loadEventStart",
+    "loadEventEnd",
+    "largestContentfulPaint",
+    "firstInputDelay",
+    "interactionToNextPaint",
+    "visuallyCompleteTime",
+    "speedIndex",
+];
+
+impl Timings {
+    /// The integer timings in [`TIMING_NAMES`] order.
+    pub fn integers(&self) -> [Option<i64>; 14] {
+        [
+            self.navigation_start,
+            self.request_start,
+            self.response_start,
+            self.response_end,
+            self.document_interactive_time,
+            self.dom_content_loaded_time,
+            self.dom_complete_time,
+            self.load_event_start,
+            self.load_event_end,
+            self.largest_contentful_paint,
+            self.first_input_delay,
+            self.interaction_to_next_paint,
+            self.visually_complete_time,
+            self.speed_index,
+        ]
+    }
+
+    fn set(&mut self, i: usize, v: Option<i64>) {
+        let slot = match i {
+            0 => &mut self.navigation_start,
+            1 => &mut self.request_start,
+            2 => &mut self.response_start,
+            3 => &mut self.response_end,
+            4 => &mut self.document_interactive_time,
+            5 => &mut self.dom_content_loaded_time,
+            6 => &mut self.dom_complete_time,
+            7 => &mut self.load_event_start,
+            8 => &mut self.load_event_end,
+            9 => &mut self.largest_contentful_paint,
+            10 => &mut self.first_input_delay,
+            11 => &mut self.interaction_to_next_paint,
+            12 => &mut self.visually_complete_time,
+            _ => &mut self.speed_index,
+        };
+        *slot = v;
+    }
+}
+
+/// Resource Timing entries of an action by origin (`actions[i].resources`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// Same registrable site as the page.
+    pub first_party: Option<i64>,
+    /// Other sites.
+    pub third_party: Option<i64>,
+    /// Known CDN hosts.
+    pub cdn: Option<i64>,
+}
+
+/// One JavaScript error of an action (`actions[i].errors[j]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsError {
+    /// The message, at most [`MAX_STRING_VALUE_CHARS`] characters.
+    pub message: String,
+    /// The script URL, when known.
+    pub file: Option<String>,
+    /// Line, when known.
+    pub line: Option<i64>,
+    /// Column, when known.
+    pub column: Option<i64>,
+    /// When it was thrown, epoch ms.
+    pub time: i64,
 }
 
 /// One user action.
@@ -92,6 +234,16 @@ pub struct Action {
     pub js_errors: i64,
     /// Action-stored properties.
     pub props: Props,
+    /// Navigation, paint and interaction timings.
+    pub timings: Timings,
+    /// Resource counts by origin.
+    pub resources: Resources,
+    /// The agent's Apdex category: `SATISFIED`, `TOLERATING` or `FRUSTRATED`.
+    pub apdex: Option<String>,
+    /// Rage clicks during the action.
+    pub rage_clicks: Option<i64>,
+    /// The action's JS errors (at most [`MAX_ERRORS_PER_ACTION`], deduplicated by the agent).
+    pub errors: Vec<JsError>,
 }
 
 /// A capture issue reported by the agent.
@@ -206,7 +358,24 @@ fn session_part(value: &Value) -> Result<SessionPart, BeaconError> {
         }
     };
     let props = props(obj.get("props"), "session.props")?;
-    Ok(SessionPart { start, user_id, ended, props })
+    let mut screen = Screen::default();
+    if let Some(v) = obj.get("screen") {
+        let s = object(v, "session.screen")?;
+        screen.width = optional_count(s, "width", "session.screen.width")?;
+        screen.height = optional_count(s, "height", "session.screen.height")?;
+        if s.contains_key("orientation") {
+            let o = bounded_string(s, "orientation", "session.screen.orientation", 16, false)?;
+            if o != "LANDSCAPE" && o != "PORTRAIT" {
+                return err("session.screen.orientation", "not LANDSCAPE or PORTRAIT");
+            }
+            screen.orientation = Some(o);
+        }
+    }
+    let connection = match obj.get("connection") {
+        None => None,
+        Some(_) => Some(bounded_string(obj, "connection", "session.connection", 64, true)?),
+    };
+    Ok(SessionPart { start, user_id, ended, props, screen, connection })
 }
 
 fn action(value: &Value, path: &str) -> Result<Action, BeaconError> {
@@ -227,7 +396,92 @@ fn action(value: &Value, path: &str) -> Result<Action, BeaconError> {
     let request_errors = non_negative(obj, "requestErrors", &format!("{path}.requestErrors"))?;
     let js_errors = non_negative(obj, "jsErrors", &format!("{path}.jsErrors"))?;
     let props = props(obj.get("props"), &format!("{path}.props"))?;
-    Ok(Action { id, kind, name, start, end, url, requests, request_errors, js_errors, props })
+    let mut timings = Timings::default();
+    if let Some(v) = obj.get("timings") {
+        let t_path = format!("{path}.timings");
+        let t = object(v, &t_path)?;
+        for (i, name) in TIMING_NAMES.iter().enumerate() {
+            timings.set(i, optional_count(t, name, &format!("{t_path}.{name}"))?);
+        }
+        if let Some(v) = t.get("cumulativeLayoutShift") {
+            match v.as_f64() {
+                Some(x) if v.is_number() && x.is_finite() && x >= 0.0 => timings.cumulative_layout_shift = Some(x),
+                _ => return err(&format!("{t_path}.cumulativeLayoutShift"), "not a finite number >= 0"),
+            }
+        }
+    }
+    let mut resources = Resources::default();
+    if let Some(v) = obj.get("resources") {
+        let r_path = format!("{path}.resources");
+        let r = object(v, &r_path)?;
+        resources.first_party = optional_count(r, "firstParty", &format!("{r_path}.firstParty"))?;
+        resources.third_party = optional_count(r, "thirdParty", &format!("{r_path}.thirdParty"))?;
+        resources.cdn = optional_count(r, "cdn", &format!("{r_path}.cdn"))?;
+    }
+    let apdex = match obj.get("apdex") {
+        None => None,
+        Some(_) => {
+            let a = bounded_string(obj, "apdex", &format!("{path}.apdex"), 16, false)?;
+            if !APDEX_CATEGORIES.contains(&a.as_str()) {
+                return err(&format!("{path}.apdex"), "not SATISFIED, TOLERATING or FRUSTRATED");
+            }
+            Some(a)
+        }
+    };
+    let rage_clicks = optional_count(obj, "rageClicks", &format!("{path}.rageClicks"))?;
+    let errors = match obj.get("errors") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => {
+            if items.len() > MAX_ERRORS_PER_ACTION {
+                return err(&format!("{path}.errors"), format!("more than {MAX_ERRORS_PER_ACTION} errors"));
+            }
+            let mut errors = Vec::with_capacity(items.len());
+            for (j, item) in items.iter().enumerate() {
+                let e_path = format!("{path}.errors[{j}]");
+                let e = object(item, &e_path)?;
+                let message = bounded_string(e, "message", &format!("{e_path}.message"), MAX_STRING_VALUE_CHARS, true)?;
+                let file = match e.get("file") {
+                    None => None,
+                    Some(_) => Some(bounded_string(e, "file", &format!("{e_path}.file"), MAX_TEXT_CHARS, true)?),
+                };
+                let line = optional_count(e, "line", &format!("{e_path}.line"))?;
+                let column = optional_count(e, "column", &format!("{e_path}.column"))?;
+                let time = non_negative(e, "time", &format!("{e_path}.time"))?;
+                errors.push(JsError { message, file, line, column, time });
+            }
+            errors
+        }
+        Some(_) => return err(&format!("{path}.errors"), "not an array"),
+    };
+    Ok(Action {
+        id,
+        kind,
+        name,
+        start,
+        end,
+        url,
+        requests,
+        request_errors,
+        js_errors,
+        props,
+        timings,
+        resources,
+        apdex,
+        rage_clicks,
+        errors,
+    })
+}
+
+/// An optional member that, when present, is an integer >= 0 (absent is `None`; `null` is refused:
+/// a metric the browser does not give is left out of the beacon).
+fn optional_count(obj: &Map<String, Value>, field: &str, path: &str) -> Result<Option<i64>, BeaconError> {
+    match obj.get(field) {
+        None => Ok(None),
+        Some(v) => match v.as_i64() {
+            Some(n) if n >= 0 => Ok(Some(n)),
+            _ => err(path, "not a non-negative integer"),
+        },
+    }
 }
 
 /// Reads a props object; a missing object or a missing type map is empty.
@@ -379,6 +633,27 @@ mod tests {
             (|v| v["session"]["props"]["string"]["Bad-Key"] = "x".into(), "session.props.string.Bad-Key: invalid property key"),
             (|v| v["session"]["props"]["blob"] = serde_json::json!({}), "session.props: unknown property type \"blob\""),
             (|v| v["actions"] = serde_json::json!({}), "actions: not an array"),
+            (|v| v["actions"][0]["timings"] = serde_json::json!({"requestStart": -1}), "actions[0].timings.requestStart: not a non-negative integer"),
+            (|v| v["actions"][0]["timings"] = serde_json::json!({"responseEnd": 1.5}), "actions[0].timings.responseEnd: not a non-negative integer"),
+            (|v| v["actions"][0]["timings"] = serde_json::json!({"speedIndex": null}), "actions[0].timings.speedIndex: not a non-negative integer"),
+            (|v| v["actions"][0]["timings"] = serde_json::json!({"cumulativeLayoutShift": -0.1}), "actions[0].timings.cumulativeLayoutShift: not a finite number >= 0"),
+            (|v| v["actions"][0]["timings"] = serde_json::json!({"cumulativeLayoutShift": "0.1"}), "actions[0].timings.cumulativeLayoutShift: not a finite number >= 0"),
+            (|v| v["actions"][0]["timings"] = serde_json::json!([]), "actions[0].timings: not an object"),
+            (|v| v["actions"][0]["resources"] = serde_json::json!({"thirdParty": "2"}), "actions[0].resources.thirdParty: not a non-negative integer"),
+            (|v| v["actions"][0]["apdex"] = "OK".into(), "actions[0].apdex: not SATISFIED, TOLERATING or FRUSTRATED"),
+            (|v| v["actions"][0]["rageClicks"] = (-2).into(), "actions[0].rageClicks: not a non-negative integer"),
+            (|v| v["actions"][0]["errors"] = serde_json::json!({}), "actions[0].errors: not an array"),
+            (|v| v["actions"][0]["errors"] = serde_json::json!([{"time": 1}]), "actions[0].errors[0].message: missing"),
+            (|v| v["actions"][0]["errors"] = serde_json::json!([{"message": "x".repeat(1001), "time": 1}]), "actions[0].errors[0].message: longer than 1000 characters"),
+            (|v| v["actions"][0]["errors"] = serde_json::json!([{"message": "m", "time": 1, "line": -1}]), "actions[0].errors[0].line: not a non-negative integer"),
+            (|v| v["actions"][0]["errors"] = serde_json::json!([{"message": "m", "time": 1, "file": 3}]), "actions[0].errors[0].file: not a string"),
+            (|v| v["actions"][0]["errors"] = serde_json::json!([{"message": "m"}]), "actions[0].errors[0].time: missing"),
+            (|v| v["actions"][0]["errors"] = serde_json::json!(vec![serde_json::json!({"message": "m", "time": 1}); 101]), "actions[0].errors: more than 100 errors"),
+            (|v| v["session"]["screen"] = serde_json::json!({"width": 1.5}), "session.screen.width: not a non-negative integer"),
+            (|v| v["session"]["screen"] = serde_json::json!({"orientation": "landscape"}), "session.screen.orientation: not LANDSCAPE or PORTRAIT"),
+            (|v| v["session"]["screen"] = serde_json::json!(7), "session.screen: not an object"),
+            (|v| v["session"]["connection"] = "x".repeat(65).into(), "session.connection: longer than 64 characters"),
+            (|v| v["session"]["connection"] = serde_json::json!(null), "session.connection: not a string"),
         ];
         for (edit, want) in cases {
             let mut v = base();
@@ -386,6 +661,36 @@ mod tests {
             let got = parse(&v).unwrap_err();
             assert!(got.starts_with(want), "{got:?} should start with {want:?}");
         }
+    }
+
+    #[test]
+    fn reads_the_issue_9_members() {
+        let mut v = base();
+        v["session"]["screen"] = serde_json::json!({"width": 1920, "height": 1080, "orientation": "LANDSCAPE"});
+        v["session"]["connection"] = "wifi".into();
+        v["actions"][0]["timings"] = serde_json::json!({"navigationStart": 1_732_599_990_000_i64, "requestStart": 5,
+            "responseStart": 40, "responseEnd": 60, "loadEventEnd": 400, "cumulativeLayoutShift": 0.25, "futureMetric": "x"});
+        v["actions"][0]["resources"] = serde_json::json!({"firstParty": 3, "thirdParty": 1});
+        v["actions"][0]["apdex"] = "TOLERATING".into();
+        v["actions"][0]["rageClicks"] = 2.into();
+        v["actions"][0]["errors"] = serde_json::json!([{"message": "boom", "file": "https://shop.example/a.js", "line": 3, "column": 9, "time": 1_732_599_990_100_i64},
+            {"message": "", "time": 1}]);
+        let b = parse(&v).unwrap();
+        assert_eq!(b.session.screen, Screen { width: Some(1920), height: Some(1080), orientation: Some("LANDSCAPE".into()) });
+        assert_eq!(b.session.connection.as_deref(), Some("wifi"));
+        let a = &b.actions[0];
+        assert_eq!(a.timings.request_start, Some(5));
+        assert_eq!(a.timings.load_event_end, Some(400));
+        assert_eq!(a.timings.dom_complete_time, None);
+        assert_eq!(a.timings.cumulative_layout_shift, Some(0.25));
+        assert_eq!(a.timings.integers()[0], Some(1_732_599_990_000));
+        assert_eq!(a.resources, Resources { first_party: Some(3), third_party: Some(1), cdn: None });
+        assert_eq!((a.apdex.as_deref(), a.rage_clicks), (Some("TOLERATING"), Some(2)));
+        assert_eq!(a.errors[0], JsError { message: "boom".into(), file: Some("https://shop.example/a.js".into()), line: Some(3), column: Some(9), time: 1_732_599_990_100 });
+        assert_eq!(a.errors[1].file, None);
+        // Without the members everything is absent.
+        let b = parse(&base()).unwrap();
+        assert_eq!((b.actions[0].timings.clone(), b.actions[0].errors.len(), b.session.connection.clone()), (Timings::default(), 0, None));
     }
 
     #[test]

@@ -1,108 +1,230 @@
-//! The `serve` and `query` subcommands: argument reading and the terminal table.
+//! The command line of `serve` and `query` (clap derive), and the terminal table.
+//!
+//! Every `serve` option also reads a `RUMPROPS_<NAME>` environment variable (`--db` from
+//! `RUMPROPS_DB`, `--rate-per-sec` from `RUMPROPS_RATE_PER_SEC`, …); a flag on the command line
+//! wins over the variable. Parse errors become one line that names the option
+//! ([`error_line`]).
 
+use crate::connections::ConnectionLimits;
+use crate::limits::BodyRate;
 use crate::ratelimit::RateLimit;
-use crate::server::{ServeConfig, Server};
+use crate::client::IpMode;
+use crate::server::{ServeConfig, Server, QUERIES_PER_CLIENT};
 use crate::store::{self, DEFAULT_SESSION_TIMEOUT_MS};
 use crate::usql::{self, QueryOptions, QueryResult};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::Parser;
 use serde_json::Value;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-/// Usage of `serve`.
-pub const SERVE_USAGE: &str = "serve --db FILE --addr HOST:PORT [--allow-origin ORIGIN]... [--export-url URL]
-        [--static DIR] [--session-timeout-ms N] [--rate-per-sec N] [--rate-burst N]
-        store beacons in SQLite and answer USQL over HTTP";
-/// Usage of `query`.
-pub const QUERY_USAGE: &str = "query --db FILE [--include-live] [--session-timeout-ms N] [--json] \"SELECT …\"
-        run a USQL query on a collector database and print a table";
+/// `rumprops serve`: the options of a running collector.
+///
+/// A new option is one field here (with `env = "RUMPROPS_…"`) and one line in
+/// [`ServeArgs::config`]; checks that need more than one field go there too.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "serve", about = "Store beacons in SQLite and answer USQL over HTTP")]
+pub struct ServeArgs {
+    /// The SQLite file; created and migrated when new.
+    #[arg(long, env = "RUMPROPS_DB", value_name = "FILE")]
+    pub db: PathBuf,
+    /// Listen address (an IP and a port; port 0 picks a free one, printed at start).
+    #[arg(long, env = "RUMPROPS_ADDR", value_name = "HOST:PORT", value_parser = parse_addr)]
+    pub addr: SocketAddr,
+    /// An origin allowed to post beacons; repeat it (or comma-separate in the variable).
+    /// Without any, every origin is allowed.
+    #[arg(long = "allow-origin", env = "RUMPROPS_ALLOW_ORIGIN", value_name = "ORIGIN", value_delimiter = ',')]
+    pub allow_origins: Vec<String>,
+    /// Where finished sessions are exported as NDJSON (POST, http:// only).
+    #[arg(long, env = "RUMPROPS_EXPORT_URL", value_name = "URL")]
+    pub export_url: Option<String>,
+    /// A directory served for every other GET (the dashboard and demo pages).
+    #[arg(long = "static", env = "RUMPROPS_STATIC", value_name = "DIR")]
+    pub static_dir: Option<PathBuf>,
+    /// Idle time after which a session without an end beacon is closed.
+    #[arg(long, env = "RUMPROPS_SESSION_TIMEOUT_MS", value_name = "MS", allow_negative_numbers = true, default_value_t = DEFAULT_SESSION_TIMEOUT_MS,
+          value_parser = clap::value_parser!(i64).range(0..))]
+    pub session_timeout_ms: i64,
+    /// Beacons per second each client IP may send (token bucket refill; 0 = only the burst).
+    #[arg(long, env = "RUMPROPS_RATE_PER_SEC", value_name = "N", allow_negative_numbers = true, default_value_t = RateLimit::default().per_sec)]
+    pub rate_per_sec: f64,
+    /// Beacons a client IP may send at once (token bucket size, at least 1).
+    #[arg(long, env = "RUMPROPS_RATE_BURST", value_name = "N", default_value_t = RateLimit::default().burst)]
+    pub rate_burst: f64,
+    /// Open connections at most; at the cap new ones wait to be accepted (logged once).
+    #[arg(long, env = "RUMPROPS_MAX_CONNECTIONS", value_name = "N", default_value_t = ConnectionLimits::default().max_connections as u64,
+          value_parser = clap::value_parser!(u64).range(1..1_000_000))]
+    pub max_connections: u64,
+    /// Time to send a request header, counted from when the connection waits for one: also
+    /// how long a kept-alive connection may sit idle.
+    #[arg(long, env = "RUMPROPS_HEADER_TIMEOUT_MS", value_name = "MS", default_value_t = ms(ConnectionLimits::default().header_timeout),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_ms: u64,
+    /// Time a request body may take before --body-min-bytes-per-sec applies.
+    #[arg(long, env = "RUMPROPS_BODY_TIMEOUT_MS", value_name = "MS", default_value_t = ms(BodyRate::default().grace))]
+    pub body_timeout_ms: u64,
+    /// Average rate a body must keep after --body-timeout-ms (a request slower than that gets 408).
+    #[arg(long, env = "RUMPROPS_BODY_MIN_BYTES_PER_SEC", value_name = "N", default_value_t = BodyRate::default().min_bytes_per_sec)]
+    pub body_min_bytes_per_sec: u64,
+    /// At SIGTERM, time requests in progress get before the connections left are closed.
+    #[arg(long, env = "RUMPROPS_SHUTDOWN_GRACE_MS", value_name = "MS", default_value_t = ms(ConnectionLimits::default().shutdown_grace))]
+    pub shutdown_grace_ms: u64,
+    /// USQL queries one client (IP address) may run at once; more get 429 (0: no limit).
+    #[arg(long, env = "RUMPROPS_QUERIES_PER_CLIENT", value_name = "N", default_value_t = QUERIES_PER_CLIENT)]
+    pub queries_per_client: usize,
+    /// A MaxMind-format database (GeoLite2/GeoIP2 City or Country, DB-IP lite, ASN/ISP) for
+    /// city, region, country, continent and isp; repeat it to combine. Without one they stay null.
+    #[arg(long, env = "RUMPROPS_GEOIP", value_name = "FILE", value_delimiter = ',')]
+    pub geoip: Vec<PathBuf>,
+    /// A reverse proxy (CIDR or address) whose X-Forwarded-For / Forwarded headers name the client;
+    /// repeat it. Headers from other peers are ignored.
+    #[arg(long = "trusted-proxy", env = "RUMPROPS_TRUSTED_PROXY", value_name = "CIDR", value_delimiter = ',',
+          value_parser = crate::client::parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How the client address is stored: full, masked (IPv4 last octet, IPv6 last 80 bits
+    /// zeroed) or none.
+    #[arg(long = "ip", env = "RUMPROPS_IP", value_name = "MODE", default_value = "masked", value_parser = parse_ip_mode)]
+    pub ip_mode: IpMode,
+    /// A JSON file of conversion goals (destination URL pattern, action name, session duration or
+    /// action count) and key user action names; see collector/README.md.
+    #[arg(long, env = "RUMPROPS_GOALS", value_name = "FILE")]
+    pub goals: Option<PathBuf>,
+}
 
-/// Options as `(name, value)` pairs (flags have an empty value), and positional arguments.
-type Args = (Vec<(String, String)>, Vec<String>);
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
 
-/// Reads `--name value` pairs; flags listed in `flags` take no value.
-fn read_args(args: &[String], with_value: &[&str], flags: &[&str]) -> Result<Args, String> {
-    let mut opts = Vec::new();
-    let mut positional = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if flags.contains(&a.as_str()) {
-            opts.push((a.clone(), String::new()));
-        } else if with_value.contains(&a.as_str()) {
-            let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
-            opts.push((a.clone(), v.clone()));
-        } else if a.starts_with("--") {
-            return Err(format!("unknown option {a}"));
+fn parse_ip_mode(s: &str) -> Result<IpMode, String> {
+    s.parse()
+}
+
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| "expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080".to_owned())
+}
+
+impl ServeArgs {
+    /// The collector settings these options give, or what is wrong with them.
+    pub fn config(&self) -> Result<ServeConfig, String> {
+        let mut config = ServeConfig::new(self.db.clone(), self.addr);
+        config.allow_origins = self.allow_origins.iter().filter(|o| !o.is_empty()).cloned().collect();
+        config.export_url = self.export_url.clone();
+        if let Some(url) = &config.export_url {
+            crate::export::parse_url(url).map_err(|e| format!("--export-url: {e}"))?;
+        }
+        config.static_dir = self.static_dir.clone();
+        if let Some(dir) = &config.static_dir {
+            if !dir.is_dir() {
+                return Err(format!("--static: {} is not a directory", dir.display()));
+            }
+        }
+        config.session_timeout_ms = self.session_timeout_ms;
+        let limit = RateLimit { per_sec: self.rate_per_sec, burst: self.rate_burst };
+        if !(limit.per_sec.is_finite() && limit.per_sec >= 0.0 && limit.burst.is_finite() && limit.burst >= 1.0) {
+            return Err("--rate-per-sec must be >= 0 and --rate-burst >= 1".to_owned());
+        }
+        config.rate_limit = limit;
+        config.connections = ConnectionLimits {
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
+            shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
+        };
+        config.body_rate =
+            BodyRate { grace: Duration::from_millis(self.body_timeout_ms), min_bytes_per_sec: self.body_min_bytes_per_sec };
+        config.queries_per_client = self.queries_per_client;
+        config.geoip = self.geoip.clone();
+        config.trusted_proxies = self.trusted_proxies.clone();
+        config.ip_mode = self.ip_mode;
+        if let Some(path) = &self.goals {
+            config.goals = crate::goals::Goals::load(path)?;
+        }
+        Ok(config)
+    }
+}
+
+/// `rumprops query`: a USQL query on a collector database, printed as a table.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "query", about = "Run a USQL query on a collector database and print a table")]
+pub struct QueryArgs {
+    /// The collector's SQLite file.
+    #[arg(long, env = "RUMPROPS_DB", value_name = "FILE")]
+    pub db: PathBuf,
+    /// Also count sessions that are still open.
+    #[arg(long)]
+    pub include_live: bool,
+    /// Idle time after which a session without an end beacon counts as closed.
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_SESSION_TIMEOUT_MS, value_parser = clap::value_parser!(i64).range(0..))]
+    pub session_timeout_ms: i64,
+    /// Print `{"columnNames": …, "values": …}` instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The query, as one argument (quote it): "SELECT … FROM usersession …".
+    #[arg(value_name = "QUERY")]
+    pub query: String,
+}
+
+/// Parses one subcommand's arguments (without the command name) into its options; the error is
+/// [`error_line`]'s.
+pub fn parse<T: Parser>(name: &str, args: &[String]) -> Result<T, String> {
+    T::try_parse_from(std::iter::once(name.to_owned()).chain(args.iter().cloned())).map_err(|e| error_line(&e, args))
+}
+
+/// One line for a command-line error, naming the option (and the environment variable when the
+/// value came from one): `unknown option --bogus`, `missing --addr <HOST:PORT>`,
+/// `--rules needs a value`, `--addr (from RUMPROPS_ADDR): expected HOST:PORT …`.
+/// `args` are the command-line arguments, to tell a flag from its variable.
+pub fn error_line(e: &clap::Error, args: &[String]) -> String {
+    let ctx = |k: ContextKind| match e.get(k) {
+        Some(ContextValue::String(s)) => s.clone(),
+        Some(ContextValue::Strings(v)) => v.join(", "),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    let arg = ctx(ContextKind::InvalidArg);
+    let flag = arg.split([' ', '=']).next().unwrap_or("").to_owned();
+    let named = || {
+        let given = args.iter().any(|a| a == &flag || a.starts_with(&format!("{flag}=")));
+        let var = format!("RUMPROPS_{}", flag.trim_start_matches('-').replace('-', "_").to_uppercase());
+        if flag.starts_with("--") && !given && std::env::var_os(&var).is_some() {
+            format!("{flag} (from {var})")
         } else {
-            positional.push(a.clone());
+            flag.clone()
+        }
+    };
+    let value = ctx(ContextKind::InvalidValue);
+    match e.kind() {
+        ErrorKind::UnknownArgument if arg.starts_with('-') => format!("unknown option {arg}"),
+        ErrorKind::UnknownArgument => format!("unexpected argument {arg:?}"),
+        ErrorKind::MissingRequiredArgument => format!("missing {arg}"),
+        ErrorKind::InvalidValue if value.is_empty() => format!("{flag} needs a value"),
+        ErrorKind::InvalidValue => format!("{}: {value:?} is not one of {}", named(), ctx(ContextKind::ValidValue)),
+        ErrorKind::ValueValidation => {
+            let why = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
+            format!("{}: invalid value {value:?}: {why}", named())
+        }
+        ErrorKind::ArgumentConflict if ctx(ContextKind::PriorArg) == arg || ctx(ContextKind::PriorArg).is_empty() => {
+            format!("{flag} given twice")
+        }
+        ErrorKind::ArgumentConflict => format!("{arg} cannot be used with {}", ctx(ContextKind::PriorArg)),
+        ErrorKind::InvalidSubcommand => format!("unknown command {:?}", ctx(ContextKind::InvalidSubcommand)),
+        _ => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            first.strip_prefix("error: ").unwrap_or(first).to_owned()
         }
     }
-    Ok((opts, positional))
 }
 
-fn single<'a>(opts: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, String> {
-    let mut found = opts.iter().filter(|(k, _)| k == name);
-    let first = found.next().map(|(_, v)| v.as_str());
-    if found.next().is_some() {
-        return Err(format!("{name} given twice"));
-    }
-    Ok(first)
-}
-
-fn number<T: std::str::FromStr>(opts: &[(String, String)], name: &str) -> Result<Option<T>, String> {
-    single(opts, name)?.map(|v| v.parse::<T>().map_err(|_| format!("{name}: not a valid number: {v:?}"))).transpose()
-}
-
-/// Reads the `serve` arguments into a config.
-pub fn serve_config(args: &[String]) -> Result<ServeConfig, String> {
-    let (opts, positional) = read_args(
-        args,
-        &["--db", "--addr", "--allow-origin", "--export-url", "--static", "--session-timeout-ms", "--rate-per-sec", "--rate-burst"],
-        &[],
-    )?;
-    if let Some(p) = positional.first() {
-        return Err(format!("unexpected argument {p:?}"));
-    }
-    let db = single(&opts, "--db")?.ok_or("missing --db FILE")?;
-    let addr: SocketAddr = single(&opts, "--addr")?
-        .ok_or("missing --addr HOST:PORT")?
-        .parse()
-        .map_err(|_| "--addr: expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080".to_owned())?;
-    let mut config = ServeConfig::new(PathBuf::from(db), addr);
-    config.allow_origins = opts.iter().filter(|(k, _)| k == "--allow-origin").map(|(_, v)| v.clone()).collect();
-    config.export_url = single(&opts, "--export-url")?.map(str::to_owned);
-    if let Some(url) = &config.export_url {
-        crate::export::parse_url(url)?;
-    }
-    config.static_dir = single(&opts, "--static")?.map(PathBuf::from);
-    if let Some(dir) = &config.static_dir {
-        if !dir.is_dir() {
-            return Err(format!("--static: {} is not a directory", dir.display()));
-        }
-    }
-    if let Some(ms) = number::<i64>(&opts, "--session-timeout-ms")? {
-        if ms < 0 {
-            return Err("--session-timeout-ms: must not be negative".to_owned());
-        }
-        config.session_timeout_ms = ms;
-    }
-    let mut limit = RateLimit::default();
-    if let Some(r) = number::<f64>(&opts, "--rate-per-sec")? {
-        limit.per_sec = r;
-    }
-    if let Some(b) = number::<f64>(&opts, "--rate-burst")? {
-        limit.burst = b;
-    }
-    if !(limit.per_sec.is_finite() && limit.per_sec >= 0.0 && limit.burst.is_finite() && limit.burst >= 1.0) {
-        return Err("--rate-per-sec must be >= 0 and --rate-burst >= 1".to_owned());
-    }
-    config.rate_limit = limit;
-    Ok(config)
-}
-
-/// `rumprops serve`: runs until killed.
+/// `rumprops serve` with its arguments: runs until SIGTERM or Ctrl-C.
 pub fn serve(args: &[String]) -> Result<String, String> {
-    let config = serve_config(args)?;
+    run_serve(&parse::<ServeArgs>("serve", args)?)
+}
+
+/// `rumprops serve` with parsed options.
+pub fn run_serve(args: &ServeArgs) -> Result<String, String> {
+    let config = args.config()?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async move {
         let static_dir = config.static_dir.clone();
@@ -124,27 +246,27 @@ pub fn serve(args: &[String]) -> Result<String, String> {
     Ok(String::new())
 }
 
-/// `rumprops query`: prints the result as an aligned table (or JSON with `--json`).
+/// `rumprops query` with its arguments: the result as an aligned table (or JSON with `--json`).
 pub fn query(args: &[String]) -> Result<String, String> {
-    let (opts, positional) = read_args(args, &["--db", "--session-timeout-ms"], &["--include-live", "--json"])?;
-    let db = single(&opts, "--db")?.ok_or("missing --db FILE")?;
-    let text = match positional.as_slice() {
-        [q] => q,
-        [] => return Err("missing the query".to_owned()),
-        _ => return Err("give the query as one argument (quote it)".to_owned()),
-    };
-    let mut qo = QueryOptions::now(number::<i64>(&opts, "--session-timeout-ms")?.unwrap_or(DEFAULT_SESSION_TIMEOUT_MS));
-    qo.include_live = single(&opts, "--include-live")?.is_some();
-    let path = PathBuf::from(db);
-    if !path.exists() {
-        return Err(format!("no database at {db}"));
+    run_query(&parse::<QueryArgs>("query", args)?)
+}
+
+/// `rumprops query` with parsed options.
+pub fn run_query(args: &QueryArgs) -> Result<String, String> {
+    let text = &args.query;
+    let mut qo = QueryOptions::now(args.session_timeout_ms);
+    qo.include_live = args.include_live;
+    if !args.db.exists() {
+        return Err(format!("no database at {}", args.db.display()));
     }
-    let conn = store::open_reader(&path).map_err(|e| e.to_string())?;
+    // The same open as `serve`: a file that a collector is creating this instant, or one of an
+    // older schema, is migrated under the exclusive lock (or waited for) instead of refused.
+    let conn = store::open(&args.db).map_err(|e| e.to_string())?;
     let result = usql::run(&conn, text, &qo).map_err(|e| match e {
         usql::QueryError::Invalid(e) => format!("{}\n  {text}\n  {}^", e.message, " ".repeat(e.position)),
         other => other.to_string(),
     })?;
-    if single(&opts, "--json")?.is_some() {
+    if args.json {
         return Ok(serde_json::json!({"columnNames": result.column_names, "values": result.values}).to_string());
     }
     Ok(render_table(&result))
@@ -224,11 +346,23 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let c = serve_config(&args).unwrap();
+        let c = parse::<ServeArgs>("serve", &args).unwrap().config().unwrap();
         assert_eq!(c.allow_origins, vec!["https://a", "https://b"]);
-        assert!(serve_config(&args[..2]).unwrap_err().contains("--addr"));
+        assert_eq!(c.session_timeout_ms, DEFAULT_SESSION_TIMEOUT_MS);
+        assert_eq!(c.rate_limit, RateLimit::default());
+        let e = parse::<ServeArgs>("serve", &args[..2]).unwrap_err();
+        assert!(e.starts_with("missing --addr"), "{e}");
         let mut bad = args.clone();
         bad.push("--bogus".into());
-        assert!(serve_config(&bad).unwrap_err().contains("unknown option"));
+        assert_eq!(parse::<ServeArgs>("serve", &bad).unwrap_err(), "unknown option --bogus");
+        let twice: Vec<String> = ["--db", "a", "--db", "b", "--addr", "127.0.0.1:0"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(parse::<ServeArgs>("serve", &twice).unwrap_err(), "--db given twice");
+        let neg: Vec<String> = ["--db", "a", "--addr", "127.0.0.1:0", "--session-timeout-ms", "-5"].iter().map(|s| s.to_string()).collect();
+        assert!(parse::<ServeArgs>("serve", &neg).unwrap_err().starts_with("--session-timeout-ms"));
+        let addr: Vec<String> = ["--db", "a", "--addr", "localhost"].iter().map(|s| s.to_string()).collect();
+        let e = parse::<ServeArgs>("serve", &addr).unwrap_err();
+        assert!(e.starts_with("--addr: invalid value \"localhost\": expected HOST:PORT"), "{e}");
+        let burst: Vec<String> = ["--db", "a", "--addr", "127.0.0.1:0", "--rate-burst", "0"].iter().map(|s| s.to_string()).collect();
+        assert!(parse::<ServeArgs>("serve", &burst).unwrap().config().unwrap_err().contains("--rate-burst"));
     }
 }

@@ -5,37 +5,29 @@ use rumprops::native::{selector_is_valid, HtmlPage};
 use rumprops::{json, Config, Report};
 use std::path::Path;
 
-const USAGE: &str = "usage: rumprops eval --rules FILE PAGE.html [--url URL] [--cookie STR] [--js FILE.json]";
+/// `rumprops eval`: the rules, the saved page and what stands in for the browser around it.
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// The capture rules (JSON, the agent's config).
+    #[arg(long, value_name = "FILE")]
+    rules: String,
+    /// The saved page.
+    #[arg(value_name = "PAGE.html")]
+    page: String,
+    /// The page's URL (default: its file:// URL).
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// The page's `document.cookie`.
+    #[arg(long, value_name = "STR")]
+    cookie: Option<String>,
+    /// A JSON object standing for `window`, for `js` sources.
+    #[arg(long, value_name = "FILE.json")]
+    js: Option<String>,
+}
 
-/// Runs `eval` with its arguments; returns the JSON report or a one-line error.
-pub fn run(args: &[String]) -> Result<String, String> {
-    let mut rules = None;
-    let mut page = None;
-    let mut url = None;
-    let mut cookie = None;
-    let mut js = None;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let slot = match arg.as_str() {
-            "--rules" => &mut rules,
-            "--url" => &mut url,
-            "--cookie" => &mut cookie,
-            "--js" => &mut js,
-            a if a.starts_with("--") => return Err(format!("unknown option {a}; {USAGE}")),
-            _ if page.is_none() => {
-                page = Some(arg.clone());
-                continue;
-            }
-            _ => return Err(format!("more than one page given; {USAGE}")),
-        };
-        if slot.is_some() {
-            return Err(format!("{arg} given twice; {USAGE}"));
-        }
-        *slot = Some(it.next().ok_or_else(|| format!("{arg} needs a value; {USAGE}"))?.clone());
-    }
-    let rules = rules.ok_or_else(|| format!("missing --rules; {USAGE}"))?;
-    let page_path = page.ok_or_else(|| format!("missing the page file; {USAGE}"))?;
-
+/// Runs `eval`; returns the JSON report or a one-line error.
+pub fn run(args: EvalArgs) -> Result<String, String> {
+    let EvalArgs { rules, page: page_path, url, cookie, js } = args;
     let read = |path: &str, what: &str| {
         std::fs::read(path)
             .map(|b| String::from_utf8_lossy(&b).into_owned())

@@ -223,7 +223,7 @@ pub fn session_json(conn: &Connection, id: i64) -> rusqlite::Result<Value> {
                 "visitorId": r.get::<_, Option<String>>(2)?, "userId": r.get::<_, Option<String>>(3)?,
                 "userType": r.get::<_, String>(4)?, "startTime": r.get::<_, i64>(5)?, "endTime": r.get::<_, i64>(6)?,
                 "duration": r.get::<_, i64>(6)? - r.get::<_, i64>(5)?,
-                "endReason": r.get::<_, Option<String>>(7)?.unwrap_or_else(|| "timeout".to_owned()),
+                "endReason": crate::derive::end_reason(r.get::<_, Option<String>>(7)?.as_deref()),
                 "userActionCount": r.get::<_, i64>(8)?, "totalErrorCount": r.get::<_, i64>(9)?,
                 "browserFamily": r.get::<_, Option<String>>(10)?, "browserMajorVersion": r.get::<_, Option<i64>>(11)?,
                 "osFamily": r.get::<_, Option<String>>(12)?,

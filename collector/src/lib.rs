@@ -6,7 +6,14 @@
 
 pub mod beacon;
 pub mod cli;
+pub mod client;
+pub mod connections;
+pub mod derive;
 pub mod export;
+pub mod geo;
+pub mod goals;
+pub mod limits;
+pub mod metrics;
 pub mod ratelimit;
 pub mod server;
 pub mod store;

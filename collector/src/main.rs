@@ -2,33 +2,50 @@
 
 mod eval;
 
+use clap::error::ErrorKind;
+use clap::{Parser, Subcommand};
+use rumprops_collector::cli;
 use std::io::Write;
 
-const USAGE: &str = "usage: rumprops <command> [options]
+/// Real-user monitoring with typed properties: test capture rules, collect beacons, query sessions.
+#[derive(Parser)]
+#[command(name = "rumprops", version, propagate_version = true, arg_required_else_help = true)]
+struct Rumprops {
+    #[command(subcommand)]
+    command: Command,
+}
 
-commands:
-  eval --rules FILE PAGE.html [--url URL] [--cookie STR] [--js FILE.json]
-        evaluate capture rules against a saved page and print the properties and issues as JSON
-  {SERVE}
-  {QUERY}";
-
-/// The usage text with the collector commands filled in.
-fn usage() -> String {
-    USAGE.replace("{SERVE}", rumprops_collector::cli::SERVE_USAGE).replace("{QUERY}", rumprops_collector::cli::QUERY_USAGE)
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate capture rules against a saved page; print the properties and issues as JSON.
+    Eval(eval::EvalArgs),
+    /// Store beacons in SQLite and answer USQL over HTTP (every option also from RUMPROPS_<NAME>).
+    Serve(cli::ServeArgs),
+    /// Run a USQL query on a collector database and print a table.
+    Query(cli::QueryArgs),
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("eval") => eval::run(&args[1..]),
-        Some("serve") => rumprops_collector::cli::serve(&args[1..]).map_err(|e| format!("serve: {e}\nusage: rumprops {}", rumprops_collector::cli::SERVE_USAGE)),
-        Some("query") => rumprops_collector::cli::query(&args[1..]).map_err(|e| format!("query: {e}")),
-        Some("-h" | "--help" | "help") => {
-            println!("{}", usage());
-            return;
+    let argv: Vec<String> = std::env::args().collect();
+    let parsed = match Rumprops::try_parse_from(&argv) {
+        Ok(p) => p,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) => e.exit(),
+        Err(e) => {
+            // One line naming the command and the option, then where the full usage is.
+            let command = argv.get(1).filter(|c| ["eval", "serve", "query"].contains(&c.as_str()));
+            let rest = argv.get(2..).unwrap_or_default();
+            let line = cli::error_line(&e, rest);
+            match command {
+                Some(c) => eprintln!("rumprops {c}: {line} (see rumprops {c} --help)"),
+                None => eprintln!("rumprops: {line} (see rumprops --help)"),
+            }
+            std::process::exit(2);
         }
-        Some(other) => Err(format!("unknown command {other:?}\n{}", usage())),
-        None => Err(usage()),
+    };
+    let (name, result) = match parsed.command {
+        Command::Eval(args) => ("eval", eval::run(args)),
+        Command::Serve(args) => ("serve", cli::run_serve(&args)),
+        Command::Query(args) => ("query", cli::run_query(&args)),
     };
     match result {
         // `serve` returns nothing to print; a closed stdout is no reason to panic.
@@ -37,7 +54,7 @@ fn main() {
             let _ = writeln!(std::io::stdout(), "{out}");
         }
         Err(e) => {
-            eprintln!("rumprops: {e}");
+            eprintln!("rumprops {name}: {e}");
             std::process::exit(2);
         }
     }

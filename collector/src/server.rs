@@ -6,10 +6,20 @@
 //! Beacons are parsed on the blocking pool and stored by the single writer thread
 //! ([`crate::writer`]), which commits queued beacons together; queries run on the blocking pool
 //! with a small pool of read connections (WAL lets them read while the writer writes).
+//!
+//! Connections are bounded by [`crate::connections`] (cap, header and idle timeout, shutdown
+//! grace), request bodies by a minimum rate ([`crate::limits`]), queries by a per-client limit.
+//! `GET /healthz` answers while the process runs, `GET /readyz` while it can take beacons (the
+//! store answers and no shutdown has begun), `GET /metrics` the operator metrics.
 
 use crate::beacon::parse_beacon;
+use crate::connections::ConnectionLimits;
+use crate::limits::{BodyError, BodyRate, ClientKey, PerClientLimit};
+use crate::metrics::Metrics;
 use crate::ratelimit::{RateLimit, RateLimiter};
-use crate::store::{self, IngestOutcome, DEFAULT_SESSION_TIMEOUT_MS};
+use crate::client::IpMode;
+use crate::geo::GeoDb;
+use crate::store::{self, ClientInfo, IngestOutcome, DEFAULT_SESSION_TIMEOUT_MS};
 use crate::usql::{self, QueryError, QueryOptions};
 use crate::writer::{SubmitError, Writer, WriterThread};
 use axum::body::Body;
@@ -22,8 +32,9 @@ use axum::Router;
 use rusqlite::Connection;
 use serde_json::json;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -31,6 +42,8 @@ use std::time::Instant;
 pub const MAX_BEACON_BYTES: usize = 64 * 1024;
 /// Read connections kept open for queries.
 const READER_POOL_SIZE: usize = 4;
+/// Default of [`ServeConfig::queries_per_client`].
+pub const QUERIES_PER_CLIENT: usize = 2;
 
 /// Settings of a running collector.
 #[derive(Debug, Clone)]
@@ -51,6 +64,20 @@ pub struct ServeConfig {
     pub rate_limit: RateLimit,
     /// Clocks of the session export.
     pub export_timing: crate::export::ExportTiming,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` name the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How the client address is stored (`--ip`).
+    pub ip_mode: IpMode,
+    /// MaxMind-format databases for the geo fields (`--geoip`).
+    pub geoip: Vec<PathBuf>,
+    /// Conversion goals and key user actions (`--goals`).
+    pub goals: crate::goals::Goals,
+    /// Connection cap, header/idle timeout and shutdown grace.
+    pub connections: ConnectionLimits,
+    /// The rate a request body must arrive at.
+    pub body_rate: BodyRate,
+    /// USQL queries one client may run at once (0: no per-client limit); more get 429.
+    pub queries_per_client: usize,
 }
 
 impl ServeConfig {
@@ -65,6 +92,13 @@ impl ServeConfig {
             session_timeout_ms: DEFAULT_SESSION_TIMEOUT_MS,
             rate_limit: RateLimit::default(),
             export_timing: crate::export::ExportTiming::default(),
+            trusted_proxies: Vec::new(),
+            ip_mode: IpMode::default(),
+            geoip: Vec::new(),
+            goals: crate::goals::Goals::default(),
+            connections: ConnectionLimits::default(),
+            body_rate: BodyRate::default(),
+            queries_per_client: QUERIES_PER_CLIENT,
         }
     }
 }
@@ -77,7 +111,14 @@ struct AppState {
     /// At most [`READER_POOL_SIZE`] queries run at once; more wait their turn, so a burst of
     /// queries cannot open connections and threads without bound.
     query_slots: tokio::sync::Semaphore,
+    /// Queries running per client.
+    query_clients: PerClientLimit,
     limiter: RateLimiter,
+    /// The `--geoip` databases (none: the geo fields stay null).
+    geo: GeoDb,
+    metrics: Metrics,
+    /// Set when shutdown begins: `/readyz` then answers 503.
+    shutting_down: AtomicBool,
 }
 
 impl AppState {
@@ -102,13 +143,29 @@ impl AppState {
 pub struct Server {
     listener: tokio::net::TcpListener,
     router: Router,
+    state: Arc<AppState>,
     writer_thread: WriterThread,
 }
 
 impl Server {
     /// Opens (and migrates) the database and binds the address.
     pub async fn bind(config: ServeConfig) -> Result<Server, String> {
-        let (writer, writer_thread) = Writer::start(store::open(&config.db).map_err(|e| e.to_string())?)?;
+        let geo = GeoDb::open(&config.geoip)?;
+        if geo.is_empty() {
+            eprintln!("rumprops: no --geoip database: city, region, country, continent and isp stay null");
+        } else {
+            for line in geo.describe() {
+                eprintln!("rumprops: geo fields from {line}");
+            }
+        }
+        crate::useragent::warm_up();
+        let metrics = Metrics::new()?;
+        let db = config.db.clone();
+        let conn = tokio::task::spawn_blocking(move || store::open(&db))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let (writer, writer_thread) = Writer::start(conn, metrics.clone(), config.goals.clone())?;
         let listener =
             tokio::net::TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
         if let Some(url) = &config.export_url {
@@ -116,18 +173,25 @@ impl Server {
         }
         let state = Arc::new(AppState {
             limiter: RateLimiter::new(config.rate_limit),
+            geo,
             writer,
             readers: Mutex::new(Vec::new()),
             query_slots: tokio::sync::Semaphore::new(READER_POOL_SIZE),
+            query_clients: PerClientLimit::new(config.queries_per_client),
+            metrics,
+            shutting_down: AtomicBool::new(false),
             config,
         });
         let router = Router::new()
             .route("/beacon", post(post_beacon).options(preflight))
             .route("/api/v1/userSessionQueryLanguage/table", get(usql_table))
             .route("/api/v1/userSessionQueryLanguage/tree", get(usql_tree))
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics_text))
             .fallback(static_file)
-            .with_state(state);
-        Ok(Server { listener, router, writer_thread })
+            .with_state(Arc::clone(&state));
+        Ok(Server { listener, router, state, writer_thread })
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -137,22 +201,37 @@ impl Server {
 
     /// Serves until the process ends.
     pub async fn run(self) -> Result<(), String> {
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .map_err(|e| e.to_string())
+        self.run_until(std::future::pending()).await
     }
 
-    /// Serves until SIGINT or SIGTERM, then finishes the requests in progress and returns, so
-    /// the database connections close cleanly (SQLite checkpoints its WAL on the last close).
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully (see [`Server::run_until`]).
     pub async fn run_until_signal(self) -> Result<(), String> {
-        let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| e.to_string());
-        // The router (and with it the last writer handle) is gone: wait for the writer to close.
-        let writer_thread = self.writer_thread;
-        let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
-        served
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` resolves. Then: `/readyz` turns 503 and the listener closes;
+    /// requests in progress get up to the grace period to finish, and the connections left
+    /// (idle, slow, half-sent) are closed; the writer stores what is queued and closes the
+    /// database, so SQLite folds its WAL back into the file.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
+        let Server { listener, router, state, writer_thread } = self;
+        let st = Arc::clone(&state);
+        let signal = async move {
+            shutdown.await;
+            st.shutting_down.store(true, Ordering::SeqCst);
+        };
+        let limits = state.config.connections;
+        crate::connections::serve(listener, router, limits, state.metrics.clone(), signal).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            state.writer.stop();
+            if let Ok(mut pool) = state.readers.lock() {
+                pool.clear();
+            }
+            drop(state);
+            writer_thread.join();
+        })
+        .await;
+        Ok(())
     }
 }
 
@@ -268,12 +347,27 @@ async fn post_beacon(
     };
     let origin = origin.cloned();
     let mut r = ingest_response(&state, peer, &headers, body).await;
+    state.metrics.beacon_answered(r.status().as_u16());
     add_cors(&mut r, origin.as_ref());
     r
 }
 
+/// The client's address: the TCP peer, or what a trusted proxy says it forwarded
+/// ([`crate::client::client_ip`]). The one place a request's origin address is read: the rate
+/// limit, the per-client query limit, the geo fields and the stored `ip` all use it.
+fn client_ip(config: &ServeConfig, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    crate::client::client_ip(peer.ip(), headers, &config.trusted_proxies)
+}
+
+/// Who the per-client query limit counts: the client's address (an API token once requests
+/// carry one).
+fn query_client(config: &ServeConfig, peer: SocketAddr, headers: &HeaderMap) -> ClientKey {
+    ClientKey::Ip(client_ip(config, peer, headers))
+}
+
 async fn ingest_response(state: &Arc<AppState>, peer: SocketAddr, headers: &HeaderMap, body: Body) -> Response {
-    if let Err(retry_after) = state.limiter.check(peer.ip(), Instant::now()) {
+    let ip = client_ip(&state.config, peer, headers);
+    if let Err(retry_after) = state.limiter.check(ip, Instant::now()) {
         let mut r = error_response(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
         if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
             r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -285,14 +379,25 @@ async fn ingest_response(state: &Arc<AppState>, peer: SocketAddr, headers: &Head
     if declared.is_some_and(|n| n > MAX_BEACON_BYTES as u64) {
         return too_large();
     }
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BEACON_BYTES).await else { return too_large() };
+    let bytes = match crate::limits::read_body(body, MAX_BEACON_BYTES, state.config.body_rate).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return too_large(),
+        Err(BodyError::TooSlow) => {
+            state.metrics.connections_cut.with_label_values(&["body_too_slow"]).inc();
+            let mut r = error_response(StatusCode::REQUEST_TIMEOUT, "beacon body arrived too slowly");
+            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
+        Err(BodyError::Broken) => return error_response(StatusCode::BAD_REQUEST, "beacon body incomplete"),
+    };
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let beacon = match tokio::task::spawn_blocking(move || parse_beacon(&bytes)).await {
         Ok(Ok(b)) => b,
         Ok(Err(e)) => return error_response(StatusCode::BAD_REQUEST, &e.to_string()),
         Err(_) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "validation task failed"),
     };
-    let outcome = match state.writer.submit(beacon, user_agent) {
+    let client = ClientInfo { user_agent, ip: state.config.ip_mode.store(ip), geo: state.geo.lookup(ip) };
+    let outcome = match state.writer.submit(beacon, client) {
         Ok(rx) => rx.await,
         Err(SubmitError::Busy) => {
             let mut r = error_response(StatusCode::SERVICE_UNAVAILABLE, "collector busy, retry later");
@@ -308,6 +413,9 @@ async fn ingest_response(state: &Arc<AppState>, peer: SocketAddr, headers: &Head
     }
 }
 
+/// The time frame of a query that gives none: the last two hours.
+pub const DEFAULT_TIME_FRAME_MS: i64 = 2 * 3_600_000;
+
 /// Reads the query options of the USQL endpoints; `Err` is a 400 message.
 fn query_options(params: &HashMap<String, String>, session_timeout_ms: i64) -> Result<(String, QueryOptions), String> {
     let query = params.get("query").filter(|q| !q.trim().is_empty()).ok_or("missing query parameter \"query\"")?;
@@ -315,8 +423,14 @@ fn query_options(params: &HashMap<String, String>, session_timeout_ms: i64) -> R
     let int = |name: &str| -> Result<Option<i64>, String> {
         params.get(name).map(|v| v.parse::<i64>().map_err(|_| format!("{name}: not an integer"))).transpose()
     };
-    opts.start_timestamp = int("startTimestamp")?;
-    opts.end_timestamp = int("endTimestamp")?;
+    // As documented for the API: without a time frame (or with 0), the last two hours.
+    opts.start_timestamp = Some(int("startTimestamp")?.filter(|t| *t != 0).unwrap_or(opts.now_ms - DEFAULT_TIME_FRAME_MS));
+    opts.end_timestamp = Some(int("endTimestamp")?.filter(|t| *t != 0).unwrap_or(opts.now_ms));
+    opts.offset_utc_min = match int("offsetUTC")? {
+        None => 0,
+        Some(m) if (-14 * 60..=14 * 60).contains(&m) => m,
+        Some(_) => return Err("offsetUTC: minutes from -840 to 840".to_owned()),
+    };
     opts.page_size = match int("pageSize")? {
         None => None,
         Some(n) if (1..=i64::from(usql::parser::MAX_LIMIT)).contains(&n) => Some(n as u32),
@@ -335,34 +449,40 @@ fn query_options(params: &HashMap<String, String>, session_timeout_ms: i64) -> R
     Ok((query.clone(), opts))
 }
 
-async fn run_query(state: Arc<AppState>, params: HashMap<String, String>, tree: bool) -> Response {
+async fn run_query(state: Arc<AppState>, client: ClientKey, params: HashMap<String, String>, tree: bool) -> Response {
     let (text, opts) = match query_options(&params, state.config.session_timeout_ms) {
         Ok(x) => x,
         Err(m) => return error_response(StatusCode::BAD_REQUEST, &m),
+    };
+    let Some(_client_slot) = state.query_clients.try_acquire(client) else {
+        state.metrics.queries_refused.with_label_values(&["per_client"]).inc();
+        let mut r = error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("at most {} queries at a time per client", state.config.queries_per_client),
+        );
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return r;
     };
     let Ok(_slot) = state.query_slots.acquire().await else {
         return error_response(StatusCode::SERVICE_UNAVAILABLE, "collector stopping");
     };
     let st = Arc::clone(&state);
-    let result = tokio::task::spawn_blocking(move || st.with_reader(|conn| usql::run(conn, &text, &opts))).await;
+    let result = tokio::task::spawn_blocking(move || {
+        st.with_reader(|conn| {
+            let started = Instant::now();
+            let r = usql::run(conn, &text, &opts);
+            st.metrics.query_seconds.observe(started.elapsed().as_secs_f64());
+            r
+        })
+    })
+    .await;
     let result = match result {
         Ok(Ok(r)) => r,
         Ok(Err(m)) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, &m),
         Err(_) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "query task failed"),
     };
     match result {
-        Ok(r) if tree => {
-            let pick = |branch: bool| -> Vec<usize> { (0..r.is_branch.len()).filter(|&i| r.is_branch[i] == branch).collect() };
-            let (branches, leaves) = (pick(true), pick(false));
-            let order: Vec<usize> = branches.iter().chain(&leaves).copied().collect();
-            let values: Vec<Vec<serde_json::Value>> =
-                r.values.iter().map(|row| order.iter().filter_map(|&i| row.get(i).cloned()).collect()).collect();
-            let names = |idx: &[usize]| -> Vec<String> { idx.iter().filter_map(|&i| r.column_names.get(i).cloned()).collect() };
-            json_response(
-                StatusCode::OK,
-                &json!({ "branchNames": names(&branches), "leafNames": names(&leaves), "values": values }),
-            )
-        }
+        Ok(r) if tree => json_response(StatusCode::OK, &tree_json(&r)),
         Ok(r) => json_response(
             StatusCode::OK,
             &json!({ "extrapolationLevel": 1, "columnNames": r.column_names, "values": r.values }),
@@ -374,11 +494,46 @@ async fn run_query(state: Arc<AppState>, params: HashMap<String, String>, tree: 
     }
 }
 
+/// The `/tree` shape: branch (plain) columns nest the rows as objects keyed by their values
+/// (as text; `null` for a missing value), the leaf (aggregate) values of a row are the array at
+/// the bottom. Rows on the same path add their leaves to the same array. Without branches the
+/// values are the leaf array itself.
+pub fn tree_json(r: &usql::QueryResult) -> serde_json::Value {
+    use serde_json::Value;
+    let pick = |branch: bool| -> Vec<usize> { (0..r.is_branch.len()).filter(|&i| r.is_branch[i] == branch).collect() };
+    let (branches, leaves) = (pick(true), pick(false));
+    let names = |idx: &[usize]| -> Vec<String> { idx.iter().filter_map(|&i| r.column_names.get(i).cloned()).collect() };
+    let key = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut root = if branches.is_empty() { Value::Array(Vec::new()) } else { Value::Object(serde_json::Map::new()) };
+    for row in &r.values {
+        let mut node = &mut root;
+        for (depth, &b) in branches.iter().enumerate() {
+            let k = row.get(b).map(key).unwrap_or_default();
+            let last = depth + 1 == branches.len();
+            let Value::Object(map) = node else { break };
+            node = map.entry(k).or_insert_with(|| if last { Value::Array(Vec::new()) } else { Value::Object(serde_json::Map::new()) });
+        }
+        if let Value::Array(list) = node {
+            list.extend(leaves.iter().filter_map(|&i| row.get(i).cloned()));
+        }
+    }
+    json!({ "branchNames": names(&branches), "leafNames": names(&leaves), "values": root, "extrapolationLevel": 1 })
+}
+
 /// A dashboard on an allowed origin may read query results (CORS); others get no CORS headers,
 /// so a browser keeps the response from their scripts.
-async fn with_query_cors(state: Arc<AppState>, headers: HeaderMap, params: HashMap<String, String>, tree: bool) -> Response {
+async fn with_query_cors(
+    state: Arc<AppState>,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    params: HashMap<String, String>,
+    tree: bool,
+) -> Response {
     let origin = check_origin(&state.config, &headers).ok().flatten().cloned();
-    let mut r = run_query(state, params, tree).await;
+    let mut r = run_query(Arc::clone(&state), query_client(&state.config, peer, &headers), params, tree).await;
     add_cors(&mut r, origin.as_ref());
     r
 }
@@ -386,18 +541,59 @@ async fn with_query_cors(state: Arc<AppState>, headers: HeaderMap, params: HashM
 /// Query-string parameters, or the reason they could not be read (a JSON 400 like any other).
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
-async fn usql_table(State(state): State<Arc<AppState>>, headers: HeaderMap, params: Params) -> Response {
+async fn usql_table(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
     match params {
-        Ok(Query(params)) => with_query_cors(state, headers, params, false).await,
+        Ok(Query(params)) => with_query_cors(state, peer, headers, params, false).await,
         Err(e) => error_response(StatusCode::BAD_REQUEST, &format!("query string: {}", e.body_text())),
     }
 }
 
-async fn usql_tree(State(state): State<Arc<AppState>>, headers: HeaderMap, params: Params) -> Response {
+async fn usql_tree(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
     match params {
-        Ok(Query(params)) => with_query_cors(state, headers, params, true).await,
+        Ok(Query(params)) => with_query_cors(state, peer, headers, params, true).await,
         Err(e) => error_response(StatusCode::BAD_REQUEST, &format!("query string: {}", e.body_text())),
     }
+}
+
+/// `GET /healthz`: the process is alive.
+async fn healthz() -> Response {
+    json_response(StatusCode::OK, &json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: 200 while the store answers and no shutdown has begun, else 503 with the reason.
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.shutting_down.load(Ordering::SeqCst) {
+        return json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({ "status": "shutting down" }));
+    }
+    let st = Arc::clone(&state);
+    let probe = tokio::task::spawn_blocking(move || {
+        st.with_reader(|conn| conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(|e| e.to_string()))
+    })
+    .await;
+    match probe {
+        Ok(Ok(Ok(_))) => json_response(StatusCode::OK, &json!({ "status": "ready" })),
+        Ok(Ok(Err(e)) | Err(e)) => json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({ "status": format!("store: {e}") })),
+        Err(_) => json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({ "status": "store probe failed" })),
+    }
+}
+
+/// `GET /metrics`: the operator metrics in the Prometheus text format.
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    let mut r = Response::new(Body::from(state.metrics.render()));
+    if let Ok(v) = HeaderValue::from_str(&crate::metrics::content_type()) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r
 }
 
 /// Serves `--static DIR` for GET and HEAD; `/` and directories mean their `index.html`.

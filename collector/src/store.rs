@@ -9,7 +9,9 @@
 //! integers, doubles as doubles and text as text, with no affinity conversion.
 
 use crate::beacon::{Beacon, Props};
-use crate::useragent;
+use crate::geo::Geo;
+use crate::goals::Goals;
+use crate::{derive, useragent};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::time::Duration;
@@ -102,6 +104,75 @@ const MIGRATIONS: &[&str] = &[
     // each action row. (Building them on an existing database reads every action once.)
     "CREATE INDEX actions_name ON actions(name, session_id, start_time, end_time, requests, request_errors, js_errors);
     CREATE INDEX actions_session ON actions(session_id, start_time, end_time, requests, request_errors, js_errors);",
+    // 3: what people query (timings, Web Vitals, resources, Apdex, rage clicks, screen, network,
+    // geo, the parsed user agent, derived experience) and one row per JS error. Timings are ms
+    // from the action's start (`navigation_start` is epoch ms); NULL means the browser did not
+    // give the metric. `server_time`, `network_time` and `frontend_time` are derived at ingest.
+    "ALTER TABLE actions ADD COLUMN navigation_start INTEGER;
+    ALTER TABLE actions ADD COLUMN request_start INTEGER;
+    ALTER TABLE actions ADD COLUMN response_start INTEGER;
+    ALTER TABLE actions ADD COLUMN response_end INTEGER;
+    ALTER TABLE actions ADD COLUMN document_interactive_time INTEGER;
+    ALTER TABLE actions ADD COLUMN dom_content_loaded_time INTEGER;
+    ALTER TABLE actions ADD COLUMN dom_complete_time INTEGER;
+    ALTER TABLE actions ADD COLUMN load_event_start INTEGER;
+    ALTER TABLE actions ADD COLUMN load_event_end INTEGER;
+    ALTER TABLE actions ADD COLUMN largest_contentful_paint INTEGER;
+    ALTER TABLE actions ADD COLUMN first_input_delay INTEGER;
+    ALTER TABLE actions ADD COLUMN interaction_to_next_paint INTEGER;
+    ALTER TABLE actions ADD COLUMN visually_complete_time INTEGER;
+    ALTER TABLE actions ADD COLUMN speed_index INTEGER;
+    ALTER TABLE actions ADD COLUMN cumulative_layout_shift REAL;
+    ALTER TABLE actions ADD COLUMN server_time INTEGER;
+    ALTER TABLE actions ADD COLUMN network_time INTEGER;
+    ALTER TABLE actions ADD COLUMN frontend_time INTEGER;
+    ALTER TABLE actions ADD COLUMN first_party_resources INTEGER;
+    ALTER TABLE actions ADD COLUMN third_party_resources INTEGER;
+    ALTER TABLE actions ADD COLUMN cdn_resources INTEGER;
+    ALTER TABLE actions ADD COLUMN apdex_category TEXT;
+    ALTER TABLE actions ADD COLUMN rage_clicks INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN screen_width INTEGER;
+    ALTER TABLE sessions ADD COLUMN screen_height INTEGER;
+    ALTER TABLE sessions ADD COLUMN screen_orientation TEXT;
+    ALTER TABLE sessions ADD COLUMN display_resolution TEXT;
+    ALTER TABLE sessions ADD COLUMN connection_type TEXT;
+    ALTER TABLE sessions ADD COLUMN rage_click_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN experience_score TEXT NOT NULL DEFAULT 'UNDEFINED';
+    ALTER TABLE sessions ADD COLUMN new_user INTEGER;
+    ALTER TABLE sessions ADD COLUMN browser_type TEXT;
+    ALTER TABLE sessions ADD COLUMN os_version TEXT;
+    ALTER TABLE sessions ADD COLUMN device TEXT;
+    ALTER TABLE sessions ADD COLUMN manufacturer TEXT;
+    ALTER TABLE sessions ADD COLUMN ip TEXT;
+    ALTER TABLE sessions ADD COLUMN city TEXT;
+    ALTER TABLE sessions ADD COLUMN region TEXT;
+    ALTER TABLE sessions ADD COLUMN country TEXT;
+    ALTER TABLE sessions ADD COLUMN continent TEXT;
+    ALTER TABLE sessions ADD COLUMN isp TEXT;
+    CREATE INDEX sessions_visitor ON sessions(app, vid, start_time);
+    CREATE TABLE errors (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL REFERENCES sessions(id),
+        action_row INTEGER REFERENCES actions(id),
+        app TEXT NOT NULL,
+        start_time INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        source TEXT,
+        line INTEGER,
+        col INTEGER,
+        type TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX errors_session ON errors(session_id);
+    CREATE INDEX errors_action ON errors(action_row);
+    CREATE INDEX errors_start ON errors(start_time);",
+    // 4: `browserMajorVersion` as text, `<family> <major>` (`Chrome 131`); the numeric
+    // `browser_major_version` stays beside it.
+    "ALTER TABLE sessions ADD COLUMN browser_version TEXT;",
+    // 5: conversion goals (JSON arrays of goal names) and key user actions, from `--goals`.
+    "ALTER TABLE actions ADD COLUMN matching_goals TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE actions ADD COLUMN key_user_action INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN matching_goals TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE sessions ADD COLUMN matching_goals_count INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The schema version this build writes.
@@ -136,6 +207,10 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// How long a connection waits for another's lock (a migration, another collector's write)
+/// before it fails with "database is locked".
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Opens (creating if needed) a database file and brings its schema up to date.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
@@ -158,7 +233,7 @@ pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 /// WAL lets readers run beside the single writer; `synchronous=NORMAL` in WAL mode loses at most
 /// the last transactions on power loss, never consistency, and keeps ingest fast.
 fn configure(conn: &Connection) -> Result<(), StoreError> {
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -169,23 +244,68 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Runs the migrations the file has not seen yet, each in its own transaction.
+/// Runs the migrations the file has not seen yet, all in one `BEGIN EXCLUSIVE` transaction
+/// that re-reads the version inside it: of several processes opening one new file at once
+/// (collectors in a rolling restart, `rumprops query` beside `serve`), one migrates and the
+/// others wait for its lock ([`BUSY_TIMEOUT`]) and then find nothing left to do.
 pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    check_not_newer(version)?;
+    if version == schema_version() {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN EXCLUSIVE")?;
+    let migrated = run_migrations(conn);
+    match migrated {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+fn check_not_newer(version: i64) -> Result<(), StoreError> {
     if version > schema_version() {
         return Err(StoreError(format!(
             "database schema version {version} is newer than this collector ({})",
             schema_version()
         )));
     }
+    Ok(())
+}
+
+/// The pending migrations, inside the caller's exclusive transaction.
+fn run_migrations(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    check_not_newer(version)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let next = i as i64 + 1;
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(sql).map_err(|e| StoreError(format!("migration {next}: {e}")))?;
-        tx.pragma_update(None, "user_version", next)?;
-        tx.commit()?;
+        conn.execute_batch(sql).map_err(|e| StoreError(format!("migration {next}: {e}")))?;
+        conn.pragma_update(None, "user_version", next)?;
     }
     Ok(())
+}
+
+/// What the collector knows of a beacon's sender besides the beacon: its `User-Agent`, its
+/// address as stored (`--ip`), and the geo fields of its address. Used when the beacon starts a
+/// session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// The address as stored (masked by default), if stored.
+    pub ip: Option<String>,
+    /// City, region, country, continent, ISP.
+    pub geo: Geo,
+}
+
+impl ClientInfo {
+    /// A client known by its user agent only.
+    pub fn with_user_agent(user_agent: Option<&str>) -> ClientInfo {
+        ClientInfo { user_agent: user_agent.map(str::to_owned), ..ClientInfo::default() }
+    }
 }
 
 /// Stores one validated beacon received at `now_ms` with the client's `User-Agent`.
@@ -195,14 +315,25 @@ pub fn ingest(
     user_agent: Option<&str>,
     now_ms: i64,
 ) -> Result<IngestOutcome, StoreError> {
-    let tx = conn.transaction()?;
-    let outcome = ingest_in(&tx, beacon, user_agent, now_ms)?;
+    ingest_from(conn, beacon, &ClientInfo::with_user_agent(user_agent), &Goals::default(), now_ms)
+}
+
+/// Stores one validated beacon received at `now_ms` from `client`, evaluating `goals`.
+pub fn ingest_from(
+    conn: &mut Connection,
+    beacon: &Beacon,
+    client: &ClientInfo,
+    goals: &Goals,
+    now_ms: i64,
+) -> Result<IngestOutcome, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let outcome = ingest_in(&tx, beacon, client, goals, now_ms)?;
     tx.commit()?;
     Ok(outcome)
 }
 
-/// A beacon waiting to be stored, with the client's `User-Agent`.
-pub type Pending = (Beacon, Option<String>);
+/// A beacon waiting to be stored, with what is known of its sender.
+pub type Pending = (Beacon, ClientInfo);
 
 /// Stores several beacons in one transaction, each inside its own savepoint: a beacon that
 /// fails is rolled back alone and the others are kept. Nothing is durable (and no beacon may be
@@ -212,13 +343,16 @@ pub type Pending = (Beacon, Option<String>);
 pub fn ingest_group(
     conn: &mut Connection,
     beacons: &[Pending],
+    goals: &Goals,
     now_ms: i64,
 ) -> Result<Vec<Result<IngestOutcome, StoreError>>, StoreError> {
-    let mut tx = conn.transaction()?;
+    // IMMEDIATE takes the write lock at BEGIN, where SQLite waits for another collector's
+    // write (busy timeout); a deferred transaction that upgrades later fails at once instead.
+    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut out = Vec::with_capacity(beacons.len());
-    for (beacon, user_agent) in beacons {
+    for (beacon, client) in beacons {
         let sp = tx.savepoint()?;
-        match ingest_in(&sp, beacon, user_agent.as_deref(), now_ms) {
+        match ingest_in(&sp, beacon, client, goals, now_ms) {
             Ok(outcome) => {
                 sp.commit()?;
                 out.push(Ok(outcome));
@@ -232,7 +366,13 @@ pub fn ingest_group(
 }
 
 /// The writes of one beacon, inside a transaction or savepoint the caller commits.
-fn ingest_in(tx: &Connection, beacon: &Beacon, user_agent: Option<&str>, now_ms: i64) -> Result<IngestOutcome, StoreError> {
+fn ingest_in(
+    tx: &Connection,
+    beacon: &Beacon,
+    client: &ClientInfo,
+    goals: &Goals,
+    now_ms: i64,
+) -> Result<IngestOutcome, StoreError> {
     let inserted = tx.prepare_cached(
         "INSERT INTO beacons (sid, seq, sent_at, received_at, action_count) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (sid, seq) DO NOTHING",
@@ -241,8 +381,8 @@ fn ingest_in(tx: &Connection, beacon: &Beacon, user_agent: Option<&str>, now_ms:
     if inserted == 0 {
         return Ok(IngestOutcome::Duplicate);
     }
-    let (session_id, is_new) = fold_session(tx, beacon, user_agent, now_ms)?;
-    insert_actions(tx, session_id, !is_new, beacon)?;
+    let (session_id, is_new) = fold_session(tx, beacon, client, now_ms)?;
+    insert_actions(tx, session_id, !is_new, beacon, goals)?;
     {
         let mut stmt = tx.prepare_cached("INSERT INTO issues (session_id, seq, key, reason) VALUES (?1, ?2, ?3, ?4)")?;
         for issue in &beacon.issues {
@@ -252,14 +392,62 @@ fn ingest_in(tx: &Connection, beacon: &Beacon, user_agent: Option<&str>, now_ms:
     // Counters are recomputed from the stored actions, so an action resent in a later beacon
     // (same id) replaces its earlier copy instead of being counted twice.
     tx.prepare_cached(
-        "UPDATE sessions SET (action_count, request_count, request_error_count, js_error_count, end_time) =
+        "UPDATE sessions SET (action_count, request_count, request_error_count, js_error_count, rage_click_count, end_time) =
             (SELECT COUNT(*), COALESCE(SUM(requests), 0), COALESCE(SUM(request_errors), 0), COALESCE(SUM(js_errors), 0),
-                    MAX(sessions.start_time, COALESCE(MAX(end_time), sessions.start_time))
+                    COALESCE(SUM(rage_clicks), 0), MAX(sessions.start_time, COALESCE(MAX(end_time), sessions.start_time))
              FROM actions WHERE session_id = ?1)
          WHERE id = ?1",
     )?
     .execute(params![session_id])?;
+    update_experience(tx, session_id)?;
+    if !goals.goals.is_empty() {
+        update_session_goals(tx, session_id, goals)?;
+    }
     Ok(IngestOutcome::Stored)
+}
+
+/// Recomputes the session's `userExperienceScore` from its stored actions
+/// ([`derive::experience_score`]).
+fn update_experience(tx: &Connection, session_id: i64) -> Result<(), StoreError> {
+    let (satisfied, tolerating, frustrated, js_errors, rage_clicks): (i64, i64, i64, i64, i64) = tx
+        .prepare_cached(
+            "SELECT COALESCE(SUM(apdex_category = 'SATISFIED'), 0), COALESCE(SUM(apdex_category = 'TOLERATING'), 0),
+                    COALESCE(SUM(apdex_category = 'FRUSTRATED'), 0), COALESCE(SUM(js_errors), 0), COALESCE(SUM(rage_clicks), 0)
+             FROM actions WHERE session_id = ?1",
+        )?
+        .query_row(params![session_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+    let last: Option<Option<String>> = tx
+        .prepare_cached("SELECT apdex_category FROM actions WHERE session_id = ?1 ORDER BY start_time DESC, id DESC LIMIT 1")?
+        .query_row(params![session_id], |r| r.get(0))
+        .optional()?;
+    let inputs = derive::ExperienceInputs {
+        satisfied,
+        tolerating,
+        frustrated,
+        js_errors,
+        rage_clicks,
+        last_frustrated: last.flatten().as_deref() == Some("FRUSTRATED"),
+    };
+    tx.prepare_cached("UPDATE sessions SET experience_score = ?2 WHERE id = ?1")?
+        .execute(params![session_id, derive::experience_score(&inputs)])?;
+    Ok(())
+}
+
+/// Recomputes the session's `matchingConversionGoals` from its stored actions' goals, its
+/// duration and its action count ([`Goals::session_goals`]).
+fn update_session_goals(tx: &Connection, session_id: i64, goals: &Goals) -> Result<(), StoreError> {
+    let (duration, action_count): (i64, i64) = tx
+        .prepare_cached("SELECT end_time - start_time, action_count FROM sessions WHERE id = ?1")?
+        .query_row(params![session_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let reached: std::collections::HashSet<String> = tx
+        .prepare_cached("SELECT DISTINCT j.value FROM actions a, json_each(a.matching_goals) j WHERE a.session_id = ?1")?
+        .query_map(params![session_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let matched = goals.session_goals(duration, action_count, |name| reached.contains(name));
+    let json = serde_json::to_string(&matched).map_err(|e| StoreError(e.to_string()))?;
+    tx.prepare_cached("UPDATE sessions SET matching_goals = ?2, matching_goals_count = ?3 WHERE id = ?1")?
+        .execute(params![session_id, json, matched.len() as i64])?;
+    Ok(())
 }
 
 /// Creates or updates the session row and its properties; returns the session's row id and
@@ -267,8 +455,15 @@ fn ingest_in(tx: &Connection, beacon: &Beacon, user_agent: Option<&str>, now_ms:
 ///
 /// Fold rules: `start` is the earliest seen; `userId` and `ended` come from the beacon with the
 /// highest seq that carries one (a later beacon without a user id does not erase it); each
-/// session property is last-wins by beacon seq, so beacons arriving out of order fold the same.
-fn fold_session(tx: &Connection, b: &Beacon, user_agent: Option<&str>, now_ms: i64) -> Result<(i64, bool), StoreError> {
+/// session property is last-wins by beacon seq, so beacons arriving out of order fold the same;
+/// the screen and the connection come from the first beacon that carries them.
+fn fold_session(tx: &Connection, b: &Beacon, client: &ClientInfo, now_ms: i64) -> Result<(i64, bool), StoreError> {
+    let user_agent = client.user_agent.as_deref();
+    // Screen and connection: the first beacon that carries them sets them.
+    let screen = &b.session.screen;
+    let orientation = screen.orientation.as_deref().or_else(|| derive::orientation(screen.width, screen.height));
+    let resolution = derive::display_resolution(screen.width, screen.height);
+    let connection = b.session.connection.as_deref().map(derive::connection_type);
     let existing: Option<i64> =
         tx.query_row("SELECT id FROM sessions WHERE sid = ?1", params![b.sid], |r| r.get(0)).optional()?;
     let session_id = match existing {
@@ -283,20 +478,52 @@ fn fold_session(tx: &Connection, b: &Beacon, user_agent: Option<&str>, now_ms: i
                     end_reason_seq = CASE WHEN ?6 IS NOT NULL AND (end_reason_seq IS NULL OR ?5 >= end_reason_seq) THEN ?5 ELSE end_reason_seq END,
                     beacon_count = beacon_count + 1,
                     exported = 0,
-                    last_seen = MAX(last_seen, ?7)
+                    last_seen = MAX(last_seen, ?7),
+                    screen_width = COALESCE(screen_width, ?8),
+                    screen_height = COALESCE(screen_height, ?9),
+                    screen_orientation = COALESCE(screen_orientation, ?10),
+                    display_resolution = COALESCE(display_resolution, ?11),
+                    connection_type = COALESCE(connection_type, ?12)
                  WHERE id = ?1",
-                params![id, b.session.start, b.vid, b.session.user_id, b.seq, b.session.ended, now_ms],
+                params![
+                    id,
+                    b.session.start,
+                    b.vid,
+                    b.session.user_id,
+                    b.seq,
+                    b.session.ended,
+                    now_ms,
+                    screen.width,
+                    screen.height,
+                    orientation,
+                    resolution,
+                    connection
+                ],
             )?;
             id
         }
         None => {
             let ua = user_agent.map(useragent::parse).unwrap_or_default();
+            // A new user: no earlier session of this visitor id in this application. Without a
+            // visitor id (privacy modes) it is unknown.
+            let new_user: Option<bool> = match &b.vid {
+                None => None,
+                Some(vid) => Some(
+                    tx.prepare_cached("SELECT 1 FROM sessions WHERE app = ?1 AND vid = ?2 AND start_time <= ?3 LIMIT 1")?
+                        .query_row(params![b.app, vid, b.session.start], |_| Ok(()))
+                        .optional()?
+                        .is_none(),
+                ),
+            };
             tx.execute(
                 "INSERT INTO sessions (sid, app, vid, user_id, user_id_seq, user_type, user_agent, browser_family,
                     browser_major_version, os_family, start_time, end_time, end_reason, end_reason_seq,
-                    beacon_count, first_seen, last_seen)
+                    beacon_count, first_seen, last_seen, screen_width, screen_height, screen_orientation,
+                    display_resolution, connection_type, new_user, browser_type, browser_version, os_version, device,
+                    manufacturer, ip, city, region, country, continent, isp)
                  VALUES (?1, ?2, ?3, ?4, CASE WHEN ?4 IS NULL THEN NULL ELSE ?5 END, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12,
-                    CASE WHEN ?12 IS NULL THEN NULL ELSE ?5 END, 1, ?13, ?13)",
+                    CASE WHEN ?12 IS NULL THEN NULL ELSE ?5 END, 1, ?13, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
+                    ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
                 params![
                     b.sid,
                     b.app,
@@ -310,10 +537,33 @@ fn fold_session(tx: &Connection, b: &Beacon, user_agent: Option<&str>, now_ms: i
                     ua.os_family,
                     b.session.start,
                     b.session.ended,
-                    now_ms
+                    now_ms,
+                    screen.width,
+                    screen.height,
+                    orientation,
+                    resolution,
+                    connection,
+                    new_user,
+                    ua.browser_type,
+                    ua.browser_version,
+                    ua.os_version,
+                    ua.device,
+                    ua.manufacturer,
+                    client.ip,
+                    client.geo.city,
+                    client.geo.region,
+                    client.geo.country,
+                    client.geo.continent,
+                    client.geo.isp
                 ],
             )?;
-            tx.last_insert_rowid()
+            let id = tx.last_insert_rowid();
+            if let (Some(vid), Some(true)) = (&b.vid, new_user) {
+                // A later session of this visitor that arrived first is no longer its first.
+                tx.prepare_cached("UPDATE sessions SET new_user = 0 WHERE app = ?1 AND vid = ?2 AND start_time > ?3 AND id <> ?4")?
+                    .execute(params![b.app, vid, b.session.start, id])?;
+            }
+            id
         }
     };
     let mut stmt = tx.prepare_cached(
@@ -329,13 +579,24 @@ fn fold_session(tx: &Connection, b: &Beacon, user_agent: Option<&str>, now_ms: i
 
 /// Inserts the beacon's actions; `may_exist` is false for a session created by this beacon,
 /// which skips looking for earlier copies.
-fn insert_actions(tx: &Connection, session_id: i64, may_exist: bool, b: &Beacon) -> Result<(), StoreError> {
+fn insert_actions(tx: &Connection, session_id: i64, may_exist: bool, b: &Beacon, goals: &Goals) -> Result<(), StoreError> {
     let mut find = tx.prepare_cached("SELECT id, seq FROM actions WHERE session_id = ?1 AND action_id = ?2")?;
     let mut drop_props = tx.prepare_cached("DELETE FROM action_props WHERE action_id = ?1")?;
+    let mut drop_errors = tx.prepare_cached("DELETE FROM errors WHERE action_row = ?1")?;
     let mut drop_action = tx.prepare_cached("DELETE FROM actions WHERE id = ?1")?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO actions (session_id, action_id, seq, app, kind, name, start_time, end_time, url, requests,
-            request_errors, js_errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            request_errors, js_errors, navigation_start, request_start, response_start, response_end,
+            document_interactive_time, dom_content_loaded_time, dom_complete_time, load_event_start, load_event_end,
+            largest_contentful_paint, first_input_delay, interaction_to_next_paint, visually_complete_time, speed_index,
+            cumulative_layout_shift, server_time, network_time, frontend_time, first_party_resources,
+            third_party_resources, cdn_resources, apdex_category, rage_clicks, matching_goals, key_user_action)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
+            ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37)",
+    )?;
+    let mut insert_error = tx.prepare_cached(
+        "INSERT INTO errors (session_id, action_row, app, start_time, name, source, line, col, type)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'Error')",
     )?;
     let mut insert_prop =
         tx.prepare_cached("INSERT INTO action_props (action_id, type, key, value) VALUES (?1, ?2, ?3, ?4)")?;
@@ -351,8 +612,18 @@ fn insert_actions(tx: &Connection, session_id: i64, may_exist: bool, b: &Beacon)
                 continue;
             }
             drop_props.execute(params![old_id])?;
+            drop_errors.execute(params![old_id])?;
             drop_action.execute(params![old_id])?;
         }
+        let action_goals = if goals.goals.is_empty() {
+            "[]".to_owned()
+        } else {
+            serde_json::to_string(&goals.action_goals(&a.name, &a.url)).map_err(|e| StoreError(e.to_string()))?
+        };
+        let t = &a.timings;
+        let (server_time, network_time, frontend_time) = derive::derived_times(t, a.end - a.start);
+        let [navigation_start, request_start, response_start, response_end, interactive, content_loaded, complete, load_start, load_end, lcp, fid, inp, visually_complete, speed_index] =
+            t.integers();
         insert.execute(params![
             session_id,
             a.id,
@@ -365,9 +636,37 @@ fn insert_actions(tx: &Connection, session_id: i64, may_exist: bool, b: &Beacon)
             a.url,
             a.requests,
             a.request_errors,
-            a.js_errors
+            a.js_errors,
+            navigation_start,
+            request_start,
+            response_start,
+            response_end,
+            interactive,
+            content_loaded,
+            complete,
+            load_start,
+            load_end,
+            lcp,
+            fid,
+            inp,
+            visually_complete,
+            speed_index,
+            t.cumulative_layout_shift,
+            server_time,
+            network_time,
+            frontend_time,
+            a.resources.first_party,
+            a.resources.third_party,
+            a.resources.cdn,
+            a.apdex,
+            a.rage_clicks.unwrap_or(0),
+            action_goals,
+            goals.is_key_user_action(&a.name)
         ])?;
         let action_row = tx.last_insert_rowid();
+        for e in &a.errors {
+            insert_error.execute(params![session_id, action_row, b.app, e.time, e.message, e.file, e.line, e.column])?;
+        }
         for_each_prop(&a.props, |ty, key, value| insert_prop.execute(params![action_row, ty, key, value]).map(|_| ()))?;
     }
     Ok(())
@@ -397,7 +696,7 @@ fn for_each_prop(
 /// Row counts of the main tables, for tests and `rumprops query --stats`-style checks.
 pub fn table_counts(conn: &Connection) -> Result<Vec<(&'static str, i64)>, StoreError> {
     let mut out = Vec::new();
-    for table in ["sessions", "beacons", "actions", "session_props", "action_props", "issues"] {
+    for table in ["sessions", "beacons", "actions", "session_props", "action_props", "issues", "errors"] {
         let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
         out.push((table, n));
     }
@@ -453,7 +752,7 @@ mod tests {
         let big: i64 = conn.query_row("SELECT value FROM session_props WHERE key = 'big'", [], |r| r.get(0)).unwrap();
         assert_eq!(big, i64::MAX);
         let counts = table_counts(&conn).unwrap();
-        assert_eq!(counts, vec![("sessions", 1), ("beacons", 3), ("actions", 3), ("session_props", 2), ("action_props", 3), ("issues", 3)]);
+        assert_eq!(counts, vec![("sessions", 1), ("beacons", 3), ("actions", 3), ("session_props", 2), ("action_props", 3), ("issues", 3), ("errors", 0)]);
         drop(conn);
         // Reopening runs no migration again.
         let conn = open(&path).unwrap();
@@ -472,7 +771,7 @@ mod group_tests {
                "actions":[{{"id":"x","kind":"load","name":"n","start":1,"end":2,"url":"u","requests":0,"requestErrors":0,"jsErrors":0,
                "props":{{"long":{{"n":1}}}}}}]}}"#
         );
-        (parse_beacon(body.as_bytes()).unwrap(), None)
+        (parse_beacon(body.as_bytes()).unwrap(), ClientInfo::default())
     }
 
     #[test]
@@ -486,14 +785,14 @@ mod group_tests {
         )
         .unwrap();
         let group = [pending("good1"), pending("bad"), pending("good2"), pending("good1")];
-        let out = ingest_group(&mut conn, &group, 5).unwrap();
+        let out = ingest_group(&mut conn, &group, &Goals::default(), 5).unwrap();
         assert!(matches!(out[0], Ok(IngestOutcome::Stored)));
         assert!(out[1].as_ref().unwrap_err().to_string().contains("refused"));
         assert!(matches!(out[2], Ok(IngestOutcome::Stored)));
         assert!(matches!(out[3], Ok(IngestOutcome::Duplicate)), "a duplicate within one group");
         assert_eq!(
             table_counts(&conn).unwrap(),
-            vec![("sessions", 2), ("beacons", 2), ("actions", 2), ("session_props", 2), ("action_props", 2), ("issues", 0)]
+            vec![("sessions", 2), ("beacons", 2), ("actions", 2), ("session_props", 2), ("action_props", 2), ("issues", 0), ("errors", 0)]
         );
     }
 }

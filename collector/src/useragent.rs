@@ -1,84 +1,152 @@
-//! The browser fields of a session, read from the `User-Agent` header of its first beacon.
+//! The browser fields of a session, read from the `User-Agent` header of its first beacon with
+//! the `ua-parser` crate over the uap-core regexes (`data/uap-core/regexes.yaml`, compiled into
+//! the binary). The regexes are compiled once per process, on first use ([`warm_up`] does it at
+//! start, so the first beacon does not wait for it).
 //!
-//! A deliberately small reader: the browser family and major version, the OS family, and a
-//! user type (`ROBOT` for self-declared crawlers, `REAL_USER` otherwise). Headless Chromium
-//! counts as a real user, so end-to-end tests see their sessions like any visitor's.
+//! From the parser's browser, OS and device results:
+//! - `browserFamily` (`Chrome`, `Mobile Safari`, `HeadlessChrome`, `Googlebot`, … or `Other`),
+//!   `browserMajorVersion` as `<family> <major>` (`Chrome 131`), and the major alone as a number;
+//! - `osFamily` (`Windows`, `Mac OS X`, `iOS`, `Android`, `Linux`, … or `Other`), `osVersion`
+//!   (`10`, `17.1`: the version parts the parser found, dot-joined);
+//! - `device` (the device family, `iPhone`, `Samsung SM-S918B`, `Mac`) and `manufacturer` (its
+//!   brand, `Apple`, `Samsung`; the parser's `Generic…` brands count as unknown); NULL when the
+//!   parser knows no device (desktop Windows and Linux) and for robots;
+//! - `browserType`: `Robot` for crawlers (the parser's `Spider` device, or a browser family naming
+//!   a bot, crawler or spider) and for clients that are no browser (a user agent not starting with
+//!   `Mozilla/` or `Opera/`: curl, HTTP libraries), `Synthetic` for headless and automation browsers (`Headless…`
+//!   families, PhantomJS, Lighthouse), `Mobile Browser` on a mobile OS or a phone/tablet device,
+//!   `Desktop Browser` otherwise, `Other` when the parser knows no browser;
+//! - `userType` from it: `ROBOT`, `SYNTHETIC` or `REAL_USER`.
+
+use std::sync::OnceLock;
+
+/// The uap-core regexes (npm `uap-core` 0.18.0).
+const REGEXES: &str = include_str!("../data/uap-core/regexes.yaml");
 
 /// What the collector derives from a user agent string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserAgentInfo {
-    /// `REAL_USER` or `ROBOT`.
+    /// `REAL_USER`, `ROBOT` or `SYNTHETIC`.
     pub user_type: &'static str,
-    /// `Edge`, `Opera`, `Chrome`, `Firefox`, `Safari`, or `Other`.
-    pub browser_family: &'static str,
-    /// The major version, when the family's token carries one.
+    /// `Desktop Browser`, `Mobile Browser`, `Robot`, `Synthetic` or `Other`.
+    pub browser_type: &'static str,
+    /// The browser family, `Other` when unknown.
+    pub browser_family: String,
+    /// `<family> <major>`, when the parser found a major version.
+    pub browser_version: Option<String>,
+    /// The major version as a number, when it is one.
     pub browser_major_version: Option<i64>,
-    /// `Windows`, `Android`, `iOS`, `macOS`, `Linux`, `ChromeOS`, or `Other`.
-    pub os_family: &'static str,
+    /// The OS family, `Other` when unknown.
+    pub os_family: String,
+    /// The OS version parts found, dot-joined.
+    pub os_version: Option<String>,
+    /// The device family, when the parser knows one.
+    pub device: Option<String>,
+    /// The device brand, when the parser knows one.
+    pub manufacturer: Option<String>,
 }
 
 impl Default for UserAgentInfo {
+    /// No `User-Agent` header: nothing known, a real user.
     fn default() -> Self {
-        UserAgentInfo { user_type: "REAL_USER", browser_family: "Other", browser_major_version: None, os_family: "Other" }
+        UserAgentInfo {
+            user_type: "REAL_USER",
+            browser_type: "Other",
+            browser_family: "Other".to_owned(),
+            browser_version: None,
+            browser_major_version: None,
+            os_family: "Other".to_owned(),
+            os_version: None,
+            device: None,
+            manufacturer: None,
+        }
     }
 }
 
-/// Reads a user agent string; unknown parts are `Other`.
-pub fn parse(ua: &str) -> UserAgentInfo {
-    let lower = ua.to_ascii_lowercase();
-    let robot = ["bot", "crawler", "spider", "slurp"].iter().any(|w| lower.contains(w));
-    // Order matters: Edge and Opera also say Chrome; Chrome also says Safari.
-    let (browser_family, token) = if ua.contains("Edg/") {
-        ("Edge", "Edg/")
-    } else if ua.contains("OPR/") {
-        ("Opera", "OPR/")
-    } else if ua.contains("Firefox/") {
-        ("Firefox", "Firefox/")
-    } else if ua.contains("Chrome/") {
-        ("Chrome", "Chrome/")
-    } else if ua.contains("Safari/") && ua.contains("Version/") {
-        ("Safari", "Version/")
-    } else {
-        ("Other", "")
-    };
-    let browser_major_version = if token.is_empty() {
-        None
-    } else {
-        ua.split(token).nth(1).and_then(|rest| {
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse().ok()
-        })
-    };
-    let os_family = if ua.contains("Windows") {
-        "Windows"
-    } else if ua.contains("Android") {
-        "Android"
-    } else if ua.contains("iPhone") || ua.contains("iPad") {
-        "iOS"
-    } else if ua.contains("Mac OS X") {
-        "macOS"
-    } else if ua.contains("CrOS") {
-        "ChromeOS"
-    } else if ua.contains("Linux") {
-        "Linux"
-    } else {
-        "Other"
-    };
-    UserAgentInfo { user_type: if robot { "ROBOT" } else { "REAL_USER" }, browser_family, browser_major_version, os_family }
+fn extractor() -> &'static ua_parser::Extractor<'static> {
+    static EXTRACTOR: OnceLock<ua_parser::Extractor<'static>> = OnceLock::new();
+    EXTRACTOR.get_or_init(|| {
+        // The file is part of the binary and tested: failing here is a build defect.
+        let regexes: ua_parser::Regexes<'static> =
+            serde_yaml_ng::from_str(REGEXES).expect("the bundled uap-core regexes.yaml parses");
+        ua_parser::Extractor::try_from(regexes).expect("the bundled uap-core regexes compile")
+    })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Compiles the regexes now rather than on the first beacon.
+pub fn warm_up() {
+    extractor();
+}
 
-    #[test]
-    fn common_agents() {
-        let chrome = parse("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36");
-        assert_eq!((chrome.browser_family, chrome.os_family, chrome.user_type), ("Chrome", "Linux", "REAL_USER"));
-        let chrome = parse("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36");
-        assert_eq!((chrome.browser_family, chrome.browser_major_version, chrome.os_family), ("Chrome", Some(131), "Windows"));
-        let ff = parse("Mozilla/5.0 (Macintosh; Intel Mac OS X 14.1; rv:133.0) Gecko/20100101 Firefox/133.0");
-        assert_eq!((ff.browser_family, ff.browser_major_version, ff.os_family), ("Firefox", Some(133), "macOS"));
-        assert_eq!(parse("Googlebot/2.1 (+http://www.google.com/bot.html)").user_type, "ROBOT");
+/// OS families whose browsers are mobile browsers.
+const MOBILE_OS: [&str; 12] = [
+    "iOS",
+    "iPadOS",
+    "Android",
+    "Windows Phone",
+    "Windows Mobile",
+    "BlackBerry OS",
+    "BlackBerry Tablet OS",
+    "KaiOS",
+    "Firefox OS",
+    "Symbian OS",
+    "Tizen",
+    "Sailfish",
+];
+
+/// Reads a user agent string; unknown parts are `Other` or absent.
+pub fn parse(ua: &str) -> UserAgentInfo {
+    let (browser, os, device) = extractor().extract(ua);
+    let browser_family = browser.as_ref().map_or("Other", |b| b.family.as_ref()).to_owned();
+    let major = browser.as_ref().and_then(|b| b.major).filter(|m| !m.is_empty());
+    let os_family = os.as_ref().map_or("Other", |o| o.os.as_ref()).to_owned();
+    let os_version = os.as_ref().and_then(|o| {
+        let parts: Vec<String> = [&o.major, &o.minor, &o.patch]
+            .into_iter()
+            .map_while(|p| p.as_ref().filter(|p| !p.is_empty()).map(|p| p.to_string()))
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("."))
+    });
+    let device_family = device.as_ref().map(|d| d.device.to_string()).filter(|d| d != "Other");
+    let manufacturer = device.as_ref().and_then(|d| d.brand.as_deref()).filter(|b| !b.is_empty() && !b.starts_with("Generic")).map(str::to_owned);
+    let lower_family = browser_family.to_ascii_lowercase();
+    // Browsers (and the crawlers that render like one) all start with `Mozilla/` (old Opera with
+    // `Opera/`); anything else is a tool (curl, HTTP libraries), counted with the robots.
+    let browser_like = ua.starts_with("Mozilla/") || ua.starts_with("Opera/");
+    let robot = device_family.as_deref() == Some("Spider")
+        || ["bot", "crawler", "spider", "slurp"].iter().any(|w| lower_family.contains(w))
+        || !browser_like;
+    let synthetic = lower_family.starts_with("headless")
+        || ["HeadlessChrome", "PhantomJS", "Lighthouse"].iter().any(|w| ua.contains(w));
+    let mobile = MOBILE_OS.contains(&os_family.as_str())
+        || device_family.as_deref().is_some_and(|d| ["iPhone", "iPad", "iPod", "Generic Smartphone", "Generic Tablet", "Generic Feature Phone"].contains(&d));
+    // A crawler's "device" is the parser's Spider marker, not a device.
+    let (device_family, manufacturer) = if robot { (None, None) } else { (device_family, manufacturer) };
+    let browser_type = if robot {
+        "Robot"
+    } else if synthetic {
+        "Synthetic"
+    } else if browser.is_none() {
+        "Other"
+    } else if mobile {
+        "Mobile Browser"
+    } else {
+        "Desktop Browser"
+    };
+    let user_type = match browser_type {
+        "Robot" => "ROBOT",
+        "Synthetic" => "SYNTHETIC",
+        _ => "REAL_USER",
+    };
+    UserAgentInfo {
+        user_type,
+        browser_type,
+        browser_version: major.map(|m| format!("{browser_family} {m}")),
+        browser_major_version: major.and_then(|m| m.parse().ok()),
+        browser_family,
+        os_family,
+        os_version,
+        device: device_family,
+        manufacturer,
     }
 }

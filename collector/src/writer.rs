@@ -5,9 +5,12 @@
 //! outcome only after the group's commit, so a 204 always means stored.
 
 use crate::beacon::Beacon;
-use crate::store::{self, IngestOutcome, Pending};
+use crate::goals::Goals;
+use crate::metrics::Metrics;
+use crate::store::{self, ClientInfo, IngestOutcome, Pending};
 use rusqlite::Connection;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::time::Instant;
 use tokio::sync::oneshot;
 
 /// Most beacons per transaction.
@@ -15,10 +18,13 @@ pub const MAX_GROUP: usize = 64;
 /// Beacons that may wait for the writer; beyond that the server answers 503 (the agent retries).
 pub const QUEUE_CAPACITY: usize = 4096;
 
-/// One beacon to store and where to send its outcome.
-struct Job {
-    pending: Pending,
-    reply: oneshot::Sender<Result<IngestOutcome, String>>,
+/// One beacon to store and where to send its outcome, or the order to stop.
+// `Stop` is sent once per run: boxing every beacon to shrink it would cost more than it saves.
+#[allow(clippy::large_enum_variant)]
+enum Job {
+    Store { pending: Pending, reply: oneshot::Sender<Result<IngestOutcome, String>> },
+    /// Store what is queued, then close the connection and end (graceful shutdown).
+    Stop,
 }
 
 /// Why a beacon could not be handed to the writer.
@@ -34,6 +40,7 @@ pub enum SubmitError {
 #[derive(Clone)]
 pub struct Writer {
     tx: SyncSender<Job>,
+    metrics: Metrics,
 }
 
 /// The writer thread, to wait for at shutdown: it ends, closing the write connection, once
@@ -48,53 +55,87 @@ impl WriterThread {
 }
 
 impl Writer {
-    /// Starts the writer thread on an open, migrated connection.
-    pub fn start(conn: Connection) -> Result<(Writer, WriterThread), String> {
+    /// Starts the writer thread on an open, migrated connection; it keeps the queue depth and
+    /// the write latency in `metrics`, and evaluates `goals` on what it stores.
+    pub fn start(conn: Connection, metrics: Metrics, goals: Goals) -> Result<(Writer, WriterThread), String> {
         let (tx, rx) = sync_channel(QUEUE_CAPACITY);
+        let m = metrics.clone();
         let handle = std::thread::Builder::new()
             .name("rumprops-writer".to_owned())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, &m, &goals))
             .map_err(|e| format!("cannot start the writer thread: {e}"))?;
-        Ok((Writer { tx }, WriterThread(handle)))
+        Ok((Writer { tx, metrics }, WriterThread(handle)))
+    }
+
+    /// Asks the writer to store what is queued and end; beacons submitted after that are not
+    /// stored (their senders get an error, never an acknowledgement). Blocks while the queue is
+    /// full, so call it from a blocking thread.
+    pub fn stop(&self) {
+        let _ = self.tx.send(Job::Stop);
     }
 
     /// Queues a beacon; the receiver yields its outcome once its group is committed.
     pub fn submit(
         &self,
         beacon: Beacon,
-        user_agent: Option<String>,
+        client: ClientInfo,
     ) -> Result<oneshot::Receiver<Result<IngestOutcome, String>>, SubmitError> {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Job { pending: (beacon, user_agent), reply }) {
-            Ok(()) => Ok(rx),
+        match self.tx.try_send(Job::Store { pending: (beacon, client), reply }) {
+            Ok(()) => {
+                self.metrics.queue_depth.inc();
+                Ok(rx)
+            }
             Err(TrySendError::Full(_)) => Err(SubmitError::Busy),
             Err(TrySendError::Disconnected(_)) => Err(SubmitError::Stopped),
         }
     }
 }
 
-/// The writer loop: ends when every [`Writer`] handle is dropped.
-fn run(mut conn: Connection, rx: Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
+/// The writer loop: ends on [`Job::Stop`] (after storing what was queued before it) or when
+/// every [`Writer`] handle is dropped.
+fn run(mut conn: Connection, rx: Receiver<Job>, metrics: &Metrics, goals: &Goals) {
+    let mut stopping = false;
+    while !stopping {
+        let Ok(first) = rx.recv() else { break };
+        let mut jobs = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Store { pending, reply } => jobs.push((pending, reply)),
+                Job::Stop => stopping = true,
+            }
+            // After a stop, take everything still queued; otherwise up to a group.
+            if stopping || jobs.len() < MAX_GROUP {
+                next = rx.try_recv().ok();
             }
         }
-        let (pending, replies): (Vec<Pending>, Vec<_>) = jobs.into_iter().map(|j| (j.pending, j.reply)).unzip();
-        match store::ingest_group(&mut conn, &pending, store::now_ms()) {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(outcome.map_err(|e| e.to_string()));
-                }
+        while !jobs.is_empty() {
+            let group: Vec<(Pending, Reply)> = jobs.drain(..jobs.len().min(MAX_GROUP)).collect();
+            store_group(&mut conn, group, metrics, goals);
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<IngestOutcome, String>>;
+
+/// Stores one group and answers each of its senders after the commit.
+fn store_group(conn: &mut Connection, group: Vec<(Pending, Reply)>, metrics: &Metrics, goals: &Goals) {
+    let started = Instant::now();
+    metrics.queue_depth.sub(group.len() as i64);
+    let (pending, replies): (Vec<Pending>, Vec<Reply>) = group.into_iter().unzip();
+    let result = store::ingest_group(conn, &pending, goals, store::now_ms());
+    metrics.write_seconds.observe(started.elapsed().as_secs_f64());
+    match result {
+        Ok(outcomes) => {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(outcome.map_err(|e| e.to_string()));
             }
-            Err(e) => {
-                let message = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(message.clone()));
-                }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(message.clone()));
             }
         }
     }

@@ -114,5 +114,5 @@ fn receiver_failures_lose_nothing() {
     assert_eq!(sids, ["a", "b", "c"]);
     assert_eq!(delivered[0]["properties"]["long"]["big"], json!(i64::MAX));
     assert_eq!(delivered[0]["userActions"][0]["requestErrorCount"], json!(1));
-    assert_eq!(delivered[0]["endReason"], json!("end_session"));
+    assert_eq!(delivered[0]["endReason"], json!("END_EVENT"));
 }

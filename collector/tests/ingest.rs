@@ -6,8 +6,8 @@ mod common;
 use common::*;
 use serde_json::json;
 
-const NOTHING: [(&str, i64); 6] =
-    [("sessions", 0), ("beacons", 0), ("actions", 0), ("session_props", 0), ("action_props", 0), ("issues", 0)];
+const NOTHING: [(&str, i64); 7] =
+    [("sessions", 0), ("beacons", 0), ("actions", 0), ("session_props", 0), ("action_props", 0), ("issues", 0), ("errors", 0)];
 
 fn good() -> serde_json::Value {
     beacon(
@@ -53,6 +53,22 @@ fn refusals_store_nothing() {
             "actions[1].name: missing",
         ),
         (|b| b["issues"] = json!([{"key": "k"}]), "issues[0].reason: missing"),
+        // The beacon additions of issue 9: each member checked, with a valid error beside the bad one.
+        (|b| b["actions"][0]["timings"] = json!({"requestStart": -3}), "actions[0].timings.requestStart: not a non-negative integer"),
+        (|b| b["actions"][0]["timings"] = json!({"loadEventEnd": 12.5}), "actions[0].timings.loadEventEnd: not a non-negative integer"),
+        (|b| b["actions"][0]["timings"] = json!({"largestContentfulPaint": null}), "actions[0].timings.largestContentfulPaint: not a non-negative integer"),
+        (|b| b["actions"][0]["timings"] = json!({"cumulativeLayoutShift": "0"}), "actions[0].timings.cumulativeLayoutShift: not a finite number >= 0"),
+        (|b| b["actions"][0]["resources"] = json!({"cdn": -1}), "actions[0].resources.cdn: not a non-negative integer"),
+        (|b| b["actions"][0]["apdex"] = json!("satisfied"), "actions[0].apdex: not SATISFIED, TOLERATING or FRUSTRATED"),
+        (|b| b["actions"][0]["rageClicks"] = json!("1"), "actions[0].rageClicks: not a non-negative integer"),
+        (
+            |b| b["actions"][0]["errors"] = json!([{"message": "ok", "time": 5}, {"message": "bad", "time": 5, "column": 1.5}]),
+            "actions[0].errors[1].column: not a non-negative integer",
+        ),
+        (|b| b["actions"][0]["errors"] = json!([{"message": "no time"}]), "actions[0].errors[0].time: missing"),
+        (|b| b["session"]["screen"] = json!({"height": -1}), "session.screen.height: not a non-negative integer"),
+        (|b| b["session"]["screen"] = json!({"orientation": "UPSIDE_DOWN"}), "session.screen.orientation: not LANDSCAPE or PORTRAIT"),
+        (|b| b["session"]["connection"] = json!(4), "session.connection: not a string"),
     ];
     for (edit, want) in edits {
         let mut b = good();
@@ -235,4 +251,146 @@ fn concurrent_beacons_are_all_stored_once() {
     let rows = r.json()["values"].clone();
     assert_eq!(rows.as_array().unwrap().len(), 8);
     assert!(rows.as_array().unwrap().iter().all(|row| row[1] == json!(25)), "{rows}");
+}
+
+/// A load action carrying every beacon member of issue 9.
+fn measured_load(id: &str, start: i64, errors: serde_json::Value) -> serde_json::Value {
+    let mut a = action(id, start, 0, json!({}));
+    a["kind"] = json!("load");
+    a["end"] = json!(start + 900);
+    a["jsErrors"] = json!(errors.as_array().map_or(0, Vec::len));
+    a["timings"] = json!({"navigationStart": start, "requestStart": 20, "responseStart": 120, "responseEnd": 150,
+        "documentInteractiveTime": 400, "domContentLoadedTime": 420, "domCompleteTime": 700, "loadEventStart": 700,
+        "loadEventEnd": 710, "largestContentfulPaint": 380, "firstInputDelay": 4, "interactionToNextPaint": 48,
+        "visuallyCompleteTime": 650, "speedIndex": 300, "cumulativeLayoutShift": 0.125});
+    a["resources"] = json!({"firstParty": 7, "thirdParty": 2, "cdn": 1});
+    a["apdex"] = json!("SATISFIED");
+    a["rageClicks"] = json!(1);
+    a["errors"] = errors;
+    a
+}
+
+#[test]
+fn measurements_errors_screen_and_connection_are_stored() {
+    let c = start(|_| {});
+    let start_ms = 1_732_599_100_000;
+    let mut b = beacon("m1", 0, None, json!({}), json!([measured_load("a1", start_ms, json!([
+        {"message": "TypeError: x is undefined", "file": "https://shop.example/app.js", "line": 10, "column": 4, "time": start_ms + 50},
+        {"message": "ReferenceError: y", "time": start_ms + 60}
+    ]))]));
+    b["session"]["screen"] = json!({"width": 1920, "height": 1080, "orientation": "LANDSCAPE"});
+    b["session"]["connection"] = json!("ethernet");
+    let r = post_beacon(c.addr, &b.to_string(), &[]);
+    assert_eq!(r.status, 204, "{}", r.body);
+    let conn = rumprops_collector::store::open_reader(&c.db).unwrap();
+    let row: Vec<Option<i64>> = conn
+        .query_row(
+            "SELECT navigation_start, request_start, response_start, response_end, document_interactive_time,
+                dom_content_loaded_time, dom_complete_time, load_event_start, load_event_end, largest_contentful_paint,
+                first_input_delay, interaction_to_next_paint, visually_complete_time, speed_index, server_time,
+                network_time, frontend_time, first_party_resources, third_party_resources, cdn_resources, rage_clicks
+             FROM actions",
+            [],
+            |r| (0..21).map(|i| r.get(i)).collect(),
+        )
+        .unwrap();
+    let want = [start_ms, 20, 120, 150, 400, 420, 700, 700, 710, 380, 4, 48, 650, 300, 100, 50, 560, 7, 2, 1, 1];
+    assert_eq!(row, want.map(Some).to_vec());
+    let (cls, apdex): (f64, String) =
+        conn.query_row("SELECT cumulative_layout_shift, apdex_category FROM actions", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert_eq!((cls, apdex.as_str()), (0.125, "SATISFIED"));
+    type SessionRow = (i64, i64, String, String, String, i64, String, Option<bool>);
+    let s: SessionRow = conn
+        .query_row(
+            "SELECT screen_width, screen_height, screen_orientation, display_resolution, connection_type, rage_click_count,
+                experience_score, new_user FROM sessions",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
+        )
+        .unwrap();
+    // One satisfied action, two JS errors and a rage click: 3 of 4 elements frustrating.
+    assert_eq!(s, (1920, 1080, "LANDSCAPE".into(), "FHD".into(), "LAN".into(), 1, "FRUSTRATED".into(), Some(true)));
+    type ErrorRow = (String, Option<String>, Option<i64>, Option<i64>, i64, String, String);
+    let errors: Vec<ErrorRow> = conn
+        .prepare("SELECT e.name, e.source, e.line, e.col, e.start_time, e.type, e.app FROM errors e JOIN actions a ON a.id = e.action_row ORDER BY e.start_time")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        errors,
+        vec![
+            ("TypeError: x is undefined".into(), Some("https://shop.example/app.js".into()), Some(10), Some(4), start_ms + 50, "Error".into(), "easytravel".into()),
+            ("ReferenceError: y".into(), None, None, None, start_ms + 60, "Error".into(), "easytravel".into()),
+        ]
+    );
+    drop(conn);
+
+    // The same action resent in a later beacon replaces its errors; an older copy changes nothing.
+    let mut again = beacon("m1", 2, None, json!({}), json!([measured_load("a1", start_ms, json!([
+        {"message": "only this one", "time": start_ms + 70}
+    ]))]));
+    again["session"]["screen"] = json!({"width": 800, "height": 600});
+    assert_eq!(post_beacon(c.addr, &again.to_string(), &[]).status, 204);
+    let older = beacon("m1", 1, None, json!({}), json!([measured_load("a1", start_ms, json!([{"message": "stale", "time": 1}]))]));
+    assert_eq!(post_beacon(c.addr, &older.to_string(), &[]).status, 204);
+    let conn = rumprops_collector::store::open_reader(&c.db).unwrap();
+    let names: Vec<String> =
+        conn.prepare("SELECT name FROM errors").unwrap().query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(names, vec!["only this one".to_owned()]);
+    let (width, rage): (i64, i64) =
+        conn.query_row("SELECT screen_width, rage_click_count FROM sessions", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert_eq!((width, rage), (1920, 1), "the first screen stays; the resent action's rage click counts once");
+    assert_eq!(counts(&c.db)[6], ("errors", 1));
+
+    // The same values through USQL, with their documented names, on both tables.
+    let q = "SELECT navigationStart, requestStart, responseStart, responseEnd, documentInteractiveTime, domContentLoadedTime, \
+             domCompleteTime, loadEventStart, loadEventEnd, largestContentfulPaint, firstInputDelay, interactionToNextPaint, \
+             visuallyCompleteTime, speedIndex, serverTime, networkTime, frontendTime, firstPartyResources, thirdPartyResources, \
+             cdnResources, cumulativeLayoutShift, apdexCategory, usersession.screenWidth FROM useraction";
+    let r = usql(c.addr, "table", q, "&includeLive=true");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["values"],
+        json!([[start_ms, 20, 120, 150, 400, 420, 700, 700, 710, 380, 4, 48, 650, 300, 100, 50, 560, 7, 2, 1, 0.125, "SATISFIED", 1920]])
+    );
+    let q = "SELECT screenWidth, screenHeight, screenOrientation, displayResolution, connectionType, numberOfRageClicks, \
+             userExperienceScore, newUser, bounce, hasError, applicationType, useraction.serverTime FROM usersession";
+    let r = usql(c.addr, "table", q, "&includeLive=true");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["values"], json!([[1920, 1080, "LANDSCAPE", "FHD", "LAN", 1, "FRUSTRATED", true, true, true, "WEB_APPLICATION", 100]]));
+    let r = usql(c.addr, "table", "SELECT COUNT(*) FROM usersession WHERE newUser = true AND useraction.apdexCategory = 'SATISFIED' AND connectionType = 'LAN'", "&includeLive=true");
+    assert_eq!(r.json()["values"], json!([[1]]), "{}", r.body);
+}
+
+#[test]
+fn new_user_is_the_first_session_of_a_visitor() {
+    let c = start(|_| {});
+    let mut later = beacon("second", 0, None, json!({}), json!([]));
+    later["session"]["start"] = json!(1_732_599_500_000_i64);
+    let mut first = beacon("first", 0, None, json!({}), json!([]));
+    first["session"]["start"] = json!(1_732_599_000_000_i64);
+    let mut anonymous = beacon("anon", 0, None, json!({}), json!([]));
+    anonymous["vid"] = json!(null);
+    // The later session arrives first: it is a new user only until the earlier one is stored.
+    for b in [&later, &first, &anonymous] {
+        assert_eq!(post_beacon(c.addr, &b.to_string(), &[]).status, 204);
+    }
+    let conn = rumprops_collector::store::open_reader(&c.db).unwrap();
+    let rows: Vec<(String, Option<bool>, String)> = conn
+        .prepare("SELECT sid, new_user, experience_score FROM sessions ORDER BY sid")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("anon".into(), None, "UNDEFINED".into()),
+            ("first".into(), Some(true), "UNDEFINED".into()),
+            ("second".into(), Some(false), "UNDEFINED".into())
+        ]
+    );
 }

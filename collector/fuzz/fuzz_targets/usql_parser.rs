@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rumprops_collector::usql::{self, parser, sql, QueryOptions};
+use rumprops_collector::usql::{self, parser, sqlite, QueryOptions};
 use std::cell::RefCell;
 
 thread_local! {
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => assert!(e.position <= text.chars().count(), "position {} beyond the input", e.position),
         Ok(q) => {
             let opts = QueryOptions::now(0);
-            let st = sql::translate(&q, &opts);
+            let st = sqlite::translate(&q, &opts);
             DB.with(|db| {
                 let mut db = db.borrow_mut();
                 let conn = db.get_or_insert_with(|| {

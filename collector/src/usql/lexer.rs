@@ -26,6 +26,14 @@ pub enum Tok {
     Star,
     /// `-`
     Minus,
+    /// `+`
+    Plus,
+    /// `/`
+    Slash,
+    /// `%`
+    Percent,
+    /// `$NAME`: a time variable (`$NOW`, `$TIME_FRAME_START`, `$TIME_FRAME_END`), name kept as written.
+    Var(String),
     /// `=`, `!=`, `<>`, `<`, `<=`, `>`, `>=`
     Op(&'static str),
     /// End of input.
@@ -79,6 +87,25 @@ pub fn tokenize(input: &str) -> Result<Vec<Token>, UsqlError> {
             '-' => {
                 i += 1;
                 Tok::Minus
+            }
+            '+' => {
+                i += 1;
+                Tok::Plus
+            }
+            '/' => {
+                i += 1;
+                Tok::Slash
+            }
+            '%' => {
+                i += 1;
+                Tok::Percent
+            }
+            '$' if chars.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic() || *c == '_') => {
+                i += 1;
+                while chars.get(i).is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_') {
+                    i += 1;
+                }
+                Tok::Var(chars[start + 1..i].iter().collect())
             }
             '=' => {
                 i += 1;

@@ -1,11 +1,16 @@
-//! The User Sessions Query Language subset of DESIGN.md §8: lexer, parser, translation to
-//! parameterized SQL, and the SQL functions the translation relies on.
-//! The semantics chosen where the design is silent are written in collector/README.md.
+//! The User Sessions Query Language: lexer → parser (names resolved against the field
+//! catalog, types and grouping checked) → the typed plan → SQL for a store backend (SQLite
+//! today, in `sqlite.rs` with its SQL functions in `functions.rs`).
+//! The semantics chosen where the documentation is silent or contradicts itself are written in
+//! collector/README.md.
 
+pub mod fields;
 pub mod functions;
 pub mod lexer;
 pub mod parser;
-pub mod sql;
+pub mod plan;
+pub mod sqlite;
+pub mod time;
 
 use rusqlite::Connection;
 use std::fmt;
@@ -56,10 +61,13 @@ impl fmt::Display for QueryError {
 /// What a query runs over besides its text.
 #[derive(Debug, Clone)]
 pub struct QueryOptions {
-    /// Keep rows whose `startTime` is at or after this (epoch ms).
+    /// Keep sessions whose `startTime` is at or after this (epoch ms), whatever the table.
     pub start_timestamp: Option<i64>,
-    /// Keep rows whose `startTime` is at or before this (epoch ms).
+    /// Keep sessions whose `startTime` is at or before this (epoch ms).
     pub end_timestamp: Option<i64>,
+    /// `offsetUTC`: minutes east of UTC of the local time that date functions and date-time
+    /// strings without an offset use (0: UTC).
+    pub offset_utc_min: i64,
     /// Rows per page; the query's LIMIT (default 50) bounds all pages together.
     pub page_size: Option<u32>,
     /// Rows skipped before the page.
@@ -85,12 +93,24 @@ impl QueryOptions {
         QueryOptions {
             start_timestamp: None,
             end_timestamp: None,
+            offset_utc_min: 0,
             page_size: None,
             page_offset: 0,
             include_live: false,
             now_ms: crate::store::now_ms(),
             session_timeout_ms,
             time_limit_ms: QUERY_TIME_LIMIT_MS,
+        }
+    }
+
+    /// The clock and time frame of `$NOW`, `$TIME_FRAME_START` (all time: 0) and
+    /// `$TIME_FRAME_END` (now), and the local time offset.
+    pub fn frame(&self) -> plan::Frame {
+        plan::Frame {
+            now: self.now_ms,
+            start: self.start_timestamp.unwrap_or(0),
+            end: self.end_timestamp.unwrap_or(self.now_ms),
+            offset_min: self.offset_utc_min,
         }
     }
 }
@@ -109,10 +129,10 @@ pub struct QueryResult {
 /// Parses, translates and runs a query.
 pub fn run(conn: &Connection, text: &str, opts: &QueryOptions) -> Result<QueryResult, QueryError> {
     let q = parser::parse(text).map_err(QueryError::Invalid)?;
-    let st = sql::translate(&q, opts);
+    let st = sqlite::translate(&q, opts);
     let deadline = Instant::now() + Duration::from_millis(opts.time_limit_ms);
     conn.progress_handler(STEPS_PER_CLOCK_CHECK, Some(move || Instant::now() >= deadline));
-    let result = sql::execute(conn, &q, &st);
+    let result = sqlite::execute(conn, &q, &st);
     conn.progress_handler(0, None::<fn() -> bool>);
     result.map_err(|e| match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::OperationInterrupted) => {

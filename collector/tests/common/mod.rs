@@ -45,18 +45,43 @@ impl Response {
 
 /// Sends one request (`Connection: close`) and reads the whole response.
 pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
-    let mut s = TcpStream::connect(addr).unwrap();
+    try_request(addr, method, path, headers, body).unwrap()
+}
+
+/// [`request`] that reports a refused or broken connection instead of panicking, and gives up
+/// on a response after 20 s.
+pub fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(head.as_bytes())?;
     // The server may answer (413) before reading all of a large body and close: ignore write errors.
     let _ = s.write_all(body);
     let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
+    // A reset after the response (the server closed with the body unread) still has the answer.
+    let read = s.read_to_end(&mut raw);
+    if let (Err(e), true) = (&read, raw.is_empty()) {
+        return Err(std::io::Error::new(e.kind(), e.to_string()));
+    }
+    if raw.is_empty() {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed without a response"));
+    }
+    Ok(parse_response(&raw))
+}
+
+/// Reads a raw HTTP/1.1 response.
+pub fn parse_response(raw: &[u8]) -> Response {
+    let text = String::from_utf8_lossy(raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
     let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -105,9 +130,11 @@ pub fn encode(s: &str) -> String {
     out
 }
 
-/// GETs `/table` (or `/tree`) with a query and extra parameters.
+/// GETs `/table` (or `/tree`) with a query and extra parameters. Without a `startTimestamp`
+/// in `extra` the query covers all time (from 1 ms, as the API's default is the last two hours).
 pub fn usql(addr: SocketAddr, endpoint: &str, query: &str, extra: &str) -> Response {
-    let path = format!("/api/v1/userSessionQueryLanguage/{endpoint}?query={}{extra}", encode(query));
+    let frame = if extra.contains("startTimestamp") { "" } else { "&startTimestamp=1&endTimestamp=9000000000000000" };
+    let path = format!("/api/v1/userSessionQueryLanguage/{endpoint}?query={}{frame}{extra}", encode(query));
     request(addr, "GET", &path, &[], b"")
 }
 

@@ -1,0 +1,431 @@
+//! The collector under faults and abuse, as the real `rumprops` binary (and, for the slow
+//! clients, the in-process server) on loopback: a start-up race of four collectors and a
+//! `rumprops query` on one new file, slow and half-open clients, SIGKILL during parallel
+//! ingest, SIGTERM with slow clients connected. Every count and wait is bounded.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rumprops");
+
+/// A collector process, killed when dropped.
+struct Collector {
+    child: std::process::Child,
+    addr: SocketAddr,
+    stderr: PathBuf,
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Collector {
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args([sig, &self.child.id().to_string()]).status().unwrap().success();
+        assert!(ok, "kill {sig}");
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+/// Starts `rumprops serve` and waits for its address line; `Err` has its stderr.
+fn serve(db: &Path, addr: &str, extra: &[&str], stderr: PathBuf) -> Result<Collector, String> {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--db", db.to_str().unwrap(), "--addr", addr, "--rate-per-sec", "100000", "--rate-burst", "100000"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut first);
+    match first.trim().rsplit("http://").next().and_then(|a| a.parse().ok()) {
+        Some(addr) => Ok(Collector { child, addr, stderr }),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(std::fs::read_to_string(&stderr).unwrap_or_default())
+        }
+    }
+}
+
+/// xorshift64*: a seeded, reproducible choice of collector and of resends.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
+    }
+}
+
+/// Beacon `k` of client `c`: two beacons per session (the second ends it), three actions each.
+fn client_beacon(c: usize, k: usize) -> (String, Vec<(String, String)>) {
+    let sid = format!("c{c}-s{}", k / 2);
+    let ids: Vec<String> = (0..3).map(|i| format!("a{k}-{i}")).collect();
+    let actions: Vec<serde_json::Value> =
+        ids.iter().enumerate().map(|(i, id)| action(id, 1_732_599_100_000 + (k * 10 + i) as i64, 0, json!({}))).collect();
+    let ended = if k % 2 == 1 { Some("end_session") } else { None };
+    let b = beacon(&sid, (k % 2) as i64, ended, json!({"string": {"client": format!("c{c}")}}), json!(actions));
+    (b.to_string(), ids.into_iter().map(|id| (sid.clone(), id)).collect())
+}
+
+/// Every stored action as `(sid, action id)` with how often it is stored.
+fn stored_actions(db: &Path) -> HashMap<(String, String), usize> {
+    let conn = rumprops_collector::store::open_reader(db).unwrap();
+    let mut st = conn.prepare("SELECT s.sid, a.action_id FROM actions a JOIN sessions s ON s.id = a.session_id").unwrap();
+    let mut out = HashMap::new();
+    for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).unwrap() {
+        *out.entry(row.unwrap()).or_insert(0) += 1;
+    }
+    out
+}
+
+/// Posts until a 204 (or the deadline), trying `targets()` in turn; returns the failed tries.
+fn post_until_stored(body: &str, mut target: impl FnMut() -> SocketAddr, deadline: Instant) -> usize {
+    let mut failures = 0;
+    loop {
+        assert!(Instant::now() < deadline, "a beacon was not acknowledged in time ({failures} tries)");
+        match try_request(target(), "POST", "/beacon", &[("Content-Type", "text/plain")], body.as_bytes()) {
+            Ok(r) if r.status == 204 => return failures,
+            Ok(r) if r.status >= 500 || r.status == 429 || r.status == 0 => {}
+            Ok(r) => panic!("beacon refused: {} {}", r.status, r.body),
+            Err(_) => {}
+        }
+        failures += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn four_collectors_and_a_query_start_together_then_store_every_action_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // Three rounds on fresh files: the race is won by a different process each time.
+    for round in 0..3 {
+        let db = dir.path().join(format!("race{round}.db"));
+        // `rumprops query` refuses a path where no file exists at all (a typo); an empty file is
+        // what SQLite itself creates first, so all five start on a file with no schema.
+        std::fs::File::create(&db).unwrap();
+        let start = Arc::new(Barrier::new(5));
+        let mut handles = Vec::new();
+        for i in 0..4 {
+            let (db, start, err) = (db.clone(), Arc::clone(&start), dir.path().join(format!("race{round}-{i}.err")));
+            handles.push(std::thread::spawn(move || {
+                start.wait();
+                serve(&db, "127.0.0.1:0", &[], err)
+            }));
+        }
+        let query = {
+            let (db, start) = (db.clone(), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                Command::new(BIN).args(["query", "--db", db.to_str().unwrap(), "--json", "SELECT COUNT(*) FROM usersession"]).output().unwrap()
+            })
+        };
+        let collectors: Vec<Collector> =
+            handles.into_iter().map(|h| h.join().unwrap().unwrap_or_else(|e| panic!("round {round}: a collector did not start: {e}"))).collect();
+        let out = query.join().unwrap();
+        assert!(out.status.success(), "round {round}: query failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), r#"{"columnNames":["COUNT(*)"],"values":[[0]]}"#);
+        if round < 2 {
+            continue;
+        }
+        // Beacons spread over the four, 30 % of them resent to another collector.
+        let addrs: Vec<SocketAddr> = collectors.iter().map(|c| c.addr).collect();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let clients: Vec<_> = (0..4)
+            .map(|c| {
+                let addrs = addrs.clone();
+                std::thread::spawn(move || {
+                    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
+                    let mut ids = Vec::new();
+                    for k in 0..60 {
+                        let (body, mut beacon_ids) = client_beacon(c, k);
+                        post_until_stored(&body, || addrs[rng.below(4)], deadline);
+                        if rng.below(10) < 3 {
+                            post_until_stored(&body, || addrs[rng.below(4)], deadline);
+                        }
+                        ids.append(&mut beacon_ids);
+                    }
+                    ids
+                })
+            })
+            .collect();
+        let sent: Vec<(String, String)> = clients.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        let stored = stored_actions(&db);
+        assert_eq!(sent.len(), 4 * 60 * 3);
+        for id in &sent {
+            assert_eq!(stored.get(id), Some(&1), "{id:?}");
+        }
+        assert_eq!(stored.len(), sent.len(), "nothing else stored");
+        assert_eq!(counts(&db).iter().find(|(t, _)| *t == "sessions").map(|(_, n)| *n), Some(4 * 30));
+    }
+}
+
+#[test]
+fn sigkill_during_parallel_ingest_keeps_every_acknowledged_action_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.db");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let start = |n: usize| -> Collector {
+        // The old process's port may take a moment to be free again.
+        let mut last = String::new();
+        for _ in 0..50 {
+            match serve(&db, &addr, &[], dir.path().join(format!("crash{n}.err"))) {
+                Ok(c) => return c,
+                Err(e) => last = e,
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("collector did not restart: {last}");
+    };
+    let target: SocketAddr = addr.parse().unwrap();
+    let collector = Arc::new(Mutex::new(Some(start(0))));
+    let kills_done = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (kills_done, failures) = (Arc::clone(&kills_done), Arc::clone(&failures));
+            std::thread::spawn(move || {
+                let mut acknowledged = Vec::new();
+                let mut k = 0;
+                // Until the kills are over, and at least 100 beacons each.
+                while k < 100 || !kills_done.load(Ordering::SeqCst) {
+                    assert!(k < 5000, "client {c} ran away");
+                    let (body, mut ids) = client_beacon(c, k);
+                    failures.fetch_add(post_until_stored(&body, || target, deadline), Ordering::SeqCst);
+                    acknowledged.append(&mut ids);
+                    k += 1;
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    for n in 1..=5 {
+        std::thread::sleep(Duration::from_millis(300 + 70 * n as u64));
+        let old = collector.lock().unwrap().take().unwrap();
+        old.signal("-KILL");
+        drop(old);
+        *collector.lock().unwrap() = Some(start(n));
+    }
+    kills_done.store(true, Ordering::SeqCst);
+    let acknowledged: Vec<(String, String)> = clients.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    assert!(failures.load(Ordering::SeqCst) > 0, "the kills interrupted no request: the test shows nothing");
+    let stored = stored_actions(&db);
+    for id in &acknowledged {
+        assert_eq!(stored.get(id), Some(&1), "acknowledged action {id:?} not stored exactly once");
+    }
+    assert_eq!(stored.len(), acknowledged.len(), "every stored action was acknowledged after the retries");
+    eprintln!("{} actions acknowledged over 5 SIGKILLs, {} failed tries retried", acknowledged.len(), failures.load(Ordering::SeqCst));
+}
+
+/// Opens a connection and sends the first half of a request header.
+fn half_open(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"POST /beacon HTTP/1.1\r\nHost: x\r\nContent-Ty").unwrap();
+    s
+}
+
+/// True when the server closed the connection (EOF or reset) within `wait`; any bytes it sent
+/// first are returned too.
+fn closed_within(s: &mut TcpStream, wait: Duration) -> (bool, String) {
+    s.set_read_timeout(Some(wait)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (true, String::from_utf8_lossy(&got).into_owned()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+                return (false, String::from_utf8_lossy(&got).into_owned())
+            }
+            Err(_) => return (true, String::from_utf8_lossy(&got).into_owned()),
+        }
+    }
+}
+
+/// Sends a request header announcing `len` body bytes, then `first` of them.
+fn trickle_start(addr: SocketAddr, len: usize, first: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let head = format!("POST /beacon HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: {len}\r\n\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(first).unwrap();
+    s
+}
+
+#[test]
+fn slow_clients_are_cut_by_the_timeouts_while_a_normal_client_is_served() {
+    let c = start(|cfg| {
+        cfg.connections.header_timeout = Duration::from_millis(600);
+        cfg.body_rate.grace = Duration::from_millis(600);
+        cfg.body_rate.min_bytes_per_sec = 2000;
+        cfg.connections.max_connections = 100;
+    });
+    let opened = Instant::now();
+    let mut half: Vec<TcpStream> = (0..40).map(|_| half_open(c.addr)).collect();
+    // A valid beacon announced in full, of which 10 bytes arrive, then one byte every 200 ms.
+    let cut = beacon("cut", 0, Some("end_session"), json!({}), json!([action("x", 1_732_599_100_000, 0, json!({}))])).to_string();
+    let trickle = trickle_start(c.addr, cut.len(), &cut.as_bytes()[..10]);
+    // Read the answer as soon as it comes: a byte written after the server closed would
+    // make it reset the connection, and a reset can drop an answer not yet read.
+    let answer = {
+        let mut s = trickle.try_clone().unwrap();
+        std::thread::spawn(move || closed_within(&mut s, Duration::from_secs(5)))
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let trickler = {
+        let mut s = trickle.try_clone().unwrap();
+        let (stop, cut) = (Arc::clone(&stop), cut.clone());
+        std::thread::spawn(move || {
+            for b in cut.as_bytes()[10..cut.len() - 1].iter() {
+                if stop.load(Ordering::SeqCst) || s.write_all(&[*b]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    // A slow but steady body (4 KB at about 4 KB/s, twice the minimum rate) gets through.
+    let padding = "p".repeat(900);
+    let slow_actions: Vec<serde_json::Value> =
+        (0..4).map(|i| action(&format!("s{i}"), 1_732_599_100_000, 0, json!({"string": {"pad": padding}}))).collect();
+    let slow = beacon("slow", 0, Some("end_session"), json!({}), json!(slow_actions)).to_string();
+    let steady = {
+        let (addr, slow) = (c.addr, slow.clone());
+        std::thread::spawn(move || {
+            let mut s = trickle_start(addr, slow.len(), b"");
+            for chunk in slow.as_bytes().chunks(400) {
+                s.write_all(chunk).unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let mut raw = Vec::new();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut buf = [0u8; 1024];
+            while !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => raw.extend_from_slice(&buf[..n]),
+                }
+            }
+            parse_response(&raw).status
+        })
+    };
+    // A normal client is served throughout, each request well within a second.
+    let mut served = 0;
+    while opened.elapsed() < Duration::from_millis(1500) {
+        let b = beacon(&format!("normal{served}"), 0, Some("end_session"), json!({}), json!([action("n", 1_732_599_100_000, 0, json!({}))]));
+        let t = Instant::now();
+        assert_eq!(post_beacon(c.addr, &b.to_string(), &[]).status, 204);
+        assert_eq!(usql(c.addr, "table", "SELECT COUNT(*) FROM usersession", "").status, 200);
+        assert!(t.elapsed() < Duration::from_secs(1), "normal client waited {:?}", t.elapsed());
+        served += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // By now (header timeout 600 ms) every half-open connection is closed, without an answer.
+    for s in &mut half {
+        let (closed, got) = closed_within(s, Duration::from_millis(500));
+        assert!(closed, "half-open connection still open after {:?}", opened.elapsed());
+        assert!(!got.contains("204"), "{got}");
+    }
+    // The trickled body (10 bytes + 5/s against a 2000 B/s minimum) got a 408 and lost its connection.
+    let (closed, got) = answer.join().unwrap();
+    stop.store(true, Ordering::SeqCst);
+    trickler.join().unwrap();
+    assert!(closed && got.starts_with("HTTP/1.1 408"), "trickle: closed={closed} {got:?}");
+    assert_eq!(steady.join().unwrap(), 204, "a slow but steady body is stored");
+    // Nothing of the cut requests was stored; every normal beacon was.
+    let sessions = counts(&c.db).into_iter().find(|(t, _)| *t == "sessions").map(|(_, n)| n);
+    assert_eq!(sessions, Some(served + 1));
+    let r = usql(c.addr, "table", "SELECT COUNT(*) FROM usersession WHERE userSessionId = 'cut'", "");
+    assert_eq!(r.json()["values"][0][0], 0);
+    let metrics = request(c.addr, "GET", "/metrics", &[], b"").body;
+    assert!(metrics.contains("rumprops_collector_connections_cut_total{reason=\"body_too_slow\"} 1"), "{metrics}");
+    let header_cuts: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("rumprops_collector_connections_cut_total{reason=\"header_timeout\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0);
+    assert!(header_cuts >= 40, "{metrics}");
+}
+
+#[test]
+fn at_the_connection_cap_new_clients_wait_and_the_cap_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = serve(
+        &dir.path().join("cap.db"),
+        "127.0.0.1:0",
+        &["--max-connections", "4", "--header-timeout-ms", "800"],
+        dir.path().join("cap.err"),
+    )
+    .unwrap();
+    let held: Vec<TcpStream> = (0..4).map(|_| half_open(c.addr)).collect();
+    std::thread::sleep(Duration::from_millis(100));
+    // The fifth waits in the backlog until the header timeout frees a slot, then is served.
+    let t = Instant::now();
+    let r = request(c.addr, "GET", "/healthz", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(t.elapsed() >= Duration::from_millis(500), "served at once ({:?}): the cap did not hold", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert!(c.stderr().contains("connection limit reached (4 open, --max-connections)"), "{}", c.stderr());
+    drop(held);
+}
+
+#[test]
+fn sigterm_with_slow_clients_connected_exits_within_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("term.db");
+    // Timeouts far beyond the grace period: only the shutdown can close these clients.
+    let mut c = serve(
+        &db,
+        "127.0.0.1:0",
+        &["--shutdown-grace-ms", "1500", "--header-timeout-ms", "60000", "--body-timeout-ms", "60000"],
+        dir.path().join("term.err"),
+    )
+    .unwrap();
+    let mut acknowledged = 0;
+    for i in 0..20 {
+        let b = beacon(&format!("t{i}"), 0, Some("end_session"), json!({}), json!([action("a", 1_732_599_100_000, 0, json!({}))]));
+        assert_eq!(post_beacon(c.addr, &b.to_string(), &[]).status, 204);
+        acknowledged += 1;
+    }
+    assert_eq!(request(c.addr, "GET", "/readyz", &[], b"").status, 200);
+    let _half: Vec<TcpStream> = (0..20).map(|_| half_open(c.addr)).collect();
+    let cut = beacon("cut", 0, Some("end_session"), json!({}), json!([])).to_string();
+    let _trickle = trickle_start(c.addr, cut.len(), &cut.as_bytes()[..10]);
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    c.signal("-TERM");
+    let status = loop {
+        if let Some(s) = c.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "still running 10 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = t.elapsed();
+    assert!(status.success(), "{status:?}: {}", c.stderr());
+    assert!(took < Duration::from_millis(1500 + 1500), "exit took {took:?} with a 1.5 s grace period");
+    assert!(c.stderr().contains("shutdown grace period over: closing"), "{}", c.stderr());
+    assert!(!dir.path().join("term.db-wal").exists(), "the database was closed cleanly");
+    let stored = stored_actions(&db);
+    assert_eq!(stored.len(), acknowledged, "every acknowledged beacon stored, nothing of the cut one");
+}
