@@ -228,11 +228,11 @@ pub fn finish(prop: &Property, raw: &str) -> Result<PropertyValue, Reason> {
 }
 
 /// The last steps of a string value, from a rule or an API call: a hashed rule's value becomes
-/// its digest ([`crate::sha256::hex`] of the salt and the value), then the text is truncated to
-/// `maxLength` (a digest is 64 characters).
+/// its digest ([`crate::platform::sha256_hex`] of the salt and the value), then the text is
+/// truncated to `maxLength` (a digest is 64 characters).
 pub fn hash_and_truncate(prop: &Property, text: &mut String) {
     if let Some(salt) = &prop.hash {
-        *text = crate::sha256::hex(salt, text);
+        *text = crate::platform::sha256_hex(salt, text);
     }
     value::truncate(text, prop.max_length);
 }
