@@ -7,6 +7,8 @@
 # Security Policy without 'wasm-unsafe-eval'; www/loader.js decides):
 #   pkg/rumprops_fallback.js  the same module as plain JS (wasm2js) with its own glue, one
 #                          classic script that runs the module and hands it to the loader
+# and the dtrum shim, which the loader inserts for `data-dtrum="true"` on its script tag:
+#   dtrum.js               www/dtrum.js as a classic script: `window.dtrum` over `window.rumprops`
 # The module and its glue come from scripts/build-wasm.sh, shared with scripts/pack-npm.sh
 # (the npm package keeps the glue as its own ES module).
 set -euo pipefail
@@ -78,4 +80,18 @@ JS
 # wasm-bindgen's output in target/agent-wasm/.
 node_modules/.bin/terser "$OUT/rumprops.js" --compress passes=2 --mangle --comments '/rumprops agent loader/' -o "$OUT/rumprops.js"
 node_modules/.bin/terser "$OUT/pkg/rumprops_fallback.js" --compress --mangle --comments '/rumprops agent fallback/' -o "$OUT/pkg/rumprops_fallback.js"
+# The dtrum shim: a page with Dynatrace's own agent keeps its `dtrum`.
+node --input-type=module - "$OUT/dtrum.js" <<'JS'
+import fs from 'node:fs';
+const src = fs.readFileSync('www/dtrum.js', 'utf8');
+if (src.split(/^export /m).length !== 2 || !/^export function createDtrum\(/m.test(src)) throw new Error('www/dtrum.js is not the module build-agent.sh wraps');
+fs.writeFileSync(process.argv[2], `/* rumprops dtrum shim (MIT OR Apache-2.0) */
+(function () {
+${src.replace(/^export /m, '')}
+var w = window;
+if (!w.dtrum) w.dtrum = createDtrum(function () { return w.rumprops; }, w.console);
+})();
+`);
+JS
+node_modules/.bin/terser "$OUT/dtrum.js" --compress --mangle --comments '/rumprops dtrum shim/' -o "$OUT/dtrum.js"
 echo "built $OUT: $(cd "$OUT" && find . -type f | sort | tr '\n' ' ')"
