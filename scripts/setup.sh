@@ -42,4 +42,11 @@ if ! cmp -s package-lock.json node_modules/.installed-lock.json 2>/dev/null; the
   npm ci --no-audit --no-fund --loglevel=error
   cp package-lock.json node_modules/.installed-lock.json
 fi
+# 5. The app's charting library (Chart.js, from the lock file), copied where `serve --static www`
+#    serves it: the app loads it as a plain script, no bundler.
+mkdir -p www/app/vendor
+if ! cmp -s node_modules/chart.js/dist/chart.umd.min.js www/app/vendor/chart.umd.min.js 2>/dev/null; then
+  say "vendoring Chart.js into www/app/vendor"
+  cp node_modules/chart.js/dist/chart.umd.min.js www/app/vendor/chart.umd.min.js
+fi
 say "ready: $(rustc --version | cut -d' ' -f1-2), $(chromium --version 2>/dev/null | cut -d' ' -f1-2), wasm-bindgen $want"

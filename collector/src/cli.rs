@@ -74,6 +74,15 @@ pub struct ServeArgs {
     /// USQL queries one client (IP address) may run at once; more get 429 (0: no limit).
     #[arg(long, env = "RUMPROPS_QUERIES_PER_CLIENT", value_name = "N", default_value_t = QUERIES_PER_CLIENT)]
     pub queries_per_client: usize,
+    /// Serve the API without tokens (local demos only: anyone who reaches the collector reads
+    /// every session). Without it, every endpoint but /beacon and the probes needs
+    /// `Authorization: Api-Token <token>` (see `rumprops token create`).
+    #[arg(long, env = "RUMPROPS_NO_AUTH")]
+    pub no_auth: bool,
+    /// How often alerts are evaluated.
+    #[arg(long, env = "RUMPROPS_ALERT_INTERVAL_MS", value_name = "MS", default_value_t = crate::alerts::AlertTiming::default().interval_ms,
+          value_parser = clap::value_parser!(u64).range(10..))]
+    pub alert_interval_ms: u64,
     /// A MaxMind-format database (GeoLite2/GeoIP2 City or Country, DB-IP lite, ASN/ISP) for
     /// city, region, country, continent and isp; repeat it to combine. Without one they stay null.
     #[arg(long, env = "RUMPROPS_GEOIP", value_name = "FILE", value_delimiter = ',')]
@@ -126,6 +135,8 @@ impl ServeArgs {
             return Err("--rate-per-sec must be >= 0 and --rate-burst >= 1".to_owned());
         }
         config.rate_limit = limit;
+        config.auth = !self.no_auth;
+        config.alert_timing.interval_ms = self.alert_interval_ms;
         config.connections = ConnectionLimits {
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
             header_timeout: Duration::from_millis(self.header_timeout_ms),
@@ -142,6 +153,29 @@ impl ServeArgs {
         }
         Ok(config)
     }
+}
+
+/// `rumprops token create`: a new API token, printed once (only its hash is stored).
+#[derive(Parser, Debug, Clone)]
+#[command(name = "create", about = "Create an API token and print it once")]
+pub struct TokenCreateArgs {
+    /// The collector's SQLite file (created and migrated when new).
+    #[arg(long, env = "RUMPROPS_DB", value_name = "FILE")]
+    pub db: PathBuf,
+    /// A scope of the token: read (USQL and the app), write (metrics, alerts, dashboards),
+    /// export (the session export); repeat it for several.
+    #[arg(long = "scope", value_name = "SCOPE", required = true, value_parser = crate::auth::Scope::parse)]
+    pub scopes: Vec<crate::auth::Scope>,
+    /// A name to tell tokens apart.
+    #[arg(long, default_value = "")]
+    pub name: String,
+}
+
+/// `rumprops token create` with parsed options: the token, alone on its line.
+pub fn run_token_create(args: &TokenCreateArgs) -> Result<String, String> {
+    let conn = store::open(&args.db).map_err(|e| e.to_string())?;
+    let t = crate::auth::create(&conn, &args.scopes, &args.name, store::now_ms())?;
+    Ok(t.token)
 }
 
 /// `rumprops query`: a USQL query on a collector database, printed as a table.
@@ -228,6 +262,7 @@ pub fn run_serve(args: &ServeArgs) -> Result<String, String> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async move {
         let static_dir = config.static_dir.clone();
+        let auth = config.auth;
         let server = Server::bind(config).await?;
         let addr = server.local_addr()?;
         // The banner may go to a closed pipe (a supervisor that read the address and left):
@@ -236,7 +271,12 @@ pub fn run_serve(args: &ServeArgs) -> Result<String, String> {
             "rumprops collector listening on http://{addr}\n  beacons: POST http://{addr}/beacon\n  USQL:    GET  http://{addr}/api/v1/userSessionQueryLanguage/table?query=…\n"
         );
         if static_dir.is_some() {
-            banner.push_str(&format!("  pages:   http://{addr}/\n"));
+            banner.push_str(&format!("  pages:   http://{addr}/  (the app: http://{addr}/app/)\n"));
+        }
+        if auth {
+            banner.push_str("  access:  every endpoint but /beacon needs Authorization: Api-Token <token> (rumprops token create)\n");
+        } else {
+            banner.push_str("  access:  --no-auth: NO TOKENS NEEDED, anyone who reaches this address reads every session (local demos only)\n");
         }
         let mut out = std::io::stdout();
         let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());

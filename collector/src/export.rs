@@ -11,8 +11,9 @@
 //! TLS-terminating proxy in front of an `https` receiver).
 
 use crate::store;
+use crate::usql::fields::{FieldDef, USERACTION, USERERROR, USERSESSION};
 use rusqlite::{params, Connection};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -210,61 +211,76 @@ fn props_json(conn: &Connection, sql: &str, owner: i64) -> rusqlite::Result<Valu
     Ok(Value::Object(out))
 }
 
-/// One session with its properties and actions, as exported.
+/// `SELECT <every catalog field of the table> FROM <table> <alias> <rest>`: the export writes
+/// each field exactly as USQL answers it, under its USQL name.
+fn catalog_select(fields: &[FieldDef], from: &str) -> String {
+    let columns: Vec<&str> = fields.iter().map(|f| f.sql).collect();
+    format!("SELECT {} {from}", columns.join(", "))
+}
+
+/// The catalog fields of one row as a JSON object, keyed by USQL name; null fields are left out.
+fn catalog_object(fields: &[FieldDef], row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<serde_json::Map<String, Value>> {
+    let mut out = serde_json::Map::new();
+    for (i, f) in fields.iter().enumerate() {
+        let v = crate::usql::sqlite::json_value(row.get_ref(first + i)?, f.ty);
+        if !v.is_null() {
+            out.insert(f.name.to_owned(), v);
+        }
+    }
+    Ok(out)
+}
+
+/// One session with its properties, actions and errors, as exported: every non-null
+/// `usersession` field of the USQL catalog, `application` and `visitorId`, `properties`, `userActions` (every
+/// `useraction` field, the agent's action `id`, `properties`) and `errors` (every `usererror`
+/// field but the session's).
 pub fn session_json(conn: &Connection, id: i64) -> rusqlite::Result<Value> {
-    let mut s = conn.query_row(
-        "SELECT sid, app, vid, user_id, user_type, start_time, end_time, end_reason, action_count,
-                request_error_count + js_error_count, browser_family, browser_major_version, os_family
-         FROM sessions WHERE id = ?1",
-        params![id],
-        |r| {
-            Ok(json!({
-                "userSessionId": r.get::<_, String>(0)?, "application": r.get::<_, String>(1)?,
-                "visitorId": r.get::<_, Option<String>>(2)?, "userId": r.get::<_, Option<String>>(3)?,
-                "userType": r.get::<_, String>(4)?, "startTime": r.get::<_, i64>(5)?, "endTime": r.get::<_, i64>(6)?,
-                "duration": r.get::<_, i64>(6)? - r.get::<_, i64>(5)?,
-                "endReason": crate::derive::end_reason(r.get::<_, Option<String>>(7)?.as_deref()),
-                "userActionCount": r.get::<_, i64>(8)?, "totalErrorCount": r.get::<_, i64>(9)?,
-                "browserFamily": r.get::<_, Option<String>>(10)?, "browserMajorVersion": r.get::<_, Option<i64>>(11)?,
-                "osFamily": r.get::<_, Option<String>>(12)?,
-            }))
-        },
-    )?;
-    s["properties"] = props_json(conn, "SELECT type, key, value FROM session_props WHERE session_id = ?1", id)?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, action_id, kind, name, start_time, end_time, url, requests, request_errors, js_errors
-         FROM actions WHERE session_id = ?1 ORDER BY start_time, id",
-    )?;
-    let rows: Vec<(i64, Value)> = stmt
+    let session_sql = catalog_select(USERSESSION, "FROM sessions s WHERE s.id = ?1");
+    let mut s = conn.query_row(&session_sql, params![id], |r| catalog_object(USERSESSION, r, 0))?;
+    let (app, vid): (String, Option<String>) =
+        conn.query_row("SELECT app, vid FROM sessions WHERE id = ?1", params![id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    s.insert("application".to_owned(), Value::from(app));
+    s.insert("visitorId".to_owned(), vid.map_or(Value::Null, Value::from));
+    s.insert("properties".to_owned(), props_json(conn, "SELECT type, key, value FROM session_props WHERE session_id = ?1", id)?);
+    let action_sql = catalog_select(USERACTION, "FROM actions a WHERE a.session_id = ?1 ORDER BY a.start_time, a.id");
+    let action_sql = action_sql.replacen("SELECT ", "SELECT a.id, a.action_id, ", 1);
+    let mut stmt = conn.prepare_cached(&action_sql)?;
+    let rows: Vec<(i64, serde_json::Map<String, Value>)> = stmt
         .query_map(params![id], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                json!({
-                    "id": r.get::<_, String>(1)?, "type": r.get::<_, String>(2)?, "name": r.get::<_, String>(3)?,
-                    "startTime": r.get::<_, i64>(4)?, "endTime": r.get::<_, i64>(5)?, "targetUrl": r.get::<_, String>(6)?,
-                    "requestCount": r.get::<_, i64>(7)?, "requestErrorCount": r.get::<_, i64>(8)?,
-                    "javascriptErrorCount": r.get::<_, i64>(9)?,
-                }),
-            ))
+            let mut a = serde_json::Map::new();
+            a.insert("id".to_owned(), Value::from(r.get::<_, String>(1)?));
+            a.extend(catalog_object(USERACTION, r, 2)?);
+            Ok((r.get::<_, i64>(0)?, a))
         })?
         .collect::<Result<_, _>>()?;
     let mut actions = Vec::with_capacity(rows.len());
     for (row_id, mut a) in rows {
-        a["properties"] = props_json(conn, "SELECT type, key, value FROM action_props WHERE action_id = ?1", row_id)?;
-        actions.push(a);
+        a.insert("properties".to_owned(), props_json(conn, "SELECT type, key, value FROM action_props WHERE action_id = ?1", row_id)?);
+        actions.push(Value::Object(a));
     }
-    s["userActions"] = Value::Array(actions);
-    Ok(s)
+    s.insert("userActions".to_owned(), Value::Array(actions));
+    let error_sql = catalog_select(USERERROR, "FROM errors e WHERE e.session_id = ?1 ORDER BY e.start_time, e.id");
+    let errors: Vec<Value> = conn
+        .prepare_cached(&error_sql)?
+        .query_map(params![id], |r| catalog_object(USERERROR, r, 0).map(Value::Object))?
+        .collect::<Result<_, _>>()?;
+    s.insert("errors".to_owned(), Value::Array(errors));
+    Ok(Value::Object(s))
 }
 
 /// POSTs one NDJSON body; `Ok` only for a 2xx answer.
 pub async fn send(target: &Target, body: &[u8]) -> Result<(), String> {
+    post(target, "application/x-ndjson", body).await
+}
+
+/// POSTs one body of `content_type`; `Ok` only for a 2xx answer within the send timeout.
+pub async fn post(target: &Target, content_type: &str, body: &[u8]) -> Result<(), String> {
     let attempt = async {
         let mut stream = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
             .await
             .map_err(|e| format!("connect: {e}"))?;
         let head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             target.path,
             target.host,
             target.port,

@@ -4,10 +4,15 @@
 
 #![deny(missing_docs)]
 
+pub mod alerts;
+mod api;
+pub mod auth;
 pub mod beacon;
 pub mod cli;
+pub mod calculated;
 pub mod client;
 pub mod connections;
+pub mod dashboards;
 pub mod derive;
 pub mod export;
 pub mod geo;

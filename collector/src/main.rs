@@ -23,6 +23,15 @@ enum Command {
     Serve(cli::ServeArgs),
     /// Run a USQL query on a collector database and print a table.
     Query(cli::QueryArgs),
+    /// API tokens: `rumprops token create --scope read [--scope write] --db FILE`.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token with the given scopes and print it once (only its SHA-256 is stored).
+    Create(cli::TokenCreateArgs),
 }
 
 fn main() {
@@ -32,7 +41,7 @@ fn main() {
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) => e.exit(),
         Err(e) => {
             // One line naming the command and the option, then where the full usage is.
-            let command = argv.get(1).filter(|c| ["eval", "serve", "query"].contains(&c.as_str()));
+            let command = argv.get(1).filter(|c| ["eval", "serve", "query", "token"].contains(&c.as_str()));
             let rest = argv.get(2..).unwrap_or_default();
             let line = cli::error_line(&e, rest);
             match command {
@@ -46,6 +55,7 @@ fn main() {
         Command::Eval(args) => ("eval", eval::run(args)),
         Command::Serve(args) => ("serve", cli::run_serve(&args)),
         Command::Query(args) => ("query", cli::run_query(&args)),
+        Command::Token(TokenCommand::Create(args)) => ("token create", cli::run_token_create(&args)),
     };
     match result {
         // `serve` returns nothing to print; a closed stdout is no reason to panic.

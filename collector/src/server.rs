@@ -12,6 +12,7 @@
 //! `GET /healthz` answers while the process runs, `GET /readyz` while it can take beacons (the
 //! store answers and no shutdown has begun), `GET /metrics` the operator metrics.
 
+use crate::auth;
 use crate::beacon::parse_beacon;
 use crate::connections::ConnectionLimits;
 use crate::limits::{BodyError, BodyRate, ClientKey, PerClientLimit};
@@ -64,6 +65,11 @@ pub struct ServeConfig {
     pub rate_limit: RateLimit,
     /// Clocks of the session export.
     pub export_timing: crate::export::ExportTiming,
+    /// Whether the API needs tokens ([`crate::auth`]). Off in [`ServeConfig::new`] (the
+    /// in-process tests); on for `rumprops serve` unless `--no-auth`.
+    pub auth: bool,
+    /// Clocks of the alert evaluation and webhook delivery.
+    pub alert_timing: crate::alerts::AlertTiming,
     /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` name the client (`--trusted-proxy`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How the client address is stored (`--ip`).
@@ -92,6 +98,8 @@ impl ServeConfig {
             session_timeout_ms: DEFAULT_SESSION_TIMEOUT_MS,
             rate_limit: RateLimit::default(),
             export_timing: crate::export::ExportTiming::default(),
+            auth: false,
+            alert_timing: crate::alerts::AlertTiming::default(),
             trusted_proxies: Vec::new(),
             ip_mode: IpMode::default(),
             geoip: Vec::new(),
@@ -104,8 +112,8 @@ impl ServeConfig {
 }
 
 /// Shared state of the handlers.
-struct AppState {
-    config: ServeConfig,
+pub(crate) struct AppState {
+    pub(crate) config: ServeConfig,
     writer: Writer,
     readers: Mutex<Vec<Connection>>,
     /// At most [`READER_POOL_SIZE`] queries run at once; more wait their turn, so a burst of
@@ -123,7 +131,7 @@ struct AppState {
 
 impl AppState {
     /// Runs `f` with a read connection from the pool (opening one if the pool is empty).
-    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> T) -> Result<T, String> {
+    pub(crate) fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> T) -> Result<T, String> {
         let pooled = self.readers.lock().ok().and_then(|mut p| p.pop());
         let conn = match pooled {
             Some(c) => c,
@@ -182,6 +190,7 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             config,
         });
+        crate::alerts::spawn(config_db(&state), state.config.session_timeout_ms, state.config.alert_timing, external_url(&state));
         let router = Router::new()
             .route("/beacon", post(post_beacon).options(preflight))
             .route("/api/v1/userSessionQueryLanguage/table", get(usql_table))
@@ -189,7 +198,9 @@ impl Server {
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics_text))
+            .merge(crate::api::routes())
             .fallback(static_file)
+            .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), require_token))
             .with_state(Arc::clone(&state));
         Ok(Server { listener, router, state, writer_thread })
     }
@@ -232,6 +243,47 @@ impl Server {
         })
         .await;
         Ok(())
+    }
+}
+
+fn config_db(state: &AppState) -> PathBuf {
+    state.config.db.clone()
+}
+
+/// The collector's own URL, for links in alert notifications.
+fn external_url(state: &AppState) -> String {
+    format!("http://{}", state.config.addr)
+}
+
+/// Refuses a request without the token its route needs ([`crate::auth::required`]): 401
+/// without a (known) token, 403 without the scope. Off with `--no-auth`.
+async fn require_token(
+    State(state): State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !state.config.auth {
+        return next.run(req).await;
+    }
+    let need = auth::required(req.method(), req.uri().path());
+    if need == auth::Need::Open {
+        return next.run(req).await;
+    }
+    let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let st = Arc::clone(&state);
+    let decided = tokio::task::spawn_blocking(move || {
+        auth::check(need, header.as_deref(), |token| st.with_reader(|conn| auth::lookup(conn, token))?)
+    })
+    .await
+    .unwrap_or_else(|_| Err(auth::Refusal::Unauthorized("token check failed".to_owned())));
+    match decided {
+        Ok(()) => next.run(req).await,
+        Err(auth::Refusal::Unauthorized(m)) => {
+            let mut r = error_response(StatusCode::UNAUTHORIZED, &m);
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Api-Token"));
+            r
+        }
+        Err(auth::Refusal::Forbidden(m)) => error_response(StatusCode::FORBIDDEN, &m),
     }
 }
 
@@ -284,14 +336,14 @@ pub fn start_in_thread(config: ServeConfig) -> Result<SocketAddr, String> {
     rx.recv().map_err(|e| e.to_string())?
 }
 
-fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
     let mut r = Response::new(Body::from(body.to_string()));
     *r.status_mut() = status;
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
-fn error_response(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
     json_response(status, &json!({ "error": message }))
 }
 
@@ -589,7 +641,10 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 
 /// `GET /metrics`: the operator metrics in the Prometheus text format.
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
-    let mut r = Response::new(Body::from(state.metrics.render()));
+    // The operator block, then the users' calculated metrics in a block of their own.
+    let mut text = state.metrics.render();
+    text.push_str(&crate::api::calculated_block(state).await);
+    let mut r = Response::new(Body::from(text));
     if let Ok(v) = HeaderValue::from_str(&crate::metrics::content_type()) {
         r.headers_mut().insert(header::CONTENT_TYPE, v);
     }
@@ -614,11 +669,21 @@ async fn static_file(State(state): State<Arc<AppState>>, method: Method, uri: Ur
             let mut r = Response::new(Body::from(bytes));
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
             r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            if uri.path() == "/app" || uri.path().starts_with("/app/") {
+                r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(APP_CSP));
+                r.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+                r.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+            }
             r
         }
         _ => not_found(),
     }
 }
+
+/// The Content-Security-Policy of the app's pages (`/app/`): scripts only from the collector's
+/// own origin (no inline script, no eval), data only from it, no framing, no plugins.
+pub const APP_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+    connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Joins a URL path under `dir`, refusing `..`, hidden names and anything that is not a plain name.
 fn safe_path(dir: &Path, url_path: &str) -> Option<PathBuf> {

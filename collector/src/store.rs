@@ -173,6 +173,65 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE actions ADD COLUMN key_user_action INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sessions ADD COLUMN matching_goals TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE sessions ADD COLUMN matching_goals_count INTEGER NOT NULL DEFAULT 0;",
+    // 6: what the analysis app keeps: API tokens (only a token's SHA-256), calculated metrics,
+    // alerts with their state, history and webhook notifications (kept until delivered), and
+    // dashboards. Definitions are the validated JSON the API took (crate::{calculated, alerts,
+    // dashboards}).
+    "CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        scopes TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE metrics (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        definition TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        metric_id INTEGER NOT NULL REFERENCES metrics(id),
+        definition TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'OK' CHECK (state IN ('OK', 'PENDING', 'FIRING')),
+        breaches INTEGER NOT NULL DEFAULT 0,
+        last_value REAL,
+        last_evaluated INTEGER,
+        active_since INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE alert_history (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        time INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        value REAL,
+        message TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX alert_history_alert ON alert_history(alert_id, time);
+    CREATE TABLE alert_notifications (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        status TEXT NOT NULL CHECK (status IN ('firing', 'resolved')),
+        url TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        delivered_at INTEGER,
+        last_error TEXT
+    ) STRICT;
+    CREATE INDEX alert_notifications_due ON alert_notifications(delivered_at, next_attempt_at);
+    CREATE TABLE dashboards (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version this build writes.

@@ -3,7 +3,11 @@
 //! in-memory evaluator below, written straight from the semantics in collector/README.md
 //! (three-valued logic, one row per session unless action fields are selected, WHERE of a
 //! usersession query selects sessions, each action condition met by one of the session's
-//! actions). The answers must be equal.
+//! actions). The answers must be equal. Besides fields, aggregates and conditions, the random
+//! queries use DATETIME histograms, HOUR/MINUTE, arithmetic (integer division rounds), CONDITION,
+//! FUNNEL, TOP groups and FILTER, each answered by the evaluator from its own definition. The
+//! fields include derived ones (connection type, rage clicks, experience score, server time), which
+//! the evaluator computes from the beacons' raw members by the rules in collector/README.md.
 
 use rumprops_collector::beacon::parse_beacon;
 use rumprops_collector::store;
@@ -74,6 +78,13 @@ struct Action {
     errors: i64,
     page: Option<String>,
     items: Option<i64>,
+    /// Issue 9 measurements: request/response start (ms from start), LCP, CLS, Apdex, rage clicks.
+    request_start: Option<i64>,
+    response_start: Option<i64>,
+    lcp: Option<i64>,
+    cls: Option<f64>,
+    apdex: Option<&'static str>,
+    rage: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +96,8 @@ struct Session {
     score: Option<i64>,
     big: Option<i64>,
     ratio: Option<f64>,
+    screen_width: Option<i64>,
+    connection: Option<&'static str>,
     actions: Vec<Action>,
 }
 
@@ -108,6 +121,12 @@ fn gen_sessions(rng: &mut Rng, n: usize) -> Vec<Session> {
                         errors: rng.below(4) as i64,
                         page: rng.chance(60).then(|| rng.pick(WORDS).to_owned()),
                         items: rng.chance(70).then(|| rng.below(7) as i64 - 3),
+                        request_start: rng.chance(60).then(|| rng.below(50) as i64),
+                        response_start: rng.chance(60).then(|| 50 + rng.below(250) as i64),
+                        lcp: rng.chance(50).then(|| rng.below(3000) as i64),
+                        cls: rng.chance(50).then(|| rng.pick(&[0.0, 0.05, 0.1, 0.25, 1.5])),
+                        apdex: rng.chance(80).then(|| rng.pick(&["SATISFIED", "TOLERATING", "FRUSTRATED"])),
+                        rage: rng.pick(&[0, 0, 0, 1, 2]),
                     }
                 })
                 .collect();
@@ -119,6 +138,8 @@ fn gen_sessions(rng: &mut Rng, n: usize) -> Vec<Session> {
                 score: rng.chance(70).then(|| rng.below(9) as i64 - 4),
                 big: rng.chance(50).then(|| rng.pick(&[i64::MAX, i64::MIN, 0, 9_007_199_254_740_993])),
                 ratio: rng.chance(70).then(|| rng.pick(&[-1.5, 0.0, 0.25, 2.5, 1e10])),
+                screen_width: rng.chance(70).then(|| rng.pick(&[0, 390, 1280, 1920])),
+                connection: rng.chance(70).then(|| rng.pick(&["wifi", "ethernet", "cellular", "none", "unknown", "bluetooth"])),
                 actions,
             }
         })
@@ -151,14 +172,35 @@ fn beacon_of(s: &Session) -> String {
             if let Some(n) = a.items {
                 p["long"]["items"] = json!(n);
             }
-            json!({"id": format!("a{i}"), "kind": "click", "name": a.name, "start": a.start, "end": a.end,
-                   "url": "https://x/", "requests": a.errors, "requestErrors": a.errors, "jsErrors": 0, "props": p})
+            let mut timings = json!({});
+            for (k, v) in [("requestStart", a.request_start), ("responseStart", a.response_start), ("largestContentfulPaint", a.lcp)] {
+                if let Some(v) = v {
+                    timings[k] = json!(v);
+                }
+            }
+            if let Some(x) = a.cls {
+                timings["cumulativeLayoutShift"] = json!(x);
+            }
+            let mut out = json!({"id": format!("a{i}"), "kind": "click", "name": a.name, "start": a.start, "end": a.end,
+                   "url": "https://x/", "requests": a.errors, "requestErrors": a.errors, "jsErrors": 0, "props": p,
+                   "timings": timings, "rageClicks": a.rage});
+            if let Some(c) = a.apdex {
+                out["apdex"] = json!(c);
+            }
+            out
         })
         .collect();
+    let mut screen = json!({});
+    if let Some(w) = s.screen_width {
+        screen["width"] = json!(w);
+    }
     // Beacons are split by app: the collector takes `application` from the beacon's `app`.
-    json!({"v": 1, "app": "unused", "sid": s.sid, "seq": 0, "sentAt": T0, "session": {"start": s.start, "userId": s.user,
-           "ended": "end_session", "props": props}, "actions": actions})
-    .to_string()
+    let mut beacon = json!({"v": 1, "app": "unused", "sid": s.sid, "seq": 0, "sentAt": T0, "session": {"start": s.start, "userId": s.user,
+           "ended": "end_session", "props": props, "screen": screen}, "actions": actions});
+    if let Some(c) = s.connection {
+        beacon["session"]["connection"] = json!(c);
+    }
+    beacon.to_string()
 }
 
 /// A field the generator uses: its USQL text per table, whose it is, and its kind.
@@ -177,17 +219,60 @@ enum F {
     ADuration,
     Page,
     Items,
+    ScreenWidth,
+    ConnectionType,
+    RageClicks,
+    Experience,
+    RequestStart,
+    ServerTime,
+    Lcp,
+    Cls,
+    Apdex,
 }
 
-const SESSION_FIELDS: &[F] = &[F::UserId, F::ActionCount, F::Start, F::Tier, F::Score, F::Big, F::Ratio];
-const ACTION_FIELDS: &[F] = &[F::Name, F::App, F::Errors, F::ADuration, F::Page, F::Items];
+const SESSION_FIELDS: &[F] =
+    &[F::UserId, F::ActionCount, F::Start, F::Tier, F::Score, F::Big, F::Ratio, F::ScreenWidth, F::ConnectionType, F::RageClicks, F::Experience];
+const ACTION_FIELDS: &[F] = &[F::Name, F::App, F::Errors, F::ADuration, F::Page, F::Items, F::RequestStart, F::ServerTime, F::Lcp, F::Cls, F::Apdex];
+
+/// `connectionType` as collector/README.md defines it.
+fn connection_type(raw: Option<&str>) -> &'static str {
+    match raw {
+        Some("wifi") => "WIFI",
+        Some("ethernet") => "LAN",
+        Some("cellular" | "bluetooth" | "wimax") => "MOBILE",
+        Some("none") => "OFFLINE",
+        _ => "UNKNOWN",
+    }
+}
+
+/// `userExperienceScore` as collector/README.md defines it: rated actions are elements of their
+/// category, JS errors (none here) and rage clicks frustrating elements; UNDEFINED without any;
+/// FRUSTRATED when the last action (by start, then by order) is or >= 30 % are frustrating;
+/// SATISFIED when none is and >= 50 % satisfy; else TOLERATED.
+fn experience(s: &Session) -> &'static str {
+    let rated = |c: &str| s.actions.iter().filter(|a| a.apdex == Some(c)).count() as i64;
+    let f = rated("FRUSTRATED") + s.actions.iter().map(|a| a.rage).sum::<i64>();
+    let total = f + rated("TOLERATING") + rated("SATISFIED");
+    // Ties on start go to the action stored last: beacons are sent per application, in APPS order.
+    let stored = |i: usize, a: &Action| (a.start, APPS.iter().position(|p| *p == a.app), i);
+    let last = s.actions.iter().enumerate().max_by_key(|(i, a)| stored(*i, a)).map(|(_, a)| a);
+    if total == 0 {
+        "UNDEFINED"
+    } else if last.is_some_and(|a| a.apdex == Some("FRUSTRATED")) || f * 100 >= 30 * total {
+        "FRUSTRATED"
+    } else if f == 0 && rated("SATISFIED") * 100 >= 50 * total {
+        "SATISFIED"
+    } else {
+        "TOLERATED"
+    }
+}
 
 impl F {
     fn is_action(self) -> bool {
         ACTION_FIELDS.contains(&self)
     }
     fn is_text(self) -> bool {
-        matches!(self, F::UserId | F::Tier | F::Name | F::App | F::Page)
+        matches!(self, F::UserId | F::Tier | F::Name | F::App | F::Page | F::ConnectionType | F::Experience | F::Apdex)
     }
     /// The field written for a query over `from` ("usersession" or "useraction").
     fn usql(self, from: &str, rng: &mut Rng) -> String {
@@ -205,6 +290,15 @@ impl F {
             F::ADuration => "duration",
             F::Page => "stringProperties.page",
             F::Items => "longProperties.items",
+            F::ScreenWidth => "screenWidth",
+            F::ConnectionType => "connectionType",
+            F::RageClicks => "numberOfRageClicks",
+            F::Experience => "userExperienceScore",
+            F::RequestStart => "requestStart",
+            F::ServerTime => "serverTime",
+            F::Lcp => "largestContentfulPaint",
+            F::Cls => "cumulativeLayoutShift",
+            F::Apdex => "apdexCategory",
         };
         let own = (from == "useraction") == self.is_action();
         match (own, self.is_action()) {
@@ -230,6 +324,15 @@ impl F {
             F::ADuration => a.map(|a| V::I(a.end - a.start)),
             F::Page => a.and_then(|a| a.page.clone()).map(V::S),
             F::Items => a.and_then(|a| a.items).map(V::I),
+            F::ScreenWidth => s.screen_width.map(V::I),
+            F::ConnectionType => Some(V::S(connection_type(s.connection).to_owned())),
+            F::RageClicks => Some(V::I(s.actions.iter().map(|a| a.rage).sum())),
+            F::Experience => Some(V::S(experience(s).to_owned())),
+            F::RequestStart => a.and_then(|a| a.request_start).map(V::I),
+            F::ServerTime => a.and_then(|a| Some(a.response_start? - a.request_start?)).map(V::I),
+            F::Lcp => a.and_then(|a| a.lcp).map(V::I),
+            F::Cls => a.and_then(|a| a.cls).map(V::F),
+            F::Apdex => a.map(|a| V::S(a.apdex.unwrap_or("UNKNOWN").to_owned())),
         }
     }
     fn literal(self, rng: &mut Rng) -> (String, V) {
@@ -266,6 +369,27 @@ impl F {
             F::Start => {
                 let n = T0 + rng.below(1000) as i64 * 1000;
                 (n.to_string(), V::I(n))
+            }
+            F::ConnectionType | F::Experience | F::Apdex => {
+                let words: &[&str] = match self {
+                    F::ConnectionType => &["WIFI", "LAN", "MOBILE", "OFFLINE", "UNKNOWN", "wifi"],
+                    F::Experience => &["SATISFIED", "TOLERATED", "FRUSTRATED", "UNDEFINED"],
+                    _ => &["SATISFIED", "TOLERATING", "FRUSTRATED", "UNKNOWN"],
+                };
+                let w = rng.pick(words);
+                (format!("'{w}'"), V::S(w.to_owned()))
+            }
+            F::ScreenWidth => {
+                let n = rng.pick(&[0, 390, 1000, 1280, 1920]);
+                (n.to_string(), V::I(n))
+            }
+            F::RequestStart | F::ServerTime | F::Lcp => {
+                let n = rng.below(300) as i64 * 10 - 100;
+                (n.to_string(), V::I(n))
+            }
+            F::Cls => {
+                let x = rng.pick(&[0.0, 0.05, 0.1, 0.3]);
+                (format!("{x:?}"), V::F(x))
             }
             _ => {
                 let n = rng.below(9) as i64 - 4;
@@ -505,6 +629,173 @@ fn same_rows(mut a: Vec<Vec<Json>>, mut b: Vec<Vec<Json>>) -> bool {
         && a.iter().zip(&b).all(|(x, y)| x.len() == y.len() && x.iter().zip(y).all(|(u, v)| numbers_equal(u, v)))
 }
 
+/// Queries per round (four rounds).
+const QUERIES_PER_ROUND: usize = 250;
+
+/// `HH:mm`-style text of a time bucket, computed here from the ms (the data lies in one UTC day).
+fn clock(ms: i64, size: i64, fmt: &str) -> String {
+    let b = ms.div_euclid(size) * size;
+    let day = b.rem_euclid(86_400_000);
+    let (h, m, s) = (day / 3_600_000, day / 60_000 % 60, day / 1000 % 60);
+    match fmt {
+        "HH:mm" => format!("{h:02}:{m:02}"),
+        "HH:mm:ss" => format!("{h:02}:{m:02}:{s:02}"),
+        "mm" => format!("{m:02}"),
+        _ => format!("{h:02}"),
+    }
+}
+
+/// SQLite's order of values in ORDER BY: NULL first, then by value.
+fn order(a: &Option<V>, b: &Option<V>) -> Ordering {
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        (None, _) => Ordering::Less,
+        (_, None) => Ordering::Greater,
+        (Some(x), Some(y)) => cmp(x, y),
+    }
+}
+
+/// A row a query sees: a session and, per action, the action.
+type Row<'a> = (&'a Session, Option<&'a Action>);
+
+/// Groups the rows by `key`, in a map from the key's text to (key, rows).
+fn group_rows<'a>(rows: Vec<Row<'a>>, key: impl Fn(&Session, Option<&Action>) -> Option<V>) -> BTreeMap<String, (Option<V>, Vec<Row<'a>>)> {
+    let mut groups: BTreeMap<String, (Option<V>, Vec<_>)> = BTreeMap::new();
+    for (s, a) in rows {
+        let k = key(s, a);
+        groups.entry(format!("{k:?}")).or_insert((k, Vec::new())).1.push((s, a));
+    }
+    groups
+}
+
+/// A query with one of the functions beyond plain aggregates, and its answer computed here.
+fn function_query(rng: &mut Rng, kind: &str, sessions: &[Session], from: &str, where_text: &str, cond: Option<&C>) -> (String, Vec<Vec<Json>>) {
+    let all: Vec<F> = SESSION_FIELDS.iter().chain(ACTION_FIELDS).copied().collect();
+    let matching = |per_action: bool| -> Vec<(&Session, Option<&Action>)> {
+        pairs(sessions, from, per_action).into_iter().filter(|(s, a)| matches(cond, s, *a, from, per_action)).collect()
+    };
+    let count = |n: usize| json!(n);
+    match kind {
+        "DATETIME" | "HOUR" => {
+            let start = F::Start.usql(from, rng);
+            let (call, size, fmt) = if kind == "HOUR" {
+                let (f, size, fmt) = rng.pick(&[("HOUR", 3_600_000, "HH"), ("MINUTE", 60_000, "mm")]);
+                (format!("{f}({start})"), size, fmt)
+            } else {
+                let (fmt, iv, size) = rng.pick(&[("HH:mm", "1m", 60_000), ("HH:mm", "5m", 300_000), ("HH:mm:ss", "10s", 10_000), ("HH", "1h", 3_600_000)]);
+                (format!("DATETIME({start}, '{fmt}', '{iv}')"), size, fmt)
+            };
+            let q = format!("SELECT {call}, COUNT(*) FROM {from}{where_text} GROUP BY {call} LIMIT 5000");
+            let groups = group_rows(matching(false), |s, _| Some(V::S(clock(s.start, size, fmt))));
+            let rows = groups
+                .into_values()
+                .map(|(k, rows)| {
+                    let text = match k {
+                        Some(V::S(t)) => t,
+                        _ => String::new(),
+                    };
+                    // HOUR and MINUTE are numbers; DATETIME is text.
+                    let key = if call.starts_with("DATETIME") { json!(text) } else { json!(text.parse::<i64>().unwrap_or(0)) };
+                    vec![key, count(rows.len())]
+                })
+                .collect();
+            (q, rows)
+        }
+        "arithmetic" => {
+            let numeric: Vec<F> = all.iter().copied().filter(|f| !f.is_text() && *f != F::Big).collect();
+            let x = rng.pick(&numeric);
+            let op = rng.pick(&["+", "-", "*", "/", "%", "MOD"]);
+            let float = op != "%" && op != "MOD" && rng.chance(25);
+            let n = 1 + rng.below(4) as i64;
+            let lit = if float { format!("{n}.5") } else { n.to_string() };
+            let per_action = from == "useraction" || x.is_action();
+            let q = format!("SELECT {} {op} {lit} FROM {from}{where_text} LIMIT 5000", x.usql(from, rng));
+            let rows = matching(per_action)
+                .into_iter()
+                .map(|(s, a)| {
+                    let v = x.value(s, a);
+                    let out = match (v, float) {
+                        (None, _) => Json::Null,
+                        (Some(V::I(v)), false) => match op {
+                            "+" => json!(v + n),
+                            "-" => json!(v - n),
+                            "*" => json!(v * n),
+                            "/" => json!((v as f64 / n as f64).round() as i64),
+                            _ => json!(v % n),
+                        },
+                        (Some(v), _) => {
+                            let (v, m) = (v.num().unwrap_or(0.0), if float { n as f64 + 0.5 } else { n as f64 });
+                            match op {
+                                "+" => json!(v + m),
+                                "-" => json!(v - m),
+                                "*" => json!(v * m),
+                                "/" => json!(v / m),
+                                _ => json!(v % m),
+                            }
+                        }
+                    };
+                    vec![out]
+                })
+                .collect();
+            (q, rows)
+        }
+        "CONDITION" => {
+            let (c2_text, c2) = gen_cond(rng, &all, from, 1);
+            let holds = |s: &Session, a: Option<&Action>| if from == "usersession" { eval_session(&c2, s) == Some(true) } else { eval(&c2, s, a) == Some(true) };
+            if rng.chance(50) {
+                let q = format!("SELECT CONDITION(COUNT(*), WHERE {c2_text}) FROM {from}{where_text}");
+                let n = matching(false).into_iter().filter(|(s, a)| holds(s, *a)).count();
+                (q, vec![vec![count(n)]])
+            } else {
+                let keys: &[F] = if from == "usersession" { SESSION_FIELDS } else { &all };
+                let g = rng.pick(keys);
+                let gt = g.usql(from, rng);
+                let q = format!("SELECT {gt}, CONDITION(COUNT(*), WHERE {c2_text}) FROM {from}{where_text} GROUP BY {gt} LIMIT 5000");
+                let rows = group_rows(matching(false), |s, a| g.value(s, a))
+                    .into_values()
+                    .map(|(k, rows)| vec![k.map_or(Json::Null, |v| v.json()), count(rows.iter().filter(|(s, a)| holds(s, *a)).count())])
+                    .collect();
+                (q, rows)
+            }
+        }
+        "FUNNEL" => {
+            let (t1, c1) = gen_cond(rng, &all, from, 1);
+            let (t2, c2) = gen_cond(rng, &all, from, 1);
+            let both = C::And(Box::new(c1.clone()), Box::new(c2));
+            let holds = |c: &C, s: &Session, a: Option<&Action>| if from == "usersession" { eval_session(c, s) == Some(true) } else { eval(c, s, a) == Some(true) };
+            let q = format!("SELECT FUNNEL({t1} AS \"first\", {t2}) FROM {from}{where_text}");
+            let rows = matching(false);
+            let n1 = rows.iter().filter(|(s, a)| holds(&c1, s, *a)).count();
+            let n2 = rows.iter().filter(|(s, a)| holds(&both, s, *a)).count();
+            (q, vec![vec![count(n1), count(n2)]])
+        }
+        "TOP" => {
+            let g = rng.pick(&all);
+            let k = 1 + rng.below(3);
+            let gt = g.usql(from, rng);
+            let per_action = from == "useraction" || g.is_action();
+            let q = format!("SELECT TOP({gt}, {k}), COUNT(*) FROM {from}{where_text} GROUP BY TOP({gt}, {k}) LIMIT 5000");
+            let mut groups: Vec<(Option<V>, usize)> =
+                group_rows(matching(per_action), |s, a| g.value(s, a)).into_values().map(|(key, rows)| (key, rows.len())).collect();
+            groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| order(&a.0, &b.0)));
+            let rows = groups.into_iter().take(k).map(|(key, n)| vec![key.map_or(Json::Null, |v| v.json()), count(n)]).collect();
+            (q, rows)
+        }
+        _ => {
+            let g = rng.pick(&all);
+            let gt = g.usql(from, rng);
+            let per_action = from == "useraction" || g.is_action();
+            let q = format!("SELECT {gt}, COUNT(*) FILTER > 1 FROM {from}{where_text} GROUP BY {gt} LIMIT 5000");
+            let rows = group_rows(matching(per_action), |s, a| g.value(s, a))
+                .into_values()
+                .filter(|(_, rows)| rows.len() > 1)
+                .map(|(key, rows)| vec![key.map_or(Json::Null, |v| v.json()), count(rows.len())])
+                .collect();
+            (q, rows)
+        }
+    }
+}
+
 #[test]
 fn sql_path_agrees_with_the_in_memory_evaluator() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -512,6 +803,7 @@ fn sql_path_agrees_with_the_in_memory_evaluator() {
     let mut nontrivial = 0;
     let mut grouped_without_actions = 0;
     let mut split_groups = 0;
+    let mut functions: BTreeMap<&str, usize> = BTreeMap::new();
     for round in 0..4 {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = store::open(&dir.path().join("d.db")).unwrap();
@@ -532,10 +824,10 @@ fn sql_path_agrees_with_the_in_memory_evaluator() {
         }
         let mut opts = QueryOptions::now(0);
         opts.include_live = true;
-        for _ in 0..150 {
+        for _ in 0..QUERIES_PER_ROUND {
             let from = if rng.chance(50) { "usersession" } else { "useraction" };
             let all: Vec<F> = SESSION_FIELDS.iter().chain(ACTION_FIELDS).copied().collect();
-            let shape = rng.below(3);
+            let shape = rng.below(5);
             // Grouped queries often filter on session fields only, as dashboards do.
             let where_fields: &[F] = if shape == 1 && rng.chance(50) { SESSION_FIELDS } else { &all };
             let (where_text, cond) = if rng.chance(85) {
@@ -588,6 +880,11 @@ fn sql_path_agrees_with_the_in_memory_evaluator() {
                         .collect();
                     (q, rows)
                 }
+                3 | 4 => {
+                    let kind = rng.pick(&["DATETIME", "HOUR", "arithmetic", "CONDITION", "FUNNEL", "TOP", "FILTER"]);
+                    *functions.entry(kind).or_default() += 1;
+                    function_query(&mut rng, kind, &sessions, from, &where_text, cond.as_ref())
+                }
                 _ => {
                     let f1 = rng.pick(&all);
                     let f2 = rng.pick(&all);
@@ -622,7 +919,11 @@ fn sql_path_agrees_with_the_in_memory_evaluator() {
             }
         }
     }
-    assert_eq!(checked, 600);
+    assert_eq!(checked, 4 * QUERIES_PER_ROUND);
+    // Every function of the new shapes was generated and answered.
+    for (name, n) in &functions {
+        assert!(*n > 10, "only {n} queries used {name}");
+    }
     // Guard against a generator whose conditions never match anything.
     assert!(nontrivial > 300, "only {nontrivial} queries had rows");
     // The shortcut through session counters (action aggregates read from the session row) is exercised too.

@@ -115,4 +115,20 @@ fn receiver_failures_lose_nothing() {
     assert_eq!(delivered[0]["properties"]["long"]["big"], json!(i64::MAX));
     assert_eq!(delivered[0]["userActions"][0]["requestErrorCount"], json!(1));
     assert_eq!(delivered[0]["endReason"], json!("END_EVENT"));
+    // Every USQL field is exported under its USQL name, typed as USQL answers it; a null one
+    // is left out.
+    use rumprops_collector::usql::fields::UsqlTable;
+    for (table, object) in [(UsqlTable::UserSession, &delivered[0]), (UsqlTable::UserAction, &delivered[0]["userActions"][0])] {
+        for f in table.fields() {
+            assert!(object.get(f.name).is_some() || f.nullable, "{} field {} missing: {object}", table.name(), f.name);
+            assert_ne!(object.get(f.name), Some(&json!(null)), "{} is null", f.name);
+        }
+    }
+    assert_eq!(delivered[0]["userId"], json!("alice"));
+    assert!(delivered[0].get("city").is_none());
+    assert_eq!(delivered[0]["bounce"], json!(true));
+    assert_eq!(delivered[0]["matchingConversionGoals"], json!([]));
+    assert_eq!(delivered[0]["userActions"][0]["apdexCategory"], json!("UNKNOWN"));
+    assert_eq!(delivered[0]["userActions"][0]["keyUserAction"], json!(false));
+    assert_eq!(delivered[0]["errors"], json!([]));
 }

@@ -5,53 +5,35 @@
 // query over what it sent.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch, until } from './browser.mjs';
+import { startCollector, root } from './collector.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
 const QUERY = 'SELECT stringProperties.loyalty_tier AS "Loyalty tier", COUNT(*) AS "Sessions" ' +
   'FROM usersession WHERE stringProperties.loyalty_tier IS NOT NULL GROUP BY stringProperties.loyalty_tier ORDER BY stringProperties.loyalty_tier';
 
-let collector, base, dir, browser;
+let collector, site, browser, base;
+const table = (q) => collector.table(q);
 
 before(async () => {
-  const bin = path.join(root, 'target/debug/rumprops');
-  assert.ok(fs.existsSync(bin), 'build the collector first (cargo build -p rumprops-collector)');
   // The collector serves the page and the built agent itself: one origin, as a site would.
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rumprops-dtrum-'));
-  const site = path.join(dir, 'site');
+  site = fs.mkdtempSync(path.join(os.tmpdir(), 'rumprops-dtrum-site-'));
   fs.cpSync(path.join(here, 'pages/dtrum'), site, { recursive: true });
   fs.cpSync(path.join(root, 'www/dist'), path.join(site, 'dist'), { recursive: true });
-  collector = spawn(bin, ['serve', '--db', path.join(dir, 'dtrum.db'), '--addr', '127.0.0.1:0', '--static', site], { stdio: ['ignore', 'pipe', 'inherit'] });
-  base = await new Promise((resolve, reject) => {
-    let out = '';
-    collector.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) resolve(m[1]);
-    });
-    collector.on('exit', (code) => reject(new Error('collector exited with ' + code)));
-  });
+  collector = await startCollector(site);
+  base = collector.base;
   browser = await launch();
 });
 
 after(async () => {
   await browser?.close();
-  collector?.kill();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  collector?.stop();
+  if (site) fs.rmSync(site, { recursive: true, force: true });
 });
-
-async function table(query) {
-  const res = await fetch(`${base}/api/v1/userSessionQueryLanguage/table?query=${encodeURIComponent(query)}`);
-  const body = await res.json();
-  assert.equal(res.status, 200, JSON.stringify(body));
-  return body;
-}
 
 async function visit(tier) {
   const ctx = await browser.newContext();

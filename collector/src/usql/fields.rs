@@ -178,7 +178,8 @@ pub static USERACTION: &[FieldDef] = &[
     field!(UserAction, "firstPartyResources", "a.first_party_resources", Long, nullable),
     field!(UserAction, "thirdPartyResources", "a.third_party_resources", Long, nullable),
     field!(UserAction, "cdnResources", "a.cdn_resources", Long, nullable),
-    field!(UserAction, "apdexCategory", "COALESCE(a.apdex_category, 'UNKNOWN')", Text),
+    // NULL, not UNKNOWN, where a session without actions meets no action row.
+    field!(UserAction, "apdexCategory", "CASE WHEN a.id IS NULL THEN NULL ELSE COALESCE(a.apdex_category, 'UNKNOWN') END", Text),
     field!(UserAction, "matchingConversionGoals", "a.matching_goals", TextArray),
     field!(UserAction, "keyUserAction", "a.key_user_action", Boolean),
 ];

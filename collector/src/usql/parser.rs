@@ -41,7 +41,7 @@ const NO_COUNT_DISTINCT: &[(UsqlTable, &[&str])] = &[
 pub fn parse(input: &str) -> Result<Query, UsqlError> {
     let tokens = tokenize(input)?;
     let chars: Vec<char> = input.chars().collect();
-    let mut p = Parser { tokens, i: 0, chars, table: UsqlTable::UserSession, likes: 0 };
+    let mut p = Parser { tokens, i: 0, chars, table: UsqlTable::UserSession, likes: Vec::new(), step_likes: Vec::new(), star: None };
     p.query()
 }
 
@@ -50,8 +50,12 @@ struct Parser {
     i: usize,
     chars: Vec<char>,
     table: UsqlTable,
-    /// LIKE patterns seen whose wildcard is leading or inner.
-    likes: usize,
+    /// Positions of the LIKE patterns seen whose wildcard is leading or inner.
+    likes: Vec<usize>,
+    /// Such LIKEs per FUNNEL step.
+    step_likes: Vec<usize>,
+    /// Where a `*` item is.
+    star: Option<usize>,
 }
 
 const KEYWORDS: &[&str] = &[
@@ -174,8 +178,9 @@ impl Parser {
         }
         self.expect_kw("from")?;
         self.i += 1; // the table name, read by find_table
+        let before_where = self.likes.len();
         let filter = if self.eat_kw("where") { Some(self.or_cond()?) } else { None };
-        let filter_likes = self.likes;
+        let where_likes = self.likes.len() - before_where;
         let mut group_by = Vec::new();
         let group_pos = self.pos();
         if self.eat_kw("group") {
@@ -194,6 +199,7 @@ impl Parser {
             }
         }
         let mut order_by = Vec::new();
+        let mut order_positions = Vec::new();
         let order_pos = self.pos();
         if self.eat_kw("order") {
             self.expect_kw("by")?;
@@ -210,6 +216,7 @@ impl Parser {
                     return Err(UsqlError::new(pos, format!("at most {MAX_ORDER_COLUMNS} ORDER BY columns")));
                 }
                 order_by.push((key, desc));
+                order_positions.push(pos);
                 if self.peek().tok != Tok::Comma {
                     break;
                 }
@@ -246,14 +253,18 @@ impl Parser {
             if limit.is_some() {
                 return refuse(limit_pos, "LIMIT");
             }
-            // A funnel is N counting queries with cumulative conditions, each also under WHERE.
-            let n = items.len();
-            let steps = self.likes - filter_likes;
-            if filter_likes * n + steps > MAX_INNER_LIKES {
+            // A funnel is N counting queries with cumulative conditions, each also under WHERE:
+            // step i (from 0) is in N - i of them.
+            let n = self.step_likes.len();
+            let steps: usize = self.step_likes.iter().enumerate().map(|(i, k)| k * (n - i)).sum();
+            if where_likes * n + steps > MAX_INNER_LIKES {
                 return Err(UsqlError::new(fpos, too_many_likes()));
             }
-        } else if self.likes > MAX_INNER_LIKES {
-            return Err(UsqlError::new(0, too_many_likes()));
+        } else if let Some(&pos) = self.likes.get(MAX_INNER_LIKES) {
+            return Err(UsqlError::new(pos, too_many_likes()));
+        }
+        if let (true, Some(p)) = (distinct, self.star) {
+            return Err(UsqlError::new(p, "DISTINCT cannot be combined with SELECT *"));
         }
         let q = Query {
             distinct,
@@ -265,7 +276,7 @@ impl Parser {
             limit,
             json: json.is_some(),
         };
-        check(q, items, distinct_pos, json)
+        check(q, items, distinct_pos, json, &order_positions)
     }
 
     /// Finds `FROM <table>` at nesting depth 0 without consuming anything.
@@ -308,6 +319,7 @@ impl Parser {
         };
         if let Some((scope, n)) = star_scope {
             self.check_reach(scope, start)?;
+            self.star.get_or_insert(start);
             self.i += n;
             let defs = scope.fields();
             if defs.is_empty() {
@@ -360,7 +372,9 @@ impl Parser {
         let mut acc: Option<Cond> = None;
         loop {
             let start = self.pos();
+            let likes = self.likes.len();
             let c = self.or_cond()?;
+            self.step_likes.push(self.likes.len() - likes);
             let end = self.end();
             let name = if self.eat_kw("as") { self.alias()? } else { self.text(start, end) };
             if items.len() == MAX_FUNNEL_STEPS {
@@ -862,7 +876,7 @@ impl Parser {
                 return Err(UsqlError::new(t.pos, "expected a quoted string"));
             };
             if like && inner_wildcard(&s) {
-                self.likes += 1;
+                self.likes.push(t.pos);
             }
             return Ok(if like { Cond::Like(field, s, negated) } else { Cond::StartsWith(field, s, negated) });
         }
@@ -1082,7 +1096,7 @@ fn grouped(e: &Expr, keys: &[Expr]) -> bool {
 /// The whole-query checks and normalisations: DISTINCT with aggregates becomes GROUP BY,
 /// ungrouped TOP becomes the list form, every plain column must be grouped, bucket limits,
 /// one secondary table per row, JSON only on plain rows.
-fn check(mut q: Query, items: Vec<Item>, distinct_pos: usize, json: Option<usize>) -> Result<Query, UsqlError> {
+fn check(mut q: Query, items: Vec<Item>, distinct_pos: usize, json: Option<usize>, order_pos: &[usize]) -> Result<Query, UsqlError> {
     let has_agg = items.iter().any(|i| i.expr.is_aggregate() && !matches!(i.expr, Expr::Top(..)));
     // DISTINCT adds implicit grouping by the plain columns (fields, date functions, TOP).
     if q.distinct && (has_agg || items.iter().any(|i| matches!(i.expr, Expr::Top(..)))) {
@@ -1116,12 +1130,10 @@ fn check(mut q: Query, items: Vec<Item>, distinct_pos: usize, json: Option<usize
                 return Err(UsqlError::new(it.pos, "a field in SELECT must be in GROUP BY when the query aggregates"));
             }
         }
-        for (key, _) in &q.order_by {
+        for ((key, _), pos) in q.order_by.iter().zip(order_pos) {
             if let OrderKey::Expr(e) = key {
                 if !grouped(e, &q.group_by) {
-                    let mut pos = 0;
-                    e.for_each_field(&mut |f| pos = f.pos);
-                    return Err(UsqlError::new(pos, "ORDER BY a field that is not in GROUP BY"));
+                    return Err(UsqlError::new(*pos, "ORDER BY a field that is not in GROUP BY"));
                 }
             }
         }
@@ -1129,12 +1141,10 @@ fn check(mut q: Query, items: Vec<Item>, distinct_pos: usize, json: Option<usize
             return Err(UsqlError::new(p, "JSON lists whole records: it cannot be combined with aggregates or GROUP BY"));
         }
     } else {
-        for (key, _) in &q.order_by {
+        for ((key, _), pos) in q.order_by.iter().zip(order_pos) {
             if let OrderKey::Expr(e) = key {
                 if e.is_aggregate() {
-                    let mut pos = 0;
-                    e.for_each_field(&mut |f| pos = f.pos);
-                    return Err(UsqlError::new(pos, "ORDER BY an aggregate needs GROUP BY or aggregates in SELECT"));
+                    return Err(UsqlError::new(*pos, "ORDER BY an aggregate needs GROUP BY or aggregates in SELECT"));
                 }
             }
         }

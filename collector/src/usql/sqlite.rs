@@ -637,8 +637,9 @@ pub fn translate(q: &Query, opts: &QueryOptions) -> Statement {
         .collect();
     if q.order_by.is_empty() && !q.group_by.is_empty() {
         orders.push("COUNT(*) DESC".to_owned());
-        orders.extend(groups.iter().cloned());
     }
+    // Ties keep one order: by the group keys.
+    orders.extend(groups.iter().cloned());
     let frame = b.frames.pop().unwrap_or_default();
     let mut from = from_sql(q.table, q.row_scope(), &frame, keys_of(q));
     if !wheres.is_empty() {
@@ -680,8 +681,8 @@ fn translate_partials(q: &Query, opts: &QueryOptions, per_action: bool) -> State
         .collect();
     if q.order_by.is_empty() && !groups.is_empty() {
         orders.push(format!("{freq} DESC"));
-        orders.extend(groups.iter().cloned());
     }
+    orders.extend(groups.iter().cloned());
     // The group keys of the action rows as expressions, so SQLite can match them to an index.
     let split_keys: Vec<String> = if split { q.group_by.iter().map(|g| group_key(&mut b, g, unindexed)).collect() } else { Vec::new() };
     let frame = b.frames.pop().unwrap_or_default();
@@ -775,6 +776,8 @@ fn translate_top(q: &Query, opts: &QueryOptions) -> Statement {
             orders.push(format!("_t{j} DESC"));
             orders.push(format!("g{j}"));
         }
+    } else {
+        orders.extend((0..n).map(|j| format!("g{j}")));
     }
     let cols: Vec<String> = (0..q.items.len()).map(|k| format!("c{k}")).collect();
     let sql_from = format!(
@@ -863,7 +866,8 @@ pub fn execute(conn: &Connection, q: &Query, st: &Statement) -> rusqlite::Result
     Ok(QueryResult { column_names, is_branch, values })
 }
 
-fn json_value(v: ValueRef<'_>, ty: ValueType) -> Json {
+/// A stored value as USQL answers it: booleans as `true`/`false`, string arrays as arrays.
+pub fn json_value(v: ValueRef<'_>, ty: ValueType) -> Json {
     match (v, ty) {
         (ValueRef::Null, _) => Json::Null,
         (ValueRef::Integer(n), ValueType::Boolean) => Json::Bool(n != 0),
