@@ -124,24 +124,12 @@ export function createAgent(win, load) {
     // A random 32-bit number: from Web Crypto, else (very old or locked-down pages) from
     // Math.random, still unique enough for one visitor's sessions.
     n: () => { try { return win.crypto.getRandomValues(new Uint32Array(1))[0]; } catch (e) { return Math.random() * 4294967296 >>> 0; } },
-    // The fetch and XHR requests that started before this script (with `failed`: those answered
-    // with a status of 400 or more; responseStatus is 0 when unknown, e.g. cross-origin without
-    // Timing-Allow-Origin). Resource Timing lists them once they finished.
-    e: (failed) => {
-      let n = 0;
-      try {
-        const list = win.performance.getEntriesByType('resource');
-        for (let i = 0; i < list.length; i++) {
-          const r = list[i];
-          const kind = r.initiatorType;
-          if ((kind === 'fetch' || kind === 'xmlhttprequest') && r.startTime < bootedAt && (!failed || r.responseStatus >= 400)) n++;
-        }
-      } catch (e) { /* no Resource Timing */ }
-      return n;
-    },
     // The measures of an action of kind k (0 load, 1 route, 2 another) from s to e (epoch ms),
     // indexed as MEASURES in src/agent/action.rs; undefined where the browser gives none (the
-    // module checks each). Times are milliseconds from s, but navigationStart (epoch ms).
+    // module checks each). Times are milliseconds from s, but navigationStart (epoch ms). Then
+    // (18, 19) the fetch and XHR requests that started before this script, and of them those
+    // answered with a status of 400 or more (responseStatus is 0 when unknown, e.g. cross-origin
+    // without Timing-Allow-Origin): the load action's. Resource Timing lists them once they finished.
     m: (s, e, k) => {
       const out = [];
       try {
@@ -163,7 +151,7 @@ export function createAgent(win, load) {
         seen(po && po.takeRecords());
         if (!k) {
           out[0] = P.timeOrigin;
-          x = P.getEntriesByType('navigation')[0];
+          x = P.getEntriesByType('navigation')[0] || out;
           for (i = 0; i < 8; i++) if ((t = x[NAV[i]]) > 0) out[i + 1] = t + d;
           list = P.getEntriesByType('paint');
           for (i = 0; i < list.length; i++) if (list[i].name === 'first-contentful-paint') mark(at(list[i].startTime));
@@ -208,16 +196,20 @@ export function createAgent(win, load) {
         // else third party. The agent's own module and beacons are left out.
         const site = (h) => (/^[\d.]+$|:/.test(h) ? h : (/[^.]+\.(?:co\.[a-z]{2}|[^.]+)$/.exec(h) || [h])[0]);
         const home = site(win.location.hostname), own = new URL(url, win.location.href).href;
-        const n = [0, 0];
+        const n = [0, 0, 0, 0];
         list = P.getEntriesByType('resource');
         for (i = 0; i < list.length; i++) {
           x = list[i];
           if (at(x.startTime) === undefined || x.name === own || /rumprops_bg\.wasm/.test(x.name)) continue;
           n[site(new URL(x.name).hostname) === home ? 0 : 1]++;
-          if (k < 2 && /^(img|css|image)$/.test(x.initiatorType) ) mark(at(x.responseEnd));
+          const kind = x.initiatorType;
+          if ((kind === 'fetch' || kind === 'xmlhttprequest') && x.startTime < bootedAt) n[2 + (x.responseStatus >= 400)]++;
+          if (k < 2 && /^(img|css|image)$/.test(kind)) mark(at(x.responseEnd));
         }
         out[15] = n[0];
         out[16] = n[1];
+        out[18] = n[2] + n[3];
+        out[19] = n[3];
         // visuallyCompleteTime: the last milestone; speedIndex: their mean, as if each painted
         // an equal share of the viewport.
         if (marks) { out[12] = last; out[13] = total / marks; }
