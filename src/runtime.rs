@@ -61,14 +61,11 @@ extern "C" {
     #[wasm_bindgen(method, js_name = n)]
     fn random(this: &Host) -> u32;
 
-    /// How many fetch and XHR requests (with `failed`: of them, those answered with a status of
-    /// 400 or more) Resource Timing lists that started before the agent's script ran.
-    #[wasm_bindgen(method, js_name = e)]
-    fn early(this: &Host, failed: bool) -> u32;
-
     /// The measures of an action of `kind` (0 load, 1 route, 2 another) from `start` to `end`
     /// (epoch ms) as the browser gives them: an array indexed as
-    /// [`crate::agent::action::MEASURES`], `undefined` where it gives none. With `kind` 3,
+    /// [`crate::agent::action::MEASURES`], `undefined` where it gives none, then (18, 19) how
+    /// many fetch and XHR requests Resource Timing lists that started before the agent's script
+    /// ran, and how many of them were answered with a status of 400 or more. With `kind` 3,
     /// the screen's width, height and whether it is landscape (1, else 0), and
     /// `navigator.connection.type`.
     #[wasm_bindgen(method, js_name = m)]
@@ -95,9 +92,6 @@ struct Runtime {
     watch: Watcher,
     /// The load action, until the load event.
     load_id: Option<String>,
-    /// The load action, until it ends: it also counts the requests the page started before
-    /// the agent could watch them.
-    load_action: Option<String>,
     /// This page's outbox key.
     outbox_key: String,
     /// The values of the next API call, handed over one by one (event 22).
@@ -240,6 +234,9 @@ impl Runtime {
     fn end(&mut self, id: &str, now: i64) {
         self.watch.forget(id);
         let r = &self.page.reader;
+        // The load action also counts the fetch and XHR requests that started before the agent
+        // loaded (it loads `async`, so the page's first requests precede its wrappers): all, failed.
+        let mut early = (0, 0);
         if let Some(a) = self.agent.open_action(id) {
             let kind = match a.kind {
                 ActionKind::Load => 0,
@@ -248,16 +245,17 @@ impl Runtime {
             };
             let end = now.min(a.start.saturating_add(crate::agent::action::MAX_ACTION_DURATION_MS));
             let m = r.unchecked_ref::<Host>().measures(a.start as f64, end as f64, kind);
-            numbers(r, &m, &mut a.measures);
-        }
-        if self.load_action.as_deref() == Some(id) {
-            // The load action also counts the fetch and XHR requests that started before the
-            // agent loaded (it loads `async`, so the page's first requests precede its wrappers).
-            self.load_action = None;
-            let failed = self.host().early(true);
-            for i in 0..self.host().early(false) {
-                self.agent.count_request(Some(id), i < failed);
+            let mut v = [None; 20];
+            numbers(r, &m, &mut v);
+            if let Some((measures, rest)) = v.split_first_chunk::<18>() {
+                a.measures = *measures;
+                if let [Some(all), Some(failed)] = rest {
+                    early = (*all as u32, *failed as u32);
+                }
             }
+        }
+        for i in 0..early.0 {
+            self.agent.count_request(Some(id), i < early.1);
         }
         let outcomes = capture::evaluate(self.agent.config(), &self.page);
         self.agent.end_action(id, &outcomes, now);
@@ -349,7 +347,6 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
         page,
         watch: Watcher::default(),
         load_id: None,
-        load_action: None,
         outbox_key,
         values: Vec::new(),
         adopted: Vec::new(),
@@ -381,7 +378,6 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
     if let Some(id) = &rt.load_id {
         rt.watch.open(id, now, false);
     }
-    rt.load_action = rt.load_id.clone();
     rt.persist();
     rt.host().row(3, rt.agent.config().collector.as_deref().unwrap_or_default(), "", "", 0.0);
     if let Ok(mut slot) = RT.0.try_borrow_mut() {

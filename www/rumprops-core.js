@@ -31,6 +31,45 @@ export const reader = {
     try { if (v instanceof Date) return 6; } catch (e) { /* a proxy trap */ }
     return 7;
   },
+  // The lowercase hex SHA-256 (FIPS 180-4) of the bytes b, for rules with "hash" (smaller here
+  // than in the module; natively src/sha256.rs). Plain loops: pages replace Array.prototype.
+  h(b) {
+    const K = [], H = [], w = [], n = b.length;
+    // The first 32 bits of the fractional parts of the cube roots of the first 64 primes, and
+    // of the square roots of the first 8.
+    for (let p = 2, i = 0; i < 64; p++) {
+      let q = 2;
+      while (p % q) q++;
+      if (q === p) {
+        if (i < 8) H[i] = p ** 0.5 * 4294967296 | 0;
+        K[i++] = p ** (1 / 3) * 4294967296 | 0;
+      }
+    }
+    // The message, a 1 bit, zeros, and its length in bits, to a multiple of 64 bytes.
+    const m = new Uint8Array((n + 72) & ~63), l = m.length;
+    m.set(b);
+    m[n] = 128;
+    for (let i = 1, x = n * 8; i < 9; i++, x = Math.floor(x / 256)) m[l - i] = x % 256;
+    const r = (x, k) => x >>> k | x << 32 - k;
+    for (let o = 0; o < l; o += 64) {
+      let a = H[0], c = H[1], d = H[2], e = H[3], f = H[4], g = H[5], j = H[6], k = H[7];
+      for (let t = 0; t < 64; t++) {
+        if (t < 16) w[t] = m[o + 4 * t] << 24 | m[o + 4 * t + 1] << 16 | m[o + 4 * t + 2] << 8 | m[o + 4 * t + 3];
+        else {
+          const x = w[t - 15], y = w[t - 2];
+          w[t] = w[t - 16] + (r(x, 7) ^ r(x, 18) ^ x >>> 3) + w[t - 7] + (r(y, 17) ^ r(y, 19) ^ y >>> 10) | 0;
+        }
+        const t1 = k + (r(f, 6) ^ r(f, 11) ^ r(f, 25)) + (f & g ^ ~f & j) + K[t] + w[t] | 0;
+        const t2 = (r(a, 2) ^ r(a, 13) ^ r(a, 22)) + (a & c ^ a & d ^ c & d) | 0;
+        k = j; j = g; g = f; f = e + t1 | 0; e = d; d = c; c = a; a = t1 + t2 | 0;
+      }
+      H[0] = H[0] + a | 0; H[1] = H[1] + c | 0; H[2] = H[2] + d | 0; H[3] = H[3] + e | 0;
+      H[4] = H[4] + f | 0; H[5] = H[5] + g | 0; H[6] = H[6] + j | 0; H[7] = H[7] + k | 0;
+    }
+    let out = '';
+    for (let i = 0; i < 8; i++) out += ((H[i] >>> 0) + 4294967296).toString(16).slice(1);
+    return out;
+  },
 };
 
 const API = ['init', 'addActionProperties', 'sendSessionProperties', 'identifyUser', 'enterAction',
@@ -85,24 +124,12 @@ export function createAgent(win, load) {
     // A random 32-bit number: from Web Crypto, else (very old or locked-down pages) from
     // Math.random, still unique enough for one visitor's sessions.
     n: () => { try { return win.crypto.getRandomValues(new Uint32Array(1))[0]; } catch (e) { return Math.random() * 4294967296 >>> 0; } },
-    // The fetch and XHR requests that started before this script (with `failed`: those answered
-    // with a status of 400 or more; responseStatus is 0 when unknown, e.g. cross-origin without
-    // Timing-Allow-Origin). Resource Timing lists them once they finished.
-    e: (failed) => {
-      let n = 0;
-      try {
-        const list = win.performance.getEntriesByType('resource');
-        for (let i = 0; i < list.length; i++) {
-          const r = list[i];
-          const kind = r.initiatorType;
-          if ((kind === 'fetch' || kind === 'xmlhttprequest') && r.startTime < bootedAt && (!failed || r.responseStatus >= 400)) n++;
-        }
-      } catch (e) { /* no Resource Timing */ }
-      return n;
-    },
     // The measures of an action of kind k (0 load, 1 route, 2 another) from s to e (epoch ms),
     // indexed as MEASURES in src/agent/action.rs; undefined where the browser gives none (the
-    // module checks each). Times are milliseconds from s, but navigationStart (epoch ms).
+    // module checks each). Times are milliseconds from s, but navigationStart (epoch ms). Then
+    // (18, 19) the fetch and XHR requests that started before this script, and of them those
+    // answered with a status of 400 or more (responseStatus is 0 when unknown, e.g. cross-origin
+    // without Timing-Allow-Origin): the load action's. Resource Timing lists them once they finished.
     m: (s, e, k) => {
       const out = [];
       try {
@@ -124,7 +151,7 @@ export function createAgent(win, load) {
         seen(po && po.takeRecords());
         if (!k) {
           out[0] = P.timeOrigin;
-          x = P.getEntriesByType('navigation')[0];
+          x = P.getEntriesByType('navigation')[0] || out;
           for (i = 0; i < 8; i++) if ((t = x[NAV[i]]) > 0) out[i + 1] = t + d;
           list = P.getEntriesByType('paint');
           for (i = 0; i < list.length; i++) if (list[i].name === 'first-contentful-paint') mark(at(list[i].startTime));
@@ -169,16 +196,20 @@ export function createAgent(win, load) {
         // else third party. The agent's own module and beacons are left out.
         const site = (h) => (/^[\d.]+$|:/.test(h) ? h : (/[^.]+\.(?:co\.[a-z]{2}|[^.]+)$/.exec(h) || [h])[0]);
         const home = site(win.location.hostname), own = new URL(url, win.location.href).href;
-        const n = [0, 0];
+        const n = [0, 0, 0, 0];
         list = P.getEntriesByType('resource');
         for (i = 0; i < list.length; i++) {
           x = list[i];
           if (at(x.startTime) === undefined || x.name === own || /rumprops_bg\.wasm/.test(x.name)) continue;
           n[site(new URL(x.name).hostname) === home ? 0 : 1]++;
-          if (k < 2 && /^(img|css|image)$/.test(x.initiatorType) ) mark(at(x.responseEnd));
+          const kind = x.initiatorType;
+          if ((kind === 'fetch' || kind === 'xmlhttprequest') && x.startTime < bootedAt) n[2 + (x.responseStatus >= 400)]++;
+          if (k < 2 && /^(img|css|image)$/.test(kind)) mark(at(x.responseEnd));
         }
         out[15] = n[0];
         out[16] = n[1];
+        out[18] = n[2] + n[3];
+        out[19] = n[3];
         // visuallyCompleteTime: the last milestone; speedIndex: their mean, as if each painted
         // an equal share of the viewport.
         if (marks) { out[12] = last; out[13] = total / marks; }

@@ -211,15 +211,16 @@ impl Action {
         json::write_i64(out, i64::from(self.js_errors));
         out.push_str(",\"props\":");
         self.props.write_json(out);
-        let (timings, resources) = self.measures.split_at(RESOURCES);
-        let (names, resource_names) = MEASURES.split_at(RESOURCES);
-        let ((ms, cls), (ms_names, cls_name)) = (timings.split_at(CLS), names.split_at(CLS));
-        let sep = members(out, ",\"timings\":{", ms_names, ms, true);
+        // (`members` stops at the shorter of names and values.)
+        let m = &self.measures;
+        let sep = members(out, ",\"timings\":{", MEASURES.get(..CLS).unwrap_or_default(), m, true);
         // Every measure is a whole number but the layout shift.
-        if members(out, sep, cls_name, cls, false) == "," {
+        let cls = m.get(CLS..).unwrap_or_default();
+        if members(out, sep, MEASURES.get(CLS..RESOURCES).unwrap_or_default(), cls, false) == "," {
             out.push('}');
         }
-        if members(out, ",\"resources\":{", resource_names, resources, true) == "," {
+        let (names, values) = (MEASURES.get(RESOURCES..).unwrap_or_default(), m.get(RESOURCES..).unwrap_or_default());
+        if members(out, ",\"resources\":{", names, values, true) == "," {
             out.push('}');
         }
         if !self.apdex.is_empty() {

@@ -57,9 +57,9 @@ pub struct SessionPart<'a> {
 /// connection type is cut to 64 characters.
 pub fn device_json(screen: [Option<f64>; 3], connection: Option<String>) -> String {
     let mut out = String::new();
-    let (size, landscape) = screen.split_at(2);
-    let mut sep = crate::agent::action::members(&mut out, ",\"screen\":{", &["width", "height"], size, true);
-    if let Some(l) = crate::agent::action::number(landscape.first().copied().flatten(), true) {
+    let [w, h, landscape] = screen;
+    let mut sep = crate::agent::action::members(&mut out, ",\"screen\":{", &["width", "height"], &[w, h], true);
+    if let Some(l) = crate::agent::action::number(landscape, true) {
         out.push_str(sep);
         out.push_str(if l > 0.0 { "\"orientation\":\"LANDSCAPE\"" } else { "\"orientation\":\"PORTRAIT\"" });
         sep = ",";
