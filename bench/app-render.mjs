@@ -88,7 +88,7 @@ async function firstRender(hash, ready) {
   return { ms, files };
 }
 const sessionsReady = () => document.body.dataset.ready === 'sessions' && /sessions?$/.test(document.querySelector('[data-testid=session-count]')?.textContent || '')
-  && document.querySelectorAll('[data-testid=session-table] tbody tr').length > 0;
+  && document.querySelectorAll('[data-testid=session-table] tbody tr').length > 0 && !!document.querySelector('[data-testid=filter-field]');
 const analysisReady = () => document.body.dataset.ready === 'analysis' && document.querySelectorAll('[data-testid=analysis-table] tbody tr').length > 0;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const results = {};
@@ -125,7 +125,7 @@ ingested over loopback HTTP in ${(ingestMs / 1000).toFixed(1)} s. Time from navi
 
 | page | median | max | what it waits for |
 |---|---|---|---|
-| User sessions | ${median(results.sessions).toFixed(0)} ms | ${Math.max(...results.sessions).toFixed(0)} ms | fields and property keys, the session count, the first page of 25 sessions |
+| User sessions | ${median(results.sessions).toFixed(0)} ms | ${Math.max(...results.sessions).toFixed(0)} ms | the session count, the first page of 25 sessions, the filter editor with the stored keys |
 | Analysis | ${median(results.analysis).toFixed(0)} ms | ${Math.max(...results.analysis).toFixed(0)} ms | actions by name: count, median, p90, errors, Apdex; the chart |
 
 Page weight of the sessions page (every file it loads from /app/):
