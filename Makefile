@@ -43,9 +43,9 @@ test-npm: setup
 	node --test tests/npm-app/npm-app.test.mjs
 
 ## The agent's size: the module and the script-tag loader (with wasm-bindgen's glue inside),
-## brotli -q 11 (scripts/size-report.sh). CI fails above 40,000 B, the browser agent's budget; the
-## project's compass is 16,000 B. docs/size.md says where the bytes go.
-SIZE_BUDGET ?= 40000
+## brotli -q 11 (scripts/size-report.sh). CI fails above 42,000 B (40,000 B before the measures of
+## timings, vitals and errors, docs/size.md); the project's compass is 16,000 B.
+SIZE_BUDGET ?= 42000
 test-size: setup
 	scripts/build-agent.sh
 	scripts/size-report.sh --budget $(SIZE_BUDGET)

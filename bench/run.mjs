@@ -1,7 +1,7 @@
 // make bench: rumprops and its peers measured in one run on this machine, written to
 // docs/benchmarks.md. Not a test: nothing here fails on a slow figure.
 //
-//   node bench/run.mjs [--only size,capture,overhead,wire,memory,collector] [--loads 15] [--evals 2000]
+//   node bench/run.mjs [--only size,capture,overhead,wire,memory,collector,soak] [--loads 15] [--evals 2000]
 //                      [--sessions 10000,100000] [--out docs/benchmarks.md]
 //
 // It needs the built agent (scripts/build-agent.sh), `npm ci` in bench/ (the pinned peers), Debian's
@@ -27,7 +27,7 @@ const RESULTS = path.join(OUT_DIR, 'results.json');
 
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => { const i = argv.indexOf('--' + name); return i >= 0 ? argv[i + 1] : dflt; };
-const PARTS = ['size', 'capture', 'overhead', 'wire', 'memory', 'collector'];
+const PARTS = ['size', 'capture', 'overhead', 'wire', 'memory', 'collector', 'soak'];
 const only = opt('only', PARTS.join(',')).split(',');
 const LOADS = Number(opt('loads', 15));
 const EVALS = Number(opt('evals', 2000));
@@ -527,6 +527,21 @@ function measureCollector() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Soak: the collector under 4 clients for 60 s plus a USQL query loop (collector/benches/soak.rs),
+// ingest as a ratio to a raw SQLite insert loop of the same rows in the same run. On its own:
+// `node bench/run.mjs --only soak` (or the cargo command in the bench's header).
+
+function measureSoak() {
+  log('soak: cargo bench --bench soak (about 2 minutes)');
+  const env = { ...process.env, CARGO_PROFILE_RELEASE_PANIC: 'unwind' };
+  const text = execFileSync('cargo', ['bench', '-q', '-p', 'rumprops-collector', '--bench', 'soak'],
+    { cwd: ROOT, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
+  const line = text.split('\n').find((l) => l.startsWith('soak-json: '));
+  if (!line) throw new Error('soak: no soak-json line in\n' + text);
+  return { ...JSON.parse(line.slice('soak-json: '.length)), output: text.split('\n').filter((l) => !l.startsWith('soak-json: ')).join('\n').trim() };
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main() {
   fs.mkdirSync(OUT_DIR, { recursive: true });
@@ -573,6 +588,11 @@ async function main() {
   if (only.includes('collector')) {
     const when = at();
     results.collector = { ...measureCollector(), machine: { ...machine, ...when } };
+    save();
+  }
+  if (only.includes('soak')) {
+    const when = at();
+    results.soak = { ...measureSoak(), machine: { ...machine, ...when } };
     save();
   }
   results.command = 'make bench';

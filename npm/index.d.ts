@@ -76,6 +76,17 @@ export interface RumpropsConfig {
   };
   /** Percent of sessions captured (0 to 100), decided once per session. */
   sampleRate?: number;
+  /** An action's apdex category from its duration: satisfied up to `toleratedMs`, tolerating up to `frustratedMs`, else (or with a JS error) frustrated. */
+  apdex?: {
+    /** 1 to 3600000; default 3000. */
+    toleratedMs?: number;
+    /** toleratedMs to 3600000; default 4 × toleratedMs (12000), at most 3600000. */
+    frustratedMs?: number;
+  };
+  errors?: {
+    /** JS errors sent with each action (deduplicated), 0 to 100; default 10. */
+    maxPerAction?: number;
+  };
 }
 
 /**

@@ -25,6 +25,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# 2b. ClickHouse (Debian's clickhouse-server, 18.16) for the ClickHouse store's tests, which run
+#     /usr/sbin/clickhouse-server themselves on free loopback ports. A policy-rc.d that exits 101
+#     keeps the package from starting a system daemon; it is removed afterwards.
+if [ ! -x /usr/sbin/clickhouse-server ]; then
+  say "installing clickhouse-server (no daemon is started)"
+  export DEBIAN_FRONTEND=noninteractive
+  had_policy=0
+  [ -e /usr/sbin/policy-rc.d ] && had_policy=1
+  if [ "$had_policy" = 0 ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+  fi
+  apt-get update -qq
+  apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null || { [ "$had_policy" = 0 ] && rm -f /usr/sbin/policy-rc.d; exit 1; }
+  [ "$had_policy" = 0 ] && rm -f /usr/sbin/policy-rc.d
+fi
+
 # 3. wasm-bindgen's CLI (with wasm-bindgen-test-runner) at exactly the version in Cargo.lock.
 want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
 have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)

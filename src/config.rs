@@ -36,6 +36,11 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     /// Percent of sessions captured (0 to 100), decided once per session.
     pub sample_rate: f64,
+    /// `apdex`: an action's duration up to `tolerated_ms` satisfies, up to `frustrated_ms`
+    /// is tolerated, longer frustrates (`[tolerated_ms, frustrated_ms]`).
+    pub apdex: [u64; 2],
+    /// `errors.maxPerAction`: at most this many JS errors are sent with an action.
+    pub max_errors: usize,
 }
 
 /// `session` of the config.
@@ -401,6 +406,7 @@ const DNT_MODES: [DntMode; 3] = [DntMode::Anonymous, DntMode::Disable, DntMode::
 /// The source kinds, in the order `source` tells them apart.
 const SOURCE_KINDS: [&str; 6] = ["css", "meta", "cookie", "query", "js", "api"];
 const DAY_MS: u64 = 86_400_000;
+const HOUR_MS: u64 = 3_600_000;
 
 impl Config {
     /// Reads and validates a config. `selector_is_valid` checks CSS selectors with the page's
@@ -431,7 +437,7 @@ fn read_config(root: &Value, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Conf
     let top = Obj::new(
         root,
         "",
-        &["version", "app", "collector", "properties", "session", "batch", "privacy", "sampleRate"],
+        &["version", "app", "collector", "properties", "session", "batch", "privacy", "sampleRate", "apdex", "errors"],
     )?;
     match top.get("version") {
         None => return Err(top.err("version", "required")),
@@ -490,7 +496,12 @@ fn read_config(root: &Value, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Conf
             _ => return Err(top.err("sampleRate", "expected a number from 0 to 100")),
         },
     };
-    Ok(Config { app, collector, properties, session, batch, privacy, sample_rate })
+    let a = top.section("apdex", &["toleratedMs", "frustratedMs"])?;
+    let tolerated = a.int("toleratedMs", 3_000, 1, HOUR_MS)?;
+    // Frustrated from 4 times the tolerated threshold on by default, as Dynatrace's 3 s / 12 s.
+    let apdex = [tolerated, a.int("frustratedMs", (4 * tolerated).min(HOUR_MS), tolerated, HOUR_MS)?];
+    let max_errors = top.section("errors", &["maxPerAction"])?.int("maxPerAction", 10, 0, 100)? as usize;
+    Ok(Config { app, collector, properties, session, batch, privacy, sample_rate, apdex, max_errors })
 }
 
 fn property(v: &Value, path: &str, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Property> {
@@ -653,6 +664,11 @@ mod tests {
         let minimal = Config::parse(r#"{"version":1}"#, &any_selector).unwrap();
         assert!(minimal.properties.is_empty() && minimal.collector.is_none());
         assert_eq!(minimal.privacy.do_not_track, DntMode::Anonymous);
+        assert_eq!((minimal.apdex, minimal.max_errors), ([3_000, 12_000], 10));
+        let a = |text: &str| Config::parse(text, &any_selector).map(|c| (c.apdex, c.max_errors)).unwrap();
+        assert_eq!(a(r#"{"version":1,"apdex":{"toleratedMs":500}}"#).0, [500, 2_000]);
+        assert_eq!(a(r#"{"version":1,"apdex":{"toleratedMs":2000000}}"#).0, [2_000_000, 3_600_000]);
+        assert_eq!(a(r#"{"version":1,"apdex":{"toleratedMs":5,"frustratedMs":5},"errors":{"maxPerAction":0}}"#), ([5, 5], 0));
     }
 
     #[test]
@@ -677,6 +693,14 @@ mod tests {
             (r#"{"version":1,"privacy":{"optin":true}}"#, "privacy.optin: unknown field"),
             (r#"{"version":1,"sampleRate":101}"#, "sampleRate: expected a number from 0 to 100"),
             (r#"{"version":1,"properties":{}}"#, "properties: expected an array"),
+            (r#"{"version":1,"apdex":{"toleratedMs":0}}"#, "apdex.toleratedMs: expected an integer from 1 to 3600000"),
+            (
+                r#"{"version":1,"apdex":{"toleratedMs":4000,"frustratedMs":3000}}"#,
+                "apdex.frustratedMs: expected an integer from 4000 to 3600000",
+            ),
+            (r#"{"version":1,"apdex":{"satisfiedMs":1}}"#, "apdex.satisfiedMs: unknown field"),
+            (r#"{"version":1,"apdex":3000}"#, "apdex: expected an object"),
+            (r#"{"version":1,"errors":{"maxPerAction":101}}"#, "errors.maxPerAction: expected an integer from 0 to 100"),
         ];
         for (text, want) in cases {
             assert_eq!(err(text), want, "{text}");

@@ -61,10 +61,15 @@ extern "C" {
     #[wasm_bindgen(method, js_name = n)]
     fn random(this: &Host) -> u32;
 
-    /// How many fetch and XHR requests (with `failed`: of them, those answered with a status of
-    /// 400 or more) Resource Timing lists that started before the agent's script ran.
-    #[wasm_bindgen(method, js_name = e)]
-    fn early(this: &Host, failed: bool) -> u32;
+    /// The measures of an action of `kind` (0 load, 1 route, 2 another) from `start` to `end`
+    /// (epoch ms) as the browser gives them: an array indexed as
+    /// [`crate::agent::action::MEASURES`], `undefined` where it gives none, then (18, 19) how
+    /// many fetch and XHR requests Resource Timing lists that started before the agent's script
+    /// ran, and how many of them were answered with a status of 400 or more. With `kind` 3,
+    /// the screen's width, height and whether it is landscape (1, else 0), and
+    /// `navigator.connection.type`.
+    #[wasm_bindgen(method, js_name = m)]
+    fn measures(this: &Host, start: f64, end: f64, kind: u8) -> JsValue;
 }
 
 /// The session cookie (percent-encoded [`crate::agent::session::SessionState`] text), written
@@ -87,9 +92,6 @@ struct Runtime {
     watch: Watcher,
     /// The load action, until the load event.
     load_id: Option<String>,
-    /// The load action, until it ends: it also counts the requests the page started before
-    /// the agent could watch them.
-    load_action: Option<String>,
     /// This page's outbox key.
     outbox_key: String,
     /// The values of the next API call, handed over one by one (event 22).
@@ -159,6 +161,16 @@ fn report(host: &Host, r: &ApiReport) {
     }
 }
 
+/// The numbers at `array`'s first indices (`None` where there is no number).
+#[inline(never)]
+fn numbers(r: &Reader, array: &JsValue, out: &mut [Option<f64>]) {
+    for (i, v) in out.iter_mut().enumerate() {
+        let mut k = String::new();
+        crate::json::write_i64(&mut k, i as i64);
+        *v = r.get(array, &k).as_f64();
+    }
+}
+
 /// The keys in localStorage that start with `prefix`, read before any is removed.
 fn keys_with_prefix(host: &Host, prefix: &str) -> Vec<String> {
     let mut keys = Vec::new();
@@ -218,17 +230,32 @@ impl Runtime {
         self.agent.start_action(kind, name, &url, now, &e)
     }
 
-    /// Ends an action with its rules' values.
+    /// Ends an action with its measures and its rules' values.
     fn end(&mut self, id: &str, now: i64) {
         self.watch.forget(id);
-        if self.load_action.as_deref() == Some(id) {
-            // The load action also counts the fetch and XHR requests that started before the
-            // agent loaded (it loads `async`, so the page's first requests precede its wrappers).
-            self.load_action = None;
-            let failed = self.host().early(true);
-            for i in 0..self.host().early(false) {
-                self.agent.count_request(Some(id), i < failed);
+        let r = &self.page.reader;
+        // The load action also counts the fetch and XHR requests that started before the agent
+        // loaded (it loads `async`, so the page's first requests precede its wrappers): all, failed.
+        let mut early = (0, 0);
+        if let Some(a) = self.agent.open_action(id) {
+            let kind = match a.kind {
+                ActionKind::Load => 0,
+                ActionKind::Route => 1,
+                _ => 2,
+            };
+            let end = now.min(a.start.saturating_add(crate::agent::action::MAX_ACTION_DURATION_MS));
+            let m = r.unchecked_ref::<Host>().measures(a.start as f64, end as f64, kind);
+            let mut v = [None; 20];
+            numbers(r, &m, &mut v);
+            if let Some((measures, rest)) = v.split_first_chunk::<18>() {
+                a.measures = *measures;
+                if let [Some(all), Some(failed)] = rest {
+                    early = (*all as u32, *failed as u32);
+                }
             }
+        }
+        for i in 0..early.0 {
+            self.agent.count_request(Some(id), i < early.1);
         }
         let outcomes = capture::evaluate(self.agent.config(), &self.page);
         self.agent.end_action(id, &outcomes, now);
@@ -320,7 +347,6 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
         page,
         watch: Watcher::default(),
         load_id: None,
-        load_action: None,
         outbox_key,
         values: Vec::new(),
         adopted: Vec::new(),
@@ -328,6 +354,11 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
         dnt,
     };
     rt.set_mode(None);
+    // The screen (width, height, landscape) and the connection type, from the host.
+    let d = rt.host().measures(0.0, 0.0, 3);
+    let mut screen = [None; 3];
+    numbers(&rt.page.reader, &d, &mut screen);
+    rt.agent.device = crate::agent::beacon::device_json(screen, rt.page.reader.get_string(&d, "3"));
     // Restore what earlier pages left: the session, its properties, and every page's outbox.
     let session = rt.stored_session();
     let props = rt.host().read(PROPS_KEY);
@@ -347,7 +378,6 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
     if let Some(id) = &rt.load_id {
         rt.watch.open(id, now, false);
     }
-    rt.load_action = rt.load_id.clone();
     rt.persist();
     rt.host().row(3, rt.agent.config().collector.as_deref().unwrap_or_default(), "", "", 0.0);
     if let Ok(mut slot) = RT.0.try_borrow_mut() {
@@ -359,7 +389,8 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
 /// A page event or an API call, by number, with its arguments (`arg` the first, when a string):
 /// - 0: the load event fired;
 /// - 1: the URL may have changed (pushState, replaceState, popstate, hashchange): a route action;
-/// - 2: an `error` or `unhandledrejection` event of the page;
+/// - 2: an `error` or `unhandledrejection` event of the page: its message `arg`, file `b`,
+///   line `c` and column `d` (the JS side reads them; for a rejection, the reason as text);
 /// - 3, 4, 5: the page may be leaving: `visibilitychange` to hidden, `pagehide`, `freeze`;
 /// - 6: the timer the JS side set from an earlier answer fired;
 /// - 7: `enable()`, the page's consent under opt-in;
@@ -379,7 +410,8 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
 ///   network error);
 /// - 20: a click: a click action named from the clicked element's `data-rumprops-name` `arg`,
 ///   `aria-label` `b` or text `c` (the JS side reads them, and the text only when neither
-///   attribute names it), else its tag `d` (`localName`);
+///   attribute names it), else its tag `d` (`localName`); `x`, `y` are the click's
+///   `clientX` and `clientY`, for rage clicks (other events pass 0);
 /// - 21: the collector answered beacon `(arg, b)` (session id, seq) with the status `c` (0 for
 ///   a network error) and the `Retry-After` header `d`;
 /// - 22: one value of the next `addActionProperties` or `sendSessionProperties` call: under the
@@ -393,7 +425,7 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
 /// timer needed, or not started). Beacons come only from a started runtime, so only after
 /// [`init`] has handed the collector URL.
 #[wasm_bindgen]
-pub fn event(kind: u8, arg: JsValue, b: JsValue, c: JsValue, d: JsValue) -> f64 {
+pub fn event(kind: u8, arg: JsValue, b: JsValue, c: JsValue, d: JsValue, x: f64, y: f64) -> f64 {
     let arg = arg.as_string();
     with(|rt, now| {
         match kind {
@@ -411,7 +443,7 @@ pub fn event(kind: u8, arg: JsValue, b: JsValue, c: JsValue, d: JsValue) -> f64 
                     }
                 }
             }
-            2 => rt.agent.count_js_error(None),
+            2 => rt.agent.js_error(arg.unwrap_or_default(), b.as_string(), [c.as_f64(), d.as_f64()], now),
             3..=5 => {
                 let reason = match kind {
                     4 => FlushReason::PageHide,
@@ -494,6 +526,7 @@ pub fn event(kind: u8, arg: JsValue, b: JsValue, c: JsValue, d: JsValue) -> f64 
                 if let Some(id) = rt.start(ActionKind::Click, &name, now) {
                     rt.watch.open(&id, now, true);
                 }
+                rt.agent.click_at(x, y, now);
             }
             21 => {
                 let jitter = f64::from(rt.host().random()) / 4_294_967_296.0;

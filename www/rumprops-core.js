@@ -85,22 +85,116 @@ export function createAgent(win, load) {
     // A random 32-bit number: from Web Crypto, else (very old or locked-down pages) from
     // Math.random, still unique enough for one visitor's sessions.
     n: () => { try { return win.crypto.getRandomValues(new Uint32Array(1))[0]; } catch (e) { return Math.random() * 4294967296 >>> 0; } },
-    // The fetch and XHR requests that started before this script (with `failed`: those answered
-    // with a status of 400 or more; responseStatus is 0 when unknown, e.g. cross-origin without
-    // Timing-Allow-Origin). Resource Timing lists them once they finished.
-    e: (failed) => {
-      let n = 0;
+    // The measures of an action of kind k (0 load, 1 route, 2 another) from s to e (epoch ms),
+    // indexed as MEASURES in src/agent/action.rs; undefined where the browser gives none (the
+    // module checks each). Times are milliseconds from s, but navigationStart (epoch ms). Then
+    // (18, 19) the fetch and XHR requests that started before this script, and of them those
+    // answered with a status of 400 or more (responseStatus is 0 when unknown, e.g. cross-origin
+    // without Timing-Allow-Origin): the load action's. Resource Timing lists them once they finished.
+    m: (s, e, k) => {
+      const out = [];
       try {
-        const list = win.performance.getEntriesByType('resource');
-        for (let i = 0; i < list.length; i++) {
-          const r = list[i];
-          const kind = r.initiatorType;
-          if ((kind === 'fetch' || kind === 'xmlhttprequest') && r.startTime < bootedAt && (!failed || r.responseStatus >= 400)) n++;
+        if (k > 2) {
+          const S = win.screen, o = read(S.orientation, 'type');
+          out[0] = S.width;
+          out[1] = S.height;
+          out[2] = (o ? o.charAt(0) === 'l' : S.width >= S.height) ? 1 : 0;
+          out[3] = read(win.navigator.connection, 'type');
+          return out;
         }
-      } catch (e) { /* no Resource Timing */ }
-      return n;
+        const P = win.performance, d = P.timeOrigin - s, len = e - s;
+        // An entry's time from s, undefined outside the action.
+        const at = (t) => ((t += d) >= -1 && t <= len + 1 ? (t > 0 ? t : 0) : undefined);
+        // Paint milestones for the visual estimates: first contentful paint, the largest
+        // contentful paint, each image's arrival (docs/decisions.md, "Browser agent").
+        let list, i, x, t, marks = 0, total = 0, last;
+        const mark = (t) => { if (t !== undefined) { marks++; total += t; if (!(last >= t)) last = t; } };
+        seen(po && po.takeRecords());
+        if (!k) {
+          out[0] = P.timeOrigin;
+          x = P.getEntriesByType('navigation')[0] || out;
+          for (i = 0; i < 8; i++) if ((t = x[NAV[i]]) > 0) out[i + 1] = t + d;
+          list = P.getEntriesByType('paint');
+          for (i = 0; i < list.length; i++) if (list[i].name === 'first-contentful-paint') mark(at(list[i].startTime));
+        }
+        if (k < 2) {
+          // CLS as web-vitals defines it: the largest burst of layout shifts without recent input
+          // (less than 1 s apart, at most 5 s long); 0 without shifts where the browser reports them.
+          let cls = types['layout-shift'] && 0, sum = 0, first = -1e9, prev = -1e9, lcp;
+          const inter = { __proto__: null };
+          for (i = 0; i < entries.length; i++) {
+            x = entries[i];
+            if ((t = at(x.startTime)) === undefined) continue;
+            const type = x.entryType;
+            if (type === 'largest-contentful-paint') lcp = t;
+            else if (type === 'layout-shift') {
+              if (!x.hadRecentInput) {
+                if (t - prev > 1000 || t - first > 5000) { first = t; sum = 0; }
+                prev = t;
+                if ((sum += x.value) > cls) cls = sum;
+              }
+            } else if (x.interactionId || type === 'first-input') {
+              if (type === 'first-input') out[10] = x.processingStart - x.startTime;
+              // An interaction's latency is its longest event's duration.
+              const id = x.interactionId || 'f';
+              if (!(inter[id] >= x.duration)) inter[id] = x.duration;
+            }
+          }
+          mark(out[9] = lcp);
+          out[14] = cls;
+          // INP: the longest interaction, but one of every 50 is left out (the 98th percentile).
+          const lat = [];
+          for (const id in inter) lat[lat.length] = inter[id];
+          for (let skip = lat.length / 50 | 0; lat.length; skip--) {
+            let top = 0;
+            for (i = 1; i < lat.length; i++) if (lat[i] > lat[top]) top = i;
+            if (!skip) { out[11] = lat[top]; break; }
+            lat[top] = -1;
+          }
+        }
+        // Resources by origin: first party when the host's site is the page's (a site is the
+        // host's last two labels, three under co.<country>; an IP address is its own site),
+        // else third party. The agent's own module and beacons are left out.
+        const site = (h) => (/^[\d.]+$|:/.test(h) ? h : (/[^.]+\.(?:co\.[a-z]{2}|[^.]+)$/.exec(h) || [h])[0]);
+        const home = site(win.location.hostname), own = new URL(url, win.location.href).href;
+        const n = [0, 0, 0, 0];
+        list = P.getEntriesByType('resource');
+        for (i = 0; i < list.length; i++) {
+          x = list[i];
+          if (at(x.startTime) === undefined || x.name === own || /rumprops_bg\.wasm/.test(x.name)) continue;
+          n[site(new URL(x.name).hostname) === home ? 0 : 1]++;
+          const kind = x.initiatorType;
+          if ((kind === 'fetch' || kind === 'xmlhttprequest') && x.startTime < bootedAt) n[2 + (x.responseStatus >= 400)]++;
+          if (k < 2 && /^(img|css|image)$/.test(kind)) mark(at(x.responseEnd));
+        }
+        out[15] = n[0];
+        out[16] = n[1];
+        out[18] = n[2] + n[3];
+        out[19] = n[3];
+        // visuallyCompleteTime: the last milestone; speedIndex: their mean, as if each painted
+        // an equal share of the viewport.
+        if (marks) { out[12] = last; out[13] = total / marks; }
+      } catch (e) { /* what was read so far */ }
+      return out;
     },
   };
+  // The PerformanceNavigationTiming members of MEASURES 1 to 8 (src/agent/action.rs).
+  const NAV = ['requestStart', 'responseStart', 'responseEnd', 'domInteractive', 'domContentLoadedEventEnd',
+    'domComplete', 'loadEventStart', 'loadEventEnd'];
+  // The entries the page's PerformanceObserver (`po`) reported, for the measures (at most 5000),
+  // and the entry types the browser reports.
+  const entries = [], types = { __proto__: null };
+  let po = null;
+  const seen = (list) => { for (let i = 0; list && i < list.length && entries.length < 5000; i++) entries[entries.length] = list[i]; };
+  function observe() {
+    try {
+      const t = win.PerformanceObserver.supportedEntryTypes;
+      for (let i = 0; i < t.length; i++) types[t[i]] = true;
+      po = new win.PerformanceObserver((l) => seen(l.getEntries()));
+      const want = ['largest-contentful-paint', 'layout-shift', 'first-input', 'event'];
+      for (let i = 0; i < 4; i++) if (types[want[i]]) po.observe({ type: want[i], buffered: true, durationThreshold: 16 });
+    } catch (e) { /* no PerformanceObserver */ }
+  }
 
   // The module's events (`event` in src/runtime.rs): a page event or an API call without arguments.
   const LOADED = 0, ROUTE = 1, JS_ERROR = 2, HIDDEN = 3, PAGEHIDE = 4, FREEZE = 5, TICK = 6;
@@ -110,16 +204,16 @@ export function createAgent(win, load) {
   // after a failure.
   const idOf = (rows) => rows && (rows.length ? rows[0][1] : '');
   const CLICK = 20, RESPONSE = 21, VALUE = 22;
-  const event = (kind, a, b, c, d) => call('event', kind, a, b, c, d);
+  const event = (kind, a, b, c, d, x, y) => call('event', kind, a, b, c, d, x, y);
 
   // Calls the module. init answers its own answer (its rows stay in `rows`). An event's rows
   // are its answer, but for the beacons, which are posted here; the event answers when the
   // timer (event TICK) is due next (VALUE leaves the timer as it is). Undefined after a failure.
-  function call(name, a, b, c, d, e) {
+  function call(name, a, b, c, d, e, f, g) {
     if (dead || !m) return undefined;
     try {
       rows = [];
-      const r = m[name](a, b, c, d, e);
+      const r = m[name](a, b, c, d, e, f, g);
       if (name === 'init') return r;
       const out = [];
       for (let i = 0; i < rows.length; i++) {
@@ -182,7 +276,7 @@ export function createAgent(win, load) {
       if (blank(name) && blank(aria) && typeof t === 'string') text = t.slice(0, 4096);
     } catch (e) { /* read what could be read */ }
     const tag = read(el, 'localName');
-    event(CLICK, name, aria, text, typeof tag === 'string' ? tag : '');
+    event(CLICK, name, aria, text, typeof tag === 'string' ? tag : '', read(e, 'clientX'), read(e, 'clientY'));
   }
 
   function instrument() {
@@ -193,11 +287,16 @@ export function createAgent(win, load) {
     const history = win.history;
     wrap(history, 'pushState', (orig) => function () { const r = Reflect.apply(orig, this, arguments); event(ROUTE); return r; });
     wrap(history, 'replaceState', (orig) => function () { const r = Reflect.apply(orig, this, arguments); event(ROUTE); return r; });
-    on(win, 'error', () => event(JS_ERROR));
-    on(win, 'unhandledrejection', () => event(JS_ERROR));
+    on(win, 'error', (e) => event(JS_ERROR, read(e, 'message'), read(e, 'filename'), read(e, 'lineno'), read(e, 'colno')));
+    on(win, 'unhandledrejection', (e) => {
+      let m;
+      try { m = 'Uncaught (in promise) ' + read(e, 'reason'); } catch (x) { /* a symbol, or a throwing toString */ }
+      event(JS_ERROR, m);
+    });
     on(d, 'visibilitychange', () => { if (d.visibilityState === 'hidden') event(HIDDEN); });
     on(win, 'pagehide', () => event(PAGEHIDE));
     on(d, 'freeze', () => event(FREEZE));
+    observe();
     if (d.readyState === 'complete') event(LOADED);
     else on(win, 'load', () => win.setTimeout(() => event(LOADED), 0));
   }

@@ -19,7 +19,7 @@ use crate::server::{error_response, json_response, AppState};
 use crate::usql::fields::UsqlTable;
 use crate::{alerts, calculated, dashboards, store};
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
@@ -155,13 +155,23 @@ async fn session(State(state): St, Path(sid): Path<String>) -> Response {
 /// At most this many sessions per export request.
 const EXPORT_LIMIT: i64 = 10_000;
 
-async fn export_sessions(State(state): St, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn export_sessions(
+    State(state): St,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    // An export reads up to 10,000 sessions: it counts against the client's query limit.
+    let Some(slot) = state.client_slot(crate::server::query_client(&state.config, peer, &headers)) else {
+        return state.per_client_refusal();
+    };
     let int = |k: &str, d: i64| q.get(k).map(|v| v.parse::<i64>().map_err(|_| format!("{k}: not an integer"))).unwrap_or(Ok(d));
     let (from, to) = match (int("from", 0), int("to", i64::MAX)) {
         (Ok(f), Ok(t)) => (f, t),
         (Err(e), _) | (_, Err(e)) => return error_response(StatusCode::BAD_REQUEST, &e),
     };
     with_conn(state, move |conn| {
+        let _slot = slot;
         let ids: Result<Vec<i64>, _> = conn
             .prepare_cached("SELECT id FROM sessions WHERE start_time BETWEEN ?1 AND ?2 ORDER BY start_time, id LIMIT ?3")
             .and_then(|mut s| s.query_map(params![from, to, EXPORT_LIMIT], |r| r.get(0))?.collect());

@@ -125,23 +125,12 @@ pub struct Timings {
     pub cumulative_layout_shift: Option<f64>,
 }
 
-/// The integer timings of [`Timings`] by wire name, in the order of the beacon section.
-pub const TIMING_NAMES: [&str; 14] = [
-    "navigationStart",
-    "requestStart",
-    "responseStart",
-    "responseEnd",
-    "documentInteractiveTime",
-    "domContentLoadedTime",
-    "domCompleteTime",
-    "loadEventStart",
-    "loadEventEnd",
-    "largestContentfulPaint",
-    "firstInputDelay",
-    "interactionToNextPaint",
-    "visuallyCompleteTime",
-    "speedIndex",
-];
+/// The integer timings of [`Timings`] by wire name, in the order of the beacon section: the
+/// agent's own list (`rumprops::agent::action::MEASURES`), up to the layout shift.
+pub const TIMING_NAMES: [&str; 14] = match rumprops::agent::action::MEASURES.first_chunk::<14>() {
+    Some(names) => *names,
+    None => [""; 14],
+};
 
 impl Timings {
     /// The integer timings in [`TIMING_NAMES`] order.

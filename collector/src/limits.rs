@@ -73,11 +73,12 @@ pub async fn read_body(body: Body, max: usize, rate: BodyRate) -> Result<Bytes, 
     }
 }
 
-/// Who a per-client limit counts: today the client's IP address. An API token, when requests
-/// carry one, becomes a key of its own here, so the limit follows the token instead of the
-/// address.
+/// Who a per-client limit counts: the API token a request carries, else the client's address,
+/// so the clients of one token share its limit wherever they connect from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ClientKey {
+    /// A request with an API token, by the token's hash (the secret itself is not kept).
+    Token(String),
     /// A client without credentials, by its address.
     Ip(IpAddr),
 }

@@ -411,10 +411,36 @@ fn client_ip(config: &ServeConfig, peer: SocketAddr, headers: &HeaderMap) -> IpA
     crate::client::client_ip(peer.ip(), headers, &config.trusted_proxies)
 }
 
-/// Who the per-client query limit counts: the client's address (an API token once requests
-/// carry one).
-fn query_client(config: &ServeConfig, peer: SocketAddr, headers: &HeaderMap) -> ClientKey {
-    ClientKey::Ip(client_ip(config, peer, headers))
+/// Who the per-client query limit counts: the request's API token when it carries one (checked
+/// by [`require_token`] before any handler runs), else the client's address.
+pub(crate) fn query_client(config: &ServeConfig, peer: SocketAddr, headers: &HeaderMap) -> ClientKey {
+    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(auth::token_of);
+    match token {
+        Some(t) => ClientKey::Token(auth::hash(t)),
+        None => ClientKey::Ip(client_ip(config, peer, headers)),
+    }
+}
+
+impl AppState {
+    /// A place among the client's running queries and exports; `None` when it runs its limit
+    /// (answer [`AppState::per_client_refusal`]).
+    pub(crate) fn client_slot(&self, client: ClientKey) -> Option<crate::limits::ClientSlot> {
+        let slot = self.query_clients.try_acquire(client);
+        if slot.is_none() {
+            self.metrics.queries_refused.with_label_values(&["per_client"]).inc();
+        }
+        slot
+    }
+
+    /// The 429 for a client over its query limit.
+    pub(crate) fn per_client_refusal(&self) -> Response {
+        let mut r = error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("at most {} queries or exports at a time per client", self.config.queries_per_client),
+        );
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        r
+    }
 }
 
 async fn ingest_response(state: &Arc<AppState>, peer: SocketAddr, headers: &HeaderMap, body: Body) -> Response {
@@ -506,15 +532,7 @@ async fn run_query(state: Arc<AppState>, client: ClientKey, params: HashMap<Stri
         Ok(x) => x,
         Err(m) => return error_response(StatusCode::BAD_REQUEST, &m),
     };
-    let Some(_client_slot) = state.query_clients.try_acquire(client) else {
-        state.metrics.queries_refused.with_label_values(&["per_client"]).inc();
-        let mut r = error_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!("at most {} queries at a time per client", state.config.queries_per_client),
-        );
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return r;
-    };
+    let Some(_client_slot) = state.client_slot(client) else { return state.per_client_refusal() };
     let Ok(_slot) = state.query_slots.acquire().await else {
         return error_response(StatusCode::SERVICE_UNAVAILABLE, "collector stopping");
     };
@@ -719,6 +737,18 @@ fn content_type(path: &Path) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_query_limit_counts_a_token_else_the_address() {
+        let config = ServeConfig::new(PathBuf::from("x.db"), "127.0.0.1:0".parse().unwrap());
+        let peer: SocketAddr = "10.1.2.3:5555".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        assert_eq!(query_client(&config, peer, &headers), ClientKey::Ip("10.1.2.3".parse().unwrap()));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Api-Token rp_secret"));
+        let key = query_client(&config, peer, &headers);
+        assert_eq!(key, ClientKey::Token(auth::hash("rp_secret")));
+        assert!(!format!("{key:?}").contains("rp_secret"), "the secret is not kept");
+    }
 
     #[test]
     fn static_paths_stay_inside() {

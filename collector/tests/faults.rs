@@ -282,6 +282,9 @@ fn slow_clients_are_cut_by_the_timeouts_while_a_normal_client_is_served() {
     });
     let opened = Instant::now();
     let mut half: Vec<TcpStream> = (0..40).map(|_| half_open(c.addr)).collect();
+    // A kept-alive connection that answers one request and then sits idle.
+    let mut idle = TcpStream::connect(c.addr).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     // A valid beacon announced in full, of which 10 bytes arrive, then one byte every 200 ms.
     let cut = beacon("cut", 0, Some("end_session"), json!({}), json!([action("x", 1_732_599_100_000, 0, json!({}))])).to_string();
     let trickle = trickle_start(c.addr, cut.len(), &cut.as_bytes()[..10]);
@@ -346,6 +349,9 @@ fn slow_clients_are_cut_by_the_timeouts_while_a_normal_client_is_served() {
         assert!(closed, "half-open connection still open after {:?}", opened.elapsed());
         assert!(!got.contains("204"), "{got}");
     }
+    // The idle kept-alive connection got its answer and was then closed by the same timeout.
+    let (closed, got) = closed_within(&mut idle, Duration::from_millis(500));
+    assert!(closed && got.starts_with("HTTP/1.1 200"), "idle: closed={closed} {got:?}");
     // The trickled body (10 bytes + 5/s against a 2000 B/s minimum) got a 408 and lost its connection.
     let (closed, got) = answer.join().unwrap();
     stop.store(true, Ordering::SeqCst);

@@ -21,6 +21,39 @@ const CLICK_NAME_WRAPPER_CHARS: usize = 11;
 /// `data:` URL must not cost a whole beacon.
 pub const MAX_URL_CHARS: usize = 4096;
 
+/// The measures an action may carry, by the index the host hands them at (`m` in
+/// `www/rumprops-core.js`): the `timings` members (epoch ms, then milliseconds from the action's
+/// start, then [`CLS`], a double), then the `resources` counts from [`RESOURCES`] on. Each is
+/// absent unless the browser gave it.
+pub const MEASURES: [&str; 18] = [
+    "navigationStart",
+    "requestStart",
+    "responseStart",
+    "responseEnd",
+    "documentInteractiveTime",
+    "domContentLoadedTime",
+    "domCompleteTime",
+    "loadEventStart",
+    "loadEventEnd",
+    "largestContentfulPaint",
+    "firstInputDelay",
+    "interactionToNextPaint",
+    "visuallyCompleteTime",
+    "speedIndex",
+    "cumulativeLayoutShift",
+    "firstParty",
+    "thirdParty",
+    "cdn",
+];
+/// The index of `cumulativeLayoutShift` in [`MEASURES`]: the one that is not a whole number.
+pub const CLS: usize = 14;
+/// Where the `resources` counts start in [`MEASURES`].
+pub const RESOURCES: usize = 15;
+/// A JS error's message is cut to this many characters.
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 1000;
+/// The apdex categories, from an action's duration and errors ([`apdex`]).
+pub const APDEX: [&str; 3] = ["SATISFIED", "TOLERATING", "FRUSTRATED"];
+
 /// What started an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActionKind {
@@ -69,6 +102,15 @@ pub struct Action {
     pub js_errors: u32,
     /// Typed properties captured at its end.
     pub props: PropertyMap,
+    /// Its [`MEASURES`], as the browser gave them (checked when written: [`number`]).
+    pub measures: [Option<f64>; 18],
+    /// Its JS errors (at most the config's `errors.maxPerAction`, one of each message, file,
+    /// line and column): those members as JSON, and the epoch ms of the first.
+    pub errors: Vec<(String, i64)>,
+    /// Rage clicks during it.
+    pub rage_clicks: u32,
+    /// Its apdex category ([`APDEX`]), set when it ends (`""` while open).
+    pub apdex: &'static str,
 }
 
 impl Action {
@@ -96,6 +138,30 @@ impl Action {
             request_errors: 0,
             js_errors: 0,
             props: PropertyMap::default(),
+            measures: [None; 18],
+            errors: Vec::new(),
+            rage_clicks: 0,
+            apdex: "",
+        }
+    }
+
+    /// Records a JS error (after [`Action::count_js_error`]) unless `max` are recorded or one
+    /// with the same message, file, line and column is: the message cut to
+    /// [`MAX_ERROR_MESSAGE_CHARS`], the file to [`MAX_URL_CHARS`]; a line or column that is not
+    /// a number from 1 on is left out (browsers give 0 when they do not know it).
+    pub fn record_error(&mut self, mut message: String, file: Option<String>, at: [Option<f64>; 2], now: i64, max: usize) {
+        value::truncate(&mut message, MAX_ERROR_MESSAGE_CHARS);
+        let mut key = String::from("\"message\":");
+        json::write_str(&mut key, &message);
+        if let Some(mut f) = file.filter(|f| !f.is_empty()) {
+            value::truncate(&mut f, MAX_URL_CHARS);
+            key.push_str(",\"file\":");
+            json::write_str(&mut key, &f);
+        }
+        let [line, column] = at;
+        members(&mut key, ",", &["line", "column"], &[line.filter(|n| *n >= 1.0), column.filter(|n| *n >= 1.0)], true);
+        if self.errors.len() < max && !self.errors.iter().any(|(k, _)| *k == key) {
+            self.errors.push((key, now));
         }
     }
 
@@ -145,6 +211,39 @@ impl Action {
         json::write_i64(out, i64::from(self.js_errors));
         out.push_str(",\"props\":");
         self.props.write_json(out);
+        // (`members` stops at the shorter of names and values.)
+        let m = &self.measures;
+        let sep = members(out, ",\"timings\":{", MEASURES.get(..CLS).unwrap_or_default(), m, true);
+        // Every measure is a whole number but the layout shift.
+        let cls = m.get(CLS..).unwrap_or_default();
+        if members(out, sep, MEASURES.get(CLS..RESOURCES).unwrap_or_default(), cls, false) == "," {
+            out.push('}');
+        }
+        let (names, values) = (MEASURES.get(RESOURCES..).unwrap_or_default(), m.get(RESOURCES..).unwrap_or_default());
+        if members(out, ",\"resources\":{", names, values, true) == "," {
+            out.push('}');
+        }
+        if !self.apdex.is_empty() {
+            out.push_str(",\"apdex\":\"");
+            out.push_str(self.apdex);
+            out.push('"');
+        }
+        if self.rage_clicks > 0 {
+            out.push_str(",\"rageClicks\":");
+            json::write_i64(out, i64::from(self.rage_clicks));
+        }
+        let mut sep = ",\"errors\":[{";
+        for (key, time) in &self.errors {
+            out.push_str(sep);
+            out.push_str(key);
+            out.push_str(",\"time\":");
+            json::write_i64(out, *time);
+            out.push('}');
+            sep = ",{";
+        }
+        if !self.errors.is_empty() {
+            out.push(']');
+        }
         out.push('}');
     }
 
@@ -154,6 +253,38 @@ impl Action {
         self.write_json(&mut out);
         out
     }
+}
+
+/// A number the browser gave, as the agent sends it: a finite number from 0 on (below 2^53),
+/// rounded to a whole one when `round`; `None` for anything else.
+pub fn number(raw: Option<f64>, round: bool) -> Option<f64> {
+    raw.filter(|v| *v >= 0.0 && *v < 9.0e15).map(|v| if round { (v + 0.5) as i64 as f64 } else { v })
+}
+
+/// Appends `"name":value` for each value that is a [`number`] (rounded when `round`), the
+/// first after `open`, the others after a comma. Answers `","` when it wrote any, else `open`.
+pub fn members<'a>(out: &mut String, open: &'a str, names: &[&str], values: &[Option<f64>], round: bool) -> &'a str {
+    let mut sep = open;
+    for (name, v) in names.iter().zip(values) {
+        if let Some(v) = number(*v, round) {
+            out.push_str(sep);
+            out.push('"');
+            out.push_str(name);
+            out.push_str("\":");
+            json::write_f64(out, v);
+            sep = ",";
+        }
+    }
+    sep
+}
+
+/// The apdex category ([`APDEX`]) of an action that lasted `duration_ms` with `js_errors`
+/// errors, for the config's `apdex` thresholds `[tolerated, frustrated]`: satisfied up to
+/// the first, tolerating up to the second, frustrated beyond it or with any JS error.
+pub fn apdex(duration_ms: i64, js_errors: u32, [tolerated, frustrated]: [u64; 2]) -> &'static str {
+    let d = duration_ms.max(0) as u64;
+    let i = if js_errors > 0 || d > frustrated { 2 } else { usize::from(d > tolerated) };
+    APDEX.get(i).copied().unwrap_or_default()
 }
 
 /// Collapses white space, trims and cuts a name to [`MAX_ACTION_NAME_CHARS`].

@@ -47,6 +47,32 @@ pub struct SessionPart<'a> {
     pub ended: Option<EndReason>,
     /// Session-stored properties.
     pub props: PropertyMap,
+    /// The page's screen and connection members ([`device_json`]), written after `props`.
+    pub device: &'a str,
+}
+
+/// The `session` members of the page's screen and connection, each left out when unknown:
+/// `,"screen":{"width":…,"height":…,"orientation":…},"connection":…`. `screen` is its width
+/// and height (whole numbers from 0 on) and whether it is landscape (1) or portrait (0); the
+/// connection type is cut to 64 characters.
+pub fn device_json(screen: [Option<f64>; 3], connection: Option<String>) -> String {
+    let mut out = String::new();
+    let [w, h, landscape] = screen;
+    let mut sep = crate::agent::action::members(&mut out, ",\"screen\":{", &["width", "height"], &[w, h], true);
+    if let Some(l) = crate::agent::action::number(landscape, true) {
+        out.push_str(sep);
+        out.push_str(if l > 0.0 { "\"orientation\":\"LANDSCAPE\"" } else { "\"orientation\":\"PORTRAIT\"" });
+        sep = ",";
+    }
+    if sep == "," {
+        out.push('}');
+    }
+    if let Some(mut c) = connection {
+        crate::value::truncate(&mut c, 64);
+        out.push_str(",\"connection\":");
+        json::write_str(&mut out, &c);
+    }
+    out
 }
 
 /// Writes `{"start":…,"userId":…,"ended":…,"props":{…}}`, cutting the properties to
@@ -62,6 +88,7 @@ pub fn session_json(s: SessionPart, issues: &mut Vec<Issue>) -> String {
     write_opt_str(&mut out, s.ended.map(EndReason::code));
     out.push_str(",\"props\":");
     props.write_json(&mut out);
+    out.push_str(s.device);
     out.push('}');
     out
 }
@@ -271,7 +298,7 @@ mod tests {
         sp.set("big", PropertyValue::Long(i64::MAX));
         let mut issues = Vec::new();
         let session = session_json(
-            SessionPart { start: 1_732_599_000_000, user_id: Some("alice"), ended: None, props: sp },
+            SessionPart { start: 1_732_599_000_000, user_id: Some("alice"), ended: None, props: sp, device: "" },
             &mut issues,
         );
         assert!(issues.is_empty());
@@ -307,7 +334,7 @@ mod tests {
     fn anonymous_body_has_null_ids_and_counters_once() {
         let h = Header { vid: None, faults: 2, dropped: 1, ..header() };
         let session = session_json(
-            SessionPart { start: 0, user_id: None, ended: Some(EndReason::Idle), props: PropertyMap::default() },
+            SessionPart { start: 0, user_id: None, ended: Some(EndReason::Idle), props: PropertyMap::default(), device: "" },
             &mut Vec::new(),
         );
         let acts: Vec<String> = (0..4).map(|i| action(i, 900).to_json()).collect();
@@ -328,7 +355,7 @@ mod tests {
         let acts: Vec<String> = (0..500).map(|i| action(i, 700).to_json()).collect();
         let issues: Vec<Issue> = (0..300).map(|i| Issue { key: format!("k{i}"), reason: Reason::NotFound }).collect();
         let session = session_json(
-            SessionPart { start: 0, user_id: Some("u"), ended: None, props: PropertyMap::default() },
+            SessionPart { start: 0, user_id: Some("u"), ended: None, props: PropertyMap::default(), device: "" },
             &mut Vec::new(),
         );
         let bodies = build(&header(), &session, acts, issues, usize::MAX, 10);
@@ -364,7 +391,7 @@ mod tests {
             sp.set(&format!("s{i}"), PropertyValue::String("x".repeat(1_000)));
         }
         let mut issues = Vec::new();
-        let s = session_json(SessionPart { start: 0, user_id: None, ended: None, props: sp }, &mut issues);
+        let s = session_json(SessionPart { start: 0, user_id: None, ended: None, props: sp, device: "" }, &mut issues);
         assert!(s.len() <= MAX_SESSION_PROPS_BYTES + 100);
         assert_eq!(issues.len(), 14, "16 of the 30 one-kilobyte values fit");
         let bodies = build(&header(), &s, vec![text], issues, 1_024, 1);

@@ -77,6 +77,11 @@ pub const MAX_PENDING_ISSUES: usize = 200;
 /// A bound on a body's fields besides actions, session properties and issues: ids, numbers,
 /// the user id, field names.
 const BODY_HEADER_BYTES: usize = 768;
+/// Clicks within this long of a burst's first click are part of it ([`Agent::click_at`]).
+pub const RAGE_CLICK_MS: i64 = 1_000;
+/// Clicks at most this far from a burst's first click (CSS pixels, in each direction) are on
+/// the same spot ([`Agent::click_at`]).
+pub const RAGE_CLICK_PX: f64 = 30.0;
 /// At most this many beacons are in flight outside a page leave: a page restoring a full outbox
 /// must not open dozens of connections at once.
 pub const MAX_IN_FLIGHT: usize = 4;
@@ -165,6 +170,12 @@ pub struct Agent {
     written: [Option<String>; 3],
     /// The outbox version `written` holds (`None`: not written yet).
     written_outbox_version: Option<u64>,
+    /// The page's screen and connection as `session` members ([`beacon::device_json`]), set by
+    /// the runtime at start.
+    pub device: String,
+    /// The current burst of clicks on one spot: when and where its first click was, and how
+    /// many it has had ([`Agent::click_at`]).
+    burst: (i64, f64, f64, u32),
 }
 
 impl Agent {
@@ -187,6 +198,8 @@ impl Agent {
             faults: 0,
             written: [None, None, None],
             written_outbox_version: None,
+            device: String::new(),
+            burst: (0, 0.0, 0.0, 0),
         }
     }
 
@@ -438,6 +451,40 @@ impl Agent {
         }
     }
 
+    /// A JS error of the page at `now`: counted for the newest open action, and recorded with it
+    /// ([`Action::record_error`]) up to the config's `errors.maxPerAction`.
+    pub fn js_error(&mut self, message: String, file: Option<String>, at: [Option<f64>; 2], now: i64) {
+        let max = self.config.max_errors;
+        if let Some(o) = self.open_mut(None) {
+            o.action.count_js_error();
+            o.action.record_error(message, file, at, now, max);
+        }
+    }
+
+    /// A click at `(x, y)` (CSS pixels in the viewport) at `now`, after its action started: the
+    /// third click of a burst is a rage click of the newest open action. A burst is the clicks
+    /// within [`RAGE_CLICK_MS`] of its first one and at most [`RAGE_CLICK_PX`] from it in
+    /// both directions (the same spot); a click outside it starts the next burst. A burst counts
+    /// once, however many clicks it has.
+    pub fn click_at(&mut self, x: f64, y: f64, now: i64) {
+        let (t, bx, by, n) = self.burst;
+        if n > 0 && now - t <= RAGE_CLICK_MS && (x - bx).abs() <= RAGE_CLICK_PX && (y - by).abs() <= RAGE_CLICK_PX {
+            self.burst.3 = n.saturating_add(1);
+            if n == 2 {
+                if let Some(o) = self.open_mut(None) {
+                    o.action.rage_clicks = o.action.rage_clicks.saturating_add(1);
+                }
+            }
+        } else {
+            self.burst = (now, x, y, 1);
+        }
+    }
+
+    /// The open action `id`, for the runtime to set its measures before it ends.
+    pub fn open_action(&mut self, id: &str) -> Option<&mut Action> {
+        self.open_mut(Some(id)).map(|o| &mut o.action)
+    }
+
     fn touch(&mut self, now: i64) {
         if let Some(s) = &mut self.session {
             s.touch(now);
@@ -483,6 +530,7 @@ impl Agent {
     fn end_open(&mut self, pos: usize, outcomes: &[Outcome], now: i64) -> bool {
         let Some(OpenAction { mut action, api, sampled, .. }) = take_at(&mut self.open, pos) else { return false };
         action.finish(now);
+        action.apdex = action::apdex(action.end - action.start, action.js_errors, self.config.apdex);
         // The capped end, not `now`: an action ended late (a throttled background tab) must not
         // revive a session that went idle meanwhile.
         self.touch(action.end);
@@ -874,6 +922,7 @@ impl Agent {
                 user_id: session.user_id.as_deref(),
                 ended: session.ended,
                 props: self.props.values(),
+                device: &self.device,
             },
             &mut issues,
         );

@@ -572,3 +572,107 @@ fn take_at_keeps_the_order_of_the_rest() {
     assert_eq!(take_at(&mut v, 5), None);
     assert_eq!(v, [3]);
 }
+
+#[test]
+fn measures_apdex_errors_rage_clicks_and_the_device_travel_with_their_actions() {
+    let text = r#"{"version":1,"app":"a","collector":"https://c/b","apdex":{"toleratedMs":100,"frustratedMs":400},"errors":{"maxPerAction":2}}"#;
+    let mut agent = Agent::new(Config::parse(text, &|_| true).unwrap(), Mode::Full);
+    agent.device = beacon::device_json([Some(1280.0), Some(720.4), Some(1.0)], Some("wifi".into()));
+    // A load action with its timings as the browser gave them: the absent, negative and
+    // non-finite ones are left out, the others rounded (but the layout shift).
+    let load = agent.start_action(ActionKind::Load, "/", "https://shop.example/", T0, &entropy(1)).unwrap();
+    let mut raw = [None; 18];
+    raw[0] = Some(T0 as f64 + 0.6);
+    raw[1] = Some(12.4);
+    raw[2] = Some(-1.0);
+    raw[3] = Some(f64::NAN);
+    raw[8] = Some(f64::INFINITY);
+    raw[9] = Some(250.5);
+    raw[14] = Some(0.125);
+    raw[15] = Some(3.0);
+    raw[16] = Some(0.0);
+    agent.open_action(&load).unwrap().measures = raw;
+    assert!(agent.end_action(&load, &[], T0 + 300));
+    // A click with three errors (one a duplicate, one beyond the cap) and a rage click.
+    let click = agent.start_action(ActionKind::Click, "click on x", "https://shop.example/", T0 + 400, &entropy(2)).unwrap();
+    agent.click_at(10.0, 10.0, T0 + 400);
+    let long = "é".repeat(1500);
+    agent.js_error(long.clone(), Some("https://shop.example/app.js".into()), [Some(3.0), Some(0.0)], T0 + 410);
+    agent.js_error(long, Some("https://shop.example/app.js".into()), [Some(3.0), None], T0 + 420);
+    agent.click_at(40.0, -20.0, T0 + 500);
+    agent.js_error("TypeError: x".into(), None, [Some(1.5), Some(7.0)], T0 + 430);
+    agent.js_error("third".into(), Some(String::new()), [None, None], T0 + 440);
+    agent.click_at(12.0, 9.0, T0 + 1_400);
+    agent.click_at(12.0, 9.0, T0 + 1_400); // a fourth click of the burst: counted once
+    assert!(agent.end_action(&click, &[], T0 + 450));
+    // A click that ends beyond the frustrated threshold without errors; rage bursts restart.
+    let slow = agent.start_action(ActionKind::Custom, "slow", "https://shop.example/", T0 + 2_000, &entropy(3)).unwrap();
+    for t in [0, 600, 1_200, 1_300, 2_300] {
+        agent.click_at(100.0, 100.0, T0 + 2_000 + t);
+    }
+    agent.click_at(131.0, 100.0, T0 + 2_000 + 2_350);
+    assert!(agent.end_action(&slow, &[], T0 + 2_401));
+    let mid = agent.start_action(ActionKind::Custom, "mid", "https://shop.example/", T0 + 3_000, &entropy(4)).unwrap();
+    assert!(agent.end_action(&mid, &[], T0 + 3_100));
+    agent.flush(T0 + 4_000);
+    let bodies = parsed(&agent.take_beacons(T0 + 4_000));
+    let session = bodies[0].get("session").unwrap();
+    let screen = session.get("screen").unwrap();
+    assert_eq!(json_text(screen), r#"{"width":1280,"height":720,"orientation":"LANDSCAPE"}"#);
+    assert_eq!(session.get("connection").unwrap().as_str(), Some("wifi"));
+    let actions = items(&bodies[0], "actions");
+    let timings = actions[0].get("timings").unwrap();
+    assert_eq!(
+        json_text(timings),
+        format!(r#"{{"navigationStart":{},"requestStart":12,"largestContentfulPaint":251,"cumulativeLayoutShift":0.125}}"#, T0 + 1)
+    );
+    assert_eq!(json_text(actions[0].get("resources").unwrap()), r#"{"firstParty":3,"thirdParty":0}"#);
+    assert_eq!(actions[0].get("apdex").unwrap().as_str(), Some("TOLERATING"));
+    assert_eq!(actions[0].get("errors"), None);
+    assert_eq!(actions[0].get("rageClicks"), None);
+
+    let c = &actions[1];
+    assert_eq!((c.get("timings"), c.get("resources")), (None, None));
+    assert_eq!(c.get("jsErrors").unwrap().as_i64(), Some(4), "every error counts, beyond the cap too");
+    assert_eq!(c.get("apdex").unwrap().as_str(), Some("FRUSTRATED"), "errors frustrate");
+    assert_eq!(c.get("rageClicks").unwrap().as_i64(), Some(1));
+    let errors = items(c, "errors");
+    assert_eq!(errors.len(), 2);
+    assert_eq!(errors[0].get("message").unwrap().as_str().unwrap().chars().count(), 1000);
+    assert_eq!(errors[0].get("file").unwrap().as_str(), Some("https://shop.example/app.js"));
+    assert_eq!(errors[0].get("line").unwrap().as_i64(), Some(3));
+    assert_eq!(errors[0].get("column"), None, "0 is unknown");
+    assert_eq!(errors[0].get("time").unwrap().as_i64(), Some(T0 + 410));
+    assert_eq!(
+        json_text(&errors[1]),
+        format!(r#"{{"message":"TypeError: x","line":2,"column":7,"time":{}}}"#, T0 + 430)
+    );
+    assert_eq!(actions[2].get("apdex").unwrap().as_str(), Some("FRUSTRATED"));
+    assert_eq!(actions[2].get("rageClicks"), None, "clicks a second apart or 31 px off are no burst");
+    assert_eq!(actions[3].get("apdex").unwrap().as_str(), Some("SATISFIED"));
+    assert_eq!(actions[3].get("rageClicks"), None);
+}
+
+#[test]
+fn apdex_thresholds_are_inclusive() {
+    use action::apdex;
+    assert_eq!(apdex(3_000, 0, [3_000, 12_000]), "SATISFIED");
+    assert_eq!(apdex(3_001, 0, [3_000, 12_000]), "TOLERATING");
+    assert_eq!(apdex(12_000, 0, [3_000, 12_000]), "TOLERATING");
+    assert_eq!(apdex(12_001, 0, [3_000, 12_000]), "FRUSTRATED");
+    assert_eq!(apdex(0, 1, [3_000, 12_000]), "FRUSTRATED");
+    assert_eq!(apdex(-5, 0, [1, 1]), "SATISFIED");
+}
+
+#[test]
+fn the_device_members_are_left_out_when_unknown() {
+    assert_eq!(beacon::device_json([None, None, None], None), "");
+    assert_eq!(beacon::device_json([Some(-1.0), Some(800.0), Some(0.0)], None), r#","screen":{"height":800,"orientation":"PORTRAIT"}"#);
+    assert_eq!(beacon::device_json([None, None, Some(f64::NAN)], Some("x".repeat(100))), format!(r#","connection":"{}""#, "x".repeat(64)));
+}
+
+fn json_text(v: &Value) -> String {
+    let mut s = String::new();
+    crate::json::write_value(&mut s, v);
+    s
+}

@@ -3,51 +3,25 @@
 // query answered through /api/v1/userSessionQueryLanguage/table.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { launch, until } from './browser.mjs';
+import { root, startCollector } from './collector.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SEED = 'SELECT stringProperties.loyalty_status AS "Loyalty status", COUNT(useraction.requestErrorCount) AS "HTTP error count" ' +
   'FROM usersession WHERE stringProperties.loyalty_status IS NOT NULL GROUP BY stringProperties.loyalty_status';
 
-let collector, base, dir, browser, token;
+let collector, base, table, browser;
 
 before(async () => {
-  const bin = path.join(root, 'target/debug/rumprops');
-  assert.ok(fs.existsSync(bin), 'build the collector first (cargo build -p rumprops-collector)');
-  assert.ok(fs.existsSync(path.join(root, 'www/dist/rumprops.js')), 'build the agent first (scripts/build-agent.sh)');
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rumprops-demo-'));
-  // The API needs a token (as `make demo` creates one); beacons need none.
-  token = execFileSync(bin, ['token', 'create', '--scope', 'read', '--db', path.join(dir, 'demo.db')]).toString().trim();
-  collector = spawn(bin, ['serve', '--db', path.join(dir, 'demo.db'), '--addr', '127.0.0.1:0', '--static', path.join(root, 'www')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  base = await new Promise((resolve, reject) => {
-    let out = '';
-    collector.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) resolve(m[1]);
-    });
-    collector.on('exit', (code) => reject(new Error('collector exited with ' + code)));
-  });
+  collector = await startCollector(path.join(root, 'www'));
+  ({ base, table } = collector);
   browser = await launch();
 });
 
 after(async () => {
   await browser?.close();
-  collector?.kill();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  collector?.stop();
 });
-
-async function table(query, extra = '') {
-  const res = await fetch(`${base}/api/v1/userSessionQueryLanguage/table?query=${encodeURIComponent(query)}${extra}`, { headers: { Authorization: `Api-Token ${token}` } });
-  const body = await res.json();
-  assert.equal(res.status, 200, JSON.stringify(body));
-  return body;
-}
 
 // One visitor: loads the shop from a campaign link, adds an offer, hits the broken availability
 // check (a 404), books, and moves to the cart view (a click and a route change). Six actions.

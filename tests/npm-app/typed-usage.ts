@@ -24,6 +24,8 @@ const config: RumpropsConfig = {
   batch: { maxActions: 20, maxBytes: 16384, flushIntervalMs: 10_000 },
   privacy: { optIn: false, doNotTrack: 'anonymous' },
   sampleRate: 100,
+  apdex: { toleratedMs: 2000, frustratedMs: 8000 },
+  errors: { maxPerAction: 5 },
 };
 
 const started: boolean | undefined = init(config);

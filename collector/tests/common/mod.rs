@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod clickhouse;
+
 use rumprops_collector::server::{start_in_thread, ServeConfig};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
