@@ -41,6 +41,11 @@ export interface PropertyRule {
   aggregation?: 'last' | 'first' | 'min' | 'max' | 'sum' | 'avg';
   /** Sent even under Do Not Track (default false). */
   public?: boolean;
+  /**
+   * Strings only: send the lowercase hex SHA-256 of the config's `hashSalt` followed by the value
+   * (after cleanup and ignoreCase, before `maxLength`), never the value itself.
+   */
+  hash?: 'sha256';
 }
 
 /** The agent's config, format version 1. The agent refuses an invalid config as a whole. */
@@ -87,6 +92,8 @@ export interface RumpropsConfig {
     /** JS errors sent with each action (deduplicated), 0 to 100; default 10. */
     maxPerAction?: number;
   };
+  /** Put before every value of a rule with `hash` (default empty). */
+  hashSalt?: string;
 }
 
 /**

@@ -6,6 +6,13 @@
 #   names.json, rumprops_bg.named.wasm   for bench/run.mjs, not shipped: the module's short
 #                          names of imports and exports, and the module before optimizing,
 #                          with its function names
+#   fallback/rumprops.js   the same module as plain JS, for pages whose Content Security Policy
+#   fallback/rumprops_asm.js  refuses to compile WebAssembly: binaryen's wasm2js output of the
+#                          same cargo build (asm.js, `asmFunc`), and wasm-bindgen's glue for it.
+#                          wasm2js knows one table and no multi-value returns, so wasm-bindgen runs
+#                          on a copy whose target_features section says neither reference-types
+#                          nor multivalue: it then keeps JS values in its JS-side heap instead of
+#                          an externref table, and returns pairs through memory.
 # The glue is made with --omit-default-module-path: every caller passes the module's URL (the
 # loader from its script's URL, the npm entry as new URL('./wasm/rumprops_bg.wasm',
 # import.meta.url), the spelling bundlers and esbuild turn into an asset). Skips wasm-bindgen and
@@ -18,6 +25,7 @@ WASM=target/wasm32-unknown-unknown/release/rumprops.wasm
 # Rust's wasm32 target emits these proposals by default. Debian's wasm-opt 108 breaks the
 # externref table wasm-bindgen now emits; the npm package binaryen ships a current one.
 FEATURES="--enable-bulk-memory --enable-reference-types --enable-multivalue --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals"
+FALLBACK_FEATURES="--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals"
 
 mkdir -p target
 exec 9>target/agent-wasm.lock
@@ -28,21 +36,52 @@ if [ "$OUT/.built" -nt "$WASM" ] && [ "$OUT/.built" -nt "$0" ] && [ -f "$OUT/rum
 fi
 tmp=$(mktemp -d target/agent-wasm.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-wasm-bindgen --target web --omit-default-module-path --no-typescript --out-dir "$tmp" "$WASM"
+# wasm-bindgen, then the names and the function table (below), for one mode: `module` (the
+# shipped module, into $tmp) or `fallback` (the copy for wasm2js, into $tmp/fallback).
+bindgen() {
+local input=$1 dir=$2 features=$3 mode=$4
+wasm-bindgen --target web --omit-default-module-path --no-typescript --out-dir "$dir" "$input"
 # Import, export and module names (`./rumprops_bg.js`, `__wbg_getItem_49556a3e59cfb688`, …)
 # become one or two letters, in the module and the glue alike (about 2 kB brotli). wasm-opt
 # prints the mapping: {"imports": [[module, name, new name], …], "exports": [[name, new name], …]},
 # and every import's module becomes "a".
-node_modules/.bin/wasm-opt $FEATURES --debuginfo --minify-imports-and-exports-and-modules \
-  "$tmp/rumprops_bg.wasm" -o "$tmp/rumprops_bg.wasm" > "$tmp/names.json"
-node --input-type=module - "$tmp" <<'JS'
+node_modules/.bin/wasm-opt $features --debuginfo --minify-imports-and-exports-and-modules \
+  "$dir/rumprops_bg.wasm" -o "$dir/rumprops_bg.wasm" > "$dir/names.json"
+node --input-type=module - "$dir" "$mode" <<'JS'
 import fs from 'node:fs';
 import binaryen from 'binaryen';
-const dir = process.argv[2];
+const [dir, mode] = process.argv.slice(2);
+const fallback = mode === 'fallback';
 const map = JSON.parse(fs.readFileSync(dir + '/names.json', 'utf8'));
 const m = binaryen.readBinary(fs.readFileSync(dir + '/rumprops_bg.wasm'));
 const F = binaryen.Features; // as $FEATURES: nothing the browsers lack (e.g. compact imports)
-m.setFeatures(F.BulkMemory | F.ReferenceTypes | F.Multivalue | F.NontrappingFPToInt | F.SignExt | F.MutableGlobals);
+m.setFeatures(F.BulkMemory | F.NontrappingFPToInt | F.SignExt | F.MutableGlobals | (fallback ? 0 : F.ReferenceTypes | F.Multivalue));
+let js = fs.readFileSync(dir + '/rumprops.js', 'utf8');
+
+// Without reference types, wasm-bindgen leaves one import of its externref runtime unresolved:
+// the end of the fixed JS-value slots, which Clone and Drop compare against. In its JS-side heap
+// the fixed slots are the 1024 of the stack and the four constants after them (undefined, null,
+// true, false), so the import becomes a function answering 1028, checked against the glue.
+if (fallback) {
+  const statics = map.imports.find((i) => i[1] === '__wbindgen_externref_statics_end');
+  const heap = 'let heap = new Array(1024).fill(undefined);\nheap.push(undefined, null, true, false);';
+  if (!statics || !js.includes(heap)) throw new Error('the fallback glue\'s JS-value heap is not the one scripts/build-wasm.sh knows');
+  let replaced = 0;
+  for (let i = 0; i < m.getNumFunctions(); i++) {
+    const f = binaryen.getFunctionInfo(m.getFunctionByIndex(i));
+    if (f.module && f.base === statics[2]) { // every import's module is "a" now
+      m.removeFunction(f.name);
+      m.addFunction(f.name, binaryen.none, binaryen.i32, [], m.i32.const(1024 + 4));
+      replaced++;
+      break;
+    }
+  }
+  if (!replaced) throw new Error('no import ' + statics[2] + ' in the fallback module');
+  map.imports.splice(map.imports.indexOf(statics), 1);
+  const xform = /^import \* as (\w+) from "__wbindgen_externref_xform__";?\n/m.exec(js);
+  if (!xform) throw new Error('no externref runtime import in the fallback glue');
+  js = js.replace(xform[0], '').replace(new RegExp('\\n\\s*"__wbindgen_externref_xform__": ' + xform[1] + ','), '');
+}
 
 // `memory` keeps its name: the glue's init answers the exports, and tools read `memory` there.
 const memory = map.exports.find((e) => e[0] === 'memory');
@@ -75,12 +114,13 @@ for (let i = m.getNumElementSegments() - 1; i >= 0; i--) {
 }
 fs.writeFileSync(dir + '/rumprops_bg.wasm', m.emitBinary());
 // The same module with its function names, for profiles (bench/run.mjs); not shipped.
-binaryen.setDebugInfo(true);
-fs.writeFileSync(dir + '/rumprops_bg.named.wasm', m.emitBinary());
-binaryen.setDebugInfo(false);
+if (!fallback) {
+  binaryen.setDebugInfo(true);
+  fs.writeFileSync(dir + '/rumprops_bg.named.wasm', m.emitBinary());
+  binaryen.setDebugInfo(false);
+}
 
 // The glue, renamed to match.
-let js = fs.readFileSync(dir + '/rumprops.js', 'utf8');
 const rename = (re, to, required = true) => {
   if (required && !re.test(js)) throw new Error('not in the glue: ' + re.source);
   js = js.replace(new RegExp(re.source, 'g'), () => to);
@@ -108,7 +148,13 @@ const tail = 'export { initSync, __wbg_init as default };';
 if (start < 0 || !js.trimEnd().endsWith(tail) || !/\nfunction __wbg_finalize_init\(instance, module\) \{/.test(js)) {
   throw new Error('the glue\'s loading code is not the one scripts/build-wasm.sh replaces');
 }
-js = js.slice(0, start) + `// Loads the module from a fetch Response (or its promise), or from its URL.
+js = js.slice(0, start) + (fallback ? `// Runs the module as plain JS: \`asmFunc\`, wasm2js's output, which scripts/build-agent.sh
+// puts beside this glue.
+export default function () {
+    if (wasm !== undefined) return wasm;
+    return __wbg_finalize_init({ exports: asmFunc(__wbg_get_imports()) }, undefined);
+}
+` : `// Loads the module from a fetch Response (or its promise), or from its URL.
 export default async function (source) {
     if (wasm !== undefined) return wasm;
     let r = await source;
@@ -117,7 +163,22 @@ export default async function (source) {
     const { instance, module } = await WebAssembly.instantiate(await r.arrayBuffer(), __wbg_get_imports());
     return __wbg_finalize_init(instance, module);
 }
-`;
+`);
+// wasm2js's memory grows into a new ArrayBuffer and leaves the old one attached, so the glue's
+// test for a stale view of memory (a detached, empty buffer) never fires: the fallback's glue
+// compares the view's buffer with the memory's instead.
+if (fallback) {
+  const stale = [
+    ['cachedUint8ArrayMemory0.byteLength === 0', 'cachedUint8ArrayMemory0.buffer !== wasm.memory.buffer'],
+    ['cachedDataViewMemory0.buffer.detached === true || (cachedDataViewMemory0.buffer.detached === undefined && cachedDataViewMemory0.buffer !== wasm.memory.buffer)',
+      'cachedDataViewMemory0.buffer !== wasm.memory.buffer'],
+  ];
+  for (const [from, to] of stale) {
+    if (js.split(from).length !== 2) throw new Error('not once in the fallback glue: ' + from);
+    js = js.replace(from, () => to);
+  }
+  if (/byteLength === 0|\.detached/.test(js)) throw new Error('a view of memory in the fallback glue is not checked against the memory');
+}
 
 // Two parts of the glue serve browsers that cannot run this module (it needs reference types:
 // Chrome 96, Firefox 79, Safari 15), all of which have TextEncoder.encodeInto (Chrome 74,
@@ -151,10 +212,48 @@ drop(`    if (realloc === undefined) {
 if (/passStringToWasm0\([^,()]+, [^,()]+\)/.test(js)) throw new Error('the glue passes a string without realloc');
 fs.writeFileSync(dir + '/rumprops.js', js);
 JS
+}
+
+bindgen "$WASM" "$tmp" "$FEATURES" module
+# The fallback: the cargo build's target_features section edited in place (`+` to `-` before
+# reference-types and multivalue, same length), so wasm-bindgen emits its glue without them.
+mkdir -p "$tmp/fallback"
+node --input-type=module - "$WASM" "$tmp/fallback/rumprops.wasm" <<'JS'
+import fs from 'node:fs';
+const [from, to] = process.argv.slice(2);
+const b = fs.readFileSync(from);
+let p = 8, flipped = 0;
+const leb = () => { let r = 0, s = 0, x; do { x = b[p++]; r |= (x & 127) << s; s += 7; } while (x & 128); return r >>> 0; };
+while (p < b.length) {
+  const id = b[p++], size = leb(), end = p + size;
+  if (id === 0) {
+    const n = leb();
+    if (b.toString('utf8', p, p + n) === 'target_features') {
+      p += n;
+      for (let count = leb(); count > 0; count--) {
+        const at = p++, len = leb(), name = b.toString('utf8', p, p + len);
+        p += len;
+        if ((name === 'reference-types' || name === 'multivalue') && b[at] === 0x2b) { b[at] = 0x2d; flipped++; }
+      }
+    }
+  }
+  p = end;
+}
+if (flipped !== 2) throw new Error('the module does not declare reference-types and multivalue: ' + from);
+fs.writeFileSync(to, b);
+JS
+bindgen "$tmp/fallback/rumprops.wasm" "$tmp/fallback" "$FALLBACK_FEATURES" fallback
+rm "$tmp/fallback/rumprops.wasm"
 # --converge repeats -Oz while it still shrinks the module. --low-memory-unused lets wasm-opt fold
 # constant offsets into loads and stores: Rust puts the stack first, so the lowest 1 KiB is only
 # reached by a stack already 1 MiB deep. Together about 0.4 kB brotli.
 node_modules/.bin/wasm-opt -Oz --converge --low-memory-unused $FEATURES --strip-debug --strip-producers --strip-target-features "$tmp/rumprops_bg.wasm" -o "$tmp/rumprops_bg.wasm"
+# The fallback: the same optimizations, with the two proposals wasm2js does not take lowered to
+# plain instructions (saturating float-to-int conversions, sign extension), then wasm2js.
+node_modules/.bin/wasm-opt -Oz --converge --low-memory-unused $FALLBACK_FEATURES --llvm-nontrapping-fptoint-lowering --signext-lowering \
+  --strip-debug --strip-producers --strip-target-features "$tmp/fallback/rumprops_bg.wasm" -o "$tmp/fallback/rumprops_bg.wasm"
+node_modules/.bin/wasm2js --enable-bulk-memory --enable-mutable-globals -Oz "$tmp/fallback/rumprops_bg.wasm" -o "$tmp/fallback/rumprops_asm.js"
+rm "$tmp/fallback/rumprops_bg.wasm"
 touch "$tmp/.built"
 rm -rf "$OUT" && mv "$tmp" "$OUT"
-echo "built $OUT: $(wc -c < "$OUT/rumprops_bg.wasm") B wasm, $(wc -c < "$OUT/rumprops.js") B glue"
+echo "built $OUT: $(wc -c < "$OUT/rumprops_bg.wasm") B wasm, $(wc -c < "$OUT/rumprops.js") B glue; fallback: $(wc -c < "$OUT/fallback/rumprops_asm.js") B asm.js, $(wc -c < "$OUT/fallback/rumprops.js") B glue"

@@ -4,6 +4,8 @@
 # Prints the tarball's path last. The package:
 #   index.js, index.d.ts     the ES module entry and its hand-written types (npm/)
 #   rumprops-core.js         the JS side shared with the script tag (www/rumprops-core.js)
+#   dtrum.js, dtrum.d.ts     `rumprops/dtrum`, the dtrum compatibility shim (npm/), over
+#   dtrum-core.js            www/dtrum.js, shared with the script tag's www/dist/dtrum.js
 #   wasm/rumprops.js         wasm-bindgen's --target web glue   } from scripts/build-wasm.sh,
 #   wasm/rumprops_bg.wasm    the module, optimized               } shared with build-agent.sh
 #   README.md, package.json  (npm/)
@@ -17,6 +19,8 @@ scripts/build-wasm.sh >&2
 version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
 rm -rf "$OUT" && mkdir -p "$STAGE/wasm"
 cp npm/index.js npm/index.d.ts npm/README.md www/rumprops-core.js "$STAGE/"
+cp npm/dtrum.js npm/dtrum.d.ts "$STAGE/"
+cp www/dtrum.js "$STAGE/dtrum-core.js"
 cp target/agent-wasm/rumprops.js target/agent-wasm/rumprops_bg.wasm "$STAGE/wasm/"
 node -e '
   const fs = require("fs");

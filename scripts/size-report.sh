@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Size report of the built agent (scripts/build-agent.sh): raw, gzip -9 and brotli -q 11 bytes
 # of the files a page downloads (the WebAssembly module, and the script-tag loader with
-# wasm-bindgen's JS glue inside), and the total.
+# wasm-bindgen's JS glue inside), and the total; then, apart, the files only some pages download
+# (the fallback for pages that may not compile WebAssembly, the dtrum shim for data-dtrum="true"),
+# which the budget does not count.
 #   scripts/size-report.sh [--budget BYTES] [--parts]
 # --budget: exit 1 when the brotli total exceeds BYTES.
 # --parts:  where the module's bytes go, by part (needs twiggy: cargo install twiggy).
@@ -29,6 +31,16 @@ for f in "$DIST/pkg/rumprops_bg.wasm" "$DIST/rumprops.js"; do
   row "${f#$DIST/}" "$r" "$g" "$b"
 done
 row "total" "$tr" "$tg" "$tb"
+echo
+echo "Downloaded only by some pages (not in the total or the budget):"
+echo
+row file raw "gzip -9" "brotli 11"
+row "----------------------------" "--------:" "--------:" "--------:"
+for f in "$DIST/pkg/rumprops_fallback.js" "$DIST/dtrum.js"; do
+  [ -f "$f" ] || continue
+  r=$(wc -c < "$f"); g=$(gzip -9c "$f" | wc -c); b=$(brotli -c -q 11 "$f" | wc -c)
+  row "${f#$DIST/}" "$r" "$g" "$b"
+done
 
 if [ -n "$parts" ]; then
   command -v twiggy >/dev/null || { echo "--parts needs twiggy (cargo install twiggy)" >&2; exit 2; }

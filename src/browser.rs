@@ -34,6 +34,10 @@ extern "C" {
     #[wasm_bindgen(method, js_name = t)]
     pub(crate) fn kind(this: &Reader, v: &JsValue) -> u8;
 
+    /// The lowercase hex SHA-256 of `data`.
+    #[wasm_bindgen(method, js_name = h)]
+    fn sha256(this: &Reader, data: &[u8]) -> String;
+
     /// A document (or fragment) as `querySelector` sees it. The query does not catch: every
     /// selector it gets is valid (checked at config load, or escaped).
     type Root;
@@ -93,9 +97,28 @@ pub struct BrowserPage {
     pub(crate) reader: Reader,
 }
 
+/// The reader of the newest page, which hashes for [`sha256_hex`].
+struct Hasher(core::cell::RefCell<Option<Reader>>);
+
+// SAFETY: this module exists only in the wasm32 build without the atomics feature: one thread,
+// so the cell is never reached from two threads.
+unsafe impl Sync for Hasher {}
+
+static HASHER: Hasher = Hasher(core::cell::RefCell::new(None));
+
+/// The lowercase hex SHA-256 of `data`, from the JS side (`reader.h` in `www/rumprops-core.js`:
+/// about 0.4 kB brotli less than `src/sha256.rs` in the module). Empty before any page exists,
+/// which no value is hashed before.
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    HASHER.0.try_borrow().ok().and_then(|r| r.as_ref().map(|r| r.sha256(data))).unwrap_or_default()
+}
+
 impl BrowserPage {
     /// Reads elements from `dom`, and cookie, URL and globals from `window`, through `reader`.
     pub fn with_document(window: Window, dom: Document, reader: Reader) -> BrowserPage {
+        if let Ok(mut slot) = HASHER.0.try_borrow_mut() {
+            *slot = Some(reader.clone().unchecked_into());
+        }
         BrowserPage { window, dom: dom.unchecked_into(), reader }
     }
 

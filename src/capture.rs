@@ -201,7 +201,7 @@ fn js_text(read: JsRead, ty: PropType) -> Result<String, Reason> {
     }
 }
 
-/// Turns raw text into a typed value: trim, cleanup, `ignoreCase`, typing, truncation.
+/// Turns raw text into a typed value: trim, cleanup, `ignoreCase`, typing, `hash`, truncation.
 pub fn finish(prop: &Property, raw: &str) -> Result<PropertyValue, Reason> {
     let mut s = text::trim_ascii_ws(raw);
     if s.is_empty() {
@@ -222,9 +222,19 @@ pub fn finish(prop: &Property, raw: &str) -> Result<PropertyValue, Reason> {
     }
     let mut v = value::type_text(s, prop.prop_type)?;
     if let PropertyValue::String(text) = &mut v {
-        value::truncate(text, prop.max_length);
+        hash_and_truncate(prop, text);
     }
     Ok(v)
+}
+
+/// The last steps of a string value, from a rule or an API call: a hashed rule's value becomes
+/// its digest ([`crate::platform::sha256_hex`] of the salt and the value), then the text is
+/// truncated to `maxLength` (a digest is 64 characters).
+pub fn hash_and_truncate(prop: &Property, text: &mut String) {
+    if let Some(salt) = &prop.hash {
+        *text = crate::platform::sha256_hex(salt, text);
+    }
+    value::truncate(text, prop.max_length);
 }
 
 /// Properties with their values, in config order.

@@ -190,6 +190,9 @@ pub struct Property {
     pub aggregation: Aggregation,
     /// Sent even under Do Not Track.
     pub public: bool,
+    /// `"hash": "sha256"`: the value is sent as the lowercase hex SHA-256 of this salt (the
+    /// config's `hashSalt`, empty without one) followed by the value.
+    pub hash: Option<String>,
 }
 
 /// A refused config: the field path and what is wrong with it.
@@ -437,8 +440,9 @@ fn read_config(root: &Value, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Conf
     let top = Obj::new(
         root,
         "",
-        &["version", "app", "collector", "properties", "session", "batch", "privacy", "sampleRate", "apdex", "errors"],
+        &["version", "app", "collector", "properties", "session", "batch", "privacy", "sampleRate", "apdex", "errors", "hashSalt"],
     )?;
+    let salt = top.string("hashSalt")?.unwrap_or_default();
     match top.get("version") {
         None => return Err(top.err("version", "required")),
         Some(v) if v.as_i64() == Some(1) => {}
@@ -457,7 +461,7 @@ fn read_config(root: &Value, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Conf
             let path = top.path("properties");
             for (i, item) in items.iter().enumerate() {
                 let item_path = index(&path, i);
-                let prop = property(item, &item_path, selector_is_valid)?;
+                let prop = property(item, &item_path, salt, selector_is_valid)?;
                 if properties.iter().any(|q| q.key == prop.key) {
                     let mut m = String::from("duplicate key ");
                     json::write_str(&mut m, &prop.key);
@@ -504,11 +508,11 @@ fn read_config(root: &Value, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Conf
     Ok(Config { app, collector, properties, session, batch, privacy, sample_rate, apdex, max_errors })
 }
 
-fn property(v: &Value, path: &str, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Property> {
+fn property(v: &Value, path: &str, salt: &str, selector_is_valid: &dyn Fn(&str) -> bool) -> R<Property> {
     let o = Obj::new(
         v,
         path,
-        &["key", "type", "source", "cleanup", "ignoreCase", "maxLength", "storage", "aggregation", "public"],
+        &["key", "type", "source", "cleanup", "ignoreCase", "maxLength", "storage", "aggregation", "public", "hash"],
     )?;
     let key =
         match o.string("key")? {
@@ -561,6 +565,13 @@ fn property(v: &Value, path: &str, selector_is_valid: &dyn Fn(&str) -> bool) -> 
     if !fits {
         return Err(o.err("aggregation", &concat(&["not defined for ", prop_type.name(), " properties"])));
     }
+    // A digest is text: a hashed rule must say so (min, max, sum and avg are refused above).
+    o.choice("hash", &["sha256"])?;
+    let hash = match o.get("hash") {
+        None => None,
+        Some(_) if prop_type != PropType::String => return Err(o.err("hash", "only for string properties")),
+        Some(_) => Some(salt.to_owned()),
+    };
     Ok(Property {
         key,
         prop_type,
@@ -571,6 +582,7 @@ fn property(v: &Value, path: &str, selector_is_valid: &dyn Fn(&str) -> bool) -> 
         storage,
         aggregation,
         public: o.bool("public")?,
+        hash,
     })
 }
 
@@ -693,6 +705,7 @@ mod tests {
             (r#"{"version":1,"privacy":{"optin":true}}"#, "privacy.optin: unknown field"),
             (r#"{"version":1,"sampleRate":101}"#, "sampleRate: expected a number from 0 to 100"),
             (r#"{"version":1,"properties":{}}"#, "properties: expected an array"),
+            (r#"{"version":1,"hashSalt":7}"#, "hashSalt: expected a string"),
             (r#"{"version":1,"apdex":{"toleratedMs":0}}"#, "apdex.toleratedMs: expected an integer from 1 to 3600000"),
             (
                 r#"{"version":1,"apdex":{"toleratedMs":4000,"frustratedMs":3000}}"#,
@@ -735,6 +748,12 @@ mod tests {
                 r#"{"key":"b","type":"long","source":{"meta":"x"},"maxLength":5}"#,
                 "properties[1].maxLength: only for string properties",
             ),
+            (
+                r#"{"key":"b","type":"double","source":{"meta":"x"},"hash":"sha256"}"#,
+                "properties[1].hash: only for string properties",
+            ),
+            (r#"{"key":"b","type":"string","source":{"meta":"x"},"hash":"SHA-256"}"#, "properties[1].hash: expected \"sha256\""),
+            (r#"{"key":"b","type":"string","source":{"meta":"x"},"hash":true}"#, "properties[1].hash: expected \"sha256\""),
             (
                 r#"{"key":"b","type":"string","source":{"meta":"x"},"maxLength":1001}"#,
                 "properties[1].maxLength: expected an integer from 1 to 1000",

@@ -62,6 +62,8 @@ pub mod page;
 pub mod platform;
 pub mod regex;
 pub mod session;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod sha256;
 pub mod small;
 pub mod text;
 pub mod value;

@@ -22,6 +22,19 @@ pub fn to_lowercase(s: &str) -> String {
     imp::to_lowercase(s)
 }
 
+/// The lowercase hex SHA-256 of `salt` followed by `value` (UTF-8): natively
+/// [`crate::sha256`], in the browser build the loader's (`reader.h`), both held to the FIPS
+/// 180-4 examples by the fixture table.
+pub fn sha256_hex(salt: &str, value: &str) -> String {
+    let mut data = String::with_capacity(salt.len() + value.len());
+    data.push_str(salt);
+    data.push_str(value);
+    #[cfg(target_arch = "wasm32")]
+    return crate::browser::sha256_hex(data.as_bytes());
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::sha256::hex(data.as_bytes())
+}
+
 #[cfg(target_arch = "wasm32")]
 pub(crate) use imp::js_string;
 

@@ -97,7 +97,8 @@ impl GeoDb {
             .iter()
             .map(|d| {
                 let m = d.reader.metadata();
-                format!("{} ({}, built {})", d.path, m.database_type, m.build_epoch)
+                let (y, mo, day) = crate::usql::time::civil_from_days((m.build_epoch / 86_400) as i64);
+                format!("{} ({}, built {y}-{mo:02}-{day:02})", d.path, m.database_type)
             })
             .collect()
     }

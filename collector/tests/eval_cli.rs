@@ -107,3 +107,29 @@ fn bad_input_gives_one_line_and_exit_2() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A hashed rule gives the lowercase hex SHA-256 of the salt and the final value: the FIPS 180-4
+/// example "abc" (salt "ab", value "c" after cleanup and ignoreCase), and a value hashed before
+/// its truncation; the same digests `tests/e2e/hash.test.mjs` gets in Chromium.
+#[test]
+fn hashed_rules_give_the_sha256_digest() {
+    let dir = scratch("hash");
+    let rules = dir.join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"{"version":1,"hashSalt":"ab","properties":[
+            {"key":"abc","type":"string","source":{"meta":"m"},"cleanup":"x=(\\w)","ignoreCase":true,"hash":"sha256"},
+            {"key":"short","type":"string","source":{"meta":"m"},"hash":"sha256","maxLength":8}]}"#,
+    )
+    .unwrap();
+    let page = dir.join("page.html");
+    std::fs::write(&page, r#"<meta name="m" content="x=C">"#).unwrap();
+    let (code, stdout, stderr) = eval(&["--rules", rules.to_str().unwrap(), page.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let got = json::parse(&stdout).unwrap();
+    let strings = got.get("properties").and_then(|p| p.get("string")).unwrap();
+    let text = |k: &str| strings.get(k).and_then(Value::as_str).unwrap().to_owned();
+    assert_eq!(text("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    // sha256("abx=C") (Python's hashlib), cut to 8 characters.
+    assert_eq!(text("short"), "b305fe9c");
+}

@@ -72,6 +72,16 @@ fn forwarded_clients_get_the_database_geo() {
     // GeoLite2 City has no ISP.
     let r = usql(c.addr, "table", "SELECT COUNT(*) FROM usersession WHERE isp IS NULL", "");
     assert_eq!(r.json()["values"], json!([[ADDRESSES.len()]]));
+    // The same fields as /tree branches: continent → country → count, as the database says.
+    let r = usql(c.addr, "tree", "SELECT continent, country, COUNT(*) FROM usersession GROUP BY continent, country", "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let tree = r.json();
+    assert_eq!(tree["branchNames"], json!(["continent", "country"]));
+    for ip in ADDRESSES {
+        let [country, continent, ..] = expected(&reader, ip);
+        let leaf = &tree["values"][continent.as_deref().unwrap()][country.as_deref().unwrap()];
+        assert!(leaf[0].as_i64().is_some_and(|n| n >= 1), "{ip}: {tree}");
+    }
     let country = expected(&reader, "8.8.8.8")[0].clone().unwrap();
     let r = usql(c.addr, "table", &format!("SELECT COUNT(*) FROM usersession WHERE country = '{country}'"), "");
     assert!(r.json()["values"][0][0].as_i64().unwrap() >= 2, "8.8.8.8 and its IPv6 sibling: {}", r.body);

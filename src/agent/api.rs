@@ -91,7 +91,7 @@ fn check_one(
         if prop.ignore_case {
             *s = crate::platform::to_lowercase(s);
         }
-        value::truncate(s, prop.max_length);
+        crate::capture::hash_and_truncate(prop, s);
     }
     Ok(typed)
 }

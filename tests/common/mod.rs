@@ -5,6 +5,7 @@
 //! `{"skipped": true}`. A case whose native outcome must differ carries
 //! `"native": {"expect": …, "why": "…"}`; `browserJs` runs only in the browser (with `doc`
 //! bound to the fixture document), so a case that has it must list a native difference.
+//! `"hashSalt"` is the config's salt for a case whose rule has `"hash"`.
 #![allow(dead_code)]
 
 use rumprops::json::{self, Value};
@@ -31,6 +32,8 @@ pub struct Case {
     pub browser_js: Option<String>,
     pub expect: Value,
     pub native: Option<(Value, String)>,
+    /// The config's `hashSalt`, when the case has one.
+    pub hash_salt: Option<String>,
 }
 
 fn text(v: &Value, name: &str) -> Option<String> {
@@ -55,6 +58,7 @@ pub fn cases() -> Vec<Case> {
             },
             browser_js: text(c, "browserJs"),
             expect: c.get("expect").expect("case expect").clone(),
+            hash_salt: text(c, "hashSalt"),
             native: c.get("native").map(|n| {
                 (n.get("expect").expect("native.expect").clone(), text(n, "why").expect("native.why"))
             }),
@@ -73,7 +77,13 @@ impl Case {
 
     /// The case's config: version 1 with this one rule.
     pub fn config_text(&self) -> String {
-        let mut s = String::from(r#"{"version":1,"app":"fixtures","collector":"http://127.0.0.1:9/beacon","properties":["#);
+        let mut s = String::from(r#"{"version":1,"app":"fixtures","collector":"http://127.0.0.1:9/beacon","#);
+        if let Some(salt) = &self.hash_salt {
+            s.push_str(r#""hashSalt":"#);
+            json::write_str(&mut s, salt);
+            s.push(',');
+        }
+        s.push_str(r#""properties":["#);
         json::write_value(&mut s, &self.rule);
         s.push_str("]}");
         s

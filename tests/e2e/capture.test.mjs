@@ -1,5 +1,7 @@
 // Must show: a page with meta, CSS, cookie, query and JS-global rules; every beacon property
-// arrives with the right type and value, longs beyond 2^53 exactly.
+// arrives with the right type and value, longs beyond 2^53 exactly. The same page with a Content
+// Security Policy that refuses WebAssembly (`script-src 'self'`) runs the fallback
+// (pkg/rumprops_fallback.js, the module as plain JS) and sends the same properties.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { useBrowser, setup, ready, action, flatProps, until } from './harness.mjs';
@@ -12,8 +14,10 @@ function rawLong(body, key) {
   return m && m[1];
 }
 
-test('meta, CSS, cookie, query and JS-global rules arrive typed and exact', async (t) => {
+for (const csp of [null, "script-src 'self'"]) {
+test('meta, CSS, cookie, query and JS-global rules arrive typed and exact' + (csp ? ', through the fallback (' + csp + ')' : ''), async (t) => {
   const { sink, context, open, log } = await setup(t);
+  sink.csp = csp;
   await context.addCookies([
     { name: 'visits', value: '12', url: sink.origin },
     { name: 'segment', value: 'GOLD%20Plus', url: sink.origin },
@@ -87,4 +91,11 @@ test('meta, CSS, cookie, query and JS-global rules arrive typed and exact', asyn
   // The load action carries the same rule values.
   const load = await until(() => sink.actions().find((a) => a.kind === 'load'), 'the load action');
   assert.equal(flatProps(load.props).big.type, 'long');
+
+  // Which module ran: the WebAssembly module, or with the CSP only the fallback. No error
+  // reached the page, and the agent warned of nothing.
+  const got = (f) => sink.gets.includes('/dist/pkg/' + f);
+  assert.deepEqual([got('rumprops_bg.wasm'), got('rumprops_fallback.js')], csp ? [false, true] : [true, false]);
+  assert.deepEqual(log.filter((l) => l.startsWith('pageerror') || l.includes('rumprops')), []);
 });
+}

@@ -38,6 +38,9 @@ export async function startSink() {
     requests: 0,
     stray: [],          // requests that were neither a beacon nor a GET
     preflights: 0,      // CORS preflights (OPTIONS): beacons must never need one
+    gets: [],           // the paths of every GET, in order
+    csp: null,          // a Content-Security-Policy header for the pages (.html), when set
+    pages: new Map(),   // more pages to serve: path -> HTML text
   };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
@@ -71,13 +74,22 @@ export async function startSink() {
       res.writeHead(405).end();
       return;
     }
+    sink.gets.push(url.pathname);
+    if (sink.pages.has(url.pathname)) {
+      const headers = { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' };
+      if (sink.csp) headers['Content-Security-Policy'] = sink.csp;
+      res.writeHead(200, headers).end(sink.pages.get(url.pathname));
+      return;
+    }
     for (const [prefix, dir] of Object.entries(ROOTS)) {
       if (url.pathname.startsWith(prefix)) {
         const file = path.join(dir, path.normalize(url.pathname.slice(prefix.length)));
         if (!file.startsWith(dir) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) break;
         // `?delay=ms` answers late (a slow config or page resource).
         setTimeout(() => {
-          res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-store' });
+          const headers = { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-store' };
+          if (sink.csp && file.endsWith('.html')) headers['Content-Security-Policy'] = sink.csp;
+          res.writeHead(200, headers);
           fs.createReadStream(file).pipe(res);
         }, Number(url.searchParams.get('delay') || 0));
         return;

@@ -1,7 +1,8 @@
 // Must show: the npm package (`npm pack` output) installs into a plain Vite app (no plugin, no
 // config), builds, and runs in Chromium: a custom action with API properties of every type and
 // the rules' values reaches the collector, the API answers its reports, and the page sees no
-// error. Also: its types compile (tsc on typed-usage.ts), and without a window it is inert.
+// error. Also: its types compile (tsc on typed-usage.ts, and the dtrum shim's on dtrum-usage.ts
+// against @dynatrace/dtrum-api-types), and without a window it and the shim are inert.
 //
 // Steps: scripts/pack-npm.sh → npm install of the tarball → tsc --noEmit → vite build → dist/
 // served with a beacon sink on one origin → headless Chromium (tests/e2e/browser.mjs).
@@ -47,7 +48,7 @@ test('the installed package is the packed one, with its files and metadata', () 
   assert.equal(pkg.license, 'MIT OR Apache-2.0');
   assert.equal(pkg.sideEffects, false);
   assert.equal(pkg.types, './index.d.ts');
-  for (const f of ['index.js', 'index.d.ts', 'rumprops-core.js', 'wasm/rumprops.js', 'wasm/rumprops_bg.wasm', 'README.md']) {
+  for (const f of ['index.js', 'index.d.ts', 'rumprops-core.js', 'dtrum.js', 'dtrum.d.ts', 'dtrum-core.js', 'wasm/rumprops.js', 'wasm/rumprops_bg.wasm', 'README.md']) {
     assert.ok(fs.existsSync(path.join(app, 'node_modules/rumprops', f)), f);
   }
 });
@@ -65,6 +66,12 @@ test('without a window (server-side rendering) every call is inert and nothing t
   assert.equal(rp.sendSessionProperties({ string: { a: 'b' } }), undefined);
   assert.equal(rp.evaluateRules(), undefined);
   for (const f of ['identifyUser', 'leaveAction', 'enable', 'disable', 'endSession', 'flush']) assert.equal(rp[f]('x'), undefined, f);
+  // The dtrum shim over it: inert too, with the answers its types declare.
+  const { dtrum } = await import(pathToFileURL(path.join(app, 'node_modules/rumprops/dtrum.js')).href);
+  assert.equal(dtrum.enterAction('x'), 0);
+  assert.equal(dtrum.addActionProperties(0, { a: 1 }), undefined);
+  assert.deepEqual(dtrum.getAndEvaluateMetaData(), []);
+  assert.equal(dtrum.markAsErrorPage(500, 'x'), false);
 });
 
 test('a Vite app built with the package sends the custom action with typed properties', async (t) => {

@@ -1,0 +1,86 @@
+// Must show: a page written for Dynatrace's dtrum API (tests/e2e/pages/dtrum/: identifyUser, a
+// session property with {value, public}, a custom action with properties of all four types, calls
+// with no rumprops meaning) runs unchanged with the shim (`data-dtrum="true"`), the reports have
+// dtrum's shape, no error reaches the page, and the real collector answers the loyalty-tier
+// query over what it sent.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { launch, until } from './browser.mjs';
+import { startCollector, root } from './collector.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const QUERY = 'SELECT stringProperties.loyalty_tier AS "Loyalty tier", COUNT(*) AS "Sessions" ' +
+  'FROM usersession WHERE stringProperties.loyalty_tier IS NOT NULL GROUP BY stringProperties.loyalty_tier ORDER BY stringProperties.loyalty_tier';
+
+let collector, site, browser, base;
+const table = (q) => collector.table(q);
+
+before(async () => {
+  // The collector serves the page and the built agent itself: one origin, as a site would.
+  site = fs.mkdtempSync(path.join(os.tmpdir(), 'rumprops-dtrum-site-'));
+  fs.cpSync(path.join(here, 'pages/dtrum'), site, { recursive: true });
+  fs.cpSync(path.join(root, 'www/dist'), path.join(site, 'dist'), { recursive: true });
+  collector = await startCollector(site);
+  base = collector.base;
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  collector?.stop();
+  if (site) fs.rmSync(site, { recursive: true, force: true });
+});
+
+async function visit(tier) {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const errors = [], debug = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(m.text()); if (m.type() === 'debug') debug.push(m.text()); });
+  await page.addInitScript((t) => document.addEventListener('DOMContentLoaded', () => { document.body.dataset.tier = t; }), tier);
+  await page.goto(base + '/index.html');
+  await page.waitForFunction(() => window.dtrum && window.sessionReport !== undefined || document.readyState === 'complete');
+  await page.waitForFunction(() => window.rumprops && rumprops.evaluateRules() !== undefined);
+  await page.click('#pay');
+  await page.waitForFunction(() => document.getElementById('status').textContent === 'paid');
+  const got = await page.evaluate(() => ({ action: window.actionReport, meta: window.meta, now: typeof dtrum.now() }));
+  // The sending report, in dtrum's shape: the unknown key failed, the others sent typed.
+  assert.deepEqual(got.action.failedProperties, [{ key: 'nope', reason: 'invalid_key' }]);
+  assert.deepEqual(Object.fromEntries(got.action.sentProperties.map((p) => [p.key, p.value])),
+    { items: 3, order_no: 4711, delivery: Date.UTC(2026, 11, 24, 10, 0, 0), coupon: 'SPRING', total: 59.9 });
+  assert.equal(typeof got.action.info, 'string');
+  assert.equal(got.now, 'number');
+  // getAndEvaluateMetaData() from evaluateRules(): the page rule with its value as text.
+  assert.deepEqual(got.meta.find((m) => m.id === 'title'), { id: 'title', type: 'css', expression: 'title', value: 'Checkout' });
+  await page.waitForTimeout(300); // the custom action's beacon
+  await page.evaluate(() => { dtrum.endSession(); dtrum.sendBeacon(true, false, false); });
+  await page.waitForTimeout(300);
+  await ctx.close();
+  assert.deepEqual(errors, []);
+  // The calls without a rumprops meaning said so, once each.
+  assert.deepEqual(debug.filter((l) => l.startsWith('rumprops dtrum: ')).sort(), [
+    'rumprops dtrum: actionName() has no rumprops meaning: ignored',
+    'rumprops dtrum: reportCustomError() has no rumprops meaning: ignored',
+  ]);
+}
+
+test('a page written for dtrum runs unchanged with the shim, and the collector answers the loyalty-tier query', async () => {
+  for (const tier of ['gold', 'silver', 'gold']) await visit(tier);
+  const result = await until(async () => {
+    const r = await table(QUERY);
+    return r.values.length === 2 && r.values[0][1] === 2 && r.values[1][1] === 1 ? r : null;
+  }, 'the loyalty-tier query to count 2 gold and 1 silver sessions', 20000).catch(async (e) => {
+    throw new Error(e.message + '; got ' + JSON.stringify((await table(QUERY)).values));
+  });
+  assert.deepEqual(result.columnNames, ['Loyalty tier', 'Sessions']);
+  assert.deepEqual(result.values, [['gold', 2], ['silver', 1]]);
+  // identifyUser reached the session, the custom action its name, all four types their columns.
+  const users = await table('SELECT userId, COUNT(*) FROM usersession GROUP BY userId ORDER BY userId');
+  assert.deepEqual(users.values, [['customer-gold', 2], ['customer-silver', 1]]);
+  const actions = await table('SELECT name, COUNT(*), SUM(longProperties.items), MAX(longProperties.order_no), MAX(doubleProperties.total), MAX(dateProperties.delivery), MAX(stringProperties.coupon) FROM useraction WHERE type = "custom" GROUP BY name');
+  assert.deepEqual(actions.values, [['pay order', 3, 9, 4711, 59.9, Date.UTC(2026, 11, 24, 10, 0, 0), 'SPRING']]);
+});
