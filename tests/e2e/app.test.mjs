@@ -4,7 +4,7 @@
 // filter sessions by a property, open one, its actions and waterfall; analyse actions by a
 // property and create a metric; the metric at /metrics; an alert whose webhook (a local HTTP
 // receiver) gets firing and then resolved; a dashboard with two pinned tiles after a reload.
-// Screenshots of each page go to docs/app/.
+// Screenshots of each page: docs/app/ (RUMPROPS_SCREENSHOTS=1 node --test tests/e2e/app.test.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -14,7 +14,9 @@ import path from 'node:path';
 import { launch, until } from './browser.mjs';
 import { startCollector, root } from './collector.mjs';
 
-const shots = path.join(root, 'docs/app');
+// Screenshots go to docs/app/ when asked for (RUMPROPS_SCREENSHOTS=1), else to a temporary
+// directory, so a test run leaves the work tree as it was.
+const shots = process.env.RUMPROPS_SCREENSHOTS ? path.join(root, 'docs/app') : fs.mkdtempSync(path.join(os.tmpdir(), 'rumprops-shots-'));
 const XSS = '<img src=x onerror="window.__xss=1">';
 
 let collector, base, browser, token, hook, hookUrl;
@@ -43,6 +45,7 @@ after(async () => {
   await browser?.close();
   collector?.stop();
   hook?.close();
+  if (!process.env.RUMPROPS_SCREENSHOTS) fs.rmSync(shots, { recursive: true, force: true });
 });
 
 const auth = () => ({ Authorization: `Api-Token ${token}` });
