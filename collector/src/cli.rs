@@ -25,11 +25,16 @@ use std::time::Duration;
 /// A new option is one field here (with `env = "RUMPROPS_…"`) and one line in
 /// [`ServeArgs::config`]; checks that need more than one field go there too.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "serve", about = "Store beacons in SQLite and answer USQL over HTTP")]
+#[command(name = "serve", about = "Store beacons in SQLite (or ClickHouse, --store) and answer USQL over HTTP")]
 pub struct ServeArgs {
     /// The SQLite file; created and migrated when new.
     #[arg(long, env = "RUMPROPS_DB", value_name = "FILE")]
     pub db: PathBuf,
+    /// Store beacons in ClickHouse instead of the SQLite file (which keeps the app's tokens,
+    /// metrics, alerts and dashboards): `clickhouse://HOST:8123/DB`, the HTTP port; the
+    /// database is created and migrated when new. USQL is not answered on this store yet.
+    #[arg(long, env = "RUMPROPS_STORE", value_name = "URL", value_parser = parse_store)]
+    pub store: Option<crate::clickhouse::StoreUrl>,
     /// Listen address (an IP and a port; port 0 picks a free one, printed at start).
     #[arg(long, env = "RUMPROPS_ADDR", value_name = "HOST:PORT", value_parser = parse_addr)]
     pub addr: SocketAddr,
@@ -110,6 +115,10 @@ fn parse_ip_mode(s: &str) -> Result<IpMode, String> {
     s.parse()
 }
 
+fn parse_store(s: &str) -> Result<crate::clickhouse::StoreUrl, String> {
+    s.parse()
+}
+
 fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     s.parse().map_err(|_| "expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080".to_owned())
 }
@@ -118,6 +127,7 @@ impl ServeArgs {
     /// The collector settings these options give, or what is wrong with them.
     pub fn config(&self) -> Result<ServeConfig, String> {
         let mut config = ServeConfig::new(self.db.clone(), self.addr);
+        config.store = self.store.clone();
         config.allow_origins = self.allow_origins.iter().filter(|o| !o.is_empty()).cloned().collect();
         config.export_url = self.export_url.clone();
         if let Some(url) = &config.export_url {

@@ -15,6 +15,8 @@ struct Rumprops {
     command: Command,
 }
 
+// Parsed once per process: boxing the serve options would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Evaluate capture rules against a saved page; print the properties and issues as JSON.
