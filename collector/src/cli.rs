@@ -188,6 +188,32 @@ pub fn run_token_create(args: &TokenCreateArgs) -> Result<String, String> {
     Ok(t.token)
 }
 
+/// `rumprops dashboard import`: stores a dashboard from a JSON file (as the API takes it),
+/// unless one with its name exists.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "import", about = "Store a dashboard from a JSON file unless one of its name exists")]
+pub struct DashboardImportArgs {
+    /// The collector's SQLite file (created and migrated when new).
+    #[arg(long, env = "RUMPROPS_DB", value_name = "FILE")]
+    pub db: PathBuf,
+    /// The dashboard: `{"name": …, "tiles": […]}` (www/app/packs/ has the Web property pack).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// `rumprops dashboard import` with parsed options: what it did, one line.
+pub fn run_dashboard_import(args: &DashboardImportArgs) -> Result<String, String> {
+    let body = std::fs::read(&args.file).map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
+    let conn = store::open(&args.db).map_err(|e| e.to_string())?;
+    let d = crate::dashboards::parse(&conn, &body).map_err(|e| format!("{}: {e}", args.file.display()))?;
+    let existing = crate::dashboards::list(&conn).map_err(|e| e.to_string())?;
+    if let Some(v) = existing.iter().find(|v| v["name"] == d.name.as_str()) {
+        return Ok(format!("dashboard {:?} exists (id {})", d.name, v["id"]));
+    }
+    let id = crate::dashboards::create(&conn, &d, store::now_ms()).map_err(|e| e.to_string())?;
+    Ok(format!("dashboard {:?} stored (id {id})", d.name))
+}
+
 /// `rumprops query`: a USQL query on a collector database, printed as a table.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "query", about = "Run a USQL query on a collector database and print a table")]

@@ -232,6 +232,10 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL
     ) STRICT;",
+    // 7: property keys by type, so the app's key pickers (`GET /api/v1/properties`) seek from
+    // one distinct (type, key) to the next instead of reading every property row.
+    "CREATE INDEX session_props_key ON session_props(type, key);
+    CREATE INDEX action_props_key ON action_props(type, key);",
 ];
 
 /// The schema version this build writes.
