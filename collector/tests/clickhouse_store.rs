@@ -33,6 +33,8 @@ fn collector(ch: &clickhouse::ClickHouse, db: &str) -> (SocketAddr, tempfile::Te
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServeConfig::new(dir.path().join("app.db"), "127.0.0.1:0".parse().unwrap());
     config.store = Some(ch.store_url(db).parse().unwrap());
+    // These tests post from one address faster than the default per-client limit allows.
+    config.rate_limit = rumprops_collector::ratelimit::RateLimit { per_sec: 10_000.0, burst: 10_000.0 };
     (start_in_thread(config).unwrap(), dir)
 }
 
@@ -133,4 +135,67 @@ fn clickhouse_down_is_503_with_retry_after_and_usql_is_refused_clearly() {
     config.store = Some(own.ch.store_url("rum").parse().unwrap());
     let err = start_in_thread(config).unwrap_err();
     assert!(err.contains("unavailable"), "{err}");
+}
+
+#[test]
+fn clickhouse_killed_mid_ingest_and_restarted_loses_nothing_and_doubles_nothing() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let own = clickhouse::start_own();
+    let (a, _d) = collector(&own.ch, "rum");
+    let acked = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
+    const BEACONS: i64 = 120;
+    let agent = {
+        let (acked, refused) = (Arc::clone(&acked), Arc::clone(&refused));
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(240);
+            for i in 0..BEACONS {
+                let (sid, seq) = (format!("f{}", i / 4), i % 4 + 1);
+                let actions = json!([
+                    action(&format!("{seq}a"), 1_732_599_000_000 + i * 10, 0, json!({"long": {"i": i}})),
+                    action(&format!("{seq}b"), 1_732_599_000_001 + i * 10, 0, json!({})),
+                    action(&format!("{seq}c"), 1_732_599_000_002 + i * 10, 1, json!({}))
+                ]);
+                let body = beacon(&sid, seq, None, json!({}), actions).to_string();
+                // The agent's outbox: the beacon stays until a 204, retried after each refusal.
+                let send = || loop {
+                    assert!(Instant::now() < deadline, "beacon {i} never acknowledged");
+                    match common::try_request(a, "POST", "/beacon", &[("Content-Type", "text/plain")], body.as_bytes()) {
+                        Ok(r) if r.status == 204 => break,
+                        Ok(r) => {
+                            assert_eq!(r.status, 503, "{}", r.body);
+                            assert!(r.header("Retry-After").is_some());
+                            refused.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(e) => panic!("collector unreachable: {e}"),
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                };
+                send();
+                acked.fetch_add(1, Ordering::SeqCst);
+                // Every third acknowledgement is "lost" on the way back: the agent sends again.
+                if i % 3 == 0 {
+                    send();
+                }
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.load(Ordering::SeqCst) < 30 {
+        assert!(Instant::now() < deadline, "ingest did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    own.stop();
+    let while_down = acked.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(700));
+    own.restart();
+    agent.join().unwrap();
+    assert!(refused.load(Ordering::SeqCst) > 0, "no beacon was refused while ClickHouse was down");
+    assert!(while_down < BEACONS as usize, "ClickHouse was stopped after ingest ended");
+    let ch = &own.ch;
+    assert_eq!(one(ch, "rum", "SELECT count(), uniqExact(sid, action_id) FROM actions FINAL"), format!("{0}\t{0}", BEACONS * 3));
+    assert_eq!(one(ch, "rum", "SELECT count() FROM beacons FINAL"), BEACONS.to_string());
+    assert_eq!(one(ch, "rum", "SELECT sum(long_values[indexOf(long_keys, 'i')]) FROM actions FINAL"), (BEACONS * (BEACONS - 1) / 2).to_string());
 }

@@ -24,7 +24,7 @@ pub fn server() -> &'static ClickHouse {
     SERVER_ONCE.get_or_init(|| start().unwrap_or_else(|e| panic!("cannot start ClickHouse: {e}")).0)
 }
 
-/// A server of one test's own, which the test may stop ([`Own::stop`]).
+/// A server of one test's own, which the test may kill and restart ([`Own::stop`], [`Own::restart`]).
 pub struct Own {
     pub ch: ClickHouse,
     dir: std::path::PathBuf,
@@ -37,12 +37,25 @@ pub fn start_own() -> Own {
 }
 
 impl Own {
-    /// Kills the server (SIGKILL, from its watchdog) and waits until its port refuses.
+    /// Kills the server (SIGKILL, from its watchdog) and waits until it is gone.
     pub fn stop(&self) {
         let _ = std::fs::write(self.dir.join("stop"), b"");
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect_timeout(&self.ch.http, Duration::from_millis(200)).is_ok() {
+        while !self.dir.join("stopped").exists() || TcpStream::connect_timeout(&self.ch.http, Duration::from_millis(200)).is_ok() {
             assert!(Instant::now() < deadline, "ClickHouse did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs the stopped server again on its data and waits until it answers.
+    pub fn restart(&self) {
+        let _ = std::fs::write(self.dir.join("start"), b"");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if matches!(self.ch.query("SELECT 1"), Ok(b) if b.trim() == "1") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "ClickHouse did not restart");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -107,10 +120,18 @@ fn start() -> Result<(ClickHouse, std::path::PathBuf), String> {
         std::fs::write(&cfg, config(&dir, http, tcp, inter)).map_err(|e| e.to_string())?;
         std::fs::write(dir.join("users.xml"), USERS).map_err(|e| e.to_string())?;
         // The watchdog: runs the server, and kills it and removes its directory when this test
-        // process ends (however it ends), when the server exits, or when a `stop` file appears.
+        // process ends (however it ends) or when the server exits by itself. A `stop` file makes
+        // it kill the server (SIGKILL) and wait for a `start` file to run it again on the same data.
         let script = format!(
-            "{SERVER} --config={cfg} >{d}/stdout.log 2>&1 & srv=$!; \
-             while kill -0 {me} 2>/dev/null && kill -0 $srv 2>/dev/null && [ ! -e {d}/stop ]; do sleep 0.2; done; \
+            "run() {{ {SERVER} --config={cfg} >>{d}/stdout.log 2>&1 & srv=$!; }}; run; \
+             while kill -0 {me} 2>/dev/null; do \
+               if [ -e {d}/stop ]; then \
+                 kill -9 $srv 2>/dev/null; wait $srv 2>/dev/null; rm -f {d}/stop; touch {d}/stopped; \
+                 while kill -0 {me} 2>/dev/null && [ ! -e {d}/start ]; do sleep 0.2; done; \
+                 rm -f {d}/start {d}/stopped; run; \
+               elif ! kill -0 $srv 2>/dev/null; then break; fi; \
+               sleep 0.2; \
+             done; \
              kill -9 $srv 2>/dev/null; wait $srv 2>/dev/null; rm -rf {d}",
             cfg = cfg.display(),
             d = dir.display(),
@@ -125,7 +146,7 @@ fn start() -> Result<(ClickHouse, std::path::PathBuf), String> {
             .spawn()
             .map_err(|e| format!("cannot run sh: {e}"))?;
         let ch = ClickHouse { http: SocketAddr::from(([127, 0, 0, 1], http)) };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             match ch.query("SELECT 1") {
                 Ok(body) if body.trim() == "1" => return Ok((ch, dir)),
@@ -135,7 +156,7 @@ fn start() -> Result<(ClickHouse, std::path::PathBuf), String> {
                 break; // the server exited and the watchdog cleaned up
             }
         }
-        last = std::fs::read_to_string(dir.join("error.log")).unwrap_or_else(|_| "no answer within 30 s".to_owned());
+        last = std::fs::read_to_string(dir.join("error.log")).unwrap_or_else(|_| "no answer within 60 s".to_owned());
     }
     Err(last)
 }
