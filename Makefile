@@ -59,6 +59,7 @@ DEMO_ADDR ?= 127.0.0.1:8080
 demo: setup
 	scripts/build-agent.sh
 	cargo build --release -p rumprops-collector
+	@./target/release/rumprops dashboard import --db target/demo.db www/app/packs/web-property-pack.json
 	@token=$$(./target/release/rumprops token create --db target/demo.db --scope read --scope write --scope export --name demo); \
 	echo; \
 	echo "  demo shop:  http://$(DEMO_ADDR)/demo/"; \

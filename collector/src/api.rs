@@ -102,16 +102,25 @@ async fn fields() -> Response {
     ok(&json!({"usersession": table(UsqlTable::UserSession), "useraction": table(UsqlTable::UserAction)}))
 }
 
+/// Most property keys listed per table.
+const MAX_KEYS: usize = 2000;
+
 /// The distinct property keys of one table, by type.
 fn keys(conn: &Connection, table: &str) -> rusqlite::Result<Value> {
     let mut out = json!({"string": [], "long": [], "double": [], "date": []});
-    let mut stmt = conn.prepare_cached(&format!("SELECT DISTINCT type, key FROM {table} ORDER BY type, key LIMIT 2000"))?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let (t, k): (String, String) = (r.get(0)?, r.get(1)?);
+    // A seek per distinct (type, key) on the `(type, key)` index: the cost grows with the keys,
+    // not with the property rows.
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT type, key FROM {table} INDEXED BY {table}_key WHERE (type, key) > (?1, ?2) ORDER BY type, key LIMIT 1"
+    ))?;
+    let (mut ty, mut key) = (String::new(), String::new());
+    for _ in 0..MAX_KEYS {
+        let next = stmt.query_row(params![ty, key], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).optional()?;
+        let Some((t, k)) = next else { break };
         if let Some(Value::Array(a)) = out.get_mut(&t) {
-            a.push(Value::from(k));
+            a.push(Value::from(k.clone()));
         }
+        (ty, key) = (t, k);
     }
     Ok(out)
 }

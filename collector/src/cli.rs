@@ -25,11 +25,16 @@ use std::time::Duration;
 /// A new option is one field here (with `env = "RUMPROPS_…"`) and one line in
 /// [`ServeArgs::config`]; checks that need more than one field go there too.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "serve", about = "Store beacons in SQLite and answer USQL over HTTP")]
+#[command(name = "serve", about = "Store beacons in SQLite (or ClickHouse, --store) and answer USQL over HTTP")]
 pub struct ServeArgs {
     /// The SQLite file; created and migrated when new.
     #[arg(long, env = "RUMPROPS_DB", value_name = "FILE")]
     pub db: PathBuf,
+    /// Store beacons in ClickHouse instead of the SQLite file (which keeps the app's tokens,
+    /// metrics, alerts and dashboards): `clickhouse://HOST:8123/DB`, the HTTP port; the
+    /// database is created and migrated when new. USQL is not answered on this store yet.
+    #[arg(long, env = "RUMPROPS_STORE", value_name = "URL", value_parser = parse_store)]
+    pub store: Option<crate::clickhouse::StoreUrl>,
     /// Listen address (an IP and a port; port 0 picks a free one, printed at start).
     #[arg(long, env = "RUMPROPS_ADDR", value_name = "HOST:PORT", value_parser = parse_addr)]
     pub addr: SocketAddr,
@@ -110,6 +115,10 @@ fn parse_ip_mode(s: &str) -> Result<IpMode, String> {
     s.parse()
 }
 
+fn parse_store(s: &str) -> Result<crate::clickhouse::StoreUrl, String> {
+    s.parse()
+}
+
 fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     s.parse().map_err(|_| "expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080".to_owned())
 }
@@ -118,6 +127,7 @@ impl ServeArgs {
     /// The collector settings these options give, or what is wrong with them.
     pub fn config(&self) -> Result<ServeConfig, String> {
         let mut config = ServeConfig::new(self.db.clone(), self.addr);
+        config.store = self.store.clone();
         config.allow_origins = self.allow_origins.iter().filter(|o| !o.is_empty()).cloned().collect();
         config.export_url = self.export_url.clone();
         if let Some(url) = &config.export_url {
@@ -176,6 +186,32 @@ pub fn run_token_create(args: &TokenCreateArgs) -> Result<String, String> {
     let conn = store::open(&args.db).map_err(|e| e.to_string())?;
     let t = crate::auth::create(&conn, &args.scopes, &args.name, store::now_ms())?;
     Ok(t.token)
+}
+
+/// `rumprops dashboard import`: stores a dashboard from a JSON file (as the API takes it),
+/// unless one with its name exists.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "import", about = "Store a dashboard from a JSON file unless one of its name exists")]
+pub struct DashboardImportArgs {
+    /// The collector's SQLite file (created and migrated when new).
+    #[arg(long, env = "RUMPROPS_DB", value_name = "FILE")]
+    pub db: PathBuf,
+    /// The dashboard: `{"name": …, "tiles": […]}` (www/app/packs/ has the Web property pack).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// `rumprops dashboard import` with parsed options: what it did, one line.
+pub fn run_dashboard_import(args: &DashboardImportArgs) -> Result<String, String> {
+    let body = std::fs::read(&args.file).map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
+    let conn = store::open(&args.db).map_err(|e| e.to_string())?;
+    let d = crate::dashboards::parse(&conn, &body).map_err(|e| format!("{}: {e}", args.file.display()))?;
+    let existing = crate::dashboards::list(&conn).map_err(|e| e.to_string())?;
+    if let Some(v) = existing.iter().find(|v| v["name"] == d.name.as_str()) {
+        return Ok(format!("dashboard {:?} exists (id {})", d.name, v["id"]));
+    }
+    let id = crate::dashboards::create(&conn, &d, store::now_ms()).map_err(|e| e.to_string())?;
+    Ok(format!("dashboard {:?} stored (id {id})", d.name))
 }
 
 /// `rumprops query`: a USQL query on a collector database, printed as a table.

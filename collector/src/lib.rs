@@ -11,6 +11,7 @@ pub mod beacon;
 pub mod cli;
 pub mod calculated;
 pub mod client;
+pub mod clickhouse;
 pub mod connections;
 pub mod dashboards;
 pub mod derive;

@@ -15,6 +15,8 @@ struct Rumprops {
     command: Command,
 }
 
+// Parsed once per process: boxing the serve options would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Evaluate capture rules against a saved page; print the properties and issues as JSON.
@@ -26,6 +28,15 @@ enum Command {
     /// API tokens: `rumprops token create --scope read [--scope write] --db FILE`.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Dashboards: `rumprops dashboard import --db FILE dashboard.json`.
+    #[command(subcommand)]
+    Dashboard(DashboardCommand),
+}
+
+#[derive(Subcommand)]
+enum DashboardCommand {
+    /// Store a dashboard from a JSON file unless one with its name exists.
+    Import(cli::DashboardImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -41,7 +52,7 @@ fn main() {
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) => e.exit(),
         Err(e) => {
             // One line naming the command and the option, then where the full usage is.
-            let command = argv.get(1).filter(|c| ["eval", "serve", "query", "token"].contains(&c.as_str()));
+            let command = argv.get(1).filter(|c| ["eval", "serve", "query", "token", "dashboard"].contains(&c.as_str()));
             let rest = argv.get(2..).unwrap_or_default();
             let line = cli::error_line(&e, rest);
             match command {
@@ -56,6 +67,7 @@ fn main() {
         Command::Serve(args) => ("serve", cli::run_serve(&args)),
         Command::Query(args) => ("query", cli::run_query(&args)),
         Command::Token(TokenCommand::Create(args)) => ("token create", cli::run_token_create(&args)),
+        Command::Dashboard(DashboardCommand::Import(args)) => ("dashboard import", cli::run_dashboard_import(&args)),
     };
     match result {
         // `serve` returns nothing to print; a closed stdout is no reason to panic.

@@ -20,9 +20,9 @@ use crate::metrics::Metrics;
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::client::IpMode;
 use crate::geo::GeoDb;
-use crate::store::{self, ClientInfo, IngestOutcome, DEFAULT_SESSION_TIMEOUT_MS};
+use crate::store::{self, BeaconStore, ClientInfo, IngestOutcome, DEFAULT_SESSION_TIMEOUT_MS};
 use crate::usql::{self, QueryError, QueryOptions};
-use crate::writer::{SubmitError, Writer, WriterThread};
+use crate::writer::{SubmitError, WriteError, Writer, WriterThread};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Query, State};
@@ -49,8 +49,11 @@ pub const QUERIES_PER_CLIENT: usize = 2;
 /// Settings of a running collector.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// The SQLite file.
+    /// The SQLite file: the beacons (unless `store` is set) and the app's own state (tokens,
+    /// metrics, alerts, dashboards).
     pub db: PathBuf,
+    /// The ClickHouse store for beacons (`--store clickhouse://HOST:8123/DB`); `None`: SQLite.
+    pub store: Option<crate::clickhouse::StoreUrl>,
     /// Listen address; port 0 picks a free port.
     pub addr: SocketAddr,
     /// Origins allowed to post beacons; empty allows every origin.
@@ -91,6 +94,7 @@ impl ServeConfig {
     pub fn new(db: PathBuf, addr: SocketAddr) -> ServeConfig {
         ServeConfig {
             db,
+            store: None,
             addr,
             allow_origins: Vec::new(),
             export_url: None,
@@ -173,7 +177,21 @@ impl Server {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        let (writer, writer_thread) = Writer::start(conn, metrics.clone(), config.goals.clone())?;
+        let beacons: Box<dyn BeaconStore> = match config.store.clone() {
+            None => Box::new(conn),
+            Some(url) => {
+                if config.export_url.is_some() {
+                    return Err("--export-url reads the SQLite store: it does not work with a ClickHouse --store yet".to_owned());
+                }
+                // Its own thread: the ClickHouse client runs a runtime of its own.
+                let opened = std::thread::spawn(move || crate::clickhouse::ClickHouse::open(url))
+                    .join()
+                    .map_err(|_| "the ClickHouse store thread failed".to_owned())?
+                    .map_err(|e| e.to_string())?;
+                Box::new(opened)
+            }
+        };
+        let (writer, writer_thread) = Writer::start(beacons, metrics.clone(), config.goals.clone())?;
         let listener =
             tokio::net::TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
         if let Some(url) = &config.export_url {
@@ -486,7 +504,14 @@ async fn ingest_response(state: &Arc<AppState>, peer: SocketAddr, headers: &Head
     };
     match outcome {
         Ok(Ok(IngestOutcome::Stored | IngestOutcome::Duplicate)) => empty(StatusCode::NO_CONTENT),
-        Ok(Err(message)) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &format!("store failed: {message}")),
+        Ok(Err(WriteError::Unavailable(message))) => {
+            let mut r = error_response(StatusCode::SERVICE_UNAVAILABLE, &format!("store unavailable, retry later: {message}"));
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            r
+        }
+        Ok(Err(WriteError::Failed(message))) => {
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, &format!("store failed: {message}"))
+        }
         Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "store unavailable"),
     }
 }
@@ -532,6 +557,12 @@ async fn run_query(state: Arc<AppState>, client: ClientKey, params: HashMap<Stri
         Ok(x) => x,
         Err(m) => return error_response(StatusCode::BAD_REQUEST, &m),
     };
+    if state.config.store.is_some() {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "USQL is not yet translated to ClickHouse SQL: this collector stores beacons in ClickHouse (--store) and cannot answer queries",
+        );
+    }
     let Some(_client_slot) = state.client_slot(client) else { return state.per_client_refusal() };
     let Ok(_slot) = state.query_slots.acquire().await else {
         return error_response(StatusCode::SERVICE_UNAVAILABLE, "collector stopping");

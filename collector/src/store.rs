@@ -232,6 +232,10 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL
     ) STRICT;",
+    // 7: property keys by type, so the app's key pickers (`GET /api/v1/properties`) seek from
+    // one distinct (type, key) to the next instead of reading every property row.
+    "CREATE INDEX session_props_key ON session_props(type, key);
+    CREATE INDEX action_props_key ON action_props(type, key);",
 ];
 
 /// The schema version this build writes.
@@ -393,6 +397,37 @@ pub fn ingest_from(
 
 /// A beacon waiting to be stored, with what is known of its sender.
 pub type Pending = (Beacon, ClientInfo);
+
+/// Where the writer puts beacons: the SQLite file ([`Connection`]) or ClickHouse
+/// ([`crate::clickhouse::ClickHouse`]). Both store a group of beacons at once and report each
+/// beacon's outcome only once the group is durable.
+pub trait BeaconStore: Send {
+    /// Stores `beacons` received at `now_ms`, evaluating `goals`: one outcome per beacon, or
+    /// `Err` when none of them was stored.
+    fn ingest_group(
+        &mut self,
+        beacons: &[Pending],
+        goals: &Goals,
+        now_ms: i64,
+    ) -> Result<Vec<Result<IngestOutcome, StoreError>>, StoreError>;
+
+    /// Whether a failed group means "try again later" (a store across the network that is
+    /// down or overloaded: 503 with `Retry-After`) rather than a broken store (500).
+    fn failures_are_transient(&self) -> bool {
+        false
+    }
+}
+
+impl BeaconStore for Connection {
+    fn ingest_group(
+        &mut self,
+        beacons: &[Pending],
+        goals: &Goals,
+        now_ms: i64,
+    ) -> Result<Vec<Result<IngestOutcome, StoreError>>, StoreError> {
+        ingest_group(self, beacons, goals, now_ms)
+    }
+}
 
 /// Stores several beacons in one transaction, each inside its own savepoint: a beacon that
 /// fails is rolled back alone and the others are kept. Nothing is durable (and no beacon may be

@@ -7,8 +7,7 @@
 use crate::beacon::Beacon;
 use crate::goals::Goals;
 use crate::metrics::Metrics;
-use crate::store::{self, ClientInfo, IngestOutcome, Pending};
-use rusqlite::Connection;
+use crate::store::{self, BeaconStore, ClientInfo, IngestOutcome, Pending};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::time::Instant;
 use tokio::sync::oneshot;
@@ -22,9 +21,26 @@ pub const QUEUE_CAPACITY: usize = 4096;
 // `Stop` is sent once per run: boxing every beacon to shrink it would cost more than it saves.
 #[allow(clippy::large_enum_variant)]
 enum Job {
-    Store { pending: Pending, reply: oneshot::Sender<Result<IngestOutcome, String>> },
+    Store { pending: Pending, reply: Reply },
     /// Store what is queued, then close the connection and end (graceful shutdown).
     Stop,
+}
+
+/// Why a beacon was not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteError {
+    /// The store is unreachable or overloaded (ClickHouse down): the sender should retry later.
+    Unavailable(String),
+    /// The store failed.
+    Failed(String),
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::Unavailable(m) | WriteError::Failed(m) => f.write_str(m),
+        }
+    }
 }
 
 /// Why a beacon could not be handed to the writer.
@@ -55,9 +71,9 @@ impl WriterThread {
 }
 
 impl Writer {
-    /// Starts the writer thread on an open, migrated connection; it keeps the queue depth and
+    /// Starts the writer thread on an open, migrated store; it keeps the queue depth and
     /// the write latency in `metrics`, and evaluates `goals` on what it stores.
-    pub fn start(conn: Connection, metrics: Metrics, goals: Goals) -> Result<(Writer, WriterThread), String> {
+    pub fn start(conn: Box<dyn BeaconStore>, metrics: Metrics, goals: Goals) -> Result<(Writer, WriterThread), String> {
         let (tx, rx) = sync_channel(QUEUE_CAPACITY);
         let m = metrics.clone();
         let handle = std::thread::Builder::new()
@@ -79,7 +95,7 @@ impl Writer {
         &self,
         beacon: Beacon,
         client: ClientInfo,
-    ) -> Result<oneshot::Receiver<Result<IngestOutcome, String>>, SubmitError> {
+    ) -> Result<oneshot::Receiver<Result<IngestOutcome, WriteError>>, SubmitError> {
         let (reply, rx) = oneshot::channel();
         match self.tx.try_send(Job::Store { pending: (beacon, client), reply }) {
             Ok(()) => {
@@ -94,7 +110,7 @@ impl Writer {
 
 /// The writer loop: ends on [`Job::Stop`] (after storing what was queued before it) or when
 /// every [`Writer`] handle is dropped.
-fn run(mut conn: Connection, rx: Receiver<Job>, metrics: &Metrics, goals: &Goals) {
+fn run(mut conn: Box<dyn BeaconStore>, rx: Receiver<Job>, metrics: &Metrics, goals: &Goals) {
     let mut stopping = false;
     while !stopping {
         let Ok(first) = rx.recv() else { break };
@@ -112,30 +128,34 @@ fn run(mut conn: Connection, rx: Receiver<Job>, metrics: &Metrics, goals: &Goals
         }
         while !jobs.is_empty() {
             let group: Vec<(Pending, Reply)> = jobs.drain(..jobs.len().min(MAX_GROUP)).collect();
-            store_group(&mut conn, group, metrics, goals);
+            store_group(conn.as_mut(), group, metrics, goals);
         }
     }
 }
 
-type Reply = oneshot::Sender<Result<IngestOutcome, String>>;
+type Reply = oneshot::Sender<Result<IngestOutcome, WriteError>>;
 
 /// Stores one group and answers each of its senders after the commit.
-fn store_group(conn: &mut Connection, group: Vec<(Pending, Reply)>, metrics: &Metrics, goals: &Goals) {
+fn store_group(conn: &mut dyn BeaconStore, group: Vec<(Pending, Reply)>, metrics: &Metrics, goals: &Goals) {
     let started = Instant::now();
     metrics.queue_depth.sub(group.len() as i64);
     let (pending, replies): (Vec<Pending>, Vec<Reply>) = group.into_iter().unzip();
-    let result = store::ingest_group(conn, &pending, goals, store::now_ms());
+    let result = conn.ingest_group(&pending, goals, store::now_ms());
     metrics.write_seconds.observe(started.elapsed().as_secs_f64());
     match result {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                let _ = reply.send(outcome.map_err(|e| e.to_string()));
+                let _ = reply.send(outcome.map_err(|e| WriteError::Failed(e.to_string())));
             }
         }
         Err(e) => {
-            let message = e.to_string();
+            let error = if conn.failures_are_transient() {
+                WriteError::Unavailable(e.to_string())
+            } else {
+                WriteError::Failed(e.to_string())
+            };
             for reply in replies {
-                let _ = reply.send(Err(message.clone()));
+                let _ = reply.send(Err(error.clone()));
             }
         }
     }

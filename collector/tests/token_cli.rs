@@ -69,3 +69,26 @@ fn tokens_from_the_command_line() {
     assert!(banner.contains("--no-auth: NO TOKENS NEEDED"), "{banner}");
     assert_eq!(request(addr, "GET", q, &[], b"").status, 200);
 }
+
+#[test]
+fn the_web_property_pack_imports_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("d.db");
+    let bin = env!("CARGO_BIN_EXE_rumprops");
+    let pack = concat!(env!("CARGO_MANIFEST_DIR"), "/../www/app/packs/web-property-pack.json");
+    let run = || Command::new(bin).args(["dashboard", "import", "--db", db.to_str().unwrap(), pack]).output().unwrap();
+    let first = run();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(String::from_utf8(first.stdout).unwrap().trim(), "dashboard \"Web property pack\" stored (id 1)");
+    let again = run();
+    assert_eq!(String::from_utf8(again.stdout).unwrap().trim(), "dashboard \"Web property pack\" exists (id 1)");
+    let conn = rumprops_collector::store::open_reader(&db).unwrap();
+    let list = rumprops_collector::dashboards::list(&conn).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["tiles"].as_array().unwrap().len(), 4);
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"name":"x","tiles":[{"title":"t","type":"PIE","query":"SELECT 1"}]}"#).unwrap();
+    let out = Command::new(bin).args(["dashboard", "import", "--db", db.to_str().unwrap(), bad.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tiles[0].type: one of TABLE"), "{out:?}");
+}

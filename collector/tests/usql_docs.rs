@@ -686,3 +686,24 @@ fn table_defaults_to_the_last_two_hours() {
     let r = get("SELECT COUNT(*) FROM usersession WHERE bogus = 1", "");
     assert_eq!((r.status, r.json()["position"].clone()), (400, json!(39)));
 }
+
+/// §3 LIMIT: 50 rows without LIMIT, up to 5000 with it; pages stay within the LIMIT.
+#[test]
+fn fifty_rows_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = store::open(&dir.path().join("many.db")).unwrap();
+    for i in 0..60 {
+        let b = json!({"v": 1, "app": "easytravel", "sid": format!("m{i:02}"), "seq": 0, "sentAt": T0,
+            "session": {"start": T0 + i * 1000, "ended": "end_session", "props": {}}, "actions": []});
+        store::ingest(&mut conn, &parse_beacon(b.to_string().as_bytes()).unwrap(), None, T0).unwrap();
+    }
+    let rows = |q: &str, o: &QueryOptions| usql::run(&conn, q, o).unwrap().values;
+    let o = opts();
+    assert_eq!(rows("SELECT userSessionId FROM usersession", &o).len(), 50);
+    assert_eq!(rows("SELECT userSessionId FROM usersession LIMIT 60", &o).len(), 60);
+    assert_eq!(rows("SELECT userSessionId, COUNT(*) FROM usersession GROUP BY userSessionId", &o).len(), 50);
+    let mut paged = opts();
+    paged.page_size = Some(20);
+    paged.page_offset = 40;
+    assert_eq!(rows("SELECT userSessionId FROM usersession ORDER BY userSessionId", &paged), json!([["m40"], ["m41"], ["m42"], ["m43"], ["m44"], ["m45"], ["m46"], ["m47"], ["m48"], ["m49"]]).as_array().unwrap().iter().map(|r| r.as_array().unwrap().clone()).collect::<Vec<_>>());
+}

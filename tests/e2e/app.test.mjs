@@ -4,44 +4,29 @@
 // filter sessions by a property, open one, its actions and waterfall; analyse actions by a
 // property and create a metric; the metric at /metrics; an alert whose webhook (a local HTTP
 // receiver) gets firing and then resolved; a dashboard with two pinned tiles after a reload.
-// Screenshots of each page go to docs/app/.
+// Screenshots of each page: docs/app/ (RUMPROPS_SCREENSHOTS=1 node --test tests/e2e/app.test.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { launch, until } from './browser.mjs';
+import { startCollector, root } from './collector.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const shots = path.join(root, 'docs/app');
+// Screenshots go to docs/app/ when asked for (RUMPROPS_SCREENSHOTS=1), else to a temporary
+// directory, so a test run leaves the work tree as it was.
+const shots = process.env.RUMPROPS_SCREENSHOTS ? path.join(root, 'docs/app') : fs.mkdtempSync(path.join(os.tmpdir(), 'rumprops-shots-'));
 const XSS = '<img src=x onerror="window.__xss=1">';
 
-let collector, base, dir, browser, token, hook, hookUrl;
+let collector, base, browser, token, hook, hookUrl;
 const received = [];
 
 before(async () => {
-  const bin = path.join(root, 'target/debug/rumprops');
-  assert.ok(fs.existsSync(bin), 'build the collector first (cargo build -p rumprops-collector)');
-  assert.ok(fs.existsSync(path.join(root, 'www/dist/rumprops.js')), 'build the agent first (scripts/build-agent.sh)');
   assert.ok(fs.existsSync(path.join(root, 'www/app/vendor/chart.umd.min.js')), 'vendor Chart.js first (scripts/setup.sh)');
   fs.mkdirSync(shots, { recursive: true });
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rumprops-app-'));
-  const db = path.join(dir, 'app.db');
-  token = execFileSync(bin, ['token', 'create', '--scope', 'read', '--scope', 'write', '--db', db]).toString().trim();
-  collector = spawn(bin, ['serve', '--db', db, '--addr', '127.0.0.1:0', '--static', path.join(root, 'www'), '--alert-interval-ms', '300'],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
-  base = await new Promise((resolve, reject) => {
-    let out = '';
-    collector.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) resolve(m[1]);
-    });
-    collector.on('exit', (code) => reject(new Error('collector exited with ' + code)));
-  });
+  collector = await startCollector(path.join(root, 'www'), { scopes: ['read', 'write'], args: ['--alert-interval-ms', '300'] });
+  ({ base, token } = collector);
   // The webhook receiver: keeps every notification body.
   hook = http.createServer((req, res) => {
     let body = '';
@@ -58,9 +43,9 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  collector?.kill();
+  collector?.stop();
   hook?.close();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  if (!process.env.RUMPROPS_SCREENSHOTS) fs.rmSync(shots, { recursive: true, force: true });
 });
 
 const auth = () => ({ Authorization: `Api-Token ${token}` });

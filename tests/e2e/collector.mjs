@@ -9,15 +9,18 @@ import { fileURLToPath } from 'node:url';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** Starts the collector; resolves to {base, dir, token, table(query, extra), stop()}. */
-export async function startCollector(staticDir) {
+/**
+ * Starts the collector; resolves to {base, dir, token, table(query, extra), stop()}. `scopes`:
+ * the token's; `args`: more `serve` options.
+ */
+export async function startCollector(staticDir, { scopes = ['read'], args = [] } = {}) {
   const bin = path.join(root, 'target/debug/rumprops');
   assert.ok(fs.existsSync(bin), 'build the collector first (cargo build -p rumprops-collector)');
   assert.ok(fs.existsSync(path.join(root, 'www/dist/rumprops.js')), 'build the agent first (scripts/build-agent.sh)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rumprops-collector-'));
   // The API needs a token (as `make demo` creates one); beacons need none.
-  const token = execFileSync(bin, ['token', 'create', '--scope', 'read', '--db', path.join(dir, 'collector.db')]).toString().trim();
-  const proc = spawn(bin, ['serve', '--db', path.join(dir, 'collector.db'), '--addr', '127.0.0.1:0', '--static', staticDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const token = execFileSync(bin, ['token', 'create', ...scopes.flatMap((s) => ['--scope', s]), '--db', path.join(dir, 'collector.db')]).toString().trim();
+  const proc = spawn(bin, ['serve', '--db', path.join(dir, 'collector.db'), '--addr', '127.0.0.1:0', '--static', staticDir, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const base = await new Promise((resolve, reject) => {
     let out = '';
     proc.stdout.on('data', (d) => {

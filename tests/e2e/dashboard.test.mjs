@@ -2,39 +2,21 @@
 // session with the issue 9 fields opens with its fields, its actions' timings and its JS errors.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { launch } from './browser.mjs';
+import { root, startCollector } from './collector.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-let collector, base, dir, browser, token;
+let collector, base, token, browser;
 
 before(async () => {
-  const bin = path.join(root, 'target/debug/rumprops');
-  assert.ok(fs.existsSync(bin), 'build the collector first (cargo build -p rumprops-collector)');
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rumprops-dash-'));
-  const db = path.join(dir, 'dash.db');
-  token = execFileSync(bin, ['token', 'create', '--scope', 'read', '--db', db]).toString().trim();
-  collector = spawn(bin, ['serve', '--db', db, '--addr', '127.0.0.1:0', '--static', path.join(root, 'www')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  base = await new Promise((resolve, reject) => {
-    let out = '';
-    collector.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) resolve(m[1]);
-    });
-    collector.on('exit', (code) => reject(new Error('collector exited with ' + code)));
-  });
+  collector = await startCollector(path.join(root, 'www'));
+  ({ base, token } = collector);
   browser = await launch();
 });
 
 after(async () => {
   await browser?.close();
-  collector?.kill();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  collector?.stop();
 });
 
 const T = Date.now() - 60_000;

@@ -44,6 +44,11 @@ let scopes = null;
 async function route() {
   takeFragmentToken();
   if (!token.get()) return signInForm();
+  const [path] = location.hash.replace(/^#\/?/, '').split('?');
+  const [name, ...rest] = path.split('/');
+  const page = PAGES[name] ? name : 'sessions';
+  // The page's module loads while the token is checked.
+  const loading = PAGES[page]();
   if (!scopes) {
     try {
       ({ scopes } = await api('/api/v1/auth/self'));
@@ -54,13 +59,10 @@ async function route() {
     who.textContent = `signed in · ${scopes.join(', ')}`;
   }
   nav.hidden = false;
-  const [path] = location.hash.replace(/^#\/?/, '').split('?');
-  const [name, ...rest] = path.split('/');
-  const page = PAGES[name] ? name : 'sessions';
   for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.dataset.page === (page === 'session' ? 'sessions' : page));
   clear(main);
   try {
-    const mod = await PAGES[page]();
+    const mod = await loading;
     await mod.render(main, rest.map(decodeURIComponent).join('/') || undefined, { scopes });
   } catch (e) {
     main.append(errorBox(e));

@@ -21,7 +21,31 @@ static SERVER_ONCE: OnceLock<ClickHouse> = OnceLock::new();
 
 /// The server of this test binary, started on first use.
 pub fn server() -> &'static ClickHouse {
-    SERVER_ONCE.get_or_init(|| start().unwrap_or_else(|e| panic!("cannot start ClickHouse: {e}")))
+    SERVER_ONCE.get_or_init(|| start().unwrap_or_else(|e| panic!("cannot start ClickHouse: {e}")).0)
+}
+
+/// A server of one test's own, which the test may stop ([`Own::stop`]).
+pub struct Own {
+    pub ch: ClickHouse,
+    dir: std::path::PathBuf,
+}
+
+/// Starts a server for one test.
+pub fn start_own() -> Own {
+    let (ch, dir) = start().unwrap_or_else(|e| panic!("cannot start ClickHouse: {e}"));
+    Own { ch, dir }
+}
+
+impl Own {
+    /// Kills the server (SIGKILL, from its watchdog) and waits until its port refuses.
+    pub fn stop(&self) {
+        let _ = std::fs::write(self.dir.join("stop"), b"");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect_timeout(&self.ch.http, Duration::from_millis(200)).is_ok() {
+            assert!(Instant::now() < deadline, "ClickHouse did not stop");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 /// A fresh, empty database on the shared server, for one test: its name.
@@ -70,7 +94,7 @@ const USERS: &str = r#"<?xml version="1.0"?>
 </yandex>
 "#;
 
-fn start() -> Result<ClickHouse, String> {
+fn start() -> Result<(ClickHouse, std::path::PathBuf), String> {
     if !std::path::Path::new(SERVER).exists() {
         return Err(format!("{SERVER} is missing: run scripts/setup.sh"));
     }
@@ -83,10 +107,10 @@ fn start() -> Result<ClickHouse, String> {
         std::fs::write(&cfg, config(&dir, http, tcp, inter)).map_err(|e| e.to_string())?;
         std::fs::write(dir.join("users.xml"), USERS).map_err(|e| e.to_string())?;
         // The watchdog: runs the server, and kills it and removes its directory when this test
-        // process ends (however it ends) or when the server exits.
+        // process ends (however it ends), when the server exits, or when a `stop` file appears.
         let script = format!(
             "{SERVER} --config={cfg} >{d}/stdout.log 2>&1 & srv=$!; \
-             while kill -0 {me} 2>/dev/null && kill -0 $srv 2>/dev/null; do sleep 0.5; done; \
+             while kill -0 {me} 2>/dev/null && kill -0 $srv 2>/dev/null && [ ! -e {d}/stop ]; do sleep 0.2; done; \
              kill -9 $srv 2>/dev/null; wait $srv 2>/dev/null; rm -rf {d}",
             cfg = cfg.display(),
             d = dir.display(),
@@ -104,7 +128,7 @@ fn start() -> Result<ClickHouse, String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             match ch.query("SELECT 1") {
-                Ok(body) if body.trim() == "1" => return Ok(ch),
+                Ok(body) if body.trim() == "1" => return Ok((ch, dir)),
                 Ok(_) | Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
             if !dir.exists() {

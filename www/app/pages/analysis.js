@@ -74,16 +74,20 @@ export async function render(main) {
     clear(created);
     const g = groupSel.value, t = metricSel.value;
     const key = (prompt_key.value || '').trim();
+    const [aggregation, label] = { p90: ['PERCENTILE', `p90 of ${t}`], median: ['MEDIAN', `median ${t}`], count: ['COUNT', 'count'] }[aggSel.value];
+    const body = { key, description: `${label} of actions by ${g}`, table: 'useraction', aggregation, filters: [], dimensions: [g] };
+    if (aggregation !== 'COUNT') body.field = t;
+    if (aggregation === 'PERCENTILE') body.percentile = 90;
     try {
-      const m = await api('/api/v1/metrics', { method: 'POST', body: {
-        key, description: `p90 of ${t} of actions by ${g}`, table: 'useraction', aggregation: 'PERCENTILE', percentile: 90, field: t,
-        filters: toMetricFilters(editor.get()), dimensions: [g],
-      } });
-      created.append(h('p', { class: 'ok', 'data-testid': 'metric-created' }, 'Created ', h('a', { href: '#/metrics' }, m.exposedAs), ' (p90 of ', t, ' by ', g, ').'));
+      body.filters = toMetricFilters(editor.get());
+      const m = await api('/api/v1/metrics', { method: 'POST', body });
+      created.append(h('p', { class: 'ok', 'data-testid': 'metric-created' }, 'Created ', h('a', { href: '#/metrics' }, m.exposedAs), ` (${label} by ${g}).`));
     } catch (e) {
       created.append(errorBox(e));
     }
   }
+  const aggSel = h('select', { 'aria-label': 'Metric value', 'data-testid': 'metric-agg' },
+    h('option', { value: 'p90' }, 'p90'), h('option', { value: 'median' }, 'median'), h('option', { value: 'count' }, 'count'));
   const prompt_key = h('input', { 'aria-label': 'Metric key', 'data-testid': 'metric-key', placeholder: 'metric key, e.g. checkout_p90', size: 24 });
 
   const form = h('form', { class: 'panel', onsubmit: (e) => { e.preventDefault(); run(); } },
@@ -91,7 +95,7 @@ export async function render(main) {
     h('div', { class: 'row' }, h('label', {}, 'Actions by ', groupSel), h('label', {}, 'timing ', metricSel), frame, bucket),
     editor.el,
     h('div', { class: 'row' }, h('button', { 'data-testid': 'analyse' }, 'Analyse'),
-      h('span', { class: 'spacer' }), prompt_key, h('button', { type: 'button', 'data-testid': 'create-metric', onclick: createMetric }, 'Create metric from this view')),
+      h('span', { class: 'spacer' }), aggSel, prompt_key, h('button', { type: 'button', 'data-testid': 'create-metric', onclick: createMetric }, 'Create metric from this view')),
     created);
   main.append(form, h('section', { class: 'panel' }, out), h('section', { class: 'panel' }, over));
   await run();

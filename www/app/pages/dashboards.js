@@ -5,16 +5,8 @@ import { api, h, usql, table, resultChart, errorBox, clear, fmt } from '../lib.j
 
 const TYPES = [['TABLE', 'table'], ['COLUMN_CHART', 'bar chart'], ['LINE_CHART', 'line over time'], ['PIE_CHART', 'pie'], ['SINGLE_VALUE', 'single value'], ['FUNNEL', 'funnel']];
 
-/** The guide's "Web property pack": traffic by continent, top campaigns by continent, slowest landing experience by campaign. */
-export const WEB_PROPERTY_PACK = {
-  name: 'Web property pack',
-  tiles: [
-    { title: 'Traffic by continent', type: 'PIE_CHART', width: 2, query: 'SELECT continent, COUNT(*) AS sessions FROM usersession GROUP BY continent ORDER BY sessions DESC LIMIT 10' },
-    { title: 'Top campaigns by continent', type: 'TABLE', width: 2, query: 'SELECT continent, stringProperties.campaign, COUNT(*) AS sessions FROM usersession WHERE stringProperties.campaign IS NOT NULL GROUP BY continent, stringProperties.campaign ORDER BY sessions DESC LIMIT 20' },
-    { title: 'Slowest landing experience by campaign', type: 'COLUMN_CHART', width: 4, query: 'SELECT usersession.stringProperties.campaign AS campaign, MEDIAN(duration) AS "median load (ms)", PERCENTILE(duration, 90) AS p90 FROM useraction WHERE type = "load" GROUP BY usersession.stringProperties.campaign ORDER BY p90 DESC LIMIT 10' },
-    { title: 'Sessions per hour', type: 'LINE_CHART', width: 4, query: "SELECT DATETIME(startTime, 'MM-dd HH:mm', '1h') AS hour, COUNT(*) AS sessions FROM usersession GROUP BY DATETIME(startTime, 'MM-dd HH:mm', '1h') ORDER BY hour LIMIT 500" },
-  ],
-};
+/** The guide's "Web property pack" (packs/web-property-pack.json, which `make demo` also installs). */
+const PACK_URL = new URL('../packs/web-property-pack.json', import.meta.url);
 
 async function tileResult(tile) {
   if (tile.query) return usql(tile.query, { includeLive: 'true' });
@@ -118,7 +110,7 @@ export async function render(main, id) {
   const name = h('input', { 'aria-label': 'New dashboard name', 'data-testid': 'new-dashboard-name', placeholder: 'name', size: 24 });
   list.append(h('form', { class: 'row', onsubmit: (e) => { e.preventDefault(); create({ name: name.value || 'Untitled', tiles: [] }); } },
     name, h('button', { 'data-testid': 'new-dashboard' }, 'New dashboard'),
-    h('button', { type: 'button', 'data-testid': 'add-pack', onclick: () => create(WEB_PROPERTY_PACK) }, 'Add the "Web property pack"')), msg);
+    h('button', { type: 'button', 'data-testid': 'add-pack', onclick: async () => create(await (await fetch(PACK_URL)).json()) }, 'Add the "Web property pack"')), msg);
   try {
     const { dashboards } = await api('/api/v1/dashboards');
     const ul = h('ul');

@@ -12,10 +12,13 @@ export const timeFrame = (ms) => (ms ? { startTimestamp: Date.now() - Number(ms)
 
 export async function render(main) {
   const params = routeParams();
-  const cat = await loadCatalog();
+  // The sessions are asked for at once; the filter editor follows when the key list is in.
+  const catalog = loadCatalog();
   let filters = [];
   try { filters = JSON.parse(params.get('f') || '[]'); } catch { filters = []; }
-  const editor = filterEditor(cat, 'usersession', filters);
+  let editor = null;
+  const current = () => (editor ? editor.get() : filters);
+  const editorSlot = h('div', { class: 'meta' }, 'loading the property keys…');
   const frame = h('select', { 'aria-label': 'Time frame', 'data-testid': 'time-frame' }, TIME_FRAMES.map(([v, t]) => h('option', { value: v }, t)));
   frame.value = params.has('t') ? params.get('t') : '';
   const live = h('input', { type: 'checkbox', 'data-testid': 'live', checked: params.get('live') !== '0' });
@@ -29,11 +32,11 @@ export async function render(main) {
     clear(pager);
     count.textContent = 'counting…';
     let where;
-    try { where = toUsql(editor.get()); } catch (e) { out.append(errorBox(e)); count.textContent = ''; return; }
+    try { where = toUsql(current()); } catch (e) { out.append(errorBox(e)); count.textContent = ''; return; }
     const opts = { ...timeFrame(frame.value), includeLive: live.checked ? 'true' : '' };
     const w = where ? ` WHERE ${where}` : '';
     // The route keeps the view, so a reload (or the back button) shows the same sessions.
-    const state = new URLSearchParams({ f: JSON.stringify(editor.get()), t: frame.value, live: live.checked ? '1' : '0', o: String(offset) });
+    const state = new URLSearchParams({ f: JSON.stringify(current()), t: frame.value, live: live.checked ? '1' : '0', o: String(offset) });
     history.replaceState(null, '', '#/sessions?' + state);
     try {
       const [n, page] = await Promise.all([
@@ -59,8 +62,15 @@ export async function render(main) {
 
   const form = h('form', { class: 'panel', onsubmit: (e) => { e.preventDefault(); offset = 0; run(); } },
     h('h2', {}, 'User sessions'),
-    editor.el,
+    editorSlot,
     h('div', { class: 'row' }, frame, h('label', {}, live, ' include live sessions'), h('button', { 'data-testid': 'show-sessions' }, 'Show sessions'), count));
   main.append(form, h('section', { class: 'panel' }, out, pager));
-  await run();
+  const first = run();
+  try {
+    editor = filterEditor(await catalog, 'usersession', filters);
+    editorSlot.replaceWith(editor.el);
+  } catch (e) {
+    editorSlot.replaceWith(errorBox(e));
+  }
+  await first;
 }

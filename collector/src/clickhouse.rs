@@ -1,0 +1,368 @@
+//! The ClickHouse store: beacons written over ClickHouse's HTTP interface, for deployments past
+//! one machine (`serve --store clickhouse://HOST:8123/DB`).
+//!
+//! The collector keeps no state of its own over ClickHouse: every beacon becomes one row in
+//! `beacons` (keyed by `(sid, seq)`) and one row per action in `actions` (keyed by
+//! `(sid, action_id)`), both `ReplacingMergeTree`, so a resent beacon (to this or any other
+//! collector, at any time) collapses into the first copy. Sessions are not written: they are
+//! folded at query time from the session's beacon rows (`argMax` by `seq`), which keeps ingest
+//! an append and lets any number of collectors write side by side (docs/scale-out.md).
+//! Duplicates collapse at merge time, so readers read with `FINAL`.
+//!
+//! Properties are four key/value array pairs per row (ClickHouse 18.16, Debian's, has no `Map`);
+//! times are epoch-ms `Int64`; partitions are months of the row's `day` (the session start's
+//! UTC day for beacons, the action start's for actions), so every copy of a row lands in the same
+//! partition and replaces its twin.
+//!
+//! Rows go in as `JSONEachRow` over plain HTTP (hyper): the official `clickhouse` crate reads
+//! with `RowBinaryWithNamesAndTypes`, which 18.16 does not have.
+
+use crate::beacon::{Beacon, Props};
+use crate::goals::Goals;
+use crate::store::{BeaconStore, IngestOutcome, Pending, StoreError};
+use crate::usql::time::civil_from_days;
+use crate::{derive, useragent};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Map, Value};
+use std::time::Duration;
+
+/// Schema migrations, applied in order; each is a list of statements that are idempotent
+/// (`IF NOT EXISTS`), so collectors starting together may run one twice. `schema_migrations`
+/// records which ran. Never edit a shipped migration: append a new one.
+const MIGRATIONS: &[&[&str]] = &[
+    // 1: beacons and actions.
+    &[
+        "CREATE TABLE IF NOT EXISTS beacons (
+            app String, day Date, sid String, seq Int64,
+            sent_at Int64, received_at Int64, session_start Int64,
+            vid Nullable(String), user_id Nullable(String), ended Nullable(String),
+            action_count Int64,
+            user_agent Nullable(String), user_type String, browser_type String, browser_family String,
+            browser_version Nullable(String), browser_major_version Nullable(Int64), os_family String,
+            os_version Nullable(String), device Nullable(String), manufacturer Nullable(String),
+            ip Nullable(String), city Nullable(String), region Nullable(String), country Nullable(String),
+            continent Nullable(String), isp Nullable(String),
+            screen_width Nullable(Int64), screen_height Nullable(Int64), screen_orientation Nullable(String),
+            display_resolution Nullable(String), connection_type Nullable(String),
+            string_keys Array(String), string_values Array(String),
+            long_keys Array(String), long_values Array(Int64),
+            double_keys Array(String), double_values Array(Float64),
+            date_keys Array(String), date_values Array(Int64),
+            issue_keys Array(String), issue_reasons Array(String)
+        ) ENGINE = ReplacingMergeTree(received_at) PARTITION BY toYYYYMM(day) ORDER BY (app, day, sid, seq)",
+        "CREATE TABLE IF NOT EXISTS actions (
+            app String, day Date, name String, sid String, action_id String, seq Int64,
+            kind String, start_time Int64, end_time Int64, url String,
+            requests Int64, request_errors Int64, js_errors Int64,
+            navigation_start Nullable(Int64), request_start Nullable(Int64), response_start Nullable(Int64),
+            response_end Nullable(Int64), document_interactive_time Nullable(Int64),
+            dom_content_loaded_time Nullable(Int64), dom_complete_time Nullable(Int64),
+            load_event_start Nullable(Int64), load_event_end Nullable(Int64),
+            largest_contentful_paint Nullable(Int64), first_input_delay Nullable(Int64),
+            interaction_to_next_paint Nullable(Int64), visually_complete_time Nullable(Int64),
+            speed_index Nullable(Int64), cumulative_layout_shift Nullable(Float64),
+            server_time Nullable(Int64), network_time Nullable(Int64), frontend_time Nullable(Int64),
+            first_party_resources Nullable(Int64), third_party_resources Nullable(Int64), cdn_resources Nullable(Int64),
+            apdex_category Nullable(String), rage_clicks Int64,
+            matching_goals Array(String), key_user_action UInt8,
+            string_keys Array(String), string_values Array(String),
+            long_keys Array(String), long_values Array(Int64),
+            double_keys Array(String), double_values Array(Float64),
+            date_keys Array(String), date_values Array(Int64),
+            error_times Array(Int64), error_names Array(String), error_sources Array(Nullable(String)),
+            error_lines Array(Nullable(Int64)), error_cols Array(Nullable(Int64))
+        ) ENGINE = ReplacingMergeTree(seq) PARTITION BY toYYYYMM(day) ORDER BY (app, day, name, sid, action_id)",
+    ],
+];
+
+/// The newest schema version this build knows.
+pub fn schema_version() -> u32 {
+    MIGRATIONS.len() as u32
+}
+
+/// Where the store is: `clickhouse://HOST:PORT/DB` (the HTTP port, 8123 by default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreUrl {
+    /// `HOST:PORT` of the HTTP interface.
+    pub authority: String,
+    /// The database (created if missing).
+    pub database: String,
+}
+
+impl std::str::FromStr for StoreUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<StoreUrl, String> {
+        let rest = s.strip_prefix("clickhouse://").ok_or_else(|| format!("{s:?} does not start with clickhouse://"))?;
+        let (host, db) = rest.split_once('/').ok_or_else(|| format!("{s:?} names no database (clickhouse://HOST:8123/DB)"))?;
+        if host.is_empty() {
+            return Err(format!("{s:?} names no host"));
+        }
+        if db.is_empty() || !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("{s:?}: the database name must be letters, digits and _"));
+        }
+        let authority = if host.contains(':') { host.to_owned() } else { format!("{host}:8123") };
+        Ok(StoreUrl { authority, database: db.to_owned() })
+    }
+}
+
+/// An HTTP connection pool to one ClickHouse server, with a runtime of its own so the
+/// (synchronous) writer thread can use it.
+pub struct ClickHouse {
+    url: StoreUrl,
+    client: Client<HttpConnector, Full<Bytes>>,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// How long one statement may take before the store reports ClickHouse unavailable.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl ClickHouse {
+    /// A client of `url` (nothing is sent yet).
+    pub fn new(url: StoreUrl) -> Result<ClickHouse, StoreError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError(format!("cannot start the ClickHouse client: {e}")))?;
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Ok(ClickHouse { url, client, runtime })
+    }
+
+    /// Runs one statement (`sql`, then `body` as its data) in `database` (or the server's
+    /// default) and returns the answer's body.
+    fn run(&self, database: Option<&str>, sql: &str, body: Vec<u8>) -> Result<String, StoreError> {
+        let mut uri = format!("http://{}/?query={}", self.url.authority, encode(sql));
+        if let Some(db) = database {
+            uri.push_str("&database=");
+            uri.push_str(db);
+        }
+        // 18.16 wants a Content-Length even for an empty body.
+        let request = hyper::Request::post(uri)
+            .header(hyper::header::CONTENT_LENGTH, body.len())
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| StoreError(format!("ClickHouse request: {e}")))?;
+        let at = &self.url.authority;
+        self.runtime.block_on(async {
+            let answer = tokio::time::timeout(STATEMENT_TIMEOUT, async {
+                let response =
+                    self.client.request(request).await.map_err(|e| StoreError(format!("ClickHouse at {at} unavailable: {e}")))?;
+                let status = response.status();
+                let bytes = response
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| StoreError(format!("ClickHouse at {at}: answer cut: {e}")))?
+                    .to_bytes();
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                if status.is_success() {
+                    Ok(text)
+                } else {
+                    Err(StoreError(format!("ClickHouse at {at} answered {status}: {}", text.trim())))
+                }
+            })
+            .await;
+            answer.unwrap_or_else(|_| Err(StoreError(format!("ClickHouse at {at} gave no answer within {STATEMENT_TIMEOUT:?}"))))
+        })
+    }
+
+    /// Runs a statement in the store's database.
+    pub fn execute(&self, sql: &str) -> Result<String, StoreError> {
+        self.run(Some(&self.url.database), sql, Vec::new())
+    }
+
+    /// Creates the database if missing and applies the migrations it has not seen.
+    pub fn migrate(&self) -> Result<(), StoreError> {
+        let db = &self.url.database;
+        self.run(None, &format!("CREATE DATABASE IF NOT EXISTS {db}"), Vec::new())?;
+        self.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, applied_at Int64)
+             ENGINE = ReplacingMergeTree() ORDER BY version",
+        )?;
+        let have: u32 = self.execute("SELECT max(version) FROM schema_migrations")?.trim().parse().unwrap_or(0);
+        if have > schema_version() {
+            return Err(StoreError(format!(
+                "the ClickHouse database {db} has schema version {have}, newer than this collector's {}: upgrade the collector",
+                schema_version()
+            )));
+        }
+        for (i, statements) in MIGRATIONS.iter().enumerate().skip(have as usize) {
+            let version = i + 1;
+            for sql in *statements {
+                self.execute(sql).map_err(|e| StoreError(format!("ClickHouse migration {version}: {e}")))?;
+            }
+            self.execute(&format!(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ({version}, {})",
+                crate::store::now_ms()
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// Opens the store at `url`: connects and migrates.
+    pub fn open(url: StoreUrl) -> Result<ClickHouse, StoreError> {
+        let ch = ClickHouse::new(url)?;
+        ch.migrate()?;
+        Ok(ch)
+    }
+
+    /// Writes rows (JSON objects) to `table` in one insert.
+    fn insert(&self, table: &str, rows: &[Value]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut body = Vec::new();
+        for row in rows {
+            serde_json::to_writer(&mut body, row).map_err(|e| StoreError(e.to_string()))?;
+            body.push(b'\n');
+        }
+        self.run(Some(&self.url.database), &format!("INSERT INTO {table} FORMAT JSONEachRow"), body).map(|_| ())
+    }
+}
+
+impl BeaconStore for ClickHouse {
+    /// One insert per table for the whole group; both must be accepted before any beacon of the
+    /// group is acknowledged. A failed group is written again in full by the agents' retries,
+    /// which the `ReplacingMergeTree` keys make harmless.
+    fn ingest_group(
+        &mut self,
+        beacons: &[Pending],
+        goals: &Goals,
+        now_ms: i64,
+    ) -> Result<Vec<Result<IngestOutcome, StoreError>>, StoreError> {
+        let mut beacon_rows = Vec::with_capacity(beacons.len());
+        let mut action_rows = Vec::new();
+        for (b, client) in beacons {
+            beacon_rows.push(beacon_row(b, client, now_ms));
+            for a in &b.actions {
+                action_rows.push(action_row(b, a, goals));
+            }
+        }
+        // Actions first: a beacon row is then only ever present with its actions.
+        self.insert("actions", &action_rows)?;
+        self.insert("beacons", &beacon_rows)?;
+        Ok(beacons.iter().map(|_| Ok(IngestOutcome::Stored)).collect())
+    }
+
+    fn failures_are_transient(&self) -> bool {
+        true
+    }
+}
+
+/// `YYYY-MM-DD` of an epoch-ms time (UTC).
+fn day(ms: i64) -> String {
+    let (y, m, d) = civil_from_days(ms.div_euclid(86_400_000));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The eight property array columns of a row.
+fn put_props(row: &mut Map<String, Value>, p: &Props) {
+    row.insert("string_keys".into(), json!(p.string.keys().collect::<Vec<_>>()));
+    row.insert("string_values".into(), json!(p.string.values().collect::<Vec<_>>()));
+    row.insert("long_keys".into(), json!(p.long.keys().collect::<Vec<_>>()));
+    row.insert("long_values".into(), json!(p.long.values().collect::<Vec<_>>()));
+    row.insert("double_keys".into(), json!(p.double.keys().collect::<Vec<_>>()));
+    row.insert("double_values".into(), json!(p.double.values().collect::<Vec<_>>()));
+    row.insert("date_keys".into(), json!(p.date.keys().collect::<Vec<_>>()));
+    row.insert("date_values".into(), json!(p.date.values().collect::<Vec<_>>()));
+}
+
+fn beacon_row(b: &Beacon, client: &crate::store::ClientInfo, now_ms: i64) -> Value {
+    let ua = client.user_agent.as_deref().map(useragent::parse).unwrap_or_default();
+    let screen = &b.session.screen;
+    let orientation = screen.orientation.as_deref().or_else(|| derive::orientation(screen.width, screen.height));
+    let mut row = json!({
+        "app": b.app, "day": day(b.session.start), "sid": b.sid, "seq": b.seq,
+        "sent_at": b.sent_at, "received_at": now_ms, "session_start": b.session.start,
+        "vid": b.vid, "user_id": b.session.user_id, "ended": b.session.ended,
+        "action_count": b.actions.len() as i64,
+        "user_agent": client.user_agent, "user_type": ua.user_type, "browser_type": ua.browser_type,
+        "browser_family": ua.browser_family, "browser_version": ua.browser_version,
+        "browser_major_version": ua.browser_major_version, "os_family": ua.os_family, "os_version": ua.os_version,
+        "device": ua.device, "manufacturer": ua.manufacturer,
+        "ip": client.ip, "city": client.geo.city, "region": client.geo.region, "country": client.geo.country,
+        "continent": client.geo.continent, "isp": client.geo.isp,
+        "screen_width": screen.width, "screen_height": screen.height, "screen_orientation": orientation,
+        "display_resolution": derive::display_resolution(screen.width, screen.height),
+        "connection_type": b.session.connection.as_deref().map(derive::connection_type),
+        "issue_keys": b.issues.iter().map(|i| &i.key).collect::<Vec<_>>(),
+        "issue_reasons": b.issues.iter().map(|i| &i.reason).collect::<Vec<_>>(),
+    });
+    if let Value::Object(m) = &mut row {
+        put_props(m, &b.session.props);
+    }
+    row
+}
+
+fn action_row(b: &Beacon, a: &crate::beacon::Action, goals: &Goals) -> Value {
+    let t = &a.timings;
+    let (server_time, network_time, frontend_time) = derive::derived_times(t, a.end - a.start);
+    let [navigation_start, request_start, response_start, response_end, interactive, content_loaded, complete, load_start, load_end, lcp, fid, inp, visually_complete, speed_index] =
+        t.integers();
+    let matching_goals = if goals.goals.is_empty() { Vec::new() } else { goals.action_goals(&a.name, &a.url) };
+    let mut row = json!({
+        "app": b.app, "day": day(a.start), "name": a.name, "sid": b.sid, "action_id": a.id, "seq": b.seq,
+        "kind": a.kind, "start_time": a.start, "end_time": a.end, "url": a.url,
+        "requests": a.requests, "request_errors": a.request_errors, "js_errors": a.js_errors,
+        "navigation_start": navigation_start, "request_start": request_start, "response_start": response_start,
+        "response_end": response_end, "document_interactive_time": interactive,
+        "dom_content_loaded_time": content_loaded, "dom_complete_time": complete,
+        "load_event_start": load_start, "load_event_end": load_end,
+        "largest_contentful_paint": lcp, "first_input_delay": fid, "interaction_to_next_paint": inp,
+        "visually_complete_time": visually_complete, "speed_index": speed_index,
+        "cumulative_layout_shift": t.cumulative_layout_shift,
+    });
+    let rest = json!({
+        "server_time": server_time, "network_time": network_time, "frontend_time": frontend_time,
+        "first_party_resources": a.resources.first_party, "third_party_resources": a.resources.third_party,
+        "cdn_resources": a.resources.cdn, "apdex_category": a.apdex, "rage_clicks": a.rage_clicks.unwrap_or(0),
+        "matching_goals": matching_goals, "key_user_action": u8::from(goals.is_key_user_action(&a.name)),
+        "error_times": a.errors.iter().map(|e| e.time).collect::<Vec<_>>(),
+        "error_names": a.errors.iter().map(|e| &e.message).collect::<Vec<_>>(),
+        "error_sources": a.errors.iter().map(|e| &e.file).collect::<Vec<_>>(),
+        "error_lines": a.errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+        "error_cols": a.errors.iter().map(|e| e.column).collect::<Vec<_>>(),
+    });
+    if let (Value::Object(m), Value::Object(rest)) = (&mut row, rest) {
+        m.extend(rest);
+        put_props(m, &a.props);
+    }
+    row
+}
+
+/// Percent-encodes a query-string value.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3 / 2);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls() {
+        let u: StoreUrl = "clickhouse://127.0.0.1:8123/rum".parse().unwrap();
+        assert_eq!(u, StoreUrl { authority: "127.0.0.1:8123".into(), database: "rum".into() });
+        let u: StoreUrl = "clickhouse://ch/rum".parse().unwrap();
+        assert_eq!(u.authority, "ch:8123");
+        assert!("http://ch/rum".parse::<StoreUrl>().unwrap_err().contains("clickhouse://"));
+        assert!("clickhouse://ch".parse::<StoreUrl>().unwrap_err().contains("no database"));
+        assert!("clickhouse://ch/a;b".parse::<StoreUrl>().unwrap_err().contains("database name"));
+    }
+
+    #[test]
+    fn days_are_utc() {
+        assert_eq!(day(0), "1970-01-01");
+        assert_eq!(day(1_764_633_600_000), "2025-12-02");
+        assert_eq!(day(-1), "1969-12-31");
+    }
+}
