@@ -43,11 +43,11 @@ test-npm: setup
 	node --test tests/npm-app/npm-app.test.mjs
 
 ## The agent's size: the module and the script-tag loader (with wasm-bindgen's glue inside),
-## brotli -q 11 (scripts/size-report.sh). CI fails above 43,000 B (40,000 B before the measures of
+## brotli -q 11 (scripts/size-report.sh). CI fails above 42,600 B (40,000 B before the measures of
 ## timings, vitals and errors, 42,000 B before the CSP fallback, hashed values and the dtrum hook;
-## docs/size.md); the project's compass is 16,000 B. The fallback and the dtrum shim, which only
-## some pages download, are listed apart and not counted.
-SIZE_BUDGET ?= 43000
+## docs/size.md); the project's compass is 16,000 B. The fallback, the dtrum shim and the SHA-256,
+## which only some pages download, are listed apart and not counted.
+SIZE_BUDGET ?= 42600
 test-size: setup
 	scripts/build-agent.sh
 	scripts/size-report.sh --budget $(SIZE_BUDGET)

@@ -24,7 +24,7 @@ function run(name, a, b) {
   try {
     if (agent === null) {
       const win = typeof window !== 'undefined' && window && window.document ? window : null;
-      agent = createAgent(win, load);
+      agent = createAgent(win, load, () => import('./sha256.js').then((m) => m.sha256));
     }
     return agent[name](a, b);
   } catch (e) {

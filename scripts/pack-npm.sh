@@ -6,6 +6,7 @@
 #   rumprops-core.js         the JS side shared with the script tag (www/rumprops-core.js)
 #   dtrum.js, dtrum.d.ts     `rumprops/dtrum`, the dtrum compatibility shim (npm/), over
 #   dtrum-core.js            www/dtrum.js, shared with the script tag's www/dist/dtrum.js
+#   sha256.js                the SHA-256 of hashed rules (www/sha256.js), imported only for them
 #   wasm/rumprops.js         wasm-bindgen's --target web glue   } from scripts/build-wasm.sh,
 #   wasm/rumprops_bg.wasm    the module, optimized               } shared with build-agent.sh
 #   README.md, package.json  (npm/)
@@ -21,6 +22,7 @@ rm -rf "$OUT" && mkdir -p "$STAGE/wasm"
 cp npm/index.js npm/index.d.ts npm/README.md www/rumprops-core.js "$STAGE/"
 cp npm/dtrum.js npm/dtrum.d.ts "$STAGE/"
 cp www/dtrum.js "$STAGE/dtrum-core.js"
+cp www/sha256.js "$STAGE/"
 cp target/agent-wasm/rumprops.js target/agent-wasm/rumprops_bg.wasm "$STAGE/wasm/"
 node -e '
   const fs = require("fs");

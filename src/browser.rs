@@ -106,9 +106,9 @@ unsafe impl Sync for Hasher {}
 
 static HASHER: Hasher = Hasher(core::cell::RefCell::new(None));
 
-/// The lowercase hex SHA-256 of `data`, from the JS side (`reader.h` in `www/rumprops-core.js`:
-/// about 0.4 kB brotli less than `src/sha256.rs` in the module). Empty before any page exists,
-/// which no value is hashed before.
+/// The lowercase hex SHA-256 of `data`, from the JS side (`reader.h`, `www/sha256.js`: about
+/// 0.4 kB brotli less than `src/sha256.rs` in the module; the loader sets it before a config with
+/// a hashed rule starts). Empty before any page exists, which no value is hashed before.
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
     HASHER.0.try_borrow().ok().and_then(|r| r.as_ref().map(|r| r.sha256(data))).unwrap_or_default()
 }

@@ -1,7 +1,7 @@
 //! SHA-256 (FIPS 180-4) for rules with `"hash": "sha256"`, natively (`rumprops eval`, the
-//! collector's tests): the browser build hashes in the loader (`reader.h` in
-//! `www/rumprops-core.js`), about 0.4 kB brotli less than this module in the WebAssembly. The
-//! fixture table holds both to the FIPS 180-4 examples.
+//! collector's tests): the browser build asks the loader (`reader.h`, from `www/sha256.js`), about
+//! 0.4 kB brotli less than this module in the WebAssembly. The fixture table holds both to the
+//! FIPS 180-4 examples.
 //!
 //! The round constants and the initial hash value are computed, as the standard defines them
 //! (the first 32 bits of the fractional parts of the cube roots of the first 64 primes, and of

@@ -22,9 +22,19 @@ extern "C" {
     static READER: Reader;
 }
 
+#[wasm_bindgen(module = "/www/sha256.js")]
+extern "C" {
+    /// The SHA-256 the agent fetches for a config with hashed rules.
+    #[wasm_bindgen(thread_local_v2, js_name = sha256)]
+    static SHA256: JsValue;
+}
+
+/// The reader, with the SHA-256 set as the agent sets it for hashed rules (`reader.h`).
 fn reader() -> Reader {
     use wasm_bindgen::JsCast;
-    READER.with(|r| JsValue::clone(r).unchecked_into())
+    let r: JsValue = READER.with(|r| JsValue::clone(r));
+    SHA256.with(|h| js_sys::Reflect::set(&r, &JsValue::from_str("h"), h)).unwrap();
+    r.unchecked_into()
 }
 
 fn html_document() -> HtmlDocument {

@@ -32,6 +32,12 @@ if (!(w.rumprops && w.rumprops.__rumprops)) {
     }
     var wasm = new URL('pkg/rumprops_bg.wasm', base).href;
     return loadGlue(typeof fetch === 'function' ? Reflect.apply(fetch, w, [wasm]) : wasm);
+  }, function () {
+    // The SHA-256 for hashed rules (pkg/rumprops_sha256.js), only for a config with one.
+    return new Promise(function (ok, fail) {
+      w.rumprops_sha256 = ok;
+      insert('pkg/rumprops_sha256.js').onerror = fail;
+    });
   });
   agent.__rumprops = true;
   w.rumprops = agent;

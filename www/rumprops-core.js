@@ -31,45 +31,8 @@ export const reader = {
     try { if (v instanceof Date) return 6; } catch (e) { /* a proxy trap */ }
     return 7;
   },
-  // The lowercase hex SHA-256 (FIPS 180-4) of the bytes b, for rules with "hash" (smaller here
-  // than in the module; natively src/sha256.rs). Plain loops: pages replace Array.prototype.
-  h(b) {
-    const K = [], H = [], w = [], n = b.length;
-    // The first 32 bits of the fractional parts of the cube roots of the first 64 primes, and
-    // of the square roots of the first 8.
-    for (let p = 2, i = 0; i < 64; p++) {
-      let q = 2;
-      while (p % q) q++;
-      if (q === p) {
-        if (i < 8) H[i] = p ** 0.5 * 4294967296 | 0;
-        K[i++] = p ** (1 / 3) * 4294967296 | 0;
-      }
-    }
-    // The message, a 1 bit, zeros, and its length in bits, to a multiple of 64 bytes.
-    const m = new Uint8Array((n + 72) & ~63), l = m.length;
-    m.set(b);
-    m[n] = 128;
-    for (let i = 1, x = n * 8; i < 9; i++, x = Math.floor(x / 256)) m[l - i] = x % 256;
-    const r = (x, k) => x >>> k | x << 32 - k;
-    for (let o = 0; o < l; o += 64) {
-      let a = H[0], c = H[1], d = H[2], e = H[3], f = H[4], g = H[5], j = H[6], k = H[7];
-      for (let t = 0; t < 64; t++) {
-        if (t < 16) w[t] = m[o + 4 * t] << 24 | m[o + 4 * t + 1] << 16 | m[o + 4 * t + 2] << 8 | m[o + 4 * t + 3];
-        else {
-          const x = w[t - 15], y = w[t - 2];
-          w[t] = w[t - 16] + (r(x, 7) ^ r(x, 18) ^ x >>> 3) + w[t - 7] + (r(y, 17) ^ r(y, 19) ^ y >>> 10) | 0;
-        }
-        const t1 = k + (r(f, 6) ^ r(f, 11) ^ r(f, 25)) + (f & g ^ ~f & j) + K[t] + w[t] | 0;
-        const t2 = (r(a, 2) ^ r(a, 13) ^ r(a, 22)) + (a & c ^ a & d ^ c & d) | 0;
-        k = j; j = g; g = f; f = e + t1 | 0; e = d; d = c; c = a; a = t1 + t2 | 0;
-      }
-      H[0] = H[0] + a | 0; H[1] = H[1] + c | 0; H[2] = H[2] + d | 0; H[3] = H[3] + e | 0;
-      H[4] = H[4] + f | 0; H[5] = H[5] + g | 0; H[6] = H[6] + j | 0; H[7] = H[7] + k | 0;
-    }
-    let out = '';
-    for (let i = 0; i < 8; i++) out += ((H[i] >>> 0) + 4294967296).toString(16).slice(1);
-    return out;
-  },
+  // h(b): the lowercase hex SHA-256 of the bytes b, for rules with "hash": set from
+  // www/sha256.js once an agent fetched it for a config with such a rule (createAgent's `hash`).
 };
 
 const API = ['init', 'addActionProperties', 'sendSessionProperties', 'identifyUser', 'enterAction',
@@ -78,9 +41,11 @@ const API = ['init', 'addActionProperties', 'sendSessionProperties', 'identifyUs
 /**
  * Creates the agent for `win` (a window). `load(fetch)` returns a promise of the initialized
  * wasm-bindgen module; it gets the page's fetch from before the agent wrapped it, so the
- * module's own download is not counted as a page request. The returned object has the JS API of DESIGN.md §7.
+ * module's own download is not counted as a page request. `hash()` returns a promise of the
+ * SHA-256 function of www/sha256.js, asked for only by a config with a hashed rule. The returned
+ * object has the JS API of DESIGN.md §7.
  */
-export function createAgent(win, load) {
+export function createAgent(win, load, hash) {
   let m = null;        // the module, once loaded
   let dead = !win;     // true after a module exception, or without a window
   let started = false; // init succeeded
@@ -89,6 +54,7 @@ export function createAgent(win, load) {
   let tokens = {};     // ids handed out by enterAction before the module was ready
   let nextToken = 0;
   let url = '';
+  let hashing = null;  // the SHA-256 being fetched, for a config with a hashed rule
   const F = win && win.fetch;
   // Requests the page started before this point are read from Resource Timing at the end of
   // the load action; later ones go through the wrappers (queued until the module is ready).
@@ -460,6 +426,18 @@ export function createAgent(win, load) {
   function init(config) {
     if (started) return true;
     const text = typeof config === 'string' ? config : configJson(config);
+    // A config with a hashed rule waits for the SHA-256 (`hash()`, fetched only for such a
+    // config), then runs as if called again; until then calls stay queued.
+    if (text !== undefined && !reader.h && /"hash"\s*:/.test(text)) {
+      if (!hashing) {
+        hashing = Promise.resolve(hash && hash()).then((h) => {
+          if (typeof h !== 'function') throw 0;
+          reader.h = h;
+          api.init(text);
+        }).catch(() => warn('cannot load the SHA-256 of hashed rules'));
+      }
+      return undefined;
+    }
     // Do Not Track or Global Privacy Control.
     const yes = (v) => v === '1' || v === 'yes' || v === true;
     const dnt = yes(read(nav, 'doNotTrack')) || yes(read(win, 'doNotTrack')) || read(nav, 'globalPrivacyControl') === true;

@@ -183,13 +183,40 @@ fn four_collectors_and_a_query_start_together_then_store_every_action_once() {
 fn sigkill_during_parallel_ingest_keeps_every_acknowledged_action_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crash.db");
+    crash_during_ingest(&db, &[], || stored_actions(&db));
+}
+
+/// The same on the ClickHouse store (a real server, see `tests/common/clickhouse.rs`): what
+/// queries read (`FINAL`, the deduplicated rows) holds every acknowledged action exactly once.
+#[test]
+fn sigkill_during_parallel_ingest_on_clickhouse_keeps_every_acknowledged_action_once() {
+    let ch = common::clickhouse::server();
+    let database = common::clickhouse::fresh_database();
+    let dir = tempfile::tempdir().unwrap();
+    let url = ch.store_url(&database);
+    crash_during_ingest(&dir.path().join("app.db"), &["--store", &url], || {
+        let rows = ch.query_in(&database, "SELECT sid, action_id, count() FROM actions FINAL GROUP BY sid, action_id").unwrap();
+        rows.lines()
+            .filter_map(|l| {
+                let mut f = l.split('\t');
+                Some(((f.next()?.to_owned(), f.next()?.to_owned()), f.next()?.parse().ok()?))
+            })
+            .collect()
+    });
+}
+
+/// Four clients post beacons (retrying each until its 204) while the collector is killed with
+/// SIGKILL five times and restarted on the same port; then `stored()` must hold every
+/// acknowledged action exactly once, and nothing else.
+fn crash_during_ingest(db: &Path, extra: &[&str], stored: impl Fn() -> HashMap<(String, String), usize>) {
+    let logs = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let start = |n: usize| -> Collector {
         // The old process's port may take a moment to be free again.
         let mut last = String::new();
         for _ in 0..50 {
-            match serve(&db, &addr, &[], dir.path().join(format!("crash{n}.err"))) {
+            match serve(db, &addr, extra, logs.path().join(format!("crash{n}.err"))) {
                 Ok(c) => return c,
                 Err(e) => last = e,
             }
@@ -230,7 +257,7 @@ fn sigkill_during_parallel_ingest_keeps_every_acknowledged_action_once() {
     kills_done.store(true, Ordering::SeqCst);
     let acknowledged: Vec<(String, String)> = clients.into_iter().flat_map(|h| h.join().unwrap()).collect();
     assert!(failures.load(Ordering::SeqCst) > 0, "the kills interrupted no request: the test shows nothing");
-    let stored = stored_actions(&db);
+    let stored = stored();
     for id in &acknowledged {
         assert_eq!(stored.get(id), Some(&1), "acknowledged action {id:?} not stored exactly once");
     }

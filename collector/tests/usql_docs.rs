@@ -429,13 +429,14 @@ fn top() {
         (r#"SELECT TOP(name, 3) FROM useraction"#, r#"[[["click on Buy","loading of page /home","click on Offer"]]]"#),
         (r#"SELECT TOP(name, 1), COUNT(*) FROM useraction GROUP BY TOP(name, 1)"#, r#"[["click on Buy",4]]"#),
         (r#"SELECT TOP(name), COUNT(*) FROM useraction GROUP BY TOP(name)"#, r#"[["click on Buy",4]]"#),
+        (r#"SELECT name, COUNT(*) FROM useraction GROUP BY TOP(name, 2)"#, r#"[["click on Buy",4],["loading of page /home",3]]"#),
         (r#"SELECT TOP(stringProperties.tier, 5), TOP(userId, 3), COUNT(*) FROM usersession GROUP BY stringProperties.tier"#, r#"[["Gold",["alice"],2],["Silver",["bob"],2],[null,[],1],["Platinum",["carol"],1]]"#),
         (r#"SELECT userId, TOP(useraction.name, 1) FROM usersession GROUP BY userId ORDER BY userId"#, r#"[[null,[]],["alice",["click on Buy"]],["bob",["click on Buy"]],["carol",["click on Offer"]]]"#),
         (r#"SELECT TOP(userId, 2), COUNT(*), SUM(duration) FROM usersession GROUP BY TOP(userId, 2) ORDER BY SUM(duration)"#, r#"[["bob",2,3250],["alice",2,10600]]"#),
         (r#"SELECT DISTINCT TOP(userId, 1), COUNT(*) FROM usersession"#, r#"[["alice",2]]"#),
         (r#"SELECT TOP(type, 2), TOP(name, 1), COUNT(*) FROM useraction GROUP BY TOP(type, 2), TOP(name, 1)"#, r#"[["click","click on Buy",4],["load","loading of page /home",3]]"#),
     ], &opts());
-    assert_eq!(n, 11);
+    assert_eq!(n, 12);
 }
 
 /// §4 KEYS(<type>Properties) with and without the table prefix; DISTINCT KEYS; ORDER BY KEYS.

@@ -6,8 +6,10 @@ init({
   app: 'npm-app',
   collector: '/beacon', // the test serves dist/ and its beacon sink on one origin
   batch: { maxActions: 1, flushIntervalMs: 200 },
+  hashSalt: 'npm:', // a hashed rule: the package imports its sha256.js chunk before it starts
   properties: [
     { key: 'plan', type: 'string', source: { meta: 'plan' }, ignoreCase: true },
+    { key: 'plan_hash', type: 'string', source: { meta: 'plan' }, ignoreCase: true, hash: 'sha256' },
     { key: 'cart_total', type: 'double', source: { css: '#cart .total' }, cleanup: '([0-9]+\\.[0-9]+)' },
     { key: 'order_id', type: 'long', source: { api: true } },
     { key: 'coupon', type: 'string', source: { api: true } },

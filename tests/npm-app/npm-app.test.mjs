@@ -9,6 +9,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -48,7 +49,7 @@ test('the installed package is the packed one, with its files and metadata', () 
   assert.equal(pkg.license, 'MIT OR Apache-2.0');
   assert.equal(pkg.sideEffects, false);
   assert.equal(pkg.types, './index.d.ts');
-  for (const f of ['index.js', 'index.d.ts', 'rumprops-core.js', 'dtrum.js', 'dtrum.d.ts', 'dtrum-core.js', 'wasm/rumprops.js', 'wasm/rumprops_bg.wasm', 'README.md']) {
+  for (const f of ['index.js', 'index.d.ts', 'rumprops-core.js', 'dtrum.js', 'dtrum.d.ts', 'dtrum-core.js', 'sha256.js', 'wasm/rumprops.js', 'wasm/rumprops_bg.wasm', 'README.md']) {
     assert.ok(fs.existsSync(path.join(app, 'node_modules/rumprops', f)), f);
   }
 });
@@ -80,6 +81,7 @@ test('a Vite app built with the package sends the custom action with typed prope
   assert.equal(built.stdout + built.stderr, '', 'vite build warns about nothing');
   const assets = fs.readdirSync(path.join(dist, 'assets'));
   assert.ok(assets.some((f) => f.endsWith('.wasm')), 'vite emitted the module as an asset: ' + assets);
+  assert.ok(assets.some((f) => /^sha256-.*\.js$/.test(f)), 'vite split the SHA-256 into a chunk of its own: ' + assets);
 
   const sink = await serve(dist);
   t.after(() => sink.close());
@@ -94,7 +96,8 @@ test('a Vite app built with the package sends the custom action with typed prope
 
   // Called at start, before the module loaded: queued, replayed, the token mapped to the id.
   const checkout = await until(() => sink.actions().find((a) => a.kind === 'custom' && a.name === 'checkout'), 'the checkout action');
-  assert.deepEqual(checkout.props.string, { plan: 'pro annual', coupon: 'SPRING' });
+  const planHash = crypto.createHash('sha256').update('npm:pro annual').digest('hex');
+  assert.deepEqual(checkout.props.string, { plan: 'pro annual', plan_hash: planHash, coupon: 'SPRING' });
   assert.deepEqual(checkout.props.double, { cart_total: 59.9 });
   assert.ok(checkout.start <= checkout.end);
   // The long keeps all 64 bits on the wire (JSON.parse would round it): read the raw body.
@@ -106,7 +109,7 @@ test('a Vite app built with the package sends the custom action with typed prope
   const payment = await until(() => sink.actions().find((a) => a.kind === 'custom' && a.name === 'payment'), 'the payment action');
   assert.deepEqual(payment.props.double, { cart_total: 59.9, weight: 2.5 });
   assert.deepEqual(payment.props.date, { delivery: Date.parse('2026-12-24T10:00:00Z') });
-  assert.deepEqual(payment.props.string, { plan: 'pro annual' });
+  assert.deepEqual(payment.props.string, { plan: 'pro annual', plan_hash: planHash });
   assert.deepEqual(await page.evaluate(() => window.__report), {
     sent: [{ key: 'weight', value: 2.5 }, { key: 'delivery', value: Date.parse('2026-12-24T10:00:00Z') }],
     failed: [{ key: 'undefined_key', reason: 'invalid_key' }],
@@ -114,7 +117,7 @@ test('a Vite app built with the package sends the custom action with typed prope
   const rules = await page.evaluate(() => window.__rules);
   assert.deepEqual(rules.find((r) => r.key === 'plan'), { key: 'plan', source: 'meta', value: 'pro annual', reason: null });
   assert.deepEqual(rules.find((r) => r.key === 'cart_total'), { key: 'cart_total', source: 'css', value: 59.9, reason: null });
-  assert.equal(rules.length, 6);
+  assert.equal(rules.length, 7);
 
   // The click on the button is an action of its own.
   await until(() => sink.actions().find((a) => a.kind === 'click' && a.name === 'click on "pay button"'), 'the click action');

@@ -1084,7 +1084,9 @@ fn grouped(e: &Expr, keys: &[Expr]) -> bool {
     }
     match e {
         Expr::Num(_) => true,
-        Expr::Field(_) | Expr::Keys(..) => false,
+        // A field grouped by TOP(field, n) is that group key.
+        Expr::Field(f) => keys.iter().any(|k| matches!(k, Expr::Top(g, _) if g == f)),
+        Expr::Keys(..) => false,
         // TOP(f, n) of a grouped f is f limited to its n most frequent values.
         Expr::Top(f, _) => keys.iter().any(|k| matches!(k, Expr::Field(g) if g == f)),
         Expr::DatePart(_, a) | Expr::DateTime { arg: a, .. } => grouped(a, keys),
