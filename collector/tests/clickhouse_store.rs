@@ -199,3 +199,112 @@ fn clickhouse_killed_mid_ingest_and_restarted_loses_nothing_and_doubles_nothing(
     assert_eq!(one(ch, "rum", "SELECT count() FROM beacons FINAL"), BEACONS.to_string());
     assert_eq!(one(ch, "rum", "SELECT sum(long_values[indexOf(long_keys, 'i')]) FROM actions FINAL"), (BEACONS * (BEACONS - 1) / 2).to_string());
 }
+
+/// `rumprops serve --store` as a process on a free port, killed when dropped.
+struct Process {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve_process(store: &str, dir: &std::path::Path, i: usize) -> Process {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rumprops"))
+        .args(["serve", "--db", dir.join(format!("app{i}.db")).to_str().unwrap(), "--addr", "127.0.0.1:0", "--no-auth"])
+        .args(["--store", store, "--rate-per-sec", "100000", "--rate-burst", "100000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let _ = std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first);
+    let addr = first.trim().rsplit("http://").next().and_then(|a| a.parse().ok());
+    Process { child, addr: addr.unwrap_or_else(|| panic!("collector {i} did not start: {first:?}")) }
+}
+
+#[test]
+fn four_collector_processes_with_resends_and_a_sigkill_store_every_action_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    let ch = clickhouse::server();
+    let db = clickhouse::fresh_database();
+    let dir = tempfile::tempdir().unwrap();
+    let store = ch.store_url(&db);
+    let procs: Vec<Process> = (0..4).map(|i| serve_process(&store, dir.path(), i)).collect();
+    let addrs: Arc<Mutex<Vec<SocketAddr>>> = Arc::new(Mutex::new(procs.iter().map(|p| p.addr).collect()));
+    let procs = Arc::new(Mutex::new(procs));
+    let acked = Arc::new(AtomicUsize::new(0));
+    const CLIENTS: u64 = 4;
+    const PER_CLIENT: u64 = 60;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (addrs, acked) = (Arc::clone(&addrs), Arc::clone(&acked));
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(240);
+                let mut rng = 0x9E37_79B9_7F4A_7C15_u64 ^ (c + 1);
+                let mut next = move |n: usize| {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    (rng % n as u64) as usize
+                };
+                for k in 0..PER_CLIENT {
+                    let actions: Vec<_> = (0..3)
+                        .map(|i| action(&format!("a{k}-{i}"), 1_732_599_100_000 + (k * 10 + i) as i64, 0, json!({})))
+                        .collect();
+                    let body = beacon(&format!("c{c}-s{}", k / 2), (k % 2) as i64, None, json!({}), json!(actions)).to_string();
+                    let first = next(4);
+                    // 30 % are sent again to another collector (an acknowledgement lost on the way).
+                    let targets = if next(10) < 3 { vec![first, (first + 1 + next(3)) % 4] } else { vec![first] };
+                    for mut t in targets {
+                        loop {
+                            assert!(Instant::now() < deadline, "beacon {c}/{k} never acknowledged");
+                            let addr = addrs.lock().unwrap()[t];
+                            match common::try_request(addr, "POST", "/beacon", &[("Content-Type", "text/plain")], body.as_bytes()) {
+                                Ok(r) if r.status == 204 => break,
+                                Ok(r) if r.status >= 500 || r.status == 0 => {}
+                                Ok(r) => panic!("beacon refused: {} {}", r.status, r.body),
+                                Err(_) => {}
+                            }
+                            // The agent retries, here on the next collector.
+                            t = (t + 1) % 4;
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    }
+                    acked.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    // SIGKILL collector 0 while the clients post, then start a new one in its place.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while acked.load(Ordering::SeqCst) < 40 {
+        assert!(Instant::now() < deadline, "ingest did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    {
+        let mut p = procs.lock().unwrap();
+        let ok = std::process::Command::new("kill").args(["-KILL", &p[0].child.id().to_string()]).status().unwrap().success();
+        assert!(ok);
+        let _ = p[0].child.wait();
+        let at_kill = acked.load(Ordering::SeqCst);
+        assert!(at_kill < (CLIENTS * PER_CLIENT) as usize, "the kill came after ingest ended");
+        let fresh = serve_process(&store, dir.path(), 4);
+        addrs.lock().unwrap()[0] = fresh.addr;
+        p[0] = fresh;
+    }
+    for c in clients {
+        c.join().unwrap();
+    }
+    let n = CLIENTS * PER_CLIENT;
+    assert_eq!(one(ch, &db, "SELECT count(), uniqExact(sid, action_id) FROM actions FINAL"), format!("{0}\t{0}", n * 3));
+    assert_eq!(one(ch, &db, "SELECT count() FROM beacons FINAL"), n.to_string());
+    assert_eq!(one(ch, &db, "SELECT uniqExact(sid) FROM beacons FINAL"), (n / 2).to_string());
+}
