@@ -15,7 +15,7 @@
 //! partition and replaces its twin.
 //!
 //! Rows go in as `JSONEachRow` over plain HTTP (hyper): the official `clickhouse` crate reads
-//! with `RowBinaryWithNamesAndTypes`, which 18.16 does not have.
+//! with `RowBinaryWithNamesAndTypes` by default, which 18.16 does not have (docs/decisions.md).
 
 use crate::beacon::{Beacon, Props};
 use crate::goals::Goals;
