@@ -114,6 +114,8 @@ pub struct ClickHouse {
     url: StoreUrl,
     client: Client<HttpConnector, Full<Bytes>>,
     runtime: tokio::runtime::Runtime,
+    /// The conversion goals that session goal fields are evaluated with at query time.
+    goals: Goals,
 }
 
 /// How long one statement may take before the store reports ClickHouse unavailable.
@@ -127,7 +129,29 @@ impl ClickHouse {
             .build()
             .map_err(|e| StoreError(format!("cannot start the ClickHouse client: {e}")))?;
         let client = Client::builder(TokioExecutor::new()).build_http();
-        Ok(ClickHouse { url, client, runtime })
+        Ok(ClickHouse { url, client, runtime, goals: Goals::default() })
+    }
+
+    /// Sets the conversion goals that queries evaluate session goals with (`--goals`).
+    pub fn set_goals(&mut self, goals: Goals) {
+        self.goals = goals;
+    }
+
+    /// The conversion goals of [`ClickHouse::set_goals`].
+    pub fn goals(&self) -> &Goals {
+        &self.goals
+    }
+
+    /// Runs one read statement in the store's database with the given settings
+    /// (`name=value` URL pairs) and returns the answer's body. The statement goes in the
+    /// request body, so its length is not bound by URL limits; the answer must come within
+    /// `timeout`.
+    pub fn query(&self, sql: &str, settings: &[(&str, String)], timeout: Duration) -> Result<String, StoreError> {
+        let mut uri = format!("http://{}/?database={}", self.url.authority, self.url.database);
+        for (k, v) in settings {
+            uri.push_str(&format!("&{k}={}", encode(v)));
+        }
+        self.send(uri, sql.as_bytes().to_vec(), timeout)
     }
 
     /// Runs one statement (`sql`, then `body` as its data) in `database` (or the server's
@@ -138,6 +162,11 @@ impl ClickHouse {
             uri.push_str("&database=");
             uri.push_str(db);
         }
+        self.send(uri, body, STATEMENT_TIMEOUT)
+    }
+
+    /// POSTs `body` to `uri` and returns the answer's body on a 2xx status.
+    fn send(&self, uri: String, body: Vec<u8>, timeout: Duration) -> Result<String, StoreError> {
         // 18.16 wants a Content-Length even for an empty body.
         let request = hyper::Request::post(uri)
             .header(hyper::header::CONTENT_LENGTH, body.len())
@@ -145,7 +174,7 @@ impl ClickHouse {
             .map_err(|e| StoreError(format!("ClickHouse request: {e}")))?;
         let at = &self.url.authority;
         self.runtime.block_on(async {
-            let answer = tokio::time::timeout(STATEMENT_TIMEOUT, async {
+            let answer = tokio::time::timeout(timeout, async {
                 let response =
                     self.client.request(request).await.map_err(|e| StoreError(format!("ClickHouse at {at} unavailable: {e}")))?;
                 let status = response.status();
@@ -163,7 +192,7 @@ impl ClickHouse {
                 }
             })
             .await;
-            answer.unwrap_or_else(|_| Err(StoreError(format!("ClickHouse at {at} gave no answer within {STATEMENT_TIMEOUT:?}"))))
+            answer.unwrap_or_else(|_| Err(StoreError(format!("ClickHouse at {at} gave no answer within {timeout:?}"))))
         })
     }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod clickhouse;
+pub mod sessions;
 
 use rumprops_collector::server::{start_in_thread, ServeConfig};
 use std::io::{Read, Write};
