@@ -389,7 +389,7 @@ fn sqlite_and_clickhouse_give_the_same_answers() {
     let server = common::clickhouse::server();
     let db = common::clickhouse::fresh_database();
     let url: StoreUrl = server.store_url(&db).parse().unwrap();
-    let mut ch = ClickHouse::open(url).unwrap();
+    let mut ch = ClickHouse::open(url, None).unwrap();
     ch.set_goals(goals());
     let dir = tempfile::tempdir().unwrap();
     let mut conn = store::open(&dir.path().join("d.db")).unwrap();
