@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod chdb;
 pub mod clickhouse;
+pub mod fleet;
 
 use rumprops_collector::server::{start_in_thread, ServeConfig};
 use std::io::{Read, Write};
