@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{action, beacon, chdb, clickhouse};
+use common::{action, beacon, chdb, clickhouse, measured_load};
 use rumprops_collector::beacon::parse_beacon;
 use rumprops_collector::clickhouse::{rows, schema_version, tables, Layout, SCHEMA_MIGRATIONS};
 use rumprops_collector::goals::Goals;
@@ -18,26 +18,18 @@ const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.
 /// an issue, text that needs escaping; and a bare one.
 fn pending() -> Vec<Pending> {
     let start = 1_732_599_100_000_i64;
-    let mut load = action("a1", start, 1, json!({
+    let mut load = measured_load("a1", start, json!([
+        {"message": "TypeError: x is undefined", "file": "https://shop.example/app.js", "line": 10, "column": 4, "time": start + 50},
+        {"message": "ReferenceError: y", "time": start + 60}
+    ]));
+    load["requests"] = json!(2);
+    load["requestErrors"] = json!(1);
+    load["props"] = json!({
         "string": {"page": "caf\u{e9} \"quoted\"\ttab\nline", "empty": ""},
         "long": {"big": 9_007_199_254_740_993_i64, "neg": -42},
         "double": {"ratio": 0.1, "tiny": 1.5e-7},
         "date": {"paid": start + 123}
-    }));
-    load["kind"] = json!("load");
-    load["end"] = json!(start + 900);
-    load["jsErrors"] = json!(2);
-    load["timings"] = json!({"navigationStart": start, "requestStart": 20, "responseStart": 120, "responseEnd": 150,
-        "documentInteractiveTime": 400, "domContentLoadedTime": 420, "domCompleteTime": 700, "loadEventStart": 700,
-        "loadEventEnd": 710, "largestContentfulPaint": 380, "firstInputDelay": 4, "interactionToNextPaint": 48,
-        "visuallyCompleteTime": 650, "speedIndex": 300, "cumulativeLayoutShift": 0.125});
-    load["resources"] = json!({"firstParty": 7, "thirdParty": 2, "cdn": 1});
-    load["apdex"] = json!("SATISFIED");
-    load["rageClicks"] = json!(1);
-    load["errors"] = json!([
-        {"message": "TypeError: x is undefined", "file": "https://shop.example/app.js", "line": 10, "column": 4, "time": start + 50},
-        {"message": "ReferenceError: y", "time": start + 60}
-    ]);
+    });
     let mut rich = beacon("d1", 0, None, json!({"string": {"plan": "gold"}, "long": {"visits": 3}}), json!([load, action("a2", start + 2000, 0, json!({}))]));
     rich["session"]["screen"] = json!({"width": 1920, "height": 1080});
     rich["session"]["connection"] = json!("4g");
