@@ -16,7 +16,8 @@
 //!   rows the collector stored for session 0, replacing only what depends on the session number
 //!   (sid, times, day, the tier…). Before it is used the generator is checked: it rebuilds the
 //!   first posted sessions into scratch tables, which must equal the stored rows column by column.
-//!   Then `OPTIMIZE TABLE … FINAL` (one merged part per partition, as a store settles).
+//!   Then `OPTIMIZE TABLE … FINAL` (one merged part per partition, as a store settles). The two
+//!   stores load at the same time (nothing else is timed meanwhile).
 //! - Queries: each USQL query over the collectors' `/api/v1/userSessionQueryLanguage/table`,
 //!   one warm-up then `RUMPROPS_BENCH_RUNS` timed runs, p50 and p95; both stores' answers must
 //!   be equal. A ClickHouse collector that does not answer USQL yet gets the equivalent
@@ -24,7 +25,8 @@
 //!
 //! `CARGO_PROFILE_RELEASE_PANIC=unwind cargo bench -p rumprops-collector --bench stores`;
 //! `RUMPROPS_BENCH_ACTIONS` (`1000000,10000000`), `RUMPROPS_BENCH_POSTED` (5,000 sessions),
-//! `RUMPROPS_BENCH_RUNS` (7; a list gives one per size), `RUMPROPS_BENCH_CLIENTS` (64). The last line is `stores-json: {…}` for `bench/run.mjs`.
+//! `RUMPROPS_BENCH_RUNS` (7; a list gives one per size), `RUMPROPS_BENCH_CLIENTS` (64),
+//! `RUMPROPS_BENCH_SQLITE_ACTIONS` (the largest size: SQLite loaded and queried up to it). The last line is `stores-json: {…}` for `bench/run.mjs`.
 
 use rumprops_collector::beacon::parse_beacon;
 use rumprops_collector::store;
@@ -289,23 +291,38 @@ impl Drop for Collector {
     }
 }
 
-/// Posts `bodies` with `clients` kept-alive connections; every beacon must be answered 204.
-/// Returns the seconds from the first post to the last answer.
-fn post_all(addr: SocketAddr, bodies: &[String], clients: usize) -> f64 {
+/// Posts `bodies` with `clients` kept-alive connections until every beacon is answered 204; a
+/// 503 (store unavailable) is posted again after 50 ms, as the agent's outbox would (sooner
+/// than its `Retry-After`, to keep the clock on the store). Returns the seconds from the first
+/// post to the last answer and the number of 503s.
+fn post_all(addr: SocketAddr, bodies: &[String], clients: usize) -> (f64, usize) {
     let t = Instant::now();
-    std::thread::scope(|scope| {
-        for c in 0..clients {
-            scope.spawn(move || {
-                let mut conn = Conn::new(addr, Duration::from_secs(60));
-                let headers = format!("Content-Type: text/plain;charset=UTF-8\r\nUser-Agent: {UA}\r\n");
-                for body in bodies.iter().skip(c).step_by(clients) {
-                    let (status, text) = conn.send("POST", "/beacon", &headers, body.as_bytes()).expect("post");
-                    assert_eq!(status, 204, "beacon refused: {text}");
-                }
-            });
-        }
+    let retries: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..clients)
+            .map(|c| {
+                scope.spawn(move || {
+                    let mut conn = Conn::new(addr, Duration::from_secs(60));
+                    let headers = format!("Content-Type: text/plain;charset=UTF-8\r\nUser-Agent: {UA}\r\n");
+                    let mut retries = 0;
+                    for body in bodies.iter().skip(c).step_by(clients) {
+                        loop {
+                            match conn.send("POST", "/beacon", &headers, body.as_bytes()).expect("post") {
+                                (204, _) => break,
+                                (503, _) if retries < 1000 => {
+                                    retries += 1;
+                                    std::thread::sleep(Duration::from_millis(50));
+                                }
+                                (status, text) => panic!("beacon refused with {status}: {text}"),
+                            }
+                        }
+                    }
+                    retries
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
     });
-    t.elapsed().as_secs_f64()
+    (t.elapsed().as_secs_f64(), retries)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -421,7 +438,8 @@ fn hand_sql(label: &str, now_ms: i64, timeout_ms: i64) -> String {
          FROM beacons FINAL GROUP BY sid \
          HAVING (end_reason IS NOT NULL OR last_seen <= {cutoff}) AND start_time >= {from} AND start_time <= {to}"
     );
-    let actions = format!("SELECT * FROM actions FINAL WHERE sid IN (SELECT sid FROM ({sessions}))");
+    // The action columns a query reads, of closed sessions in the frame.
+    let actions = |cols: &str| format!("SELECT {cols} FROM actions FINAL WHERE sid IN (SELECT sid FROM ({sessions}))");
     let prop = |ty: &str, key: &str| format!("if(indexOf({ty}_keys, '{key}') = 0, NULL, {ty}_values[indexOf({ty}_keys, '{key}')])");
     // Linear interpolation between the closest ranks, as the SQLite store computes it.
     let pct = |p: f64| {
@@ -434,26 +452,66 @@ fn hand_sql(label: &str, now_ms: i64, timeout_ms: i64) -> String {
     match label {
         "COUNT of sessions" => format!("SELECT count() FROM ({sessions})"),
         "GROUP BY an action property" => {
-            format!("SELECT {} AS g, count() FROM ({actions}) GROUP BY g ORDER BY g LIMIT 1000", prop("string", "page"))
+            format!("SELECT {} AS g, count() FROM ({}) GROUP BY g ORDER BY g LIMIT 1000", prop("string", "page"), actions("string_keys, string_values"))
         }
         "GROUP BY a session property" => format!(
             "SELECT tier AS g, count(), avg(d) FROM (SELECT sid, tier FROM ({sessions})) ANY LEFT JOIN \
              (SELECT sid, max(end_time) - min(start_time) AS d FROM actions FINAL GROUP BY sid) USING sid GROUP BY g ORDER BY g LIMIT 1000"
         ),
         "percentiles of a timing, by action name" => format!(
-            "SELECT name, {}, {} FROM (SELECT name, arraySort(groupArray(end_time - start_time)) AS v FROM ({actions}) GROUP BY name) ORDER BY name LIMIT 1000",
+            "SELECT name, {}, {} FROM (SELECT name, arraySort(groupArray(end_time - start_time)) AS v FROM ({}) GROUP BY name) ORDER BY name LIMIT 1000",
             pct(0.5),
-            pct(0.95)
+            pct(0.95),
+            actions("name, start_time, end_time")
         ),
         "filter by an action property" => {
-            format!("SELECT count(), avg(end_time - start_time) FROM ({actions}) WHERE {} >= 5", prop("long", "items"))
+            format!(
+                "SELECT count(), avg(end_time - start_time) FROM ({}) WHERE {} >= 5",
+                actions("start_time, end_time, long_keys, long_values"),
+                prop("long", "items")
+            )
         }
         "DATETIME histogram of actions, 1h buckets" => format!(
             "SELECT formatDateTime(toDateTime(intDiv(start_time, 3600000) * 3600, 'UTC'), '%Y-%m-%d %H:%M') AS b, count() \
-             FROM ({actions}) GROUP BY b ORDER BY b LIMIT 5000"
+             FROM ({}) GROUP BY b ORDER BY b LIMIT 5000",
+            actions("start_time")
         ),
         _ => unreachable!("{label}"),
     }
+}
+
+/// Where the time of the GROUP BY an action property goes on ClickHouse: the same grouping with
+/// and without `FINAL` and the session fold, as SQL sent to the server.
+fn anatomy(ch: &mut Ch, runs: usize) -> Vec<Value> {
+    let full = hand_sql("GROUP BY an action property", store::now_ms(), store::DEFAULT_SESSION_TIMEOUT_MS);
+    let g = "if(indexOf(string_keys, 'page') = 0, NULL, string_values[indexOf(string_keys, 'page')])";
+    let sessions = hand_sql("COUNT of sessions", store::now_ms(), store::DEFAULT_SESSION_TIMEOUT_MS);
+    let variants = [
+        ("closed sessions in the time frame (folded from beacons, FINAL), their actions with FINAL", full),
+        ("actions with FINAL, no session condition", format!("SELECT {g} AS g, count() FROM actions FINAL GROUP BY g ORDER BY g")),
+        (
+            "actions deduplicated by a subquery (argMax by seq per sid, action id) instead of FINAL, no session condition",
+            format!("SELECT g, count() FROM (SELECT argMax({g}, seq) AS g FROM actions GROUP BY sid, action_id) GROUP BY g ORDER BY g"),
+        ),
+        (
+            "actions without FINAL, no session condition (a lower bound: would count a resent beacon twice)",
+            format!("SELECT {g} AS g, count() FROM actions GROUP BY g ORDER BY g"),
+        ),
+        ("the session fold alone (COUNT of sessions)", sessions),
+    ];
+    let mut out = Vec::new();
+    for (label, sql) in variants {
+        let r = timed(runs, || ch.query(&sql));
+        match &r {
+            Ok((p50, p95, ..)) => println!("  anatomy: {label}: p50 {p50:.1} ms, p95 {p95:.1} ms"),
+            Err(e) => println!("  anatomy: {label}: failed: {e}"),
+        }
+        out.push(match r {
+            Ok((p50, p95, ..)) => json!({ "label": label, "sql": sql, "p50": round2(p50), "p95": round2(p95) }),
+            Err(e) => json!({ "label": label, "sql": sql, "error": e }),
+        });
+    }
+    out
 }
 
 /// Times `run` once to warm up and then `runs` times: (p50, p95, the answer of the last run).
@@ -479,10 +537,10 @@ fn usql_path(q: &str) -> String {
 }
 
 /// Runs the queries on both stores at one size.
-fn run_queries(sqlite: SocketAddr, clickhouse: SocketAddr, ch: &mut Ch, runs: usize) -> Vec<Value> {
+fn run_queries(sqlite: Option<SocketAddr>, clickhouse: SocketAddr, ch: &mut Ch, runs: usize) -> Vec<Value> {
     let mut out = Vec::new();
     let timeout = Duration::from_secs(600);
-    let mut sq = Conn::new(sqlite, timeout);
+    let mut sq = sqlite.map(|a| Conn::new(a, timeout));
     let mut cq = Conn::new(clickhouse, timeout);
     for (label, q) in QUERIES {
         let path = usql_path(q);
@@ -492,7 +550,10 @@ fn run_queries(sqlite: SocketAddr, clickhouse: SocketAddr, ch: &mut Ch, runs: us
                 (status, body) => Err(format!("{status}: {}", body.trim())),
             }
         };
-        let s = timed(runs, || get(&mut sq));
+        let s = match &mut sq {
+            Some(c) => timed(runs, || get(c)),
+            None => Err("not loaded at this size".to_owned()),
+        };
         // The ClickHouse collector's answer to the query, or, while it does not translate USQL,
         // the equivalent SQL sent to ClickHouse.
         let (via, c) = match get(&mut cq) {
@@ -538,6 +599,9 @@ fn main() {
     // Timed runs per query at each size (the last figure for the sizes after).
     let runs_at = env_list("RUMPROPS_BENCH_RUNS", "7");
     let clients = env_list("RUMPROPS_BENCH_CLIENTS", "64")[0];
+    // SQLite is loaded and queried up to this size only (its load runs at a few thousand
+    // actions/s on this machine, so 10M takes the better part of an hour).
+    let sqlite_max = env_list("RUMPROPS_BENCH_SQLITE_ACTIONS", &sizes.iter().max().unwrap().to_string())[0];
     assert!(posted > CHECKED, "RUMPROPS_BENCH_POSTED must be over {CHECKED}");
     let dir = tempfile::Builder::new().prefix("rumprops-stores-").tempdir().unwrap();
     let log = dir.path().join("collectors.log");
@@ -559,13 +623,13 @@ fn main() {
     let mut sqlite = Some(Collector::spawn(&sqlite_db, None, &log));
     let clickhouse = Collector::spawn(&ch_home, Some(&store_url), &log);
     for (name, addr) in [("sqlite", sqlite.as_ref().unwrap().addr), ("clickhouse", clickhouse.addr)] {
-        let secs = post_all(addr, &bodies, clients);
+        let (secs, retries) = post_all(addr, &bodies, clients);
         let actions = posted * ACTIONS_PER_SESSION;
         println!(
-            "ingest over HTTP into {name} ({clients} clients, keep-alive): {posted} beacons, {actions} actions in {secs:.2} s = {:.0} actions/s",
+            "ingest over HTTP into {name} ({clients} clients, keep-alive): {posted} beacons, {actions} actions in {secs:.2} s = {:.0} actions/s ({retries} answered 503 and posted again)",
             actions as f64 / secs
         );
-        ingest[name] = json!({ "clients": clients, "beacons": posted, "actions": actions, "secs": round2(secs), "actionsPerSec": (actions as f64 / secs).round() });
+        ingest[name] = json!({ "clients": clients, "retries": retries, "beacons": posted, "actions": actions, "secs": round2(secs), "actionsPerSec": (actions as f64 / secs).round() });
     }
     let stored = ch.scalar("SELECT count() FROM actions FINAL");
     assert_eq!(stored as usize, posted * ACTIONS_PER_SESSION, "ClickHouse holds {stored} actions after the posts");
@@ -578,35 +642,55 @@ fn main() {
         let sessions = actions / ACTIONS_PER_SESSION;
         assert!(sessions >= have, "sizes must grow and exceed the posted sample");
         // SQLite: the collector stops while the store's ingest path writes the rest.
-        drop(sqlite.take());
-        let t = Instant::now();
-        sqlite_load(&sqlite_db, have, sessions);
-        let sqlite_secs = t.elapsed().as_secs_f64();
-        sqlite = Some(Collector::spawn(&sqlite_db, None, &log));
-        let t = Instant::now();
-        ch_generate(&mut ch, "actions", "actions", have, sessions);
-        ch_generate(&mut ch, "beacons", "beacons", have, sessions);
-        let ch_secs = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        ch.run("OPTIMIZE TABLE actions FINAL");
-        ch.run("OPTIMIZE TABLE beacons FINAL");
-        let optimize_secs = t.elapsed().as_secs_f64();
+        // The two loads run side by side (nothing is timed meanwhile but the loads themselves).
+        let with_sqlite = actions <= sqlite_max;
+        if with_sqlite {
+            drop(sqlite.take());
+        }
+        let (sqlite_secs, ch_secs, optimize_secs) = std::thread::scope(|scope| {
+            let db = &sqlite_db;
+            let sqlite_loader = scope.spawn(move || {
+                let t = Instant::now();
+                if with_sqlite {
+                    sqlite_load(db, have, sessions);
+                }
+                t.elapsed().as_secs_f64()
+            });
+            let t = Instant::now();
+            ch_generate(&mut ch, "actions", "actions", have, sessions);
+            ch_generate(&mut ch, "beacons", "beacons", have, sessions);
+            let ch_secs = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            ch.run("OPTIMIZE TABLE actions FINAL");
+            ch.run("OPTIMIZE TABLE beacons FINAL");
+            let optimize_secs = t.elapsed().as_secs_f64();
+            (sqlite_loader.join().unwrap(), ch_secs, optimize_secs)
+        });
+        if with_sqlite {
+            sqlite = Some(Collector::spawn(&sqlite_db, None, &log));
+        }
         let ch_actions = ch.scalar("SELECT count() FROM actions");
         assert_eq!(ch_actions as usize, actions, "ClickHouse holds {ch_actions} action rows");
-        let sqlite_bytes = std::fs::metadata(&sqlite_db).map(|m| m.len()).unwrap_or(0);
+        let sqlite_bytes = if with_sqlite { std::fs::metadata(&sqlite_db).map(|m| m.len()).unwrap_or(0) } else { 0 };
         let ch_bytes = ch.scalar(&format!("SELECT sum(bytes) FROM system.parts WHERE database = '{database}' AND active"));
+        let sqlite_line = if with_sqlite {
+            format!("loaded the rest into SQLite in {sqlite_secs:.1} s (file {:.0} MB)", sqlite_bytes as f64 / 1e6)
+        } else {
+            format!("SQLite not loaded (over RUMPROPS_BENCH_SQLITE_ACTIONS={sqlite_max})")
+        };
         println!(
-            "{actions} actions ({sessions} sessions): loaded the rest into SQLite in {sqlite_secs:.1} s, into ClickHouse in {ch_secs:.1} s \
-             (+ OPTIMIZE FINAL {optimize_secs:.1} s); SQLite file {:.0} MB, ClickHouse parts {:.0} MB",
-            sqlite_bytes as f64 / 1e6,
+            "{actions} actions ({sessions} sessions): {sqlite_line}; loaded the rest into ClickHouse in {ch_secs:.1} s \
+             (+ OPTIMIZE FINAL {optimize_secs:.1} s, parts {:.0} MB)",
             ch_bytes as f64 / 1e6
         );
-        let queries = run_queries(sqlite.as_ref().unwrap().addr, clickhouse.addr, &mut ch, runs);
+        let queries = run_queries(sqlite.as_ref().filter(|_| with_sqlite).map(|c| c.addr), clickhouse.addr, &mut ch, runs);
+        let anatomy = anatomy(&mut ch, runs.min(3));
         at_sizes.push(json!({
             "actions": actions, "sessions": sessions, "runs": runs,
-            "load": { "sqliteSecs": round2(sqlite_secs), "clickhouseSecs": round2(ch_secs), "optimizeSecs": round2(optimize_secs) },
-            "bytes": { "sqlite": sqlite_bytes, "clickhouse": ch_bytes },
-            "queries": queries,
+            "sqlite": with_sqlite,
+            "load": { "sqliteSecs": if with_sqlite { json!(round2(sqlite_secs)) } else { Value::Null }, "clickhouseSecs": round2(ch_secs), "optimizeSecs": round2(optimize_secs) },
+            "bytes": { "sqlite": if with_sqlite { json!(sqlite_bytes) } else { Value::Null }, "clickhouse": ch_bytes },
+            "queries": queries, "anatomy": anatomy,
         }));
         have = sessions;
     }
