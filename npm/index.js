@@ -43,3 +43,5 @@ export function disable() { run('disable'); }
 export function endSession() { run('endSession'); }
 export function flush() { run('flush'); }
 export function evaluateRules() { return run('evaluateRules'); }
+export function reportError(message, actionId) { run('reportError', message, actionId); }
+export function nameAction(name, actionId) { return run('nameAction', name, actionId); }

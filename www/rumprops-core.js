@@ -36,7 +36,7 @@ export const reader = {
 };
 
 const API = ['init', 'addActionProperties', 'sendSessionProperties', 'identifyUser', 'enterAction',
-  'leaveAction', 'enable', 'disable', 'endSession', 'flush', 'evaluateRules'];
+  'leaveAction', 'enable', 'disable', 'endSession', 'flush', 'evaluateRules', 'reportError', 'nameAction'];
 
 /**
  * Creates the agent for `win` (a window). `load(fetch)` returns a promise of the initialized
@@ -208,7 +208,7 @@ export function createAgent(win, load, hash) {
   // The id event(ENTER) or event(REQUEST) hands out as its one row ('' when none), undefined
   // after a failure.
   const idOf = (rows) => rows && (rows.length ? rows[0][1] : '');
-  const CLICK = 20, RESPONSE = 21, VALUE = 22;
+  const CLICK = 20, RESPONSE = 21, VALUE = 22, REPORT_ERROR = 23, NAME = 24;
   const event = (kind, a, b, c, d, x, y) => call('event', kind, a, b, c, d, x, y);
 
   // Calls the module. init answers its own answer (its rows stay in `rows`). An event's rows
@@ -515,6 +515,8 @@ export function createAgent(win, load, hash) {
     endSession: () => { event(END_SESSION); },
     flush: () => { event(FLUSH); },
     evaluateRules: rules,
+    reportError: (message, id) => { event(REPORT_ERROR, message, real(id)); },
+    nameAction: (name, id) => { const r = idOf(event(NAME, name, real(id))); return r === undefined ? r : r !== ''; },
   };
 
   // Calls wait in the queue until the module is loaded and init succeeded: a call replayed
