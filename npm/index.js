@@ -9,6 +9,7 @@
 // Without a window (server-side rendering, tests in Node) every call is inert: it returns
 // undefined (init: false) and never throws.
 import { createAgent } from './rumprops-core.js';
+import { configJson } from './config-json.js';
 
 let agent = null;
 
@@ -24,7 +25,9 @@ function run(name, a, b) {
   try {
     if (agent === null) {
       const win = typeof window !== 'undefined' && window && window.document ? window : null;
-      agent = createAgent(win, load, () => import('./sha256.js').then((m) => m.sha256));
+      // The parts only some configs need: the serializer of config objects, which an app's
+      // init nearly always passes, and the SHA-256 of hashed rules, a chunk of its own.
+      agent = createAgent(win, load, (part) => (part === 'json' ? configJson : import('./sha256.js').then((m) => m.sha256)));
     }
     return agent[name](a, b);
   } catch (e) {

@@ -7,6 +7,7 @@
 #   dtrum.js, dtrum.d.ts     `rumprops/dtrum`, the dtrum compatibility shim (npm/), over
 #   dtrum-core.js            www/dtrum.js, shared with the script tag's www/dist/dtrum.js
 #   sha256.js                the SHA-256 of hashed rules (www/sha256.js), imported only for them
+#   config-json.js           the config serializer (www/config-json.js)
 #   wasm/rumprops.js         wasm-bindgen's --target web glue   } from scripts/build-wasm.sh,
 #   wasm/rumprops_bg.wasm    the module, optimized               } shared with build-agent.sh
 #   README.md, package.json  (npm/)
@@ -22,7 +23,7 @@ rm -rf "$OUT" && mkdir -p "$STAGE/wasm"
 cp npm/index.js npm/index.d.ts npm/README.md www/rumprops-core.js "$STAGE/"
 cp npm/dtrum.js npm/dtrum.d.ts "$STAGE/"
 cp www/dtrum.js "$STAGE/dtrum-core.js"
-cp www/sha256.js "$STAGE/"
+cp www/sha256.js www/config-json.js "$STAGE/"
 cp target/agent-wasm/rumprops.js target/agent-wasm/rumprops_bg.wasm "$STAGE/wasm/"
 node -e '
   const fs = require("fs");
