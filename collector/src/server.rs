@@ -22,7 +22,7 @@ use crate::client::IpMode;
 use crate::geo::GeoDb;
 use crate::store::{self, BeaconStore, ClientInfo, IngestOutcome, DEFAULT_SESSION_TIMEOUT_MS};
 use crate::usql::{self, QueryError, QueryOptions};
-use crate::writer::{SubmitError, WriteError, Writer, WriterThread};
+use crate::writer::{Batching, SubmitError, WriteError, Writer, WriterThread};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Query, State};
@@ -54,6 +54,12 @@ pub struct ServeConfig {
     pub db: PathBuf,
     /// The ClickHouse store for beacons (`--store clickhouse://HOST:8123/DB`); `None`: SQLite.
     pub store: Option<crate::clickhouse::StoreUrl>,
+    /// The ClickHouse cluster (`--cluster NAME`, in every server's `remote_servers`) the
+    /// store's tables are sharded over; `None`: the tables live on the store's one server.
+    pub cluster: Option<String>,
+    /// When the writer sends a group of beacons to ClickHouse (`--batch-max-beacons`,
+    /// `--batch-max-wait-ms`); SQLite always uses [`Batching::SQLITE`].
+    pub clickhouse_batching: Batching,
     /// Listen address; port 0 picks a free port.
     pub addr: SocketAddr,
     /// Origins allowed to post beacons; empty allows every origin.
@@ -95,6 +101,8 @@ impl ServeConfig {
         ServeConfig {
             db,
             store: None,
+            cluster: None,
+            clickhouse_batching: Batching::CLICKHOUSE,
             addr,
             allow_origins: Vec::new(),
             export_url: None,
@@ -178,20 +186,25 @@ impl Server {
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         let beacons: Box<dyn BeaconStore> = match config.store.clone() {
+            None if config.cluster.is_some() => {
+                return Err("--cluster shards the ClickHouse store: it needs --store clickhouse://HOST:8123/DB".to_owned());
+            }
             None => Box::new(conn),
             Some(url) => {
                 if config.export_url.is_some() {
                     return Err("--export-url reads the SQLite store: it does not work with a ClickHouse --store yet".to_owned());
                 }
                 // Its own thread: the ClickHouse client runs a runtime of its own.
-                let opened = std::thread::spawn(move || crate::clickhouse::ClickHouse::open(url))
+                let cluster = config.cluster.clone();
+                let opened = std::thread::spawn(move || crate::clickhouse::ClickHouse::open(url, cluster.as_deref()))
                     .join()
                     .map_err(|_| "the ClickHouse store thread failed".to_owned())?
                     .map_err(|e| e.to_string())?;
                 Box::new(opened)
             }
         };
-        let (writer, writer_thread) = Writer::start(beacons, metrics.clone(), config.goals.clone())?;
+        let batching = if config.store.is_some() { config.clickhouse_batching } else { Batching::SQLITE };
+        let (writer, writer_thread) = Writer::start(beacons, metrics.clone(), config.goals.clone(), batching)?;
         let listener =
             tokio::net::TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
         if let Some(url) = &config.export_url {
