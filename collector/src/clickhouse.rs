@@ -155,7 +155,7 @@ impl Layout {
 /// unquoted into the `Distributed` engine and the `system.clusters` lookup.
 pub fn parse_cluster_name(s: &str) -> Result<String, String> {
     if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(format!("{s:?}: a cluster name must be letters, digits and _ (as in remote_servers)"));
+        return Err("a cluster name must be letters, digits and _ (as in remote_servers)".to_owned());
     }
     Ok(s.to_owned())
 }
