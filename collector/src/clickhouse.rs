@@ -197,6 +197,10 @@ pub struct ClickHouse {
 /// How long one statement may take before the store reports ClickHouse unavailable.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long an idle connection to ClickHouse is kept for reuse: under the server's default
+/// `keep_alive_timeout` of 3 s.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+
 impl ClickHouse {
     /// A client of `url` with the tables on that one server (nothing is sent yet).
     pub fn new(url: StoreUrl) -> Result<ClickHouse, StoreError> {
@@ -204,7 +208,13 @@ impl ClickHouse {
             .enable_all()
             .build()
             .map_err(|e| StoreError(format!("cannot start the ClickHouse client: {e}")))?;
-        let client = Client::builder(TokioExecutor::new()).build_http();
+        // ClickHouse closes a kept-alive connection idle for `keep_alive_timeout` (3 s by
+        // default); a request sent on one it closed fails ("SendRequest"), which turned the
+        // first beacons after a pause into 503s. Idle connections are dropped well before that.
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build_http();
         Ok(ClickHouse { url, layout: Layout::Single, client, runtime })
     }
 
