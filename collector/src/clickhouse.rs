@@ -155,7 +155,7 @@ impl Layout {
 /// unquoted into the `Distributed` engine and the `system.clusters` lookup.
 pub fn parse_cluster_name(s: &str) -> Result<String, String> {
     if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(format!("{s:?}: a cluster name must be letters, digits and _ (as in remote_servers)"));
+        return Err("a cluster name must be letters, digits and _ (as in remote_servers)".to_owned());
     }
     Ok(s.to_owned())
 }
@@ -199,6 +199,10 @@ pub struct ClickHouse {
 /// How long one statement may take before the store reports ClickHouse unavailable.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long an idle connection to ClickHouse is kept for reuse: under the server's default
+/// `keep_alive_timeout` of 3 s.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+
 impl ClickHouse {
     /// A client of `url` with the tables on that one server (nothing is sent yet).
     pub fn new(url: StoreUrl) -> Result<ClickHouse, StoreError> {
@@ -206,7 +210,13 @@ impl ClickHouse {
             .enable_all()
             .build()
             .map_err(|e| StoreError(format!("cannot start the ClickHouse client: {e}")))?;
-        let client = Client::builder(TokioExecutor::new()).build_http();
+        // ClickHouse closes a kept-alive connection idle for `keep_alive_timeout` (3 s by
+        // default); a request sent on one it closed fails ("SendRequest"), which turned the
+        // first beacons after a pause into 503s. Idle connections are dropped well before that.
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build_http();
         Ok(ClickHouse { url, layout: Layout::Single, client, runtime, goals: Goals::default() })
     }
 
