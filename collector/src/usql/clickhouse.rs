@@ -135,7 +135,9 @@ fn cmp_op(op: CmpOp) -> &'static str {
 
 /// An IP address key (16 bytes, IPv4 mapped into IPv6) of a text column, as `time::ip_key`.
 fn ip_key_sql(x: &str) -> String {
-    format!("if(position({x}, ':') > 0, IPv6StringToNum({x}), IPv4ToIPv6(IPv4StringToNum({x})))")
+    // One conversion of both families (IPv4 written as `::ffff:a.b.c.d`): current ClickHouse
+    // evaluates both branches of an `if` here and fails on an address of the other family.
+    format!("IPv6StringToNum(if(position({x}, ':') > 0, {x}, concat('::ffff:', {x})))")
 }
 
 /// The byte pattern of a USQL `LIKE` pattern, as `functions::like` matches: `%`/`*` any run
@@ -621,7 +623,27 @@ fn events_sql() -> String {
 }
 
 /// The sessions, folded from their beacons and actions as the SQLite store folds them.
-fn sessions_sql(sprops: &[(PropKind, String)], keys: Option<PropKind>, new_user: bool, goals: &Goals) -> String {
+/// `from` (the folded sessions) with the earliest start of each visitor of an application
+/// (`visitor_first`): a new user is one whose session starts no later (sessions that start
+/// at the same time are all new); unknown without a visitor id on the first beacon.
+fn visitors(beacons: &str, from: &str) -> String {
+    let key = "concat(b_app, '\\x00', ifNull(b_vid, ''))";
+    format!(
+        "(SELECT *, {key} AS visitor_key FROM {from}) AS bc ANY LEFT JOIN \
+         (SELECT {key} AS visitor_key, min(b_start_time) AS visitor_first FROM {beacons} AS b GROUP BY visitor_key) AS vf \
+         USING visitor_key"
+    )
+}
+
+/// Whether `sql` names the column `name` (as a whole word).
+fn mentions(sql: &str, name: &str) -> bool {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    sql.match_indices(name).any(|(i, _)| !word(sql[..i].chars().next_back()) && !word(sql[i + name.len()..].chars().next()))
+}
+
+/// The sessions subquery, with the columns `used` names (by their names without `s_`).
+fn sessions_sql(sprops: &[(PropKind, String)], keys: Option<PropKind>, used: &dyn Fn(&str) -> bool, goals: &Goals) -> String {
+    let new_user = used("new_user");
     // Folded columns are named `b_<column>` inside (an alias may not reuse the name of a column
     // it reads) and renamed outside.
     let mut folded: Vec<(String, &str)> = vec![
@@ -645,6 +667,8 @@ fn sessions_sql(sprops: &[(PropKind, String)], keys: Option<PropKind>, new_user:
     for c in ["screen_width", "screen_height", "screen_orientation", "display_resolution", "connection_type"] {
         folded.push((format!("argMin({c}, seq)"), c));
     }
+    // Only what the query reads (the start also gives the end time; the visitor, new users).
+    folded.retain(|(_, c)| used(c) || *c == "start_time" || (new_user && matches!(*c, "app" | "vid" | "first_vid")));
     let mut b: Vec<String> = vec!["sid".to_owned(), "sid AS session_id".to_owned()];
     b.extend(folded.iter().map(|(e, c)| format!("{e} AS b_{c}")));
     for (i, (kind, key)) in sprops.iter().enumerate() {
@@ -686,6 +710,17 @@ fn sessions_sql(sprops: &[(PropKind, String)], keys: Option<PropKind>, new_user:
     if let Some(kind) = keys {
         s.push(format!("keys_{t} AS s_keys_{t}", t = kind.name()));
     }
+    let counted = [
+        "action_count", "request_count", "request_error_count", "js_error_count", "rage_click_count", "end_time", "experience_score",
+        "matching_goals", "matching_goals_count",
+    ];
+    if !counted.iter().any(|c| used(c)) {
+        if new_user {
+            s.push("if(isNull(b_first_vid), NULL, b_start_time <= visitor_first) AS s_new_user".to_owned());
+            return format!("(SELECT {} FROM {})", s.join(", "), visitors(&beacons, &format!("{beacons} AS b")));
+        }
+        return format!("(SELECT {} FROM {beacons} AS b)", s.join(", "));
+    }
     s.extend([
         "ifNull(n_actions, 0) AS s_action_count".to_owned(),
         "ifNull(n_requests, 0) AS s_request_count".to_owned(),
@@ -719,17 +754,10 @@ fn sessions_sql(sprops: &[(PropKind, String)], keys: Option<PropKind>, new_user:
         s.push(format!("{} AS s_matching_goals", json_array(&list)));
         s.push(format!("toInt64(length({list})) AS s_matching_goals_count"));
     }
-    let mut from = format!("{beacons} ANY LEFT JOIN {counters} USING session_id");
+    let mut from = format!("{beacons} AS b ANY LEFT JOIN {counters} AS c USING session_id");
     if new_user {
-        // A new user: no session of this visitor id in this application starts earlier
-        // (sessions that start at the same time are all new); unknown without a visitor id.
         s.push("if(isNull(b_first_vid), NULL, b_start_time <= visitor_first) AS s_new_user".to_owned());
-        let key = "concat(b_app, '\\x00', ifNull(b_vid, ''))";
-        from = format!(
-            "(SELECT *, {key} AS visitor_key FROM {from}) ANY LEFT JOIN \
-             (SELECT {key} AS visitor_key, min(b_start_time) AS visitor_first FROM {beacons} GROUP BY visitor_key) \
-             USING visitor_key"
-        );
+        from = visitors(&beacons, &from);
     }
     format!("(SELECT {} FROM {from})", s.join(", "))
 }
@@ -872,42 +900,58 @@ pub fn translate(q: &Query, opts: &QueryOptions, goals: &Goals) -> Statement {
     }
     sql.push_str(&tail);
     // The subqueries, with what this query reads of them.
-    let new_user = sql.contains("s_new_user");
-    let sessions = sessions_sql(&b.sprops, session_keys, new_user, goals);
+    let used = |c: &str| mentions(&sql, &format!("s_{c}"));
+    let sessions = sessions_sql(&b.sprops, session_keys, &used, goals);
+    // Current ClickHouse wants an alias for every joined subquery.
     let sql = sql
-        .replace("<actions_keys>", &actions_sql(&b.aprops, action_keys))
-        .replace("<actions>", &actions_sql(&b.aprops, None))
-        .replace("<errors>", ERRORS)
-        .replace("<events>", &events_sql())
-        .replace("<sessions>", &sessions);
+        .replace("<actions_keys>", &format!("{} AS a", actions_sql(&b.aprops, action_keys)))
+        .replace("<actions>", &format!("{} AS a", actions_sql(&b.aprops, None)))
+        .replace("<errors>", &format!("{ERRORS} AS e"))
+        .replace("<events>", &format!("{} AS v", events_sql()))
+        .replace("<sessions>", &format!("{sessions} AS s"));
     Statement { sql, top }
 }
 
-/// Settings every query runs with: outer-join misses as NULL (as SQL has them), 64-bit
-/// integers as JSON numbers, and the time limit.
-fn settings(opts: &QueryOptions) -> Vec<(&'static str, String)> {
-    vec![
-        ("join_use_nulls", "1".to_owned()),
-        ("output_format_json_quote_64bit_integers", "0".to_owned()),
-        ("max_execution_time", opts.time_limit_ms.div_ceil(1000).max(1).to_string()),
-    ]
+/// The text sent for a statement: the SELECT with the settings every query runs with (outer-join
+/// misses as NULL, as SQL has them; 64-bit integers as JSON numbers; the time limit) and the
+/// answer's format. The settings are in the text, so the same text runs anywhere (the tests
+/// also run it in chDB, current ClickHouse).
+pub fn text(st: &Statement, opts: &QueryOptions) -> String {
+    format!(
+        "{} SETTINGS join_use_nulls = 1, output_format_json_quote_64bit_integers = 0, max_execution_time = {} FORMAT JSONCompact",
+        st.sql,
+        opts.time_limit_ms.div_ceil(1000).max(1)
+    )
 }
 
 /// Parses, translates and runs a query on ClickHouse.
-pub fn run(ch: &crate::clickhouse::ClickHouse, text: &str, opts: &QueryOptions) -> Result<QueryResult, QueryError> {
-    let q = super::parser::parse(text).map_err(QueryError::Invalid)?;
+pub fn run(ch: &crate::clickhouse::ClickHouse, query: &str, opts: &QueryOptions) -> Result<QueryResult, QueryError> {
+    let q = super::parser::parse(query).map_err(QueryError::Invalid)?;
     if q.json {
         return Err(QueryError::Failed("JSON is not answered from the ClickHouse store yet".to_owned()));
     }
     let st = translate(&q, opts, ch.goals());
     let timeout = Duration::from_millis(opts.time_limit_ms.saturating_add(5_000));
-    let body = ch.query(&format!("{} FORMAT JSONCompact", st.sql), &settings(opts), timeout).map_err(|e| failure(&e.0, opts))?;
-    let answer: Json = serde_json::from_str(&body).map_err(|e| QueryError::Failed(format!("ClickHouse answer is not JSON: {e}")))?;
+    // 18.16 takes the output format's settings from the URL only.
+    let settings = [("output_format_json_quote_64bit_integers", "0".to_owned())];
+    let body = ch.query(&text(&st, opts), &settings, timeout).map_err(|e| failure(&e.0, opts))?;
+    answer(&q, &st, opts, &body)
+}
+
+/// The result of a statement from ClickHouse's `JSONCompact` answer.
+pub fn answer(q: &Query, st: &Statement, opts: &QueryOptions, body: &str) -> Result<QueryResult, QueryError> {
+    // An error met while the answer streams comes after the JSON written so far.
+    let mut stream = serde_json::Deserializer::from_str(body).into_iter::<Json>();
+    let answer = match stream.next() {
+        Some(Ok(v)) if body[stream.byte_offset()..].trim().is_empty() => v,
+        Some(Ok(_)) => return Err(failure(body[stream.byte_offset()..].trim(), opts)),
+        _ => return Err(failure(body.trim(), opts)),
+    };
     let rows: Vec<Vec<Json>> = match answer.get("data") {
         Some(Json::Array(rows)) => rows.iter().map(|r| r.as_array().cloned().unwrap_or_default()).collect(),
         _ => Vec::new(),
     };
-    let rows = if st.top { rank_top(&q, opts, rows) } else { rows };
+    let rows = if st.top { rank_top(q, opts, rows) } else { rows };
     let types: Vec<ValueType> = q.items.iter().map(|i| i.expr.ty()).collect();
     let values = rows
         .into_iter()
@@ -921,7 +965,7 @@ pub fn run(ch: &crate::clickhouse::ClickHouse, text: &str, opts: &QueryOptions) 
 }
 
 /// A ClickHouse error as the query's failure, in the words the SQLite backend uses.
-fn failure(message: &str, opts: &QueryOptions) -> QueryError {
+pub fn failure(message: &str, opts: &QueryOptions) -> QueryError {
     if message.contains("Code: 395") {
         // The throwIf of a SUM beyond the 64-bit range.
         QueryError::Failed("integer overflow".to_owned())
@@ -1084,6 +1128,17 @@ mod tests {
         let st = sql("SELECT COUNT(*) FROM usersession WHERE stringProperties.note = '\\''; DROP TABLE beacons; --' AND userId = 'x\\'");
         assert!(st.contains("'\\\\\\'; DROP TABLE beacons; --'"), "{st}");
         assert!(st.contains("'x\\\\'"), "{st}");
+    }
+
+    #[test]
+    fn failures_read_as_the_sqlite_backend_words_them() {
+        let mut opts = QueryOptions::now(0);
+        opts.time_limit_ms = 1500;
+        let timeout = "ClickHouse at h answered 500: Code: 159, e.displayText() = DB::Exception: Timeout exceeded: elapsed 2.0 seconds";
+        assert_eq!(failure(timeout, &opts).to_string(), "query failed: stopped after 1500 ms (the query time limit)");
+        let overflow = "Code: 395. DB::Exception: Value passed to 'throwIf' function is non-zero";
+        assert_eq!(failure(overflow, &opts).to_string(), "query failed: integer overflow");
+        assert!(text(&translate(&parse("SELECT COUNT(*) FROM usersession").unwrap(), &opts, &Goals::default()), &opts).contains("max_execution_time = 2 "));
     }
 
     #[test]
