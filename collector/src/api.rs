@@ -125,6 +125,27 @@ fn keys(conn: &Connection, table: &str) -> rusqlite::Result<Value> {
     Ok(out)
 }
 
+/// [`keys`] over the ClickHouse store: the distinct keys of the four key arrays of `table`
+/// (`beacons` for session properties, `actions` read `FINAL`, as a replaced action's keys are
+/// gone), ordered and limited as over SQLite.
+fn keys_clickhouse(ch: &crate::clickhouse::ClickHouse, table: &str) -> Result<Value, String> {
+    let final_ = if table == "actions" { " FINAL" } else { "" };
+    let parts: Vec<String> = ["string", "long", "double", "date"]
+        .iter()
+        .map(|t| format!("SELECT '{t}' AS type, arrayJoin({t}_keys) AS key FROM {table}{final_}"))
+        .collect();
+    let sql = format!("SELECT DISTINCT type, key FROM ({}) ORDER BY type, key LIMIT {MAX_KEYS}", parts.join(" UNION ALL "));
+    let mut out = json!({"string": [], "long": [], "double": [], "date": []});
+    for row in crate::export::select(ch, &sql)? {
+        if let (Some(t), Some(k)) = (row.first().and_then(Value::as_str), row.get(1)) {
+            if let Some(Value::Array(a)) = out.get_mut(t) {
+                a.push(k.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
 async fn properties(State(state): St) -> Response {
     with_conn(state, |conn| {
         let s = keys(conn, "session_props");
@@ -229,7 +250,7 @@ async fn metric_get(State(state): St, Path(id): Path<String>) -> Response {
     with_conn(state, move |conn| match calculated::get(conn, id) {
         Ok(Some(s)) => {
             let mut v = s.json();
-            match calculated::samples(conn, &s.metric, store::now_ms(), timeout) {
+            match calculated::samples(&|q, o| crate::usql::run(conn, q, o), &s.metric, store::now_ms(), timeout) {
                 Ok(rows) => {
                     v["samples"] = rows.into_iter().map(|(labels, value)| json!({"labels": labels.into_iter().collect::<HashMap<_, _>>(), "value": value})).collect();
                 }
@@ -418,7 +439,7 @@ async fn dashboard_delete(State(state): St, Path(id): Path<String>) -> Response 
 /// collector's own `rumprops_collector_*` block comes before it).
 pub(crate) async fn calculated_block(state: Arc<AppState>) -> String {
     let timeout = state.config.session_timeout_ms;
-    let r = tokio::task::spawn_blocking(move || state.with_reader(|conn| calculated::exposition(conn, store::now_ms(), timeout))).await;
+    let r = tokio::task::spawn_blocking(move || state.with_reader(|conn| calculated::exposition(conn, &|q, o| crate::usql::run(conn, q, o), store::now_ms(), timeout))).await;
     let body = match r {
         Ok(Ok(Ok(t))) => t,
         Ok(Ok(Err(e))) | Ok(Err(e)) => format!("# calculated metrics failed: {e}\n"),

@@ -76,6 +76,12 @@ const MIGRATIONS: &[&[&str]] = &[
             error_lines Array(Nullable(Int64)), error_cols Array(Nullable(Int64))
         ) ENGINE = ReplacingMergeTree(seq) PARTITION BY toYYYYMM(day) ORDER BY (app, day, name, sid, action_id)",
     ],
+    // 2: the session export's record of what it sent (crate::export::ClickHouseSource): per
+    // session the number of beacons it had when exported; the highest export wins.
+    &[
+        "CREATE TABLE IF NOT EXISTS exports (sid String, beacons UInt64, exported_at Int64)
+         ENGINE = ReplacingMergeTree(beacons) ORDER BY sid",
+    ],
 ];
 
 /// The newest schema version this build knows.
@@ -208,7 +214,7 @@ impl ClickHouse {
     }
 
     /// Writes rows (JSON objects) to `table` in one insert.
-    fn insert(&self, table: &str, rows: &[Value]) -> Result<(), StoreError> {
+    pub(crate) fn insert(&self, table: &str, rows: &[Value]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }

@@ -60,6 +60,9 @@ pub struct ServeConfig {
     pub allow_origins: Vec<String>,
     /// Where finished sessions are exported as NDJSON, if anywhere.
     pub export_url: Option<String>,
+    /// The share of the sessions this collector exports over a ClickHouse store several
+    /// collectors export from (`--export-partition`; all of them by default).
+    pub export_partition: crate::export::Partition,
     /// A directory served for every other GET (the dashboard and demo pages).
     pub static_dir: Option<PathBuf>,
     /// Idle time after which a session without an end beacon is closed.
@@ -98,6 +101,7 @@ impl ServeConfig {
             addr,
             allow_origins: Vec::new(),
             export_url: None,
+            export_partition: crate::export::Partition::default(),
             static_dir: None,
             session_timeout_ms: DEFAULT_SESSION_TIMEOUT_MS,
             rate_limit: RateLimit::default(),
@@ -180,9 +184,6 @@ impl Server {
         let beacons: Box<dyn BeaconStore> = match config.store.clone() {
             None => Box::new(conn),
             Some(url) => {
-                if config.export_url.is_some() {
-                    return Err("--export-url reads the SQLite store: it does not work with a ClickHouse --store yet".to_owned());
-                }
                 // Its own thread: the ClickHouse client runs a runtime of its own.
                 let opened = std::thread::spawn(move || crate::clickhouse::ClickHouse::open(url))
                     .join()
@@ -195,7 +196,18 @@ impl Server {
         let listener =
             tokio::net::TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
         if let Some(url) = &config.export_url {
-            crate::export::spawn(config.db.clone(), url, config.session_timeout_ms, config.export_timing)?;
+            let timeout = config.session_timeout_ms;
+            match &config.store {
+                None if config.export_partition != crate::export::Partition::default() => {
+                    return Err("--export-partition shares the sessions of a ClickHouse --store between collectors; over SQLite one collector exports them all".to_owned());
+                }
+                None => crate::export::spawn(crate::export::Sqlite { db: config.db.clone(), session_timeout_ms: timeout }, url, config.export_timing)?,
+                Some(store_url) => {
+                    let ch = crate::clickhouse::ClickHouse::new(store_url.clone()).map_err(|e| e.to_string())?;
+                    let source = crate::export::ClickHouseSource { ch, partition: config.export_partition, session_timeout_ms: timeout };
+                    crate::export::spawn(source, url, config.export_timing)?;
+                }
+            }
         }
         let state = Arc::new(AppState {
             limiter: RateLimiter::new(config.rate_limit),
@@ -208,7 +220,13 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             config,
         });
-        crate::alerts::spawn(config_db(&state), state.config.session_timeout_ms, state.config.alert_timing, external_url(&state));
+        crate::alerts::spawn(
+            config_db(&state),
+            Arc::new(|conn, q, o| usql::run(conn, q, o)),
+            state.config.session_timeout_ms,
+            state.config.alert_timing,
+            external_url(&state),
+        );
         let router = Router::new()
             .route("/beacon", post(post_beacon).options(preflight))
             .route("/api/v1/userSessionQueryLanguage/table", get(usql_table))
