@@ -146,7 +146,27 @@ fn keys_clickhouse(ch: &crate::clickhouse::ClickHouse, table: &str) -> Result<Va
     Ok(out)
 }
 
+/// Runs `f` with the ClickHouse store's client on the blocking pool; `Err` is a store failure.
+async fn with_clickhouse(
+    ch: Arc<crate::clickhouse::ClickHouse>,
+    f: impl FnOnce(&crate::clickhouse::ClickHouse) -> Result<Response, String> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(move || f(&ch)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => store_error(e),
+        Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "task failed"),
+    }
+}
+
 async fn properties(State(state): St) -> Response {
+    if let Some(ch) = state.clickhouse.clone() {
+        return with_clickhouse(ch, |ch| {
+            let s = keys_clickhouse(ch, "beacons")?;
+            let a = keys_clickhouse(ch, "actions")?;
+            Ok(ok(&json!({"usersession": s, "useraction": a})))
+        })
+        .await;
+    }
     with_conn(state, |conn| {
         let s = keys(conn, "session_props");
         let a = keys(conn, "action_props");
@@ -159,6 +179,16 @@ async fn properties(State(state): St) -> Response {
 }
 
 async fn session(State(state): St, Path(sid): Path<String>) -> Response {
+    if let Some(ch) = state.clickhouse.clone() {
+        let timeout = state.config.session_timeout_ms;
+        return with_clickhouse(ch, move |ch| {
+            match crate::export::session_json_clickhouse(ch, &[sid.as_str()], store::now_ms(), timeout)?.pop() {
+                Some((_, v)) => Ok(ok(&v)),
+                None => Ok(error_response(StatusCode::NOT_FOUND, "no such session")),
+            }
+        })
+        .await;
+    }
     with_conn(state, move |conn| {
         let id: Option<i64> = match conn.query_row("SELECT id FROM sessions WHERE sid = ?1", params![sid], |r| r.get(0)).optional() {
             Ok(v) => v,
@@ -191,6 +221,28 @@ async fn export_sessions(
         (Ok(f), Ok(t)) => (f, t),
         (Err(e), _) | (_, Err(e)) => return error_response(StatusCode::BAD_REQUEST, &e),
     };
+    if let Some(ch) = state.clickhouse.clone() {
+        let timeout = state.config.session_timeout_ms;
+        return with_clickhouse(ch, move |ch| {
+            let _slot = slot;
+            let sql = format!(
+                "SELECT sid FROM (SELECT sid, min(session_start) AS start FROM beacons FINAL GROUP BY sid)
+                 WHERE start BETWEEN {from} AND {to} ORDER BY start, sid LIMIT {EXPORT_LIMIT}"
+            );
+            let sids: Vec<String> =
+                crate::export::select(ch, &sql)?.into_iter().filter_map(|r| r.first().and_then(Value::as_str).map(str::to_owned)).collect();
+            let mut body = Vec::new();
+            for chunk in sids.chunks(crate::export::MAX_BATCH_SESSIONS) {
+                let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                for (_, v) in crate::export::session_json_clickhouse(ch, &chunk, store::now_ms(), timeout)? {
+                    body.extend_from_slice(v.to_string().as_bytes());
+                    body.push(b'\n');
+                }
+            }
+            Ok(ndjson(body))
+        })
+        .await;
+    }
     with_conn(state, move |conn| {
         let _slot = slot;
         let ids: Result<Vec<i64>, _> = conn
@@ -206,11 +258,15 @@ async fn export_sessions(
                 Err(e) => return store_error(e),
             }
         }
-        let mut r = Response::new(Body::from(body));
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
-        r
+        ndjson(body)
     })
     .await
+}
+
+fn ndjson(body: Vec<u8>) -> Response {
+    let mut r = Response::new(Body::from(body));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    r
 }
 
 fn write_error(e: calculated::WriteError, what: &str, id: i64) -> Response {

@@ -15,6 +15,7 @@ use crate::store;
 use crate::usql::fields::{FieldDef, USERACTION, USERERROR, USERSESSION};
 use rusqlite::{params, Connection};
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -252,9 +253,11 @@ impl Source for ClickHouseSource {
         let mut full = due.len() > MAX_BATCH_SESSIONS;
         let due = &due[..due.len().min(MAX_BATCH_SESSIONS)];
         let sids: Vec<&str> = due.iter().map(|(s, _)| s.as_str()).collect();
-        let sessions = session_json_clickhouse(&self.ch, &sids, now_ms, self.session_timeout_ms)?;
+        let sessions: HashMap<String, Value> =
+            session_json_clickhouse(&self.ch, &sids, now_ms, self.session_timeout_ms)?.into_iter().collect();
         let (mut keys, mut body) = (Vec::new(), Vec::new());
-        for ((sid, n), session) in due.iter().zip(sessions) {
+        for (sid, n) in due {
+            let Some(session) = sessions.get(sid) else { continue };
             let mut line = session.to_string().into_bytes();
             line.push(b'\n');
             if !keys.is_empty() && body.len() + line.len() > MAX_BATCH_BYTES {
@@ -292,10 +295,88 @@ pub fn select(ch: &ClickHouse, sql: &str) -> Result<Vec<Vec<Value>>, String> {
     }
 }
 
-/// The exported JSON of sessions in the ClickHouse store, in the order of `sids` (every one
-/// must exist): the same shape and values as [`session_json`] gives over SQLite.
-pub fn session_json_clickhouse(ch: &ClickHouse, sids: &[&str], now_ms: i64, session_timeout_ms: i64) -> Result<Vec<Value>, String> {
-    let _ = (ch, sids, now_ms, session_timeout_ms);
+/// A ClickHouse string literal: user text never changes the statement's structure.
+fn ch_string(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// An empty `{"string": {}, "long": {}, "double": {}, "date": {}}`.
+fn empty_props() -> Value {
+    let mut out = Map::new();
+    for t in ["string", "long", "double", "date"] {
+        out.insert(t.to_owned(), Value::Object(Map::new()));
+    }
+    Value::Object(out)
+}
+
+/// A property value of type `ty` from ClickHouse's JSON (64-bit integers come as strings).
+fn prop_value(ty: &str, v: &Value) -> Value {
+    match (ty, v) {
+        ("long" | "date", Value::String(s)) => s.parse::<i64>().map_or(Value::Null, Value::from),
+        (_, v) => v.clone(),
+    }
+}
+
+/// The session properties of `sids` (a list of literals), by sid: each key's value from the
+/// beacon with the highest seq that carries the key, as the SQLite fold keeps it.
+fn session_props_clickhouse(ch: &ClickHouse, sids: &str) -> Result<HashMap<String, Value>, String> {
+    let mut out: HashMap<String, Value> = HashMap::new();
+    for ty in ["string", "long", "double", "date"] {
+        let sql = format!(
+            "SELECT sid, k, argMax(v, seq) FROM beacons FINAL ARRAY JOIN {ty}_keys AS k, {ty}_values AS v
+             WHERE sid IN ({sids}) GROUP BY sid, k"
+        );
+        for row in select(ch, &sql)? {
+            let (Some(sid), Some(key), Some(v)) = (row.first().and_then(Value::as_str), row.get(1).and_then(Value::as_str), row.get(2)) else {
+                continue;
+            };
+            let props = out.entry(sid.to_owned()).or_insert_with(empty_props);
+            if let Some(Value::Object(m)) = props.get_mut(ty) {
+                m.insert(key.to_owned(), prop_value(ty, v));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The properties of the actions of `sids` (a list of literals), by (sid, action id).
+fn action_props_clickhouse(ch: &ClickHouse, sids: &str) -> Result<HashMap<(String, String), Value>, String> {
+    let sql = format!(
+        "SELECT sid, action_id, string_keys, string_values, long_keys, long_values, double_keys, double_values,
+                date_keys, date_values
+         FROM actions FINAL WHERE sid IN ({sids})"
+    );
+    let mut out = HashMap::new();
+    for row in select(ch, &sql)? {
+        let (Some(sid), Some(id)) = (row.first().and_then(Value::as_str), row.get(1).and_then(Value::as_str)) else { continue };
+        let mut props = empty_props();
+        for (i, ty) in ["string", "long", "double", "date"].iter().enumerate() {
+            let keys = row.get(2 + 2 * i).and_then(Value::as_array).cloned().unwrap_or_default();
+            let values = row.get(3 + 2 * i).and_then(Value::as_array).cloned().unwrap_or_default();
+            if let Some(Value::Object(m)) = props.get_mut(*ty) {
+                for (k, v) in keys.iter().zip(values.iter()) {
+                    if let Some(k) = k.as_str() {
+                        m.insert(k.to_owned(), prop_value(ty, v));
+                    }
+                }
+            }
+        }
+        out.insert((sid.to_owned(), id.to_owned()), props);
+    }
+    Ok(out)
+}
+
+/// The exported JSON of the sessions `sids` in the ClickHouse store, with their sids, in the
+/// order of `sids` (a sid not stored is left out): the same shape and values as
+/// [`session_json`] gives over SQLite.
+pub fn session_json_clickhouse(ch: &ClickHouse, sids: &[&str], now_ms: i64, session_timeout_ms: i64) -> Result<Vec<(String, Value)>, String> {
+    if sids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = sids.iter().map(|s| ch_string(s)).collect::<Vec<_>>().join(", ");
+    let _ = (now_ms, session_timeout_ms);
+    let _ = session_props_clickhouse(ch, &list)?;
+    let _ = action_props_clickhouse(ch, &list)?;
     Err("sessions are not yet read from ClickHouse".to_owned())
 }
 

@@ -130,6 +130,8 @@ pub(crate) struct AppState {
     /// Queries running per client.
     query_clients: PerClientLimit,
     limiter: RateLimiter,
+    /// A client of the ClickHouse store for reads (`None`: the beacons are in SQLite).
+    pub(crate) clickhouse: Option<Arc<crate::clickhouse::ClickHouse>>,
     /// The `--geoip` databases (none: the geo fields stay null).
     geo: GeoDb,
     metrics: Metrics,
@@ -209,7 +211,15 @@ impl Server {
                 }
             }
         }
+        let clickhouse = match &config.store {
+            Some(url) => {
+                let ch = crate::clickhouse::ClickHouse::new(url.clone()).map_err(|e| e.to_string())?;
+                Some(Arc::new(ch))
+            }
+            None => None,
+        };
         let state = Arc::new(AppState {
+            clickhouse,
             limiter: RateLimiter::new(config.rate_limit),
             geo,
             writer,
