@@ -81,9 +81,8 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
 pub trait Source: Send + Sync + 'static {
     /// What marks one sent session.
     type Key: Send + 'static;
-    /// The oldest finished sessions not yet exported, as one batch: their keys, the NDJSON
-    /// body, and whether a size limit was reached.
-    fn batch(&self, now_ms: i64) -> Result<(Vec<Self::Key>, Vec<u8>, bool), String>;
+    /// The oldest finished sessions not yet exported, as one batch.
+    fn batch(&self, now_ms: i64) -> Result<Batch<Self::Key>, String>;
     /// Records the sessions of a batch the receiver accepted.
     fn mark(&self, keys: Vec<Self::Key>) -> Result<(), String>;
 }
@@ -98,10 +97,9 @@ pub struct Sqlite {
 
 impl Source for Sqlite {
     type Key = (i64, i64);
-    fn batch(&self, now_ms: i64) -> Result<(Vec<(i64, i64)>, Vec<u8>, bool), String> {
+    fn batch(&self, now_ms: i64) -> Result<Batch, String> {
         let conn = store::open_reader(&self.db).map_err(|e| e.to_string())?;
-        let b = next_batch(&conn, now_ms, self.session_timeout_ms).map_err(|e| e.to_string())?;
-        Ok((b.ids, b.body, b.full))
+        next_batch(&conn, now_ms, self.session_timeout_ms).map_err(|e| e.to_string())
     }
     fn mark(&self, keys: Vec<(i64, i64)>) -> Result<(), String> {
         let mut conn = store::open_reader(&self.db).map_err(|e| e.to_string())?;
@@ -126,7 +124,7 @@ async fn run<S: Source>(source: std::sync::Arc<S>, target: Target, timing: Expor
         tokio::time::sleep(Duration::from_millis(timing.poll_ms)).await;
         let src = std::sync::Arc::clone(&source);
         let batch = tokio::task::spawn_blocking(move || src.batch(store::now_ms())).await;
-        let (keys, body, full) = match batch {
+        let Batch { ids: keys, body, full } = match batch {
             Ok(Ok(b)) => {
                 read_error = None;
                 b
@@ -248,7 +246,7 @@ impl ClickHouseSource {
 
 impl Source for ClickHouseSource {
     type Key = (String, u64);
-    fn batch(&self, now_ms: i64) -> Result<(Vec<(String, u64)>, Vec<u8>, bool), String> {
+    fn batch(&self, now_ms: i64) -> Result<Batch<(String, u64)>, String> {
         let due = self.due(now_ms, MAX_BATCH_SESSIONS + 1)?;
         let mut full = due.len() > MAX_BATCH_SESSIONS;
         let due = &due[..due.len().min(MAX_BATCH_SESSIONS)];
@@ -270,7 +268,7 @@ impl Source for ClickHouseSource {
         if body.len() >= MAX_BATCH_BYTES {
             full = true;
         }
-        Ok((keys, body, full))
+        Ok(Batch { ids: keys, body, full })
     }
 
     fn mark(&self, keys: Vec<(String, u64)>) -> Result<(), String> {
@@ -381,10 +379,10 @@ pub fn session_json_clickhouse(ch: &ClickHouse, sids: &[&str], now_ms: i64, sess
 }
 
 /// One batch of sessions ready to send.
-#[derive(Debug, Clone, Default)]
-pub struct Batch {
-    /// Session row ids in the batch.
-    pub ids: Vec<(i64, i64)>,
+#[derive(Debug, Clone)]
+pub struct Batch<K = (i64, i64)> {
+    /// What marks the batch's sessions as sent (over SQLite: row id and `last_seen`).
+    pub ids: Vec<K>,
     /// NDJSON body.
     pub body: Vec<u8>,
     /// Whether a size limit was reached (send now rather than waiting for the interval).
@@ -404,7 +402,7 @@ pub fn next_batch(conn: &Connection, now_ms: i64, session_timeout_ms: i64) -> ru
             Ok((r.get(0)?, r.get(1)?))
         })?
         .collect::<Result<_, _>>()?;
-    let mut batch = Batch::default();
+    let mut batch = Batch { ids: Vec::new(), body: Vec::new(), full: false };
     for (id, last_seen) in candidates {
         if batch.ids.len() == MAX_BATCH_SESSIONS {
             batch.full = true;

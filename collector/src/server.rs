@@ -232,7 +232,7 @@ impl Server {
         });
         crate::alerts::spawn(
             config_db(&state),
-            Arc::new(|conn, q, o| usql::run(conn, q, o)),
+            Arc::new(usql::run),
             state.config.session_timeout_ms,
             state.config.alert_timing,
             external_url(&state),

@@ -139,9 +139,9 @@ fn two_exporters_send_each_finished_session_once_as_sqlite_exports_it() {
     for i in 0..SESSIONS {
         for seq in 0..3 {
             let body = beacon(i, seq, seq == 2);
-            let (first, other) = if (i + seq as usize) % 2 == 0 { (a.addr, b.addr) } else { (b.addr, a.addr) };
+            let (first, other) = if (i + seq as usize).is_multiple_of(2) { (a.addr, b.addr) } else { (b.addr, a.addr) };
             assert_eq!(post_beacon(first, &body, &[]).status, 204);
-            if (i * 3 + seq as usize) % 3 == 0 {
+            if (i + seq as usize).is_multiple_of(3) {
                 assert_eq!(post_beacon(other, &body, &[]).status, 204);
             }
             assert_eq!(post_beacon(reference.addr, &body, &[]).status, 204);
