@@ -35,6 +35,12 @@ pub struct ServeArgs {
     /// database is created and migrated when new. USQL is not answered on this store yet.
     #[arg(long, env = "RUMPROPS_STORE", value_name = "URL", value_parser = parse_store)]
     pub store: Option<crate::clickhouse::StoreUrl>,
+    /// Shard the ClickHouse store over this cluster (as named in every server's
+    /// `remote_servers`): `beacons_local`/`actions_local` on every server, `Distributed` tables
+    /// `beacons`/`actions` over them by `cityHash64(sid)`. Every server must answer HTTP on the
+    /// --store URL's port (docs/scale-out.md).
+    #[arg(long, env = "RUMPROPS_CLUSTER", value_name = "NAME", value_parser = crate::clickhouse::parse_cluster_name)]
+    pub cluster: Option<String>,
     /// Listen address (an IP and a port; port 0 picks a free one, printed at start).
     #[arg(long, env = "RUMPROPS_ADDR", value_name = "HOST:PORT", value_parser = parse_addr)]
     pub addr: SocketAddr,
@@ -132,6 +138,10 @@ impl ServeArgs {
     pub fn config(&self) -> Result<ServeConfig, String> {
         let mut config = ServeConfig::new(self.db.clone(), self.addr);
         config.store = self.store.clone();
+        config.cluster = self.cluster.clone();
+        if config.cluster.is_some() && config.store.is_none() {
+            return Err("--cluster shards the ClickHouse store: it needs --store clickhouse://HOST:8123/DB".to_owned());
+        }
         config.allow_origins = self.allow_origins.iter().filter(|o| !o.is_empty()).cloned().collect();
         config.export_url = self.export_url.clone();
         config.export_partition = self.export_partition;
@@ -445,5 +455,19 @@ mod tests {
         assert!(e.starts_with("--addr: invalid value \"localhost\": expected HOST:PORT"), "{e}");
         let burst: Vec<String> = ["--db", "a", "--addr", "127.0.0.1:0", "--rate-burst", "0"].iter().map(|s| s.to_string()).collect();
         assert!(parse::<ServeArgs>("serve", &burst).unwrap().config().unwrap_err().contains("--rate-burst"));
+    }
+
+    #[test]
+    fn cluster_arguments() {
+        let args = |extra: &[&str]| -> Vec<String> {
+            ["--db", "a", "--addr", "127.0.0.1:0"].iter().chain(extra).map(|s| s.to_string()).collect()
+        };
+        let c = parse::<ServeArgs>("serve", &args(&["--store", "clickhouse://ch/rum", "--cluster", "two_shards"])).unwrap().config().unwrap();
+        assert_eq!(c.cluster.as_deref(), Some("two_shards"));
+        assert_eq!(c.store.unwrap().database, "rum");
+        let e = parse::<ServeArgs>("serve", &args(&["--cluster", "two_shards"])).unwrap().config().unwrap_err();
+        assert!(e.contains("--cluster") && e.contains("needs --store"), "{e}");
+        let e = parse::<ServeArgs>("serve", &args(&["--store", "clickhouse://ch/rum", "--cluster", "a-b"])).unwrap_err();
+        assert!(e.starts_with("--cluster: invalid value \"a-b\""), "{e}");
     }
 }

@@ -29,13 +29,26 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 
-/// Schema migrations, applied in order; each is a list of statements that are idempotent
+/// One step of a migration. A step is written once and rendered for either layout
+/// ([`Layout::statements`]): on one server a table is created as named; on a cluster it becomes
+/// `NAME_local` on every server plus a `Distributed` table `NAME` over them, so readers and
+/// writers use the same names everywhere.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    /// A `MergeTree`-family table: its name, its column list and its `ENGINE = …` clause.
+    Table { name: &'static str, columns: &'static str, engine: &'static str },
+}
+
+/// Schema migrations, applied in order; every statement they render is idempotent
 /// (`IF NOT EXISTS`), so collectors starting together may run one twice. `schema_migrations`
-/// records which ran. Never edit a shipped migration: append a new one.
-const MIGRATIONS: &[&[&str]] = &[
+/// records which ran (on a cluster: on each server, see [`ClickHouse::migrate`]). Never edit a
+/// shipped migration: append a new one.
+const MIGRATIONS: &[&[Step]] = &[
     // 1: beacons and actions.
     &[
-        "CREATE TABLE IF NOT EXISTS beacons (
+        Step::Table {
+            name: "beacons",
+            columns: "
             app String, day Date, sid String, seq Int64,
             sent_at Int64, received_at Int64, session_start Int64,
             vid Nullable(String), user_id Nullable(String), ended Nullable(String),
@@ -52,8 +65,12 @@ const MIGRATIONS: &[&[&str]] = &[
             double_keys Array(String), double_values Array(Float64),
             date_keys Array(String), date_values Array(Int64),
             issue_keys Array(String), issue_reasons Array(String)
-        ) ENGINE = ReplacingMergeTree(received_at) PARTITION BY toYYYYMM(day) ORDER BY (app, day, sid, seq)",
-        "CREATE TABLE IF NOT EXISTS actions (
+        ",
+            engine: "ReplacingMergeTree(received_at) PARTITION BY toYYYYMM(day) ORDER BY (app, day, sid, seq)",
+        },
+        Step::Table {
+            name: "actions",
+            columns: "
             app String, day Date, name String, sid String, action_id String, seq Int64,
             kind String, start_time Int64, end_time Int64, url String,
             requests Int64, request_errors Int64, js_errors Int64,
@@ -74,19 +91,81 @@ const MIGRATIONS: &[&[&str]] = &[
             date_keys Array(String), date_values Array(Int64),
             error_times Array(Int64), error_names Array(String), error_sources Array(Nullable(String)),
             error_lines Array(Nullable(Int64)), error_cols Array(Nullable(Int64))
-        ) ENGINE = ReplacingMergeTree(seq) PARTITION BY toYYYYMM(day) ORDER BY (app, day, name, sid, action_id)",
+        ",
+            engine: "ReplacingMergeTree(seq) PARTITION BY toYYYYMM(day) ORDER BY (app, day, name, sid, action_id)",
+        },
     ],
     // 2: the session export's record of what it sent (crate::export::ClickHouseSource): per
-    // session the number of beacons it had when exported; the highest export wins.
-    &[
-        "CREATE TABLE IF NOT EXISTS exports (sid String, beacons UInt64, exported_at Int64)
-         ENGINE = ReplacingMergeTree(beacons) ORDER BY sid",
-    ],
+    // session the number of beacons it had when exported; the highest export wins. Over a
+    // cluster sharded by sid like the beacons, so a session's rows meet on one shard.
+    &[Step::Table {
+        name: "exports",
+        columns: "sid String, beacons UInt64, exported_at Int64",
+        engine: "ReplacingMergeTree(beacons) ORDER BY sid",
+    }],
 ];
 
 /// The newest schema version this build knows.
 pub fn schema_version() -> u32 {
     MIGRATIONS.len() as u32
+}
+
+/// The table that records which migrations ran, on each server that holds tables.
+pub const SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, applied_at Int64)
+             ENGINE = ReplacingMergeTree() ORDER BY version";
+
+/// The tables readers and writers name (`beacons`, `actions`), whatever the layout.
+pub fn tables() -> Vec<&'static str> {
+    MIGRATIONS.iter().flat_map(|m| m.iter()).map(|Step::Table { name, .. }| *name).collect()
+}
+
+/// How the tables are laid out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// `beacons` and `actions` are `ReplacingMergeTree` tables on the one server.
+    Single,
+    /// Every server of the cluster holds `beacons_local` and `actions_local`
+    /// (`ReplacingMergeTree`), and `beacons` and `actions` are `Distributed` tables over them,
+    /// sharded by `cityHash64(sid)`: a session and all its resends live on one shard, where
+    /// `FINAL` collapses them.
+    Cluster {
+        /// The cluster, as the servers' `remote_servers` configuration names it.
+        name: String,
+        /// The database on every server.
+        database: String,
+    },
+}
+
+impl Layout {
+    /// The statements of migration `version` (from 1) for this layout, in order; none for a
+    /// version this build does not know.
+    pub fn statements(&self, version: u32) -> Vec<String> {
+        let steps = version.checked_sub(1).and_then(|i| MIGRATIONS.get(i as usize)).copied().unwrap_or_default();
+        steps.iter().flat_map(|step| self.render(step)).collect()
+    }
+
+    fn render(&self, step: &Step) -> Vec<String> {
+        let Step::Table { name, columns, engine } = step;
+        match self {
+            Layout::Single => vec![format!("CREATE TABLE IF NOT EXISTS {name} ({columns}) ENGINE = {engine}")],
+            Layout::Cluster { name: cluster, database } => vec![
+                format!("CREATE TABLE IF NOT EXISTS {name}_local ({columns}) ENGINE = {engine}"),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {name} AS {name}_local \
+                     ENGINE = Distributed({cluster}, {database}, {name}_local, cityHash64(sid))"
+                ),
+            ],
+        }
+    }
+}
+
+/// Checks a cluster name given to `--cluster`: letters, digits and `_`, as it is written
+/// unquoted into the `Distributed` engine and the `system.clusters` lookup.
+pub fn parse_cluster_name(s: &str) -> Result<String, String> {
+    if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("{s:?}: a cluster name must be letters, digits and _ (as in remote_servers)"));
+    }
+    Ok(s.to_owned())
 }
 
 /// Where the store is: `clickhouse://HOST:PORT/DB` (the HTTP port, 8123 by default).
@@ -114,10 +193,11 @@ impl std::str::FromStr for StoreUrl {
     }
 }
 
-/// An HTTP connection pool to one ClickHouse server, with a runtime of its own so the
-/// (synchronous) writer thread can use it.
+/// An HTTP connection pool to the ClickHouse store (one server, or the servers of a cluster),
+/// with a runtime of its own so the (synchronous) writer thread can use it.
 pub struct ClickHouse {
     url: StoreUrl,
+    layout: Layout,
     client: Client<HttpConnector, Full<Bytes>>,
     runtime: tokio::runtime::Runtime,
 }
@@ -126,30 +206,45 @@ pub struct ClickHouse {
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl ClickHouse {
-    /// A client of `url` (nothing is sent yet).
+    /// A client of `url` with the tables on that one server (nothing is sent yet).
     pub fn new(url: StoreUrl) -> Result<ClickHouse, StoreError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| StoreError(format!("cannot start the ClickHouse client: {e}")))?;
         let client = Client::builder(TokioExecutor::new()).build_http();
-        Ok(ClickHouse { url, client, runtime })
+        Ok(ClickHouse { url, layout: Layout::Single, client, runtime })
     }
 
-    /// Runs one statement (`sql`, then `body` as its data) in `database` (or the server's
-    /// default) and returns the answer's body.
-    fn run(&self, database: Option<&str>, sql: &str, body: Vec<u8>) -> Result<String, StoreError> {
-        let mut uri = format!("http://{}/?query={}", self.url.authority, encode(sql));
+    /// A client of `url` with the tables sharded over `cluster` (see [`Layout::Cluster`]).
+    pub fn new_in_cluster(url: StoreUrl, cluster: &str) -> Result<ClickHouse, StoreError> {
+        let name = parse_cluster_name(cluster).map_err(StoreError)?;
+        let database = url.database.clone();
+        let mut ch = ClickHouse::new(url)?;
+        ch.layout = Layout::Cluster { name, database };
+        Ok(ch)
+    }
+
+    /// The layout this client writes.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Runs one statement (`sql`, then `body` as its data) on the server at `at` (`HOST:PORT`)
+    /// in `database` (or the server's default), with `settings` (`&name=value…`) on the URL,
+    /// and returns the answer's body.
+    fn run_on(&self, at: &str, database: Option<&str>, sql: &str, body: Vec<u8>, settings: &str) -> Result<String, StoreError> {
+        let mut uri = format!("http://{at}/?query={}", encode(sql));
         if let Some(db) = database {
             uri.push_str("&database=");
             uri.push_str(db);
         }
+        uri.push_str(settings);
         // 18.16 wants a Content-Length even for an empty body.
         let request = hyper::Request::post(uri)
             .header(hyper::header::CONTENT_LENGTH, body.len())
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| StoreError(format!("ClickHouse request: {e}")))?;
-        let at = &self.url.authority;
         self.runtime.block_on(async {
             let answer = tokio::time::timeout(STATEMENT_TIMEOUT, async {
                 let response =
@@ -173,47 +268,120 @@ impl ClickHouse {
         })
     }
 
-    /// Runs a statement in the store's database.
+    /// Runs a statement in the store's database on the store URL's server.
     pub fn execute(&self, sql: &str) -> Result<String, StoreError> {
-        self.run(Some(&self.url.database), sql, Vec::new())
+        self.run_on(&self.url.authority, Some(&self.url.database), sql, Vec::new(), "")
     }
 
-    /// Creates the database if missing and applies the migrations it has not seen.
+    /// The HTTP addresses of the servers that hold tables: the store URL's server alone, or
+    /// every host `system.clusters` of that server lists for the cluster, at the store URL's
+    /// port (every server of a cluster answers HTTP on the same port).
+    pub fn servers(&self) -> Result<Vec<String>, StoreError> {
+        let Layout::Cluster { name, .. } = &self.layout else {
+            return Ok(vec![self.url.authority.clone()]);
+        };
+        let at = &self.url.authority;
+        let sql = format!("SELECT host_name FROM system.clusters WHERE cluster = '{name}' ORDER BY shard_num, replica_num FORMAT TSV");
+        let hosts = self.run_on(at, None, &sql, Vec::new(), "")?;
+        let port = at.rsplit_once(':').map_or("8123", |(_, p)| p);
+        let mut servers: Vec<String> = Vec::new();
+        for host in hosts.lines().map(str::trim).filter(|h| !h.is_empty()) {
+            let server = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+            if !servers.contains(&server) {
+                servers.push(server);
+            }
+        }
+        if servers.is_empty() {
+            return Err(StoreError(format!(
+                "ClickHouse at {at} knows no cluster {name}: it must be in the remote_servers configuration of every server (system.clusters)"
+            )));
+        }
+        Ok(servers)
+    }
+
+    /// Creates the database if missing and applies the migrations it has not seen, on every
+    /// server that holds tables ([`ClickHouse::servers`]). Without ZooKeeper (18.16 has no
+    /// Keeper) `ON CLUSTER` cannot run, so each server is migrated over its own HTTP interface
+    /// and keeps its own `schema_migrations`; a server added to the cluster gets the schema when
+    /// the next collector starts.
     pub fn migrate(&self) -> Result<(), StoreError> {
+        for at in self.servers()? {
+            self.migrate_server(&at).map_err(|e| match &self.layout {
+                Layout::Single => e,
+                Layout::Cluster { name, .. } => StoreError(format!("cluster {name}, server {at}: {e}")),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn migrate_server(&self, at: &str) -> Result<(), StoreError> {
         let db = &self.url.database;
-        self.run(None, &format!("CREATE DATABASE IF NOT EXISTS {db}"), Vec::new())?;
-        self.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, applied_at Int64)
-             ENGINE = ReplacingMergeTree() ORDER BY version",
-        )?;
-        let have: u32 = self.execute("SELECT max(version) FROM schema_migrations")?.trim().parse().unwrap_or(0);
+        let run = |sql: &str| self.run_on(at, Some(db), sql, Vec::new(), "");
+        self.run_on(at, None, &format!("CREATE DATABASE IF NOT EXISTS {db}"), Vec::new(), "")?;
+        run(SCHEMA_MIGRATIONS)?;
+        let have: u32 = run("SELECT max(version) FROM schema_migrations")?.trim().parse().unwrap_or(0);
         if have > schema_version() {
             return Err(StoreError(format!(
                 "the ClickHouse database {db} has schema version {have}, newer than this collector's {}: upgrade the collector",
                 schema_version()
             )));
         }
-        for (i, statements) in MIGRATIONS.iter().enumerate().skip(have as usize) {
-            let version = i + 1;
-            for sql in *statements {
-                self.execute(sql).map_err(|e| StoreError(format!("ClickHouse migration {version}: {e}")))?;
+        for version in have + 1..=schema_version() {
+            for sql in self.layout.statements(version) {
+                run(&sql).map_err(|e| StoreError(format!("ClickHouse migration {version}: {e}")))?;
             }
-            self.execute(&format!(
-                "INSERT INTO schema_migrations (version, applied_at) VALUES ({version}, {})",
-                crate::store::now_ms()
-            ))?;
+            run(&format!("INSERT INTO schema_migrations (version, applied_at) VALUES ({version}, {})", crate::store::now_ms()))?;
+        }
+        self.check_layout(at)
+    }
+
+    /// Refuses a database whose tables were made for the other layout: `CREATE TABLE IF NOT
+    /// EXISTS` would keep them, and a collector would then write past the shards (or into a
+    /// `Distributed` table without waiting for its shards).
+    fn check_layout(&self, at: &str) -> Result<(), StoreError> {
+        let db = &self.url.database;
+        let names: Vec<String> = tables().iter().map(|t| format!("'{t}'")).collect();
+        let sql = format!(
+            "SELECT name, engine, engine_full FROM system.tables WHERE database = '{db}' AND name IN ({}) FORMAT TSV",
+            names.join(", ")
+        );
+        for line in self.run_on(at, None, &sql, Vec::new(), "")?.lines() {
+            let mut cols = line.split('\t');
+            let (name, engine, full) = (cols.next().unwrap_or(""), cols.next().unwrap_or(""), cols.next().unwrap_or(""));
+            match &self.layout {
+                Layout::Single if engine == "Distributed" => {
+                    return Err(StoreError(format!(
+                        "{db}.{name} is a Distributed table (made with --cluster): start the collector with --cluster too"
+                    )))
+                }
+                Layout::Cluster { name: cluster, .. } if engine != "Distributed" => {
+                    return Err(StoreError(format!(
+                        "{db}.{name} is a {engine} table, not Distributed (made without --cluster): use another database for --cluster {cluster}"
+                    )))
+                }
+                Layout::Cluster { name: cluster, .. } if !full.starts_with(&format!("Distributed({cluster},")) => {
+                    return Err(StoreError(format!("{db}.{name} is {full}, not over cluster {cluster}")))
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
 
-    /// Opens the store at `url`: connects and migrates.
-    pub fn open(url: StoreUrl) -> Result<ClickHouse, StoreError> {
-        let ch = ClickHouse::new(url)?;
+    /// Opens the store at `url`, sharded over `cluster` if given: connects and migrates.
+    pub fn open(url: StoreUrl, cluster: Option<&str>) -> Result<ClickHouse, StoreError> {
+        let ch = match cluster {
+            None => ClickHouse::new(url)?,
+            Some(name) => ClickHouse::new_in_cluster(url, name)?,
+        };
         ch.migrate()?;
         Ok(ch)
     }
 
-    /// Writes rows (JSON objects) to `table` in one insert.
+    /// Writes rows (JSON objects) to `table` in one insert. Over a cluster the insert goes to
+    /// the `Distributed` table with `insert_distributed_sync=1`: the server splits the rows by
+    /// the table's own sharding key and answers only after every shard wrote its part, so an
+    /// acknowledged beacon is on its shard, not in a send queue (docs/decisions.md).
     pub(crate) fn insert(&self, table: &str, rows: &[Value]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
@@ -223,7 +391,12 @@ impl ClickHouse {
             serde_json::to_writer(&mut body, row).map_err(|e| StoreError(e.to_string()))?;
             body.push(b'\n');
         }
-        self.run(Some(&self.url.database), &format!("INSERT INTO {table} FORMAT JSONEachRow"), body).map(|_| ())
+        let settings = match self.layout {
+            Layout::Single => "",
+            Layout::Cluster { .. } => "&insert_distributed_sync=1",
+        };
+        let sql = format!("INSERT INTO {table} FORMAT JSONEachRow");
+        self.run_on(&self.url.authority, Some(&self.url.database), &sql, body, settings).map(|_| ())
     }
 }
 
@@ -237,14 +410,7 @@ impl BeaconStore for ClickHouse {
         goals: &Goals,
         now_ms: i64,
     ) -> Result<Vec<Result<IngestOutcome, StoreError>>, StoreError> {
-        let mut beacon_rows = Vec::with_capacity(beacons.len());
-        let mut action_rows = Vec::new();
-        for (b, client) in beacons {
-            beacon_rows.push(beacon_row(b, client, now_ms));
-            for a in &b.actions {
-                action_rows.push(action_row(b, a, goals));
-            }
-        }
+        let (beacon_rows, action_rows) = rows(beacons, goals, now_ms);
         // Actions first: a beacon row is then only ever present with its actions.
         self.insert("actions", &action_rows)?;
         self.insert("beacons", &beacon_rows)?;
@@ -254,6 +420,20 @@ impl BeaconStore for ClickHouse {
     fn failures_are_transient(&self) -> bool {
         true
     }
+}
+
+/// The rows a group of beacons becomes, as sent (`JSONEachRow`): one per beacon for `beacons`,
+/// one per action for `actions`.
+pub fn rows(beacons: &[Pending], goals: &Goals, now_ms: i64) -> (Vec<Value>, Vec<Value>) {
+    let mut beacon_rows = Vec::with_capacity(beacons.len());
+    let mut action_rows = Vec::new();
+    for (b, client) in beacons {
+        beacon_rows.push(beacon_row(b, client, now_ms));
+        for a in &b.actions {
+            action_rows.push(action_row(b, a, goals));
+        }
+    }
+    (beacon_rows, action_rows)
 }
 
 /// `YYYY-MM-DD` of an epoch-ms time (UTC).
@@ -363,6 +543,27 @@ mod tests {
         assert!("http://ch/rum".parse::<StoreUrl>().unwrap_err().contains("clickhouse://"));
         assert!("clickhouse://ch".parse::<StoreUrl>().unwrap_err().contains("no database"));
         assert!("clickhouse://ch/a;b".parse::<StoreUrl>().unwrap_err().contains("database name"));
+    }
+
+    #[test]
+    fn migrations_render_for_one_server_and_for_a_cluster() {
+        let single = Layout::Single.statements(1);
+        assert_eq!(single.len(), 2);
+        assert!(single[0].starts_with("CREATE TABLE IF NOT EXISTS beacons (\n            app String, day Date,"), "{}", single[0]);
+        assert!(single[0].ends_with("issue_reasons Array(String)\n        ) ENGINE = ReplacingMergeTree(received_at) PARTITION BY toYYYYMM(day) ORDER BY (app, day, sid, seq)"));
+        let cluster = Layout::Cluster { name: "two".into(), database: "rum".into() }.statements(1);
+        assert_eq!(cluster.len(), 4);
+        assert_eq!(cluster[0], single[0].replacen("beacons", "beacons_local", 1));
+        assert!(cluster[1].starts_with("CREATE TABLE IF NOT EXISTS beacons AS beacons_local"), "{}", cluster[1]);
+        assert!(cluster[1].ends_with("ENGINE = Distributed(two, rum, beacons_local, cityHash64(sid))"), "{}", cluster[1]);
+        assert_eq!(cluster[2], single[1].replacen("actions", "actions_local", 1));
+        assert!(cluster[3].ends_with("Distributed(two, rum, actions_local, cityHash64(sid))"));
+        assert!(Layout::Single.statements(0).is_empty());
+        assert!(Layout::Single.statements(schema_version() + 1).is_empty());
+        assert_eq!(tables(), ["beacons", "actions"]);
+        assert_eq!(parse_cluster_name("two_shards").unwrap(), "two_shards");
+        assert!(parse_cluster_name("a-b").unwrap_err().contains("letters, digits and _"));
+        assert!(parse_cluster_name("").is_err());
     }
 
     #[test]

@@ -231,7 +231,7 @@ impl ClickHouseSource {
                 SELECT sid, count() AS n, min(received_at) AS first_seen, max(received_at) AS last_seen,
                        countIf(ended IS NOT NULL) AS ends
                 FROM beacons FINAL WHERE cityHash64(sid) % {count} = {index} GROUP BY sid)
-             WHERE (ends > 0 OR last_seen <= {cutoff}) AND (sid, n) NOT IN (SELECT sid, beacons FROM exports FINAL)
+             WHERE (ends > 0 OR last_seen <= {cutoff}) AND (sid, n) GLOBAL NOT IN (SELECT sid, beacons FROM exports FINAL)
              ORDER BY first_seen, sid LIMIT {limit}"
         );
         select(&self.ch, &sql)?

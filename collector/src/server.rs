@@ -54,6 +54,9 @@ pub struct ServeConfig {
     pub db: PathBuf,
     /// The ClickHouse store for beacons (`--store clickhouse://HOST:8123/DB`); `None`: SQLite.
     pub store: Option<crate::clickhouse::StoreUrl>,
+    /// The ClickHouse cluster (`--cluster NAME`, in every server's `remote_servers`) the
+    /// store's tables are sharded over; `None`: the tables live on the store's one server.
+    pub cluster: Option<String>,
     /// Listen address; port 0 picks a free port.
     pub addr: SocketAddr,
     /// Origins allowed to post beacons; empty allows every origin.
@@ -98,6 +101,7 @@ impl ServeConfig {
         ServeConfig {
             db,
             store: None,
+            cluster: None,
             addr,
             allow_origins: Vec::new(),
             export_url: None,
@@ -184,10 +188,14 @@ impl Server {
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         let beacons: Box<dyn BeaconStore> = match config.store.clone() {
+            None if config.cluster.is_some() => {
+                return Err("--cluster shards the ClickHouse store: it needs --store clickhouse://HOST:8123/DB".to_owned());
+            }
             None => Box::new(conn),
             Some(url) => {
                 // Its own thread: the ClickHouse client runs a runtime of its own.
-                let opened = std::thread::spawn(move || crate::clickhouse::ClickHouse::open(url))
+                let cluster = config.cluster.clone();
+                let opened = std::thread::spawn(move || crate::clickhouse::ClickHouse::open(url, cluster.as_deref()))
                     .join()
                     .map_err(|_| "the ClickHouse store thread failed".to_owned())?
                     .map_err(|e| e.to_string())?;
@@ -205,7 +213,11 @@ impl Server {
                 }
                 None => crate::export::spawn(crate::export::Sqlite { db: config.db.clone(), session_timeout_ms: timeout }, url, config.export_timing)?,
                 Some(store_url) => {
-                    let ch = crate::clickhouse::ClickHouse::new(store_url.clone()).map_err(|e| e.to_string())?;
+                    let ch = match &config.cluster {
+                        None => crate::clickhouse::ClickHouse::new(store_url.clone()),
+                        Some(name) => crate::clickhouse::ClickHouse::new_in_cluster(store_url.clone(), name),
+                    }
+                    .map_err(|e| e.to_string())?;
                     let source = crate::export::ClickHouseSource { ch, partition: config.export_partition, session_timeout_ms: timeout };
                     crate::export::spawn(source, url, config.export_timing)?;
                 }

@@ -1,7 +1,8 @@
 //! A real ClickHouse server for the tests: Debian's `/usr/sbin/clickhouse-server` (installed by
 //! `scripts/setup.sh`) started once per test binary on free loopback ports, with its data in a
-//! temporary directory. A watchdog shell kills the server and removes the directory once the test
-//! process is gone. A test that cannot start it fails: there is no silent skip.
+//! temporary directory; or a pair of them configured as the two shards of one cluster
+//! ([`cluster`]). A watchdog shell kills a server and removes its directory once the test
+//! process is gone. A test that cannot start its server fails: there is no silent skip.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -74,13 +75,58 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn config(dir: &std::path::Path, http: u16, tcp: u16, interserver: u16) -> String {
+/// A port free on both 127.0.0.1 and 127.0.0.2: the cluster's servers answer HTTP on the same
+/// port, as a deployment's do, on two loopback addresses.
+fn free_port_on_both() -> u16 {
+    loop {
+        let p = free_port();
+        if TcpListener::bind(("127.0.0.2", p)).is_ok() {
+            return p;
+        }
+    }
+}
+
+/// Where one server listens.
+#[derive(Clone, Copy)]
+struct Ports {
+    host: [u8; 4],
+    http: u16,
+    tcp: u16,
+    interserver: u16,
+}
+
+impl Ports {
+    fn on(host: [u8; 4], http: u16) -> Ports {
+        Ports { host, http, tcp: free_port(), interserver: free_port() }
+    }
+
+    fn ip(&self) -> String {
+        self.host.map(|b| b.to_string()).join(".")
+    }
+}
+
+/// The cluster the two-shard pair is configured as, in both servers' `remote_servers`.
+pub const CLUSTER: &str = "rumprops_two_shards";
+
+fn remote_servers(shards: &[Ports]) -> String {
+    let shards: String = shards
+        .iter()
+        .map(|p| format!("<shard><replica><host>{}</host><port>{}</port></replica></shard>", p.ip(), p.tcp))
+        .collect();
+    format!("<remote_servers><{CLUSTER}>{shards}</{CLUSTER}></remote_servers>")
+}
+
+fn config(dir: &std::path::Path, ports: &Ports, remote_servers: &str) -> String {
     let d = dir.display();
+    let Ports { http, tcp, interserver, .. } = ports;
+    let host = ports.ip();
+    // The query log (flushed every 200 ms, or at SYSTEM FLUSH LOGS) lets tests count the
+    // inserts a collector sent.
     format!(
         r#"<?xml version="1.0"?>
 <yandex>
   <logger><level>warning</level><log>{d}/server.log</log><errorlog>{d}/error.log</errorlog><console>0</console></logger>
-  <listen_host>127.0.0.1</listen_host>
+  <listen_host>{host}</listen_host>
   <http_port>{http}</http_port>
   <tcp_port>{tcp}</tcp_port>
   <interserver_http_port>{interserver}</interserver_http_port>
@@ -94,6 +140,8 @@ fn config(dir: &std::path::Path, http: u16, tcp: u16, interserver: u16) -> Strin
   <mark_cache_size>268435456</mark_cache_size>
   <uncompressed_cache_size>268435456</uncompressed_cache_size>
   <mlock_executable>false</mlock_executable>
+  <query_log><database>system</database><table>query_log</table><flush_interval_milliseconds>200</flush_interval_milliseconds></query_log>
+  {remote_servers}
 </yandex>
 "#
     )
@@ -101,11 +149,63 @@ fn config(dir: &std::path::Path, http: u16, tcp: u16, interserver: u16) -> Strin
 
 const USERS: &str = r#"<?xml version="1.0"?>
 <yandex>
-  <profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>
-  <users><default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default></users>
+  <profiles><default><max_memory_usage>2000000000</max_memory_usage><log_queries>1</log_queries></default></profiles>
+  <users><default><password></password><networks><ip>127.0.0.0/8</ip></networks><profile>default</profile><quota>default</quota></default></users>
   <quotas><default></default></quotas>
 </yandex>
 "#;
+
+/// Writes a server's configuration into a new directory and runs it under a watchdog; it does
+/// not wait for the server to answer ([`ready`]).
+fn launch(ports: &Ports, remote_servers: &str) -> Result<(ClickHouse, std::path::PathBuf), String> {
+    let dir = tempfile::Builder::new().prefix("rumprops-ch-").tempdir().map_err(|e| e.to_string())?.keep();
+    let cfg = dir.join("config.xml");
+    std::fs::write(&cfg, config(&dir, ports, remote_servers)).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("users.xml"), USERS).map_err(|e| e.to_string())?;
+    // The watchdog: runs the server, and kills it and removes its directory when this test
+    // process ends (however it ends) or when the server exits by itself. A `stop` file makes
+    // it kill the server (SIGKILL) and wait for a `start` file to run it again on the same data.
+    let script = format!(
+        "run() {{ {SERVER} --config={cfg} >>{d}/stdout.log 2>&1 & srv=$!; }}; run; \
+         while kill -0 {me} 2>/dev/null; do \
+           if [ -e {d}/stop ]; then \
+             kill -9 $srv 2>/dev/null; wait $srv 2>/dev/null; rm -f {d}/stop; touch {d}/stopped; \
+             while kill -0 {me} 2>/dev/null && [ ! -e {d}/start ]; do sleep 0.2; done; \
+             rm -f {d}/start {d}/stopped; run; \
+           elif ! kill -0 $srv 2>/dev/null; then break; fi; \
+           sleep 0.2; \
+         done; \
+         kill -9 $srv 2>/dev/null; wait $srv 2>/dev/null; rm -rf {d}",
+        cfg = cfg.display(),
+        d = dir.display(),
+        me = std::process::id()
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run sh: {e}"))?;
+    let ch = ClickHouse { http: SocketAddr::from((ports.host, ports.http)) };
+    Ok((ch, dir))
+}
+
+/// Waits until a launched server answers, or says why it did not.
+fn ready(ch: &ClickHouse, dir: &std::path::Path) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        match ch.query("SELECT 1") {
+            Ok(body) if body.trim() == "1" => return Ok(()),
+            Ok(_) | Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+        if !dir.exists() {
+            break; // the server exited and the watchdog cleaned up
+        }
+    }
+    Err(std::fs::read_to_string(dir.join("error.log")).unwrap_or_else(|_| "no answer within 60 s".to_owned()))
+}
 
 fn start() -> Result<(ClickHouse, std::path::PathBuf), String> {
     if !std::path::Path::new(SERVER).exists() {
@@ -114,51 +214,72 @@ fn start() -> Result<(ClickHouse, std::path::PathBuf), String> {
     // A port taken between the probe and the server's bind: try again on others.
     let mut last = String::new();
     for _ in 0..3 {
-        let dir = tempfile::Builder::new().prefix("rumprops-ch-").tempdir().map_err(|e| e.to_string())?.keep();
-        let (http, tcp, inter) = (free_port(), free_port(), free_port());
-        let cfg = dir.join("config.xml");
-        std::fs::write(&cfg, config(&dir, http, tcp, inter)).map_err(|e| e.to_string())?;
-        std::fs::write(dir.join("users.xml"), USERS).map_err(|e| e.to_string())?;
-        // The watchdog: runs the server, and kills it and removes its directory when this test
-        // process ends (however it ends) or when the server exits by itself. A `stop` file makes
-        // it kill the server (SIGKILL) and wait for a `start` file to run it again on the same data.
-        let script = format!(
-            "run() {{ {SERVER} --config={cfg} >>{d}/stdout.log 2>&1 & srv=$!; }}; run; \
-             while kill -0 {me} 2>/dev/null; do \
-               if [ -e {d}/stop ]; then \
-                 kill -9 $srv 2>/dev/null; wait $srv 2>/dev/null; rm -f {d}/stop; touch {d}/stopped; \
-                 while kill -0 {me} 2>/dev/null && [ ! -e {d}/start ]; do sleep 0.2; done; \
-                 rm -f {d}/start {d}/stopped; run; \
-               elif ! kill -0 $srv 2>/dev/null; then break; fi; \
-               sleep 0.2; \
-             done; \
-             kill -9 $srv 2>/dev/null; wait $srv 2>/dev/null; rm -rf {d}",
-            cfg = cfg.display(),
-            d = dir.display(),
-            me = std::process::id()
-        );
-        Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot run sh: {e}"))?;
-        let ch = ClickHouse { http: SocketAddr::from(([127, 0, 0, 1], http)) };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            match ch.query("SELECT 1") {
-                Ok(body) if body.trim() == "1" => return Ok((ch, dir)),
-                Ok(_) | Err(_) => std::thread::sleep(Duration::from_millis(100)),
-            }
-            if !dir.exists() {
-                break; // the server exited and the watchdog cleaned up
-            }
+        let (ch, dir) = launch(&Ports::on([127, 0, 0, 1], free_port()), "")?;
+        match ready(&ch, &dir) {
+            Ok(()) => return Ok((ch, dir)),
+            Err(e) => last = e,
         }
-        last = std::fs::read_to_string(dir.join("error.log")).unwrap_or_else(|_| "no answer within 60 s".to_owned());
     }
     Err(last)
+}
+
+/// Two servers, each one shard of [`CLUSTER`]: the first on 127.0.0.1, the second on
+/// 127.0.0.2, both answering HTTP on the same port. Each may be killed and restarted on its own.
+pub struct Cluster {
+    pub shards: Vec<Own>,
+}
+
+static CLUSTER_ONCE: OnceLock<Cluster> = OnceLock::new();
+
+/// The two-shard cluster of this test binary, started on first use.
+pub fn cluster() -> &'static Cluster {
+    CLUSTER_ONCE.get_or_init(start_own_cluster)
+}
+
+/// A two-shard cluster of one test's own (to kill a shard of).
+pub fn start_own_cluster() -> Cluster {
+    start_cluster().unwrap_or_else(|e| panic!("cannot start the ClickHouse cluster: {e}"))
+}
+
+fn start_cluster() -> Result<Cluster, String> {
+    if !std::path::Path::new(SERVER).exists() {
+        return Err(format!("{SERVER} is missing: run scripts/setup.sh"));
+    }
+    let mut last = String::new();
+    for _ in 0..3 {
+        let http = free_port_on_both();
+        let ports = [Ports::on([127, 0, 0, 1], http), Ports::on([127, 0, 0, 2], http)];
+        let remote = remote_servers(&ports);
+        let mut shards = Vec::new();
+        for p in &ports {
+            let (ch, dir) = launch(p, &remote)?;
+            shards.push(Own { ch, dir });
+        }
+        match shards.iter().try_for_each(|s| ready(&s.ch, &s.dir)) {
+            Ok(()) => return Ok(Cluster { shards }),
+            Err(e) => {
+                last = e;
+                // Kill what did start (its watchdog then waits, idle, until this process ends).
+                for s in &shards {
+                    let _ = std::fs::write(s.dir.join("stop"), b"");
+                }
+            }
+        }
+    }
+    Err(last)
+}
+
+impl Cluster {
+    /// The store URL of database `db` on the first shard's server, as `serve --store` takes it.
+    pub fn store_url(&self, db: &str) -> String {
+        self.shards[0].ch.store_url(db)
+    }
+
+    /// A name for a test's own database (the collectors create it on every shard).
+    pub fn fresh_database(&self) -> String {
+        static N: AtomicU32 = AtomicU32::new(0);
+        format!("c{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+    }
 }
 
 impl ClickHouse {
