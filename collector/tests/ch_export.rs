@@ -1,8 +1,9 @@
 //! Session export over the ClickHouse store, against a real `clickhouse-server` (Debian's
 //! 18.16, `tests/common/clickhouse.rs`) and a real receiver on loopback that fails first:
 //! two collectors sharing the sessions (`--export-partition 0/2` and `1/2`) send every finished
-//! session exactly once, in the same JSON as the SQLite store's export of the same beacons; a
-//! restarted exporter sends nothing again, a new beacon sends the updated session once more.
+//! session exactly once, in the same JSON as the SQLite store's export of the same beacons (on one
+//! server, and on a two-shard cluster with a collector on each shard's server); a restarted
+//! exporter sends nothing again, a new beacon sends the updated session once more.
 
 mod common;
 
@@ -58,9 +59,14 @@ fn run(edit: impl FnOnce(&mut ServeConfig)) -> Running {
 }
 
 fn on_clickhouse(ch: &clickhouse::ClickHouse, db: &str, export_url: &str, partition: Partition) -> impl FnOnce(&mut ServeConfig) {
-    let (store, url) = (ch.store_url(db), export_url.to_owned());
+    on_store(ch.store_url(db), None, export_url, partition)
+}
+
+fn on_store(store: String, cluster: Option<&str>, export_url: &str, partition: Partition) -> impl FnOnce(&mut ServeConfig) {
+    let (url, cluster) = (export_url.to_owned(), cluster.map(str::to_owned));
     move |c| {
         c.store = Some(store.parse().unwrap());
+        c.cluster = cluster;
         c.export_url = Some(url);
         c.export_partition = partition;
     }
@@ -126,9 +132,24 @@ fn by_sid(sessions: Vec<Value>) -> BTreeMap<String, Value> {
 fn two_exporters_send_each_finished_session_once_as_sqlite_exports_it() {
     let ch = clickhouse::server();
     let db = clickhouse::fresh_database();
+    two_exporters([ch.store_url(&db), ch.store_url(&db)], None, ch, &db);
+}
+
+#[test]
+fn two_exporters_on_the_two_shards_of_a_cluster_send_each_session_once() {
+    let c = clickhouse::cluster();
+    let db = c.fresh_database();
+    two_exporters([c.shards[0].ch.store_url(&db), c.shards[1].ch.store_url(&db)], Some(clickhouse::CLUSTER), &c.shards[0].ch, &db);
+}
+
+/// Two collectors exporting the shares 0/2 and 1/2 of the stores at `stores` (one database,
+/// sharded over `cluster` if given) to one receiver that fails first, and a SQLite collector
+/// exporting the same beacons: the same sessions, once each, equal to SQLite's.
+fn two_exporters(stores: [String; 2], cluster: Option<&str>, ch: &clickhouse::ClickHouse, db: &str) {
     let (url, log) = receiver(2);
-    let a = run(on_clickhouse(ch, &db, &url, "0/2".parse().unwrap()));
-    let b = run(on_clickhouse(ch, &db, &url, "1/2".parse().unwrap()));
+    let [sa, sb] = stores;
+    let a = run(on_store(sa, cluster, &url, "0/2".parse().unwrap()));
+    let b = run(on_store(sb, cluster, &url, "1/2".parse().unwrap()));
     let (sqlite_url, sqlite_log) = receiver(0);
     let reference = run(|c| c.export_url = Some(sqlite_url));
 
@@ -171,7 +192,7 @@ fn two_exporters_send_each_finished_session_once_as_sqlite_exports_it() {
 
     // Both collectors exported: each its share.
     let shares: Vec<u64> = ch
-        .query_in(&db, "SELECT cityHash64(sid) % 2 AS k, count() FROM exports FINAL GROUP BY k ORDER BY k")
+        .query_in(db, "SELECT cityHash64(sid) % 2 AS k, count() FROM exports FINAL GROUP BY k ORDER BY k")
         .unwrap()
         .lines()
         .map(|l| l.split('\t').nth(1).unwrap().parse().unwrap())
