@@ -42,6 +42,14 @@ if [ ! -x /usr/sbin/clickhouse-server ]; then
   [ "$had_policy" = 0 ] && rm -f /usr/sbin/policy-rc.d
 fi
 
+# 2c. chDB, current ClickHouse in-process (PyPI package chdb-core, imported as `chdb`), for the
+#     tests that run the collector's ClickHouse SQL on today's dialect as well as on 18.16
+#     (collector/tests/clickhouse_dialect.rs through collector/tests/chdb/run.py).
+if ! python3 -c 'import chdb' 2>/dev/null; then
+  say "installing chdb-core (pip)"
+  python3 -m pip install -q --root-user-action=ignore chdb-core
+fi
+
 # 3. wasm-bindgen's CLI (with wasm-bindgen-test-runner) at exactly the version in Cargo.lock.
 want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
 have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)

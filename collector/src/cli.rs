@@ -41,6 +41,14 @@ pub struct ServeArgs {
     /// --store URL's port (docs/scale-out.md).
     #[arg(long, env = "RUMPROPS_CLUSTER", value_name = "NAME", value_parser = crate::clickhouse::parse_cluster_name)]
     pub cluster: Option<String>,
+    /// ClickHouse store: most beacons in one insert; a batch goes when it has this many
+    /// [default: 256].
+    #[arg(long, env = "RUMPROPS_BATCH_MAX_BEACONS", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub batch_max_beacons: Option<u64>,
+    /// ClickHouse store: longest a beacon waits for company before its batch is inserted (and
+    /// it is acknowledged) [default: 1000].
+    #[arg(long, env = "RUMPROPS_BATCH_MAX_WAIT_MS", value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub batch_max_wait_ms: Option<u64>,
     /// Listen address (an IP and a port; port 0 picks a free one, printed at start).
     #[arg(long, env = "RUMPROPS_ADDR", value_name = "HOST:PORT", value_parser = parse_addr)]
     pub addr: SocketAddr,
@@ -141,6 +149,15 @@ impl ServeArgs {
         config.cluster = self.cluster.clone();
         if config.cluster.is_some() && config.store.is_none() {
             return Err("--cluster shards the ClickHouse store: it needs --store clickhouse://HOST:8123/DB".to_owned());
+        }
+        if config.store.is_none() && (self.batch_max_beacons.is_some() || self.batch_max_wait_ms.is_some()) {
+            return Err("--batch-max-beacons and --batch-max-wait-ms batch inserts into ClickHouse: they need --store (SQLite commits at once)".to_owned());
+        }
+        if let Some(n) = self.batch_max_beacons {
+            config.clickhouse_batching.max_beacons = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(ms) = self.batch_max_wait_ms {
+            config.clickhouse_batching.max_wait = Duration::from_millis(ms);
         }
         config.allow_origins = self.allow_origins.iter().filter(|o| !o.is_empty()).cloned().collect();
         config.export_url = self.export_url.clone();
@@ -469,5 +486,24 @@ mod tests {
         assert!(e.contains("--cluster") && e.contains("needs --store"), "{e}");
         let e = parse::<ServeArgs>("serve", &args(&["--store", "clickhouse://ch/rum", "--cluster", "a-b"])).unwrap_err();
         assert!(e.starts_with("--cluster: invalid value \"a-b\""), "{e}");
+    }
+
+    #[test]
+    fn batch_arguments() {
+        use crate::writer::Batching;
+        let args = |extra: &[&str]| -> Vec<String> {
+            ["--db", "a", "--addr", "127.0.0.1:0"].iter().chain(extra).map(|s| s.to_string()).collect()
+        };
+        let c = parse::<ServeArgs>("serve", &args(&["--store", "clickhouse://ch/rum"])).unwrap().config().unwrap();
+        assert_eq!(c.clickhouse_batching, Batching::CLICKHOUSE);
+        let c = parse::<ServeArgs>("serve", &args(&["--store", "clickhouse://ch/rum", "--batch-max-beacons", "8", "--batch-max-wait-ms", "0"]))
+            .unwrap()
+            .config()
+            .unwrap();
+        assert_eq!(c.clickhouse_batching, Batching { max_beacons: 8, max_wait: Duration::ZERO });
+        let e = parse::<ServeArgs>("serve", &args(&["--batch-max-wait-ms", "50"])).unwrap().config().unwrap_err();
+        assert!(e.contains("need --store"), "{e}");
+        let e = parse::<ServeArgs>("serve", &args(&["--store", "clickhouse://ch/rum", "--batch-max-beacons", "0"])).unwrap_err();
+        assert!(e.starts_with("--batch-max-beacons: invalid value \"0\""), "{e}");
     }
 }

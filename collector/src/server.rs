@@ -22,7 +22,7 @@ use crate::client::IpMode;
 use crate::geo::GeoDb;
 use crate::store::{self, BeaconStore, ClientInfo, IngestOutcome, DEFAULT_SESSION_TIMEOUT_MS};
 use crate::usql::{self, QueryError, QueryOptions};
-use crate::writer::{SubmitError, WriteError, Writer, WriterThread};
+use crate::writer::{Batching, SubmitError, WriteError, Writer, WriterThread};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Query, State};
@@ -57,6 +57,9 @@ pub struct ServeConfig {
     /// The ClickHouse cluster (`--cluster NAME`, in every server's `remote_servers`) the
     /// store's tables are sharded over; `None`: the tables live on the store's one server.
     pub cluster: Option<String>,
+    /// When the writer sends a group of beacons to ClickHouse (`--batch-max-beacons`,
+    /// `--batch-max-wait-ms`); SQLite always uses [`Batching::SQLITE`].
+    pub clickhouse_batching: Batching,
     /// Listen address; port 0 picks a free port.
     pub addr: SocketAddr,
     /// Origins allowed to post beacons; empty allows every origin.
@@ -102,6 +105,7 @@ impl ServeConfig {
             db,
             store: None,
             cluster: None,
+            clickhouse_batching: Batching::CLICKHOUSE,
             addr,
             allow_origins: Vec::new(),
             export_url: None,
@@ -202,7 +206,8 @@ impl Server {
                 Box::new(opened)
             }
         };
-        let (writer, writer_thread) = Writer::start(beacons, metrics.clone(), config.goals.clone())?;
+        let batching = if config.store.is_some() { config.clickhouse_batching } else { Batching::SQLITE };
+        let (writer, writer_thread) = Writer::start(beacons, metrics.clone(), config.goals.clone(), batching)?;
         let listener =
             tokio::net::TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
         if let Some(url) = &config.export_url {

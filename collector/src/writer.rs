@@ -1,19 +1,40 @@
 //! The single database writer: a thread that owns the write connection and stores beacons in
-//! groups. When beacons arrive faster than they are written they queue, and the next
-//! transaction takes all that wait (up to [`MAX_GROUP`]), each in its own savepoint; at low load
-//! a group is one beacon, so nothing waits for company. Every sender learns its own beacon's
-//! outcome only after the group's commit, so a 204 always means stored.
+//! groups. When beacons arrive faster than they are written they queue, and the next group takes
+//! all that wait, up to the batch size ([`Batching`]); on SQLite a group goes at once (at low load
+//! it is one beacon, so nothing waits for company), on ClickHouse it also waits for company, up
+//! to a time, since every insert there makes a part to merge. Every sender learns its own
+//! beacon's outcome only after the group's commit, so a 204 always means stored.
 
 use crate::beacon::Beacon;
 use crate::goals::Goals;
 use crate::metrics::Metrics;
 use crate::store::{self, BeaconStore, ClientInfo, IngestOutcome, Pending};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::time::Instant;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-/// Most beacons per transaction.
+/// Most beacons per SQLite transaction.
 pub const MAX_GROUP: usize = 64;
+
+/// When a group of beacons is stored: once it holds `max_beacons`, or once its oldest beacon
+/// has waited `max_wait`, whichever comes first (beacons already queued join it either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    /// Most beacons per group (at least 1).
+    pub max_beacons: usize,
+    /// Longest a beacon waits for company before its group is stored.
+    pub max_wait: Duration,
+}
+
+impl Batching {
+    /// SQLite: a transaction is cheap, so a group goes as soon as the writer is free.
+    pub const SQLITE: Batching = Batching { max_beacons: MAX_GROUP, max_wait: Duration::ZERO };
+    /// The ClickHouse defaults (`--batch-max-beacons`, `--batch-max-wait-ms`): about one insert
+    /// per second per table and collector at low load, as ClickHouse asks of its writers, and
+    /// groups of at most 256 beacons (about a thousand action rows) under load, well below the
+    /// default of 512 open connections that wait for their acknowledgement.
+    pub const CLICKHOUSE: Batching = Batching { max_beacons: 256, max_wait: Duration::from_millis(1000) };
+}
 /// Beacons that may wait for the writer; beyond that the server answers 503 (the agent retries).
 pub const QUEUE_CAPACITY: usize = 4096;
 
@@ -21,7 +42,7 @@ pub const QUEUE_CAPACITY: usize = 4096;
 // `Stop` is sent once per run: boxing every beacon to shrink it would cost more than it saves.
 #[allow(clippy::large_enum_variant)]
 enum Job {
-    Store { pending: Pending, reply: Reply },
+    Store { pending: Pending, reply: Reply, queued: Instant },
     /// Store what is queued, then close the connection and end (graceful shutdown).
     Stop,
 }
@@ -71,14 +92,21 @@ impl WriterThread {
 }
 
 impl Writer {
-    /// Starts the writer thread on an open, migrated store; it keeps the queue depth and
-    /// the write latency in `metrics`, and evaluates `goals` on what it stores.
-    pub fn start(conn: Box<dyn BeaconStore>, metrics: Metrics, goals: Goals) -> Result<(Writer, WriterThread), String> {
+    /// Starts the writer thread on an open, migrated store, storing groups as `batching`
+    /// says; it keeps the queue depth and the write latency in `metrics`, and evaluates `goals`
+    /// on what it stores.
+    pub fn start(
+        conn: Box<dyn BeaconStore>,
+        metrics: Metrics,
+        goals: Goals,
+        batching: Batching,
+    ) -> Result<(Writer, WriterThread), String> {
         let (tx, rx) = sync_channel(QUEUE_CAPACITY);
         let m = metrics.clone();
+        let batching = Batching { max_beacons: batching.max_beacons.max(1), ..batching };
         let handle = std::thread::Builder::new()
             .name("rumprops-writer".to_owned())
-            .spawn(move || run(conn, rx, &m, &goals))
+            .spawn(move || run(conn, rx, &m, &goals, batching))
             .map_err(|e| format!("cannot start the writer thread: {e}"))?;
         Ok((Writer { tx, metrics }, WriterThread(handle)))
     }
@@ -97,7 +125,7 @@ impl Writer {
         client: ClientInfo,
     ) -> Result<oneshot::Receiver<Result<IngestOutcome, WriteError>>, SubmitError> {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Job::Store { pending: (beacon, client), reply }) {
+        match self.tx.try_send(Job::Store { pending: (beacon, client), reply, queued: Instant::now() }) {
             Ok(()) => {
                 self.metrics.queue_depth.inc();
                 Ok(rx)
@@ -110,24 +138,46 @@ impl Writer {
 
 /// The writer loop: ends on [`Job::Stop`] (after storing what was queued before it) or when
 /// every [`Writer`] handle is dropped.
-fn run(mut conn: Box<dyn BeaconStore>, rx: Receiver<Job>, metrics: &Metrics, goals: &Goals) {
+fn run(mut conn: Box<dyn BeaconStore>, rx: Receiver<Job>, metrics: &Metrics, goals: &Goals, batching: Batching) {
     let mut stopping = false;
     while !stopping {
         let Ok(first) = rx.recv() else { break };
         let mut jobs = Vec::new();
+        let mut oldest: Option<Instant> = None;
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
-                Job::Store { pending, reply } => jobs.push((pending, reply)),
+                Job::Store { pending, reply, queued } => {
+                    oldest.get_or_insert(queued);
+                    jobs.push((pending, reply));
+                }
                 Job::Stop => stopping = true,
             }
-            // After a stop, take everything still queued; otherwise up to a group.
-            if stopping || jobs.len() < MAX_GROUP {
+            // After a stop, take everything still queued and wait for nothing.
+            if stopping {
                 next = rx.try_recv().ok();
+                continue;
             }
+            if jobs.len() >= batching.max_beacons {
+                break;
+            }
+            // What is queued joins at once; then wait for more until the oldest has waited enough.
+            next = match rx.try_recv() {
+                Ok(job) => Some(job),
+                Err(TryRecvError::Disconnected) => None,
+                Err(TryRecvError::Empty) => {
+                    let left = oldest.map_or(Duration::ZERO, |t| batching.max_wait.saturating_sub(t.elapsed()));
+                    if left.is_zero() {
+                        None
+                    } else {
+                        // A time-out or a closed channel: the batch goes as it is.
+                        rx.recv_timeout(left).ok()
+                    }
+                }
+            };
         }
         while !jobs.is_empty() {
-            let group: Vec<(Pending, Reply)> = jobs.drain(..jobs.len().min(MAX_GROUP)).collect();
+            let group: Vec<(Pending, Reply)> = jobs.drain(..jobs.len().min(batching.max_beacons)).collect();
             store_group(conn.as_mut(), group, metrics, goals);
         }
     }

@@ -25,14 +25,23 @@ fn the_test_server_answers_and_deduplicates_with_final() {
 
 use common::{action, beacon, post_beacon};
 use rumprops_collector::server::{start_in_thread, ServeConfig};
+use rumprops_collector::writer::Batching;
 use serde_json::json;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 /// A collector storing beacons in database `db` of `ch` (its SQLite file in a temp dir).
 fn collector(ch: &clickhouse::ClickHouse, db: &str) -> (SocketAddr, tempfile::TempDir) {
+    // These tests post one beacon after another: a batch waits at most 10 ms for company.
+    collector_with(ch, db, Batching { max_wait: Duration::from_millis(10), ..Batching::CLICKHOUSE })
+}
+
+/// [`collector`] with its own batching of inserts.
+fn collector_with(ch: &clickhouse::ClickHouse, db: &str, batching: Batching) -> (SocketAddr, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServeConfig::new(dir.path().join("app.db"), "127.0.0.1:0".parse().unwrap());
     config.store = Some(ch.store_url(db).parse().unwrap());
+    config.clickhouse_batching = batching;
     // These tests post from one address faster than the default per-client limit allows.
     config.rate_limit = rumprops_collector::ratelimit::RateLimit { per_sec: 10_000.0, burst: 10_000.0 };
     (start_in_thread(config).unwrap(), dir)
@@ -141,7 +150,6 @@ fn clickhouse_down_is_503_with_retry_after_and_usql_is_refused_clearly() {
 fn clickhouse_killed_mid_ingest_and_restarted_loses_nothing_and_doubles_nothing() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    use std::time::{Duration, Instant};
     let own = clickhouse::start_own();
     let (a, _d) = collector(&own.ch, "rum");
     let acked = Arc::new(AtomicUsize::new(0));
@@ -200,111 +208,72 @@ fn clickhouse_killed_mid_ingest_and_restarted_loses_nothing_and_doubles_nothing(
     assert_eq!(one(ch, "rum", "SELECT sum(long_values[indexOf(long_keys, 'i')]) FROM actions FINAL"), (BEACONS * (BEACONS - 1) / 2).to_string());
 }
 
-/// `rumprops serve --store` as a process on a free port, killed when dropped.
-struct Process {
-    child: std::process::Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve_process(store: &str, dir: &std::path::Path, i: usize) -> Process {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rumprops"))
-        .args(["serve", "--db", dir.join(format!("app{i}.db")).to_str().unwrap(), "--addr", "127.0.0.1:0", "--no-auth"])
-        .args(["--store", store, "--rate-per-sec", "100000", "--rate-burst", "100000"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    let _ = std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first);
-    let addr = first.trim().rsplit("http://").next().and_then(|a| a.parse().ok());
-    Process { child, addr: addr.unwrap_or_else(|| panic!("collector {i} did not start: {first:?}")) }
-}
-
 #[test]
 fn four_collector_processes_with_resends_and_a_sigkill_store_every_action_once() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use common::fleet::{assert_each_once, clickhouse_actions, serve, spread_with_resends, Process};
     use std::sync::{Arc, Mutex};
-    use std::time::{Duration, Instant};
     let ch = clickhouse::server();
     let db = clickhouse::fresh_database();
     let dir = tempfile::tempdir().unwrap();
     let store = ch.store_url(&db);
-    let procs: Vec<Process> = (0..4).map(|i| serve_process(&store, dir.path(), i)).collect();
-    let addrs: Arc<Mutex<Vec<SocketAddr>>> = Arc::new(Mutex::new(procs.iter().map(|p| p.addr).collect()));
-    let procs = Arc::new(Mutex::new(procs));
-    let acked = Arc::new(AtomicUsize::new(0));
-    const CLIENTS: u64 = 4;
-    const PER_CLIENT: u64 = 60;
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|c| {
-            let (addrs, acked) = (Arc::clone(&addrs), Arc::clone(&acked));
-            std::thread::spawn(move || {
-                let deadline = Instant::now() + Duration::from_secs(240);
-                let mut rng = 0x9E37_79B9_7F4A_7C15_u64 ^ (c + 1);
-                let mut next = move |n: usize| {
-                    rng ^= rng << 13;
-                    rng ^= rng >> 7;
-                    rng ^= rng << 17;
-                    (rng % n as u64) as usize
-                };
-                for k in 0..PER_CLIENT {
-                    let actions: Vec<_> = (0..3)
-                        .map(|i| action(&format!("a{k}-{i}"), 1_732_599_100_000 + (k * 10 + i) as i64, 0, json!({})))
-                        .collect();
-                    let body = beacon(&format!("c{c}-s{}", k / 2), (k % 2) as i64, None, json!({}), json!(actions)).to_string();
-                    let first = next(4);
-                    // 30 % are sent again to another collector (an acknowledgement lost on the way).
-                    let targets = if next(10) < 3 { vec![first, (first + 1 + next(3)) % 4] } else { vec![first] };
-                    for mut t in targets {
-                        loop {
-                            assert!(Instant::now() < deadline, "beacon {c}/{k} never acknowledged");
-                            let addr = addrs.lock().unwrap()[t];
-                            match common::try_request(addr, "POST", "/beacon", &[("Content-Type", "text/plain")], body.as_bytes()) {
-                                Ok(r) if r.status == 204 => break,
-                                Ok(r) if r.status >= 500 || r.status == 0 => {}
-                                Ok(r) => panic!("beacon refused: {} {}", r.status, r.body),
-                                Err(_) => {}
-                            }
-                            // The agent retries, here on the next collector.
-                            t = (t + 1) % 4;
-                            std::thread::sleep(Duration::from_millis(20));
-                        }
-                    }
-                    acked.fetch_add(1, Ordering::SeqCst);
-                }
-            })
-        })
-        .collect();
-    // SIGKILL collector 0 while the clients post, then start a new one in its place.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while acked.load(Ordering::SeqCst) < 40 {
-        assert!(Instant::now() < deadline, "ingest did not start");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    {
-        let mut p = procs.lock().unwrap();
-        let ok = std::process::Command::new("kill").args(["-KILL", &p[0].child.id().to_string()]).status().unwrap().success();
-        assert!(ok);
-        let _ = p[0].child.wait();
-        let at_kill = acked.load(Ordering::SeqCst);
-        assert!(at_kill < (CLIENTS * PER_CLIENT) as usize, "the kill came after ingest ended");
-        let fresh = serve_process(&store, dir.path(), 4);
-        addrs.lock().unwrap()[0] = fresh.addr;
-        p[0] = fresh;
-    }
-    for c in clients {
-        c.join().unwrap();
-    }
-    let n = CLIENTS * PER_CLIENT;
-    assert_eq!(one(ch, &db, "SELECT count(), uniqExact(sid, action_id) FROM actions FINAL"), format!("{0}\t{0}", n * 3));
-    assert_eq!(one(ch, &db, "SELECT count() FROM beacons FINAL"), n.to_string());
-    assert_eq!(one(ch, &db, "SELECT uniqExact(sid) FROM beacons FINAL"), (n / 2).to_string());
+    let start = |i: usize| -> Process {
+        let args = ["--store", store.as_str(), "--batch-max-wait-ms", "20"];
+        serve(&dir.path().join(format!("app{i}.db")), "127.0.0.1:0", &args, dir.path().join(format!("c{i}.err")))
+            .unwrap_or_else(|e| panic!("collector {i} did not start: {e}"))
+    };
+    let mut procs: Vec<Process> = (0..4).map(start).collect();
+    let addrs = Arc::new(Mutex::new(procs.iter().map(|p| p.addr).collect::<Vec<SocketAddr>>()));
+    // After 40 acknowledgements collector 0 is SIGKILLed and a new one takes its place.
+    let (sent, _) = spread_with_resends(&addrs, 4, 60, 40, || {
+        procs[0].signal("-KILL");
+        let _ = procs[0].child.wait();
+        procs[0] = start(4);
+        addrs.lock().unwrap()[0] = procs[0].addr;
+    });
+    assert_each_once(&sent, &clickhouse_actions(ch, &db));
+    assert_eq!(sent.len(), 4 * 60 * 3);
+    assert_eq!(one(ch, &db, "SELECT count() FROM beacons FINAL"), (4 * 60).to_string());
+    assert_eq!(one(ch, &db, "SELECT uniqExact(sid) FROM beacons FINAL"), (4 * 30).to_string());
+}
+
+/// Inserts into `actions` that the server finished (its query log), in any database.
+fn action_inserts(ch: &clickhouse::ClickHouse) -> usize {
+    ch.query("SYSTEM FLUSH LOGS").unwrap();
+    let sql = "SELECT count() FROM system.query_log WHERE type = 2 AND query LIKE 'INSERT INTO actions FORMAT JSONEachRow%'";
+    ch.query(sql).unwrap().trim().parse().unwrap()
+}
+
+/// Posts `bodies` at the same time, one thread each; their statuses.
+fn post_together(addr: SocketAddr, bodies: Vec<String>) -> Vec<u16> {
+    let posts: Vec<_> = bodies.into_iter().map(|b| std::thread::spawn(move || post_beacon(addr, &b, &[]).status)).collect();
+    posts.into_iter().map(|p| p.join().unwrap()).collect()
+}
+
+#[test]
+fn beacons_go_in_batches_by_count_or_by_the_oldest_ones_wait() {
+    // A server of its own: its query log counts this test's inserts alone.
+    let own = clickhouse::start_own();
+    let ch = &own.ch;
+    let body = |sid: &str| beacon(sid, 1, None, json!({}), json!([action("a", 1_732_599_000_000, 0, json!({}))])).to_string();
+    // Batches of 8 or a minute's wait: eight beacons posted together fill a batch, go as one
+    // insert and are acknowledged without waiting for the minute.
+    let (a, _da) = collector_with(ch, "rum", Batching { max_beacons: 8, max_wait: Duration::from_secs(60) });
+    let before = action_inserts(ch);
+    let started = Instant::now();
+    assert_eq!(post_together(a, (0..8).map(|i| body(&format!("n{i}"))).collect()), vec![204; 8]);
+    assert!(started.elapsed() < Duration::from_secs(30), "a full batch waited for the time");
+    assert_eq!(action_inserts(ch) - before, 1, "eight beacons of a full batch in more than one insert");
+    assert_eq!(one(ch, "rum", "SELECT count() FROM actions FINAL"), "8");
+    // Batches of 256 or 400 ms: a lone beacon is acknowledged once it waited 400 ms, alone in its
+    // insert; three posted together share one.
+    let wait = Duration::from_millis(400);
+    let (b, _db) = collector_with(ch, "rum", Batching { max_beacons: 256, max_wait: wait });
+    let before = action_inserts(ch);
+    let started = Instant::now();
+    assert_eq!(post_beacon(b, &body("lone"), &[]).status, 204);
+    assert!(started.elapsed() >= wait, "a lone beacon was inserted before its wait was over");
+    assert_eq!(action_inserts(ch) - before, 1);
+    assert_eq!(post_together(b, (0..3).map(|i| body(&format!("t{i}"))).collect()), vec![204; 3]);
+    assert_eq!(action_inserts(ch) - before, 2, "three beacons posted together in more than one insert");
+    assert_eq!(one(ch, "rum", "SELECT count() FROM actions FINAL"), "12");
 }

@@ -5,87 +5,17 @@
 
 mod common;
 
+use common::fleet::{assert_each_once, clickhouse_actions, crash_during_ingest, serve, spread_with_resends, BIN};
 use common::*;
-use serde_json::json;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use serde_json::json;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_rumprops");
-
-/// A collector process, killed when dropped.
-struct Collector {
-    child: std::process::Child,
-    addr: SocketAddr,
-    stderr: PathBuf,
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Collector {
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args([sig, &self.child.id().to_string()]).status().unwrap().success();
-        assert!(ok, "kill {sig}");
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-}
-
-/// Starts `rumprops serve` and waits for its address line; `Err` has its stderr.
-fn serve(db: &Path, addr: &str, extra: &[&str], stderr: PathBuf) -> Result<Collector, String> {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--db", db.to_str().unwrap(), "--addr", addr, "--rate-per-sec", "100000", "--rate-burst", "100000", "--no-auth"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr).unwrap())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut first);
-    match first.trim().rsplit("http://").next().and_then(|a| a.parse().ok()) {
-        Some(addr) => Ok(Collector { child, addr, stderr }),
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            Err(std::fs::read_to_string(&stderr).unwrap_or_default())
-        }
-    }
-}
-
-/// xorshift64*: a seeded, reproducible choice of collector and of resends.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
-    }
-}
-
-/// Beacon `k` of client `c`: two beacons per session (the second ends it), three actions each.
-fn client_beacon(c: usize, k: usize) -> (String, Vec<(String, String)>) {
-    let sid = format!("c{c}-s{}", k / 2);
-    let ids: Vec<String> = (0..3).map(|i| format!("a{k}-{i}")).collect();
-    let actions: Vec<serde_json::Value> =
-        ids.iter().enumerate().map(|(i, id)| action(id, 1_732_599_100_000 + (k * 10 + i) as i64, 0, json!({}))).collect();
-    let ended = if k % 2 == 1 { Some("end_session") } else { None };
-    let b = beacon(&sid, (k % 2) as i64, ended, json!({"string": {"client": format!("c{c}")}}), json!(actions));
-    (b.to_string(), ids.into_iter().map(|id| (sid.clone(), id)).collect())
-}
 
 /// Every stored action as `(sid, action id)` with how often it is stored.
 fn stored_actions(db: &Path) -> HashMap<(String, String), usize> {
@@ -96,22 +26,6 @@ fn stored_actions(db: &Path) -> HashMap<(String, String), usize> {
         *out.entry(row.unwrap()).or_insert(0) += 1;
     }
     out
-}
-
-/// Posts until a 204 (or the deadline), trying `targets()` in turn; returns the failed tries.
-fn post_until_stored(body: &str, mut target: impl FnMut() -> SocketAddr, deadline: Instant) -> usize {
-    let mut failures = 0;
-    loop {
-        assert!(Instant::now() < deadline, "a beacon was not acknowledged in time ({failures} tries)");
-        match try_request(target(), "POST", "/beacon", &[("Content-Type", "text/plain")], body.as_bytes()) {
-            Ok(r) if r.status == 204 => return failures,
-            Ok(r) if r.status >= 500 || r.status == 429 || r.status == 0 => {}
-            Ok(r) => panic!("beacon refused: {} {}", r.status, r.body),
-            Err(_) => {}
-        }
-        failures += 1;
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -139,7 +53,7 @@ fn four_collectors_and_a_query_start_together_then_store_every_action_once() {
                 Command::new(BIN).args(["query", "--db", db.to_str().unwrap(), "--json", "SELECT COUNT(*) FROM usersession"]).output().unwrap()
             })
         };
-        let collectors: Vec<Collector> =
+        let collectors: Vec<common::fleet::Process> =
             handles.into_iter().map(|h| h.join().unwrap().unwrap_or_else(|e| panic!("round {round}: a collector did not start: {e}"))).collect();
         let out = query.join().unwrap();
         assert!(out.status.success(), "round {round}: query failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -148,33 +62,10 @@ fn four_collectors_and_a_query_start_together_then_store_every_action_once() {
             continue;
         }
         // Beacons spread over the four, 30 % of them resent to another collector.
-        let addrs: Vec<SocketAddr> = collectors.iter().map(|c| c.addr).collect();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let clients: Vec<_> = (0..4)
-            .map(|c| {
-                let addrs = addrs.clone();
-                std::thread::spawn(move || {
-                    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
-                    let mut ids = Vec::new();
-                    for k in 0..60 {
-                        let (body, mut beacon_ids) = client_beacon(c, k);
-                        post_until_stored(&body, || addrs[rng.below(4)], deadline);
-                        if rng.below(10) < 3 {
-                            post_until_stored(&body, || addrs[rng.below(4)], deadline);
-                        }
-                        ids.append(&mut beacon_ids);
-                    }
-                    ids
-                })
-            })
-            .collect();
-        let sent: Vec<(String, String)> = clients.into_iter().flat_map(|h| h.join().unwrap()).collect();
-        let stored = stored_actions(&db);
+        let addrs = Arc::new(Mutex::new(collectors.iter().map(|c| c.addr).collect::<Vec<SocketAddr>>()));
+        let (sent, _) = spread_with_resends(&addrs, 4, 60, 0, || {});
         assert_eq!(sent.len(), 4 * 60 * 3);
-        for id in &sent {
-            assert_eq!(stored.get(id), Some(&1), "{id:?}");
-        }
-        assert_eq!(stored.len(), sent.len(), "nothing else stored");
+        assert_each_once(&sent, &stored_actions(&db));
         assert_eq!(counts(&db).iter().find(|(t, _)| *t == "sessions").map(|(_, n)| *n), Some(4 * 30));
     }
 }
@@ -194,75 +85,9 @@ fn sigkill_during_parallel_ingest_on_clickhouse_keeps_every_acknowledged_action_
     let database = common::clickhouse::fresh_database();
     let dir = tempfile::tempdir().unwrap();
     let url = ch.store_url(&database);
-    crash_during_ingest(&dir.path().join("app.db"), &["--store", &url], || {
-        let rows = ch.query_in(&database, "SELECT sid, action_id, count() FROM actions FINAL GROUP BY sid, action_id").unwrap();
-        rows.lines()
-            .filter_map(|l| {
-                let mut f = l.split('\t');
-                Some(((f.next()?.to_owned(), f.next()?.to_owned()), f.next()?.parse().ok()?))
-            })
-            .collect()
-    });
-}
-
-/// Four clients post beacons (retrying each until its 204) while the collector is killed with
-/// SIGKILL five times and restarted on the same port; then `stored()` must hold every
-/// acknowledged action exactly once, and nothing else.
-fn crash_during_ingest(db: &Path, extra: &[&str], stored: impl Fn() -> HashMap<(String, String), usize>) {
-    let logs = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr = format!("127.0.0.1:{port}");
-    let start = |n: usize| -> Collector {
-        // The old process's port may take a moment to be free again.
-        let mut last = String::new();
-        for _ in 0..50 {
-            match serve(db, &addr, extra, logs.path().join(format!("crash{n}.err"))) {
-                Ok(c) => return c,
-                Err(e) => last = e,
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("collector did not restart: {last}");
-    };
-    let target: SocketAddr = addr.parse().unwrap();
-    let collector = Arc::new(Mutex::new(Some(start(0))));
-    let kills_done = Arc::new(AtomicBool::new(false));
-    let failures = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let clients: Vec<_> = (0..4)
-        .map(|c| {
-            let (kills_done, failures) = (Arc::clone(&kills_done), Arc::clone(&failures));
-            std::thread::spawn(move || {
-                let mut acknowledged = Vec::new();
-                let mut k = 0;
-                // Until the kills are over, and at least 100 beacons each.
-                while k < 100 || !kills_done.load(Ordering::SeqCst) {
-                    assert!(k < 5000, "client {c} ran away");
-                    let (body, mut ids) = client_beacon(c, k);
-                    failures.fetch_add(post_until_stored(&body, || target, deadline), Ordering::SeqCst);
-                    acknowledged.append(&mut ids);
-                    k += 1;
-                }
-                acknowledged
-            })
-        })
-        .collect();
-    for n in 1..=5 {
-        std::thread::sleep(Duration::from_millis(300 + 70 * n as u64));
-        let old = collector.lock().unwrap().take().unwrap();
-        old.signal("-KILL");
-        drop(old);
-        *collector.lock().unwrap() = Some(start(n));
-    }
-    kills_done.store(true, Ordering::SeqCst);
-    let acknowledged: Vec<(String, String)> = clients.into_iter().flat_map(|h| h.join().unwrap()).collect();
-    assert!(failures.load(Ordering::SeqCst) > 0, "the kills interrupted no request: the test shows nothing");
-    let stored = stored();
-    for id in &acknowledged {
-        assert_eq!(stored.get(id), Some(&1), "acknowledged action {id:?} not stored exactly once");
-    }
-    assert_eq!(stored.len(), acknowledged.len(), "every stored action was acknowledged after the retries");
-    eprintln!("{} actions acknowledged over 5 SIGKILLs, {} failed tries retried", acknowledged.len(), failures.load(Ordering::SeqCst));
+    // Inserts wait at most 20 ms for company (the default second would make each client's
+    // sequential posts crawl).
+    crash_during_ingest(&dir.path().join("app.db"), &["--store", &url, "--batch-max-wait-ms", "20"], || clickhouse_actions(ch, &database));
 }
 
 /// Opens a connection and sends the first half of a request header.

@@ -253,23 +253,6 @@ fn concurrent_beacons_are_all_stored_once() {
     assert!(rows.as_array().unwrap().iter().all(|row| row[1] == json!(25)), "{rows}");
 }
 
-/// A load action carrying every beacon member of issue 9.
-fn measured_load(id: &str, start: i64, errors: serde_json::Value) -> serde_json::Value {
-    let mut a = action(id, start, 0, json!({}));
-    a["kind"] = json!("load");
-    a["end"] = json!(start + 900);
-    a["jsErrors"] = json!(errors.as_array().map_or(0, Vec::len));
-    a["timings"] = json!({"navigationStart": start, "requestStart": 20, "responseStart": 120, "responseEnd": 150,
-        "documentInteractiveTime": 400, "domContentLoadedTime": 420, "domCompleteTime": 700, "loadEventStart": 700,
-        "loadEventEnd": 710, "largestContentfulPaint": 380, "firstInputDelay": 4, "interactionToNextPaint": 48,
-        "visuallyCompleteTime": 650, "speedIndex": 300, "cumulativeLayoutShift": 0.125});
-    a["resources"] = json!({"firstParty": 7, "thirdParty": 2, "cdn": 1});
-    a["apdex"] = json!("SATISFIED");
-    a["rageClicks"] = json!(1);
-    a["errors"] = errors;
-    a
-}
-
 #[test]
 fn measurements_errors_screen_and_connection_are_stored() {
     let c = start(|_| {});

@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod chdb;
 pub mod clickhouse;
+pub mod fleet;
 
 use rumprops_collector::server::{start_in_thread, ServeConfig};
 use std::io::{Read, Write};
@@ -196,4 +198,22 @@ pub fn receiver(failures: usize) -> (String, Log) {
         }
     });
     (url, seen)
+}
+
+/// A load action carrying every measured member of a beacon action: timings, resources, Apdex,
+/// rage clicks and `errors`.
+pub fn measured_load(id: &str, start: i64, errors: serde_json::Value) -> serde_json::Value {
+    let mut a = action(id, start, 0, serde_json::json!({}));
+    a["kind"] = serde_json::json!("load");
+    a["end"] = serde_json::json!(start + 900);
+    a["jsErrors"] = serde_json::json!(errors.as_array().map_or(0, Vec::len));
+    a["timings"] = serde_json::json!({"navigationStart": start, "requestStart": 20, "responseStart": 120, "responseEnd": 150,
+        "documentInteractiveTime": 400, "domContentLoadedTime": 420, "domCompleteTime": 700, "loadEventStart": 700,
+        "loadEventEnd": 710, "largestContentfulPaint": 380, "firstInputDelay": 4, "interactionToNextPaint": 48,
+        "visuallyCompleteTime": 650, "speedIndex": 300, "cumulativeLayoutShift": 0.125});
+    a["resources"] = serde_json::json!({"firstParty": 7, "thirdParty": 2, "cdn": 1});
+    a["apdex"] = serde_json::json!("SATISFIED");
+    a["rageClicks"] = serde_json::json!(1);
+    a["errors"] = errors;
+    a
 }

@@ -1,0 +1,115 @@
+//! The ClickHouse SQL the collector sends, on current ClickHouse as well as on the 18.16 server
+//! the other tests use: every migration statement of both layouts and the `JSONEachRow` rows of
+//! the inserts run in chDB (`tests/common/chdb.rs`), and read back the same as on 18.16.
+
+mod common;
+
+use common::{action, beacon, chdb, clickhouse, measured_load};
+use rumprops_collector::beacon::parse_beacon;
+use rumprops_collector::clickhouse::{rows, schema_version, tables, Layout, SCHEMA_MIGRATIONS};
+use rumprops_collector::goals::Goals;
+use rumprops_collector::store::{ClientInfo, Pending};
+use serde_json::{json, Value};
+
+const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+/// Beacons with every kind of value a row carries: all timings, resources, Apdex, rage clicks,
+/// JS errors (with and without a source), typed properties at their edges, screen, connection,
+/// an issue, text that needs escaping; and a bare one.
+fn pending() -> Vec<Pending> {
+    let start = 1_732_599_100_000_i64;
+    let mut load = measured_load("a1", start, json!([
+        {"message": "TypeError: x is undefined", "file": "https://shop.example/app.js", "line": 10, "column": 4, "time": start + 50},
+        {"message": "ReferenceError: y", "time": start + 60}
+    ]));
+    load["requests"] = json!(2);
+    load["requestErrors"] = json!(1);
+    load["props"] = json!({
+        "string": {"page": "caf\u{e9} \"quoted\"\ttab\nline", "empty": ""},
+        "long": {"big": 9_007_199_254_740_993_i64, "neg": -42},
+        "double": {"ratio": 0.1, "tiny": 1.5e-7},
+        "date": {"paid": start + 123}
+    });
+    let mut rich = beacon("d1", 0, None, json!({"string": {"plan": "gold"}, "long": {"visits": 3}}), json!([load, action("a2", start + 2000, 0, json!({}))]));
+    rich["session"]["screen"] = json!({"width": 1920, "height": 1080});
+    rich["session"]["connection"] = json!("4g");
+    rich["issues"] = json!([{"key": "price", "reason": "not_a_double"}]);
+    let bare = beacon("d2", 1, Some("end_session"), json!({}), json!([action("b1", start + 5000, 0, json!({}))]));
+    let client = ClientInfo { user_agent: Some(CHROME.to_owned()), ip: Some("203.0.113.0".to_owned()), ..ClientInfo::default() };
+    [rich, bare]
+        .iter()
+        .map(|b| (parse_beacon(b.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e:?}")), client.clone()))
+        .collect()
+}
+
+fn jsoneachrow(rows: &[Value]) -> String {
+    rows.iter().map(|r| format!("{r}\n")).collect()
+}
+
+/// The statements a collector sends for `layout` into the current database (migrations, then
+/// the inserts of `pending()`, into `suffix`ed tables), then reads of every table.
+fn script(layout: &Layout, suffix: &str) -> (Vec<String>, usize) {
+    let mut sql = vec![SCHEMA_MIGRATIONS.to_owned()];
+    for v in 1..=schema_version() {
+        sql.extend(layout.statements(v));
+        sql.push(format!("INSERT INTO schema_migrations (version, applied_at) VALUES ({v}, 0)"));
+    }
+    let keys = Goals { key_user_actions: ["click on a2".to_owned()].into(), ..Goals::default() };
+    let (beacons, actions) = rows(&pending(), &keys, 1_732_600_000_000);
+    sql.push(format!("INSERT INTO actions{suffix} FORMAT JSONEachRow\n{}", jsoneachrow(&actions)));
+    sql.push(format!("INSERT INTO beacons{suffix} FORMAT JSONEachRow\n{}", jsoneachrow(&beacons)));
+    let reads = sql.len();
+    for t in tables() {
+        sql.push(format!("SELECT * FROM {t}{suffix} FINAL ORDER BY sid, {}", if t == "actions" { "action_id" } else { "seq" }));
+    }
+    sql.push("SELECT max(version) FROM schema_migrations FINAL".to_owned());
+    (sql, reads)
+}
+
+#[test]
+fn migrations_and_inserts_run_on_current_clickhouse_and_read_back_as_on_18_16() {
+    // 18.16: the one-server layout.
+    let ch = clickhouse::server();
+    let db = clickhouse::fresh_database();
+    let (single, old_reads) = script(&Layout::Single, "");
+    let reads = old_reads;
+    let old: Vec<String> = single.iter().map(|s| ch.query_in(&db, s).unwrap_or_else(|e| panic!("18.16: {s}: {e}"))).collect();
+    assert_eq!(tables(), ["beacons", "actions"]);
+    assert!(old[reads].lines().count() == 2 && old[reads + 1].lines().count() == 3, "{old:?}");
+
+    // Current ClickHouse, one server.
+    let now = chdb::run(None, &single);
+    for (s, r) in single.iter().zip(&now.results) {
+        if let Err(e) = r {
+            panic!("chDB {}: {s}: {e}", now.version);
+        }
+    }
+    let answers: Vec<&str> = now.results.iter().map(|r| r.as_deref().unwrap()).collect();
+    for (i, s) in single.iter().enumerate().skip(reads) {
+        assert_eq!(answers[i], old[i], "chDB {} and 18.16 read differently: {s}", now.version);
+    }
+
+    // Current ClickHouse, the cluster layout (a cluster of one shard in chDB's configuration):
+    // the local and Distributed tables are created, rows go to the local tables.
+    let config = format!(
+        "<clickhouse><remote_servers><{c}><shard><replica><host>127.0.0.1</host><port>9000</port></replica></shard></{c}></remote_servers></clickhouse>",
+        c = clickhouse::CLUSTER
+    );
+    let layout = Layout::Cluster { name: clickhouse::CLUSTER.to_owned(), database: "default".to_owned() };
+    let (sharded, reads) = script(&layout, "_local");
+    let now = chdb::run(Some(&config), &sharded);
+    for (s, r) in sharded.iter().zip(&now.results) {
+        if let Err(e) = r {
+            panic!("chDB {}: {s}: {e}", now.version);
+        }
+    }
+    let engines = chdb::run(Some(&config), &[sharded[..reads].to_vec(), vec!["SELECT name, engine FROM system.tables WHERE database = currentDatabase() ORDER BY name".to_owned()]].concat());
+    assert_eq!(
+        engines.results.last().unwrap().as_deref().unwrap(),
+        "actions\tDistributed\nactions_local\tReplacingMergeTree\nbeacons\tDistributed\nbeacons_local\tReplacingMergeTree\nschema_migrations\tReplacingMergeTree\n"
+    );
+    let answers: Vec<&str> = now.results.iter().map(|r| r.as_deref().unwrap()).collect();
+    for (i, s) in sharded.iter().enumerate().skip(reads) {
+        assert_eq!(answers[i], old[old_reads + i - reads], "chDB {} (cluster layout) and 18.16 read differently: {s}", now.version);
+    }
+}
