@@ -146,21 +146,21 @@ fn keys_clickhouse(ch: &crate::clickhouse::ClickHouse, table: &str) -> Result<Va
     Ok(out)
 }
 
-/// Runs `f` with the ClickHouse store's client on the blocking pool; `Err` is a store failure.
+/// Runs `f` with a client of the ClickHouse store on the blocking pool; `Err` is a store failure.
 async fn with_clickhouse(
-    ch: Arc<crate::clickhouse::ClickHouse>,
+    state: Arc<AppState>,
     f: impl FnOnce(&crate::clickhouse::ClickHouse) -> Result<Response, String> + Send + 'static,
 ) -> Response {
-    match tokio::task::spawn_blocking(move || f(&ch)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => store_error(e),
+    match tokio::task::spawn_blocking(move || state.beacons.with_clickhouse(f)).await {
+        Ok(Ok(Ok(r))) => r,
+        Ok(Ok(Err(e)) | Err(e)) => store_error(e),
         Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "task failed"),
     }
 }
 
 async fn properties(State(state): St) -> Response {
-    if let Some(ch) = state.clickhouse.clone() {
-        return with_clickhouse(ch, |ch| {
+    if state.beacons.is_clickhouse() {
+        return with_clickhouse(state, |ch| {
             let s = keys_clickhouse(ch, "beacons")?;
             let a = keys_clickhouse(ch, "actions")?;
             Ok(ok(&json!({"usersession": s, "useraction": a})))
@@ -179,10 +179,9 @@ async fn properties(State(state): St) -> Response {
 }
 
 async fn session(State(state): St, Path(sid): Path<String>) -> Response {
-    if let Some(ch) = state.clickhouse.clone() {
-        let timeout = state.config.session_timeout_ms;
-        return with_clickhouse(ch, move |ch| {
-            match crate::export::session_json_clickhouse(ch, &[sid.as_str()], store::now_ms(), timeout)?.pop() {
+    if state.beacons.is_clickhouse() {
+        return with_clickhouse(state, move |ch| {
+            match crate::export::session_json_clickhouse(ch, &[sid.as_str()])?.pop() {
                 Some((_, v)) => Ok(ok(&v)),
                 None => Ok(error_response(StatusCode::NOT_FOUND, "no such session")),
             }
@@ -221,9 +220,8 @@ async fn export_sessions(
         (Ok(f), Ok(t)) => (f, t),
         (Err(e), _) | (_, Err(e)) => return error_response(StatusCode::BAD_REQUEST, &e),
     };
-    if let Some(ch) = state.clickhouse.clone() {
-        let timeout = state.config.session_timeout_ms;
-        return with_clickhouse(ch, move |ch| {
+    if state.beacons.is_clickhouse() {
+        return with_clickhouse(state, move |ch| {
             let _slot = slot;
             let sql = format!(
                 "SELECT sid FROM (SELECT sid, min(session_start) AS start FROM beacons FINAL GROUP BY sid)
@@ -234,7 +232,7 @@ async fn export_sessions(
             let mut body = Vec::new();
             for chunk in sids.chunks(crate::export::MAX_BATCH_SESSIONS) {
                 let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
-                for (_, v) in crate::export::session_json_clickhouse(ch, &chunk, store::now_ms(), timeout)? {
+                for (_, v) in crate::export::session_json_clickhouse(ch, &chunk)? {
                     body.extend_from_slice(v.to_string().as_bytes());
                     body.push(b'\n');
                 }
@@ -303,10 +301,11 @@ async fn metric_get(State(state): St, Path(id): Path<String>) -> Response {
         Err(r) => return *r,
     };
     let timeout = state.config.session_timeout_ms;
+    let st = Arc::clone(&state);
     with_conn(state, move |conn| match calculated::get(conn, id) {
         Ok(Some(s)) => {
             let mut v = s.json();
-            match calculated::samples(&|q, o| crate::usql::run(conn, q, o), &s.metric, store::now_ms(), timeout) {
+            match calculated::samples(&|q, o| st.beacons.usql_on(conn, q, o), &s.metric, store::now_ms(), timeout) {
                 Ok(rows) => {
                     v["samples"] = rows.into_iter().map(|(labels, value)| json!({"labels": labels.into_iter().collect::<HashMap<_, _>>(), "value": value})).collect();
                 }
@@ -495,7 +494,10 @@ async fn dashboard_delete(State(state): St, Path(id): Path<String>) -> Response 
 /// collector's own `rumprops_collector_*` block comes before it).
 pub(crate) async fn calculated_block(state: Arc<AppState>) -> String {
     let timeout = state.config.session_timeout_ms;
-    let r = tokio::task::spawn_blocking(move || state.with_reader(|conn| calculated::exposition(conn, &|q, o| crate::usql::run(conn, q, o), store::now_ms(), timeout))).await;
+    let r = tokio::task::spawn_blocking(move || {
+        state.with_reader(|conn| calculated::exposition(conn, &|q, o| state.beacons.usql_on(conn, q, o), store::now_ms(), timeout))
+    })
+    .await;
     let body = match r {
         Ok(Ok(Ok(t))) => t,
         Ok(Ok(Err(e))) | Ok(Err(e)) => format!("# calculated metrics failed: {e}\n"),

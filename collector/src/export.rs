@@ -236,7 +236,7 @@ impl ClickHouseSource {
         );
         select(&self.ch, &sql)?
             .into_iter()
-            .map(|row| match (row.first().and_then(Value::as_str), row.get(1).and_then(json_u64)) {
+            .map(|row| match (row.first().and_then(Value::as_str), row.get(1).and_then(Value::as_u64)) {
                 (Some(sid), Some(n)) => Ok((sid.to_owned(), n)),
                 _ => Err(format!("unexpected export row {row:?}")),
             })
@@ -252,7 +252,7 @@ impl Source for ClickHouseSource {
         let due = &due[..due.len().min(MAX_BATCH_SESSIONS)];
         let sids: Vec<&str> = due.iter().map(|(s, _)| s.as_str()).collect();
         let sessions: HashMap<String, Value> =
-            session_json_clickhouse(&self.ch, &sids, now_ms, self.session_timeout_ms)?.into_iter().collect();
+            session_json_clickhouse(&self.ch, &sids)?.into_iter().collect();
         let (mut keys, mut body) = (Vec::new(), Vec::new());
         for (sid, n) in due {
             let Some(session) = sessions.get(sid) else { continue };
@@ -278,24 +278,17 @@ impl Source for ClickHouseSource {
     }
 }
 
-/// A count as ClickHouse's JSON gives it (64-bit integers as strings).
-fn json_u64(v: &Value) -> Option<u64> {
-    v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-}
-
-/// Runs a SELECT on ClickHouse: its rows as JSON arrays.
+/// Runs a SELECT on ClickHouse with the USQL backend's settings (64-bit integers as JSON
+/// numbers, outer-join misses as NULL, the query time limit): its rows as JSON arrays.
 pub fn select(ch: &ClickHouse, sql: &str) -> Result<Vec<Vec<Value>>, String> {
-    let text = ch.execute(&format!("{sql} FORMAT JSONCompact")).map_err(|e| e.to_string())?;
+    let opts = crate::usql::QueryOptions::now(0);
+    let timeout = Duration::from_millis(opts.time_limit_ms.saturating_add(5_000));
+    let text = ch.query(&format!("{sql} FORMAT JSONCompact"), &crate::usql::clickhouse::settings(&opts), timeout).map_err(|e| e.to_string())?;
     let v: Value = serde_json::from_str(&text).map_err(|e| format!("ClickHouse answer: {e}"))?;
     match v.get("data") {
         Some(Value::Array(rows)) => Ok(rows.iter().map(|r| r.as_array().cloned().unwrap_or_default()).collect()),
         _ => Err("ClickHouse answer without data".to_owned()),
     }
-}
-
-/// A ClickHouse string literal: user text never changes the statement's structure.
-fn ch_string(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 /// An empty `{"string": {}, "long": {}, "double": {}, "date": {}}`.
@@ -305,14 +298,6 @@ fn empty_props() -> Value {
         out.insert(t.to_owned(), Value::Object(Map::new()));
     }
     Value::Object(out)
-}
-
-/// A property value of type `ty` from ClickHouse's JSON (64-bit integers come as strings).
-fn prop_value(ty: &str, v: &Value) -> Value {
-    match (ty, v) {
-        ("long" | "date", Value::String(s)) => s.parse::<i64>().map_or(Value::Null, Value::from),
-        (_, v) => v.clone(),
-    }
 }
 
 /// The session properties of `sids` (a list of literals), by sid: each key's value from the
@@ -330,7 +315,7 @@ fn session_props_clickhouse(ch: &ClickHouse, sids: &str) -> Result<HashMap<Strin
             };
             let props = out.entry(sid.to_owned()).or_insert_with(empty_props);
             if let Some(Value::Object(m)) = props.get_mut(ty) {
-                m.insert(key.to_owned(), prop_value(ty, v));
+                m.insert(key.to_owned(), v.clone());
             }
         }
     }
@@ -354,7 +339,7 @@ fn action_props_clickhouse(ch: &ClickHouse, sids: &str) -> Result<HashMap<(Strin
             if let Some(Value::Object(m)) = props.get_mut(*ty) {
                 for (k, v) in keys.iter().zip(values.iter()) {
                     if let Some(k) = k.as_str() {
-                        m.insert(k.to_owned(), prop_value(ty, v));
+                        m.insert(k.to_owned(), v.clone());
                     }
                 }
             }
@@ -366,16 +351,71 @@ fn action_props_clickhouse(ch: &ClickHouse, sids: &str) -> Result<HashMap<(Strin
 
 /// The exported JSON of the sessions `sids` in the ClickHouse store, with their sids, in the
 /// order of `sids` (a sid not stored is left out): the same shape and values as
-/// [`session_json`] gives over SQLite.
-pub fn session_json_clickhouse(ch: &ClickHouse, sids: &[&str], now_ms: i64, session_timeout_ms: i64) -> Result<Vec<(String, Value)>, String> {
+/// [`session_json`] gives over SQLite. The sessions, actions and errors are read through the
+/// USQL backend's subqueries (`crate::usql::clickhouse`: the session fold, the deduplicated
+/// actions, the errors) with the field catalog's ClickHouse expressions, so every field has the
+/// value USQL answers for it.
+pub fn session_json_clickhouse(ch: &ClickHouse, sids: &[&str]) -> Result<Vec<(String, Value)>, String> {
+    use crate::usql::clickhouse as chq;
     if sids.is_empty() {
         return Ok(Vec::new());
     }
-    let list = sids.iter().map(|s| ch_string(s)).collect::<Vec<_>>().join(", ");
-    let _ = (now_ms, session_timeout_ms);
-    let _ = session_props_clickhouse(ch, &list)?;
-    let _ = action_props_clickhouse(ch, &list)?;
-    Err("sessions are not yet read from ClickHouse".to_owned())
+    let list = sids.iter().map(|s| chq::quote(s)).collect::<Vec<_>>().join(", ");
+    let rows = |sql: String| select(ch, &sql);
+    let exprs = |fields: &[FieldDef]| fields.iter().map(|f| chq::unqualify(f.ch_sql())).collect::<Vec<_>>().join(", ");
+    let object = |fields: &[FieldDef], row: &[Value], first: usize| -> Map<String, Value> {
+        let mut out = Map::new();
+        for (i, f) in fields.iter().enumerate() {
+            let v = chq::json_value(row.get(first + i).cloned().unwrap_or(Value::Null), f.ty);
+            if !v.is_null() {
+                out.insert(f.name.to_owned(), v);
+            }
+        }
+        out
+    };
+    let mut session_props = session_props_clickhouse(ch, &list)?;
+    let mut action_props = action_props_clickhouse(ch, &list)?;
+    let sessions = chq::sessions_sql(&[], None, true, ch.goals());
+    let mut found: HashMap<String, Map<String, Value>> = HashMap::new();
+    for row in rows(format!("SELECT s_sid, s_app, s_vid, {} FROM {sessions} AS s WHERE s_sid IN ({list})", exprs(USERSESSION)))? {
+        let Some(sid) = row.first().and_then(Value::as_str).map(str::to_owned) else { continue };
+        let mut s = object(USERSESSION, &row, 3);
+        s.insert("application".to_owned(), row.get(1).cloned().unwrap_or(Value::Null));
+        s.insert("visitorId".to_owned(), row.get(2).cloned().unwrap_or(Value::Null));
+        s.insert("properties".to_owned(), session_props.remove(&sid).unwrap_or_else(empty_props));
+        s.insert("userActions".to_owned(), Value::Array(Vec::new()));
+        s.insert("errors".to_owned(), Value::Array(Vec::new()));
+        found.insert(sid, s);
+    }
+    let actions = chq::actions_sql(&[], None);
+    let action_sql = format!(
+        "SELECT session_id, a_action_id, {} FROM {actions} AS a WHERE session_id IN ({list})
+         ORDER BY session_id, a_start_time, a_seq, a_action_id",
+        exprs(USERACTION)
+    );
+    for row in rows(action_sql)? {
+        let (Some(sid), Some(id)) = (row.first().and_then(Value::as_str), row.get(1).and_then(Value::as_str)) else { continue };
+        let mut a = Map::new();
+        a.insert("id".to_owned(), Value::from(id));
+        a.extend(object(USERACTION, &row, 2));
+        a.insert("properties".to_owned(), action_props.remove(&(sid.to_owned(), id.to_owned())).unwrap_or_else(empty_props));
+        if let Some(Value::Array(list)) = found.get_mut(sid).and_then(|s| s.get_mut("userActions")) {
+            list.push(Value::Object(a));
+        }
+    }
+    let error_sql = format!(
+        "SELECT session_id, {} FROM {} AS e WHERE session_id IN ({list}) ORDER BY session_id, e_start_time",
+        exprs(USERERROR),
+        chq::ERRORS
+    );
+    for row in rows(error_sql)? {
+        let Some(sid) = row.first().and_then(Value::as_str) else { continue };
+        let e = object(USERERROR, &row, 1);
+        if let Some(Value::Array(list)) = found.get_mut(sid).and_then(|s| s.get_mut("errors")) {
+            list.push(Value::Object(e));
+        }
+    }
+    Ok(sids.iter().filter_map(|sid| found.remove(*sid).map(|s| ((*sid).to_owned(), Value::Object(s)))).collect())
 }
 
 /// One batch of sessions ready to send.

@@ -140,8 +140,6 @@ pub(crate) struct AppState {
     /// Queries running per client.
     query_clients: PerClientLimit,
     limiter: RateLimiter,
-    /// A client of the ClickHouse store for reads (`None`: the beacons are in SQLite).
-    pub(crate) clickhouse: Option<Arc<crate::clickhouse::ClickHouse>>,
     /// The `--geoip` databases (none: the geo fields stay null).
     geo: GeoDb,
     metrics: Metrics,
@@ -217,6 +215,21 @@ impl BeaconReader {
         Ok(out)
     }
 
+    /// Whether the beacons are in ClickHouse.
+    pub(crate) fn is_clickhouse(&self) -> bool {
+        matches!(self, BeaconReader::ClickHouse { .. })
+    }
+
+    /// Runs a USQL query on the store (blocking), reading the SQLite file through `conn`.
+    pub(crate) fn usql_on(&self, conn: &Connection, text: &str, opts: &QueryOptions) -> Result<usql::QueryResult, QueryError> {
+        match self {
+            BeaconReader::Sqlite => usql::run(conn, text, opts),
+            BeaconReader::ClickHouse { .. } => {
+                self.with_clickhouse(|ch| usql::clickhouse::run(ch, text, opts)).unwrap_or_else(|e| Err(QueryError::Failed(e)))
+            }
+        }
+    }
+
     /// Runs a USQL query on the store (blocking). The outer `Err` is a reader that could not be
     /// had (an SQLite file that cannot be opened).
     pub(crate) fn usql(&self, state: &AppState, text: &str, opts: &QueryOptions) -> Result<Result<usql::QueryResult, QueryError>, String> {
@@ -280,25 +293,18 @@ impl Server {
                 }
                 None => crate::export::spawn(crate::export::Sqlite { db: config.db.clone(), session_timeout_ms: timeout }, url, config.export_timing)?,
                 Some(store_url) => {
-                    let ch = match &config.cluster {
+                    let mut ch = match &config.cluster {
                         None => crate::clickhouse::ClickHouse::new(store_url.clone()),
                         Some(name) => crate::clickhouse::ClickHouse::new_in_cluster(store_url.clone(), name),
                     }
                     .map_err(|e| e.to_string())?;
+                    ch.set_goals(config.goals.clone());
                     let source = crate::export::ClickHouseSource { ch, partition: config.export_partition, session_timeout_ms: timeout };
                     crate::export::spawn(source, url, config.export_timing)?;
                 }
             }
         }
-        let clickhouse = match &config.store {
-            Some(url) => {
-                let ch = crate::clickhouse::ClickHouse::new(url.clone()).map_err(|e| e.to_string())?;
-                Some(Arc::new(ch))
-            }
-            None => None,
-        };
         let state = Arc::new(AppState {
-            clickhouse,
             limiter: RateLimiter::new(config.rate_limit),
             geo,
             writer,
@@ -310,9 +316,10 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             config,
         });
+        let st = Arc::clone(&state);
         crate::alerts::spawn(
             config_db(&state),
-            Arc::new(usql::run),
+            Arc::new(move |conn, q, o| st.beacons.usql_on(conn, q, o)),
             state.config.session_timeout_ms,
             state.config.alert_timing,
             external_url(&state),

@@ -37,6 +37,8 @@ fn run(edit: impl FnOnce(&mut ServeConfig)) -> Running {
     let mut config = ServeConfig::new(dir.path().join("app.db"), "127.0.0.1:0".parse().unwrap());
     config.rate_limit = rumprops_collector::ratelimit::RateLimit { per_sec: 10_000.0, burst: 10_000.0 };
     config.export_timing = FAST;
+    // One beacon at a time from these tests: no waiting for company.
+    config.clickhouse_batching.max_wait = Duration::from_millis(10);
     edit(&mut config);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -161,9 +163,11 @@ fn two_exporters(stores: [String; 2], cluster: Option<&str>, ch: &clickhouse::Cl
         for seq in 0..3 {
             let body = beacon(i, seq, seq == 2);
             let (first, other) = if (i + seq as usize).is_multiple_of(2) { (a.addr, b.addr) } else { (b.addr, a.addr) };
-            assert_eq!(post_beacon(first, &body, &[]).status, 204);
+            let r = post_beacon(first, &body, &[]);
+            assert_eq!(r.status, 204, "{}", r.body);
             if (i + seq as usize).is_multiple_of(3) {
-                assert_eq!(post_beacon(other, &body, &[]).status, 204);
+                let r = post_beacon(other, &body, &[]);
+                assert_eq!(r.status, 204, "{}", r.body);
             }
             assert_eq!(post_beacon(reference.addr, &body, &[]).status, 204);
         }
