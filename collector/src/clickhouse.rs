@@ -199,10 +199,33 @@ pub struct ClickHouse {
     url: StoreUrl,
     layout: Layout,
     client: Client<HttpConnector, Full<Bytes>>,
-    runtime: tokio::runtime::Runtime,
+    runtime: OwnRuntime,
     /// The conversion goals that session goal fields are evaluated with at query time.
     goals: Goals,
 }
+
+/// A client's own runtime. Dropped without waiting for its (finished) work, since a client may
+/// be dropped on an async worker thread (an app state or an exporter released at shutdown),
+/// where dropping a runtime the usual way panics.
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for OwnRuntime {
+    type Target = tokio::runtime::Runtime;
+    fn deref(&self) -> &tokio::runtime::Runtime {
+        self.0.as_ref().expect("the runtime lives until the client is dropped")
+    }
+}
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// How long a connection to ClickHouse may sit idle before the client drops it.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_millis(2_000);
 
 /// How long one statement may take before the store reports ClickHouse unavailable.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -214,8 +237,11 @@ impl ClickHouse {
             .enable_all()
             .build()
             .map_err(|e| StoreError(format!("cannot start the ClickHouse client: {e}")))?;
-        let client = Client::builder(TokioExecutor::new()).build_http();
-        Ok(ClickHouse { url, layout: Layout::Single, client, runtime, goals: Goals::default() })
+        // An idle connection is dropped before ClickHouse closes it (`keep_alive_timeout`, 3 s by
+        // default): between two statements the client's runtime does not run, so it cannot
+        // see the server's close, and a statement sent on such a connection fails.
+        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE_TIMEOUT).build_http();
+        Ok(ClickHouse { url, layout: Layout::Single, client, runtime: OwnRuntime(Some(runtime)), goals: Goals::default() })
     }
 
     /// Sets the conversion goals that queries evaluate session goals with (`--goals`).
@@ -271,15 +297,25 @@ impl ClickHouse {
     /// POSTs `body` to `uri` (on the server at `at`) and returns the answer's body on a 2xx
     /// status, or an error naming the server.
     fn send(&self, at: &str, uri: String, body: Vec<u8>, timeout: Duration) -> Result<String, StoreError> {
+        let body = Bytes::from(body);
         // 18.16 wants a Content-Length even for an empty body.
-        let request = hyper::Request::post(uri)
-            .header(hyper::header::CONTENT_LENGTH, body.len())
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| StoreError(format!("ClickHouse request: {e}")))?;
+        let request = || {
+            hyper::Request::post(uri.as_str())
+                .header(hyper::header::CONTENT_LENGTH, body.len())
+                .body(Full::new(body.clone()))
+                .map_err(|e| StoreError(format!("ClickHouse request: {e}")))
+        };
         self.runtime.block_on(async {
             let answer = tokio::time::timeout(timeout, async {
-                let response =
-                    self.client.request(request).await.map_err(|e| StoreError(format!("ClickHouse at {at} unavailable: {e}")))?;
+                let response = match self.client.request(request()?).await {
+                    Ok(r) => Ok(r),
+                    // A kept-alive connection the server closed meanwhile: once more on a new
+                    // one (every statement is safe to repeat: inserts collapse by their keys,
+                    // DDL is IF NOT EXISTS). A server that cannot be reached fails at once.
+                    Err(e) if !e.is_connect() => self.client.request(request()?).await,
+                    Err(e) => Err(e),
+                }
+                .map_err(|e| StoreError(format!("ClickHouse at {at} unavailable: {e}")))?;
                 let status = response.status();
                 let bytes = response
                     .into_body()

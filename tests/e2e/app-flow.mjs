@@ -116,6 +116,12 @@ export function appSuite(store) {
     page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
     const requests = [];
     page.on('request', (r) => requests.push(r.url()));
+    // Failed API answers, with what the collector said: named in the final check.
+    const failures = [];
+    page.on('response', async (r) => {
+      if (r.status() >= 400 && r.url().includes('/api/')) failures.push(`${r.status()} ${decodeURIComponent(r.url())}: ${await r.text().catch(() => '')}`);
+    });
+    try {
 
     // Signed out: the sign-in form; a wrong token is refused.
     await page.goto(`${base}/app/`);
@@ -256,6 +262,10 @@ export function appSuite(store) {
     assert.equal(await page.evaluate(() => window.__xss), undefined, 'no payload ran');
     assert.ok(!requests.some((u) => u.includes(token)), 'the token is in no request URL');
     assert.deepEqual(pageErrors, []);
+    } catch (e) {
+      e.message += '\nfailed API answers:\n' + failures.join('\n');
+      throw e;
+    }
     await ctx.close();
   });
 
