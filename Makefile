@@ -43,11 +43,12 @@ test-npm: setup
 	node --test tests/npm-app/npm-app.test.mjs
 
 ## The agent's size: the module and the script-tag loader (with wasm-bindgen's glue inside),
-## brotli -q 11 (scripts/size-report.sh). CI fails above 42,600 B (40,000 B before the measures of
-## timings, vitals and errors, 42,000 B before the CSP fallback, hashed values and the dtrum hook;
-## docs/size.md); the project's compass is 16,000 B. The fallback, the dtrum shim and the SHA-256,
+## brotli -q 11 (scripts/size-report.sh). CI fails above 42,000 B (40,000 B before the measures of
+## timings, vitals and errors; 42,600 B for a while with the CSP fallback, hashed values and the
+## dtrum hook; docs/size.md); the project's compass is 16,000 B. The fallback, the dtrum shim, the
+## SHA-256 and the config serializer,
 ## which only some pages download, are listed apart and not counted.
-SIZE_BUDGET ?= 42600
+SIZE_BUDGET ?= 42000
 test-size: setup
 	scripts/build-agent.sh
 	scripts/size-report.sh --budget $(SIZE_BUDGET)

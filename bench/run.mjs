@@ -1,8 +1,8 @@
 // make bench: rumprops and its peers measured in one run on this machine, written to
 // docs/benchmarks.md. Not a test: nothing here fails on a slow figure.
 //
-//   node bench/run.mjs [--only size,capture,overhead,wire,memory,collector,soak] [--loads 15] [--evals 2000]
-//                      [--sessions 10000,100000] [--out docs/benchmarks.md]
+//   node bench/run.mjs [--only size,capture,overhead,wire,memory,collector,soak,store] [--loads 15] [--evals 2000]
+//                      [--sessions 10000,100000] [--store-actions 1000000,10000000] [--out docs/benchmarks.md]
 //
 // It needs the built agent (scripts/build-agent.sh), `npm ci` in bench/ (the pinned peers), Debian's
 // Chromium (/usr/bin/chromium, or $CHROMIUM) and cargo. Every page talks to 127.0.0.1 only: Chromium
@@ -27,11 +27,12 @@ const RESULTS = path.join(OUT_DIR, 'results.json');
 
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => { const i = argv.indexOf('--' + name); return i >= 0 ? argv[i + 1] : dflt; };
-const PARTS = ['size', 'capture', 'overhead', 'wire', 'memory', 'collector', 'soak'];
+const PARTS = ['size', 'capture', 'overhead', 'wire', 'memory', 'collector', 'soak', 'store'];
 const only = opt('only', PARTS.join(',')).split(',');
 const LOADS = Number(opt('loads', 15));
 const EVALS = Number(opt('evals', 2000));
 const SESSIONS = opt('sessions', '10000,100000').split(',').map(Number);
+const STORE_ACTIONS = opt('store-actions', '1000000,10000000');
 const OUT = path.resolve(opt('out', path.join(ROOT, 'docs/benchmarks.md')));
 
 const log = (...a) => console.error('[bench]', ...a);
@@ -542,6 +543,21 @@ function measureSoak() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Stores: SQLite and ClickHouse side by side (collector/benches/stores.rs): ingest through each
+// collector's HTTP path and the USQL latencies at 1M and 10M actions. On its own:
+// `node bench/run.mjs --only store` (about an hour on 2 busy cores; `--store-actions 1000000` for one size).
+
+function measureStores() {
+  log(`store: cargo bench --bench stores at ${STORE_ACTIONS} actions`);
+  const env = { ...process.env, CARGO_PROFILE_RELEASE_PANIC: 'unwind', RUMPROPS_BENCH_ACTIONS: STORE_ACTIONS };
+  const text = execFileSync('cargo', ['bench', '-q', '-p', 'rumprops-collector', '--bench', 'stores'],
+    { cwd: ROOT, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
+  const line = text.split('\n').find((l) => l.startsWith('stores-json: '));
+  if (!line) throw new Error('store: no stores-json line in\n' + text);
+  return { ...JSON.parse(line.slice('stores-json: '.length)), output: text.split('\n').filter((l) => !l.startsWith('stores-json: ')).join('\n').trim() };
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main() {
   fs.mkdirSync(OUT_DIR, { recursive: true });
@@ -593,6 +609,11 @@ async function main() {
   if (only.includes('soak')) {
     const when = at();
     results.soak = { ...measureSoak(), machine: { ...machine, ...when } };
+    save();
+  }
+  if (only.includes('store')) {
+    const when = at();
+    results.store = { ...measureStores(), machine: { ...machine, ...when } };
     save();
   }
   results.command = 'make bench';

@@ -41,8 +41,9 @@ export interface APIPage { name: string; group?: string; }
 /**
  * The shim. Mapped to rumprops: addActionProperties, sendSessionProperties (answer undefined
  * while the agent is not ready yet, as dtrum may), identifyUser, enterAction, leaveAction,
- * enable, disable, endSession, sendBeacon (flush), now, getAndEvaluateMetaData. The other
- * methods are accepted and do nothing (one console.debug line per method).
+ * actionName (nameAction), reportCustomError and reportError (reportError: JS errors of the
+ * action), enable, disable, endSession, sendBeacon (flush), now, getAndEvaluateMetaData. The
+ * other methods are accepted and do nothing (one console.debug line per method).
  */
 export interface RumpropsDtrum {
   setAutomaticActionDetection(enabled: boolean): void;

@@ -172,3 +172,16 @@ export function flush(): void;
 
 /** A live dry run of every rule on the current page. `undefined` while the module loads. */
 export function evaluateRules(): EvaluatedRule[] | undefined;
+
+/**
+ * Reports a JS error (its message) of an open action (`null` or omitted: the newest open one),
+ * as the page's own errors are: counted in its `jsErrors`, sent in its `errors`. Without such
+ * an action it is dropped.
+ */
+export function reportError(message: string, actionId?: ActionId | null): void;
+
+/**
+ * Renames an open action (`null` or omitted: the newest open one) before it is sent. `true` when
+ * renamed, `false` when no such action is open or the name is blank, `undefined` while queued.
+ */
+export function nameAction(name: string, actionId?: ActionId | null): boolean | undefined;

@@ -9,8 +9,10 @@
 #                          classic script that runs the module and hands it to the loader
 # and the dtrum shim, which the loader inserts for `data-dtrum="true"` on its script tag:
 #   dtrum.js               www/dtrum.js as a classic script: `window.dtrum` over `window.rumprops`
-# and the SHA-256 of hashed rules, inserted only for a config with one:
+# and the SHA-256 of hashed rules, inserted only for a config with one, and the config
+# serializer, inserted only when init() is given a config object instead of its JSON text:
 #   pkg/rumprops_sha256.js www/sha256.js as a classic script
+#   pkg/rumprops_json.js   www/config-json.js as a classic script
 # The module and its glue come from scripts/build-wasm.sh, shared with scripts/pack-npm.sh
 # (the npm package keeps the glue as its own ES module).
 set -euo pipefail
@@ -96,18 +98,26 @@ if (!w.dtrum) w.dtrum = createDtrum(function () { return w.rumprops; }, w.consol
 `);
 JS
 node_modules/.bin/terser "$OUT/dtrum.js" --compress --mangle --comments '/rumprops dtrum shim/' -o "$OUT/dtrum.js"
-# The SHA-256 of hashed rules, which the loader inserts only for a config with one: it hands the
-# function to the loader through `window.rumprops_sha256`.
-node --input-type=module - "$OUT/pkg/rumprops_sha256.js" <<'JS'
+# The parts only some configs need, each an ES module of one exported function, as a classic
+# script that hands the function to the loader through `window.rumprops_<part>`: the SHA-256 of
+# hashed rules (www/sha256.js), inserted only for a config with one, and the config serializer
+# (www/config-json.js), inserted only when init() is given a config object.
+part() {
+node --input-type=module - "$1" "$2" "$3" <<'JS'
 import fs from 'node:fs';
-const src = fs.readFileSync('www/sha256.js', 'utf8');
-if (src.split(/^export /m).length !== 2 || !/^export function sha256\(/m.test(src)) throw new Error('www/sha256.js is not the module build-agent.sh wraps');
-fs.writeFileSync(process.argv[2], `/* rumprops sha256 (MIT OR Apache-2.0) */
+const [file, fn, out] = process.argv.slice(2);
+const src = fs.readFileSync(file, 'utf8');
+if (src.split(/^export /m).length !== 2 || !new RegExp('^export function ' + fn + '\\(', 'm').test(src)) throw new Error(file + ' is not the module build-agent.sh wraps');
+const name = out.match(/rumprops_(\w+)\.js$/)[1];
+fs.writeFileSync(out, `/* rumprops ${name} (MIT OR Apache-2.0) */
 (function () {
 ${src.replace(/^export /m, '')}
-window.rumprops_sha256(sha256);
+window.rumprops_${name}(${fn});
 })();
 `);
 JS
-node_modules/.bin/terser "$OUT/pkg/rumprops_sha256.js" --compress --mangle --comments '/rumprops sha256/' -o "$OUT/pkg/rumprops_sha256.js"
+node_modules/.bin/terser "$3" --compress --mangle --comments "/rumprops /" -o "$3"
+}
+part www/sha256.js sha256 "$OUT/pkg/rumprops_sha256.js"
+part www/config-json.js configJson "$OUT/pkg/rumprops_json.js"
 echo "built $OUT: $(cd "$OUT" && find . -type f | sort | tr '\n' ' ')"

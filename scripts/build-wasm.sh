@@ -164,20 +164,22 @@ export default async function (source) {
     return __wbg_finalize_init(instance, module);
 }
 `);
-// wasm2js's memory grows into a new ArrayBuffer and leaves the old one attached, so the glue's
-// test for a stale view of memory (a detached, empty buffer) never fires: the fallback's glue
-// compares the view's buffer with the memory's instead.
-if (fallback) {
+// A view of memory is stale once memory grew, which gives memory a new buffer: the glue's test
+// of the DataView (a detached buffer, or where browsers lack `detached` another buffer) is the
+// second half alone, which holds in both cases. wasm2js's memory grows into a new ArrayBuffer
+// and leaves the old one attached, so there the glue's test of the byte view (an empty buffer)
+// never fires: the fallback's glue compares that view's buffer with the memory's too.
+{
   const stale = [
-    ['cachedUint8ArrayMemory0.byteLength === 0', 'cachedUint8ArrayMemory0.buffer !== wasm.memory.buffer'],
     ['cachedDataViewMemory0.buffer.detached === true || (cachedDataViewMemory0.buffer.detached === undefined && cachedDataViewMemory0.buffer !== wasm.memory.buffer)',
       'cachedDataViewMemory0.buffer !== wasm.memory.buffer'],
   ];
+  if (fallback) stale.push(['cachedUint8ArrayMemory0.byteLength === 0', 'cachedUint8ArrayMemory0.buffer !== wasm.memory.buffer']);
   for (const [from, to] of stale) {
-    if (js.split(from).length !== 2) throw new Error('not once in the fallback glue: ' + from);
+    if (js.split(from).length !== 2) throw new Error('not once in the glue: ' + from);
     js = js.replace(from, () => to);
   }
-  if (/byteLength === 0|\.detached/.test(js)) throw new Error('a view of memory in the fallback glue is not checked against the memory');
+  if (/\.detached/.test(js) || (fallback && /byteLength === 0/.test(js))) throw new Error('a view of memory in the glue is not checked against the memory');
 }
 
 // Two parts of the glue serve browsers that cannot run this module (it needs reference types:
@@ -246,8 +248,12 @@ bindgen "$tmp/fallback/rumprops.wasm" "$tmp/fallback" "$FALLBACK_FEATURES" fallb
 rm "$tmp/fallback/rumprops.wasm"
 # --converge repeats -Oz while it still shrinks the module. --low-memory-unused lets wasm-opt fold
 # constant offsets into loads and stores: Rust puts the stack first, so the lowest 1 KiB is only
-# reached by a stack already 1 MiB deep. Together about 0.4 kB brotli.
-node_modules/.bin/wasm-opt -Oz --converge --low-memory-unused $FEATURES --strip-debug --strip-producers --strip-target-features "$tmp/rumprops_bg.wasm" -o "$tmp/rumprops_bg.wasm"
+# reached by a stack already 1 MiB deep. Together about 0.4 kB brotli. Before that, similar
+# functions merged into one with the difference as a parameter, and twice the control flow
+# flattened and rebuilt by the relooper (--flatten --rereloop) before -Oz, and after it one more
+# -Oz: about 0.45 kB brotli more (docs/size.md).
+node_modules/.bin/wasm-opt $FEATURES --merge-similar-functions --flatten --rereloop -Oz --flatten --rereloop -Oz --converge --low-memory-unused -Oz \
+  --strip-debug --strip-producers --strip-target-features "$tmp/rumprops_bg.wasm" -o "$tmp/rumprops_bg.wasm"
 # The fallback: the same optimizations, with the two proposals wasm2js does not take lowered to
 # plain instructions (saturating float-to-int conversions, sign extension), then wasm2js.
 node_modules/.bin/wasm-opt -Oz --converge --low-memory-unused $FALLBACK_FEATURES --llvm-nontrapping-fptoint-lowering --signext-lowering \

@@ -3,7 +3,7 @@
 # of the files a page downloads (the WebAssembly module, and the script-tag loader with
 # wasm-bindgen's JS glue inside), and the total; then, apart, the files only some pages download
 # (the fallback for pages that may not compile WebAssembly, the dtrum shim for data-dtrum="true",
-# the SHA-256 for configs with hashed rules),
+# the SHA-256 for configs with hashed rules, the serializer for configs given as objects),
 # which the budget does not count.
 #   scripts/size-report.sh [--budget BYTES] [--parts]
 # --budget: exit 1 when the brotli total exceeds BYTES.
@@ -37,7 +37,7 @@ echo "Downloaded only by some pages (not in the total or the budget):"
 echo
 row file raw "gzip -9" "brotli 11"
 row "----------------------------" "--------:" "--------:" "--------:"
-for f in "$DIST/pkg/rumprops_fallback.js" "$DIST/dtrum.js" "$DIST/pkg/rumprops_sha256.js"; do
+for f in "$DIST/pkg/rumprops_fallback.js" "$DIST/dtrum.js" "$DIST/pkg/rumprops_sha256.js" "$DIST/pkg/rumprops_json.js"; do
   [ -f "$f" ] || continue
   r=$(wc -c < "$f"); g=$(gzip -9c "$f" | wc -c); b=$(brotli -c -q 11 "$f" | wc -c)
   row "${f#$DIST/}" "$r" "$g" "$b"

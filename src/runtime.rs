@@ -390,7 +390,9 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
 /// - 0: the load event fired;
 /// - 1: the URL may have changed (pushState, replaceState, popstate, hashchange): a route action;
 /// - 2: an `error` or `unhandledrejection` event of the page: its message `arg`, file `b`,
-///   line `c` and column `d` (the JS side reads them; for a rejection, the reason as text);
+///   line `c` and column `d` (the JS side reads them; for a rejection, the reason as text),
+///   an error of the newest open action; or `reportError(arg, c)`: the error `arg`, without a
+///   file, line or column, of the open action `c` when `c` is a string (an id) instead of a line;
 /// - 3, 4, 5: the page may be leaving: `visibilitychange` to hidden, `pagehide`, `freeze`;
 /// - 6: the timer the JS side set from an earlier answer fired;
 /// - 7: `enable()`, the page's consent under opt-in;
@@ -418,7 +420,9 @@ pub fn init(config: &str, window: JsValue, host: Host, dnt: bool) -> String {
 ///   key `arg`, the value `b` (a string, a number, a `Date` as its time, a BigInt; anything else
 ///   unsupported), in the group `PropType::ALL[c]` (`string`, `long`, `double`, `date`). The JS
 ///   side reads the call's object without interpreting the values. Hands out nothing else and
-///   answers `-1`: the JS side keeps its timer.
+///   answers `-1`: the JS side keeps its timer;
+/// - 23: `nameAction(arg, b)`: renames the open action `b` (the newest when not a string) to
+///   `arg`, and hands its id as a row (`a`), none when no such action is open or `arg` is blank.
 ///
 /// After the event's own rows, every event but 22 hands out the beacons to post now, as rows
 /// ([`Host::row`]), and answers the milliseconds until event 6 (the timer) is due (`-1`: no
@@ -443,7 +447,13 @@ pub fn event(kind: u8, arg: JsValue, b: JsValue, c: JsValue, d: JsValue, x: f64,
                     }
                 }
             }
-            2 => rt.agent.js_error(arg.unwrap_or_default(), b.as_string(), [c.as_f64(), d.as_f64()], now),
+            2 => rt.agent.js_error(c.as_string().as_deref(), arg.unwrap_or_default(), b.as_string(), [c.as_f64(), d.as_f64()], now),
+            23 => {
+                let host = rt.page.reader.unchecked_ref::<Host>();
+                if let Some(id) = rt.agent.name_action(b.as_string().as_deref(), &arg.unwrap_or_default()) {
+                    host.row(3, id, "", "", 0.0);
+                }
+            }
             3..=5 => {
                 let reason = match kind {
                     4 => FlushReason::PageHide,

@@ -6,7 +6,8 @@
 // Mapped: addActionProperties and sendSessionProperties (javaLong, date, shortString and
 // javaDouble become long, date, string and double; `{value, public}` items give their value),
 // with a PropertiesSendingReport built from rumprops's {sent, failed}; identifyUser;
-// enterAction / leaveAction (dtrum's numeric ids stand for rumprops's); enable, disable,
+// enterAction / leaveAction (dtrum's numeric ids stand for rumprops's); actionName (nameAction);
+// reportCustomError and reportError (reportError: a JS error of the action); enable, disable,
 // endSession; sendBeacon (flush); now; getAndEvaluateMetaData (from evaluateRules()). Every
 // other method is accepted, does nothing and answers a value of its declared type, with one
 // console.debug line per method; nothing here throws into the page.
@@ -37,7 +38,8 @@ export function createDtrum(api, con) {
   };
 
   // dtrum's action ids are numbers: each one handed out stands for a rumprops id (or the
-  // `pending-N` token of an action entered before the module was ready).
+  // `pending-N` token of an action entered before the module was ready), and for '' once left,
+  // which no open action has: a later call with it finds no action instead of the newest.
   const ids = {};
   let nextId = 0;
   const actionId = (n) => (typeof n === 'number' && ids[n] !== undefined ? ids[n] : null);
@@ -96,7 +98,22 @@ export function createDtrum(api, con) {
     },
     leaveAction(actionId_) {
       const id = actionId(actionId_);
-      if (id !== null) { call('leaveAction', id); delete ids[actionId_]; }
+      if (id) { call('leaveAction', id); ids[actionId_] = ''; }
+    },
+    // ActionNameResult: 0 SUCCESS (also while the agent is not ready: the call waits for it),
+    // 1 ACTION_NOT_FOUND (or a blank name), 2 INVALID_ACTION_NAME, 3 INVALID_ACTION_ID.
+    actionName(name, actionId_) {
+      if (typeof name !== 'string') return 2;
+      if (actionId_ !== undefined && typeof actionId_ !== 'number') return 3;
+      return call('nameAction', name, actionId(actionId_)) === false ? 1 : 0;
+    },
+    // A custom error as a JS error `key: value (hint)` of the action parentingInfo names, else
+    // of the newest open action (rumprops has no errors outside actions).
+    reportCustomError(key, value, hint, parentingInfo) {
+      call('reportError', key + ': ' + value + (hint == null || hint === '' ? '' : ' (' + hint + ')'), actionId(parentingInfo));
+    },
+    reportError(error, parentActionId) {
+      call('reportError', typeof error === 'string' ? error : String(error), actionId(parentActionId));
     },
     enable() { call('enable'); },
     disable() { call('disable'); },
@@ -122,13 +139,13 @@ export function createDtrum(api, con) {
     setAutomaticActionDetection: undefined, setLoadEndManually: undefined, signalLoadEnd: undefined,
     markAsErrorPage: false, markXHRFailed: false, addEnterActionListener: undefined,
     removeEnterActionListener: undefined, addLeaveActionListener: undefined,
-    removeLeaveActionListener: undefined, reportError: undefined, addPageLeavingListener: undefined,
+    removeLeaveActionListener: undefined, addPageLeavingListener: undefined,
     endUserInput: undefined, enterXhrAction: 0, leaveXhrAction: undefined, enterXhrCallback: undefined,
     leaveXhrCallback: undefined, signalOnLoadStart: undefined, incrementOnLoadEndMarkers: undefined,
-    signalOnLoadEnd: undefined, actionName: 1 /* ActionNameResult.ACTION_NOT_FOUND */,
+    signalOnLoadEnd: undefined,
     addVisitTimeoutListener: undefined, enableSessionReplay: undefined, disableSessionReplay: undefined,
     enablePersistentValues: undefined, disablePersistentValues: undefined, registerPreDiffMethod: undefined,
-    reportCustomError: undefined, enableManualPageDetection: undefined,
+    enableManualPageDetection: undefined,
     enableAutomaticPageDetection: undefined, setPage: 0,
   };
   for (const name in rest) dtrum[name] = ignored(name, rest[name]);

@@ -20,25 +20,24 @@ if (!(w.rumprops && w.rumprops.__rumprops)) {
     s.nonce = (script && script.nonce) || '';
     return d.documentElement.appendChild(s);
   };
+  // A part only some pages need, pkg/rumprops_<name>.js: a promise of what it hands to
+  // window.rumprops_<name> once it runs (scripts/build-agent.sh).
+  var part = function (name) {
+    return new Promise(function (ok, fail) {
+      w['rumprops_' + name] = ok;
+      insert('pkg/rumprops_' + name + '.js').onerror = fail;
+    });
+  };
   var agent = createAgent(w, function (fetch) {
     try {
       // The smallest module (its header): compiling it throws where a CSP refuses WebAssembly.
       new WebAssembly.Module(Uint8Array.of(0, 97, 115, 109, 1, 0, 0, 0));
     } catch (e) {
-      return new Promise(function (ok, fail) {
-        w.rumprops_fallback = ok; // the fallback calls it with the module once it runs
-        insert('pkg/rumprops_fallback.js').onerror = fail;
-      });
+      return part('fallback'); // the module as plain JS
     }
     var wasm = new URL('pkg/rumprops_bg.wasm', base).href;
     return loadGlue(typeof fetch === 'function' ? Reflect.apply(fetch, w, [wasm]) : wasm);
-  }, function () {
-    // The SHA-256 for hashed rules (pkg/rumprops_sha256.js), only for a config with one.
-    return new Promise(function (ok, fail) {
-      w.rumprops_sha256 = ok;
-      insert('pkg/rumprops_sha256.js').onerror = fail;
-    });
-  });
+  }, part); // 'sha256' for hashed rules, 'json' for a config object
   agent.__rumprops = true;
   w.rumprops = agent;
   // The dtrum shim (dist/dtrum.js): window.dtrum over this agent, once it ran.

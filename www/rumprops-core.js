@@ -32,20 +32,23 @@ export const reader = {
     return 7;
   },
   // h(b): the lowercase hex SHA-256 of the bytes b, for rules with "hash": set from
-  // www/sha256.js once an agent fetched it for a config with such a rule (createAgent's `hash`).
+  // www/sha256.js once an agent fetched it for a config with such a rule (createAgent's `part`).
+  // j(o): a config object as JSON text, set from www/config-json.js once an agent fetched it for
+  // a config given as an object.
 };
 
 const API = ['init', 'addActionProperties', 'sendSessionProperties', 'identifyUser', 'enterAction',
-  'leaveAction', 'enable', 'disable', 'endSession', 'flush', 'evaluateRules'];
+  'leaveAction', 'enable', 'disable', 'endSession', 'flush', 'evaluateRules', 'reportError', 'nameAction'];
 
 /**
  * Creates the agent for `win` (a window). `load(fetch)` returns a promise of the initialized
  * wasm-bindgen module; it gets the page's fetch from before the agent wrapped it, so the
- * module's own download is not counted as a page request. `hash()` returns a promise of the
- * SHA-256 function of www/sha256.js, asked for only by a config with a hashed rule. The returned
- * object has the JS API of DESIGN.md §7.
+ * module's own download is not counted as a page request. `part(name)` returns (a promise of)
+ * a function only some configs need: 'sha256', www/sha256.js's, for a config with a hashed
+ * rule, and 'json', www/config-json.js's, for a config given as an object. The returned
+ * object has the JS API of DESIGN.md §7 (and reportError, nameAction).
  */
-export function createAgent(win, load, hash) {
+export function createAgent(win, load, part) {
   let m = null;        // the module, once loaded
   let dead = !win;     // true after a module exception, or without a window
   let started = false; // init succeeded
@@ -54,7 +57,7 @@ export function createAgent(win, load, hash) {
   let tokens = {};     // ids handed out by enterAction before the module was ready
   let nextToken = 0;
   let url = '';
-  let hashing = null;  // the SHA-256 being fetched, for a config with a hashed rule
+  let fetching = null; // a part (createAgent's `part`) being fetched for init
   const F = win && win.fetch;
   // Requests the page started before this point are read from Resource Timing at the end of
   // the load action; later ones go through the wrappers (queued until the module is ready).
@@ -208,7 +211,7 @@ export function createAgent(win, load, hash) {
   // The id event(ENTER) or event(REQUEST) hands out as its one row ('' when none), undefined
   // after a failure.
   const idOf = (rows) => rows && (rows.length ? rows[0][1] : '');
-  const CLICK = 20, RESPONSE = 21, VALUE = 22;
+  const CLICK = 20, RESPONSE = 21, VALUE = 22, NAME = 23;
   const event = (kind, a, b, c, d, x, y) => call('event', kind, a, b, c, d, x, y);
 
   // Calls the module. init answers its own answer (its rows stay in `rows`). An event's rows
@@ -373,75 +376,31 @@ export function createAgent(win, load, hash) {
     });
   }
 
-  // A config object as JSON text, read member by member (JSON.stringify may be the page's own):
-  // functions and undefined members are left out, other values JSON has no text for are null.
-  // undefined when it is deeper than 32 levels or has more than 100,000 values (a cyclic object
-  // is both): a real config has a few thousand, and walking such an object in full would hang
-  // the page.
-  function configJson(root) {
-    let budget = 100000;
-    const str = (s) => {
-      let out = '"', from = 0;
-      for (let i = 0; i < s.length; i++) {
-        const c = s.charCodeAt(i);
-        if (c === 34 || c === 92 || c < 32) {
-          out += s.slice(from, i) + (c < 32 ? '\\u' + (c + 65536).toString(16).slice(1) : '\\' + s.charAt(i));
-          from = i + 1;
-        }
-      }
-      return out + s.slice(from) + '"';
-    };
-    const walk = (v, depth) => {
-      if (--budget < 0) return undefined;
-      const t = typeof v;
-      if (t === 'string') return str(v);
-      if (t === 'number') return v - v === 0 ? '' + v : 'null'; // NaN and infinities: null
-      if (t === 'boolean') return v ? 'true' : 'false';
-      if (t !== 'object' || v === null) return 'null';
-      if (depth >= 32) return undefined;
-      let out = '', item;
-      if (Array.isArray(v)) {
-        const n = read(v, 'length');
-        for (let i = 0; i < (typeof n === 'number' ? n : 0); i++) {
-          if ((item = walk(read(v, i), depth + 1)) === undefined) return undefined;
-          out += (i ? ',' : '') + item;
-        }
-        return '[' + out + ']';
-      }
-      let keys = [];
-      try { keys = Reflect.ownKeys(v); } catch (e) { /* a proxy trap */ }
-      for (let i = 0; i < keys.length; i++) {
-        const k = keys[i];
-        if (typeof k !== 'string') continue;
-        try { item = v[k]; } catch (e) { continue; }
-        if (item === undefined || typeof item === 'function') continue;
-        if ((item = walk(item, depth + 1)) === undefined) return undefined;
-        out += (out ? ',' : '') + str(k) + ':' + item;
-      }
-      return '{' + out + '}';
-    };
-    try { return walk(root, 0); } catch (e) { return undefined; }
+  // Fetches the part `name` into reader[k] (once), then runs init(config) as if called again;
+  // until then init answers undefined and calls stay queued.
+  function after(name, k, config) {
+    if (!fetching) {
+      fetching = Promise.resolve(part && part(name)).then((f) => {
+        if (typeof f !== 'function') throw 0;
+        reader[k] = f;
+        fetching = null;
+        api.init(config);
+      }).catch(() => warn('cannot load ' + name));
+    }
   }
 
   function init(config) {
     if (started) return true;
-    const text = typeof config === 'string' ? config : configJson(config);
-    // A config with a hashed rule waits for the SHA-256 (`hash()`, fetched only for such a
-    // config), then runs as if called again; until then calls stay queued.
-    if (text !== undefined && !reader.h && /"hash"\s*:/.test(text)) {
-      if (!hashing) {
-        hashing = Promise.resolve(hash && hash()).then((h) => {
-          if (typeof h !== 'function') throw 0;
-          reader.h = h;
-          api.init(text);
-        }).catch(() => warn('cannot load the SHA-256 of hashed rules'));
-      }
-      return undefined;
-    }
+    if (dead) return false; // inert: no window, or the module failed
+    // A config object waits for the serializer (www/config-json.js), a config with a hashed
+    // rule for the SHA-256 (www/sha256.js): only such configs fetch them.
+    if (typeof config !== 'string' && !reader.j) return after('json', 'j', config);
+    const text = typeof config === 'string' ? config : reader.j(config);
+    if (text !== undefined && !reader.h && /"hash"\s*:/.test(text)) return after('sha256', 'h', text);
     // Do Not Track or Global Privacy Control.
     const yes = (v) => v === '1' || v === 'yes' || v === true;
     const dnt = yes(read(nav, 'doNotTrack')) || yes(read(win, 'doNotTrack')) || read(nav, 'globalPrivacyControl') === true;
-    const err = dead ? undefined : text === undefined ? 'config: cyclic, deeper than 32 levels, or too large' : call('init', text, win, host, dnt);
+    const err = text === undefined ? 'config: cyclic, deeper than 32 levels, or too large' : call('init', text, win, host, dnt);
     if (err === undefined) return false;
     if (err !== '') { warn('config refused: ' + err); return false; }
     // The URL first: once started, every call posts what the module hands out (a restored
@@ -515,6 +474,8 @@ export function createAgent(win, load, hash) {
     endSession: () => { event(END_SESSION); },
     flush: () => { event(FLUSH); },
     evaluateRules: rules,
+    reportError: (message, id) => { event(JS_ERROR, message, undefined, real(id)); },
+    nameAction: (name, id) => { const r = idOf(event(NAME, name, real(id))); return r === undefined ? r : r !== ''; },
   };
 
   // Calls wait in the queue until the module is loaded and init succeeded: a call replayed

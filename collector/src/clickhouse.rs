@@ -163,7 +163,7 @@ impl Layout {
 /// unquoted into the `Distributed` engine and the `system.clusters` lookup.
 pub fn parse_cluster_name(s: &str) -> Result<String, String> {
     if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(format!("{s:?}: a cluster name must be letters, digits and _ (as in remote_servers)"));
+        return Err("a cluster name must be letters, digits and _ (as in remote_servers)".to_owned());
     }
     Ok(s.to_owned())
 }
@@ -224,11 +224,12 @@ impl Drop for OwnRuntime {
     }
 }
 
-/// How long a connection to ClickHouse may sit idle before the client drops it.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_millis(2_000);
-
 /// How long one statement may take before the store reports ClickHouse unavailable.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long an idle connection to ClickHouse is kept for reuse: under the server's default
+/// `keep_alive_timeout` of 3 s.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl ClickHouse {
     /// A client of `url` with the tables on that one server (nothing is sent yet).
@@ -237,10 +238,13 @@ impl ClickHouse {
             .enable_all()
             .build()
             .map_err(|e| StoreError(format!("cannot start the ClickHouse client: {e}")))?;
-        // An idle connection is dropped before ClickHouse closes it (`keep_alive_timeout`, 3 s by
-        // default): between two statements the client's runtime does not run, so it cannot
-        // see the server's close, and a statement sent on such a connection fails.
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE_TIMEOUT).build_http();
+        // ClickHouse closes a kept-alive connection idle for `keep_alive_timeout` (3 s by
+        // default); a request sent on one it closed fails ("SendRequest"), which turned the
+        // first beacons after a pause into 503s. Idle connections are dropped well before that.
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build_http();
         Ok(ClickHouse { url, layout: Layout::Single, client, runtime: OwnRuntime(Some(runtime)), goals: Goals::default() })
     }
 

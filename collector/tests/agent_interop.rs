@@ -76,7 +76,7 @@ fn agent_measures_errors_and_device_are_stored_and_queryable() {
         m[i] = Some(v);
     }
     agent.open_action(&load).unwrap().measures = m;
-    agent.js_error("Uncaught TypeError: x is undefined".into(), Some("https://shop.example/app.js".into()), [Some(12.0), Some(5.0)], T0 + 100);
+    agent.js_error(None, "Uncaught TypeError: x is undefined".into(), Some("https://shop.example/app.js".into()), [Some(12.0), Some(5.0)], T0 + 100);
     assert!(agent.end_action(&load, &[], T0 + 400));
     let click = agent.start_action(ActionKind::Click, "click on Book", "https://shop.example/", T0 + 1_000, &[8; 32]).unwrap();
     for t in [0, 100, 200] {

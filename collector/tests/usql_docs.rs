@@ -57,6 +57,15 @@ type SessionRow = (&'static str, Option<&'static str>, i64, Value, &'static str,
 fn fixture() -> (tempfile::TempDir, rusqlite::Connection) {
     let dir = tempfile::tempdir().unwrap();
     let mut conn = store::open(&dir.path().join("docs.db")).unwrap();
+    for ((beacon, client), received) in fixture_beacons() {
+        store::ingest_from(&mut conn, &beacon, &client, &Goals::default(), received).unwrap();
+    }
+    (dir, conn)
+}
+
+/// The fixture's beacons (one per session, which it ends), with their clients and the time each
+/// is received.
+fn fixture_beacons() -> Vec<(store::Pending, i64)> {
     let home = "https://shop.example/home";
     let sessions: Vec<SessionRow> = vec![
         ("s1", Some("alice"), T0 + 8 * H, json!({"string": {"tier": "Gold"}, "long": {"visits": 3}, "double": {"revenue": 120.5}}), "easytravel", Some(CHROME), vec![
@@ -82,6 +91,7 @@ fn fixture() -> (tempfile::TempDir, rusqlite::Connection) {
             act("f1", "click", "click on Buy", home, 0, 100, 0, 0, 0),
         ]),
     ];
+    let mut out = Vec::new();
     for (sid, user, start, props, app, ua, actions) in sessions {
         let actions: Vec<Value> = actions
             .iter()
@@ -113,9 +123,9 @@ fn fixture() -> (tempfile::TempDir, rusqlite::Connection) {
             ip: ip.map(str::to_owned),
             geo: Geo { country: country.map(str::to_owned), ..Geo::default() },
         };
-        store::ingest_from(&mut conn, &beacon, &client, &Goals::default(), start + 10_000).unwrap();
+        out.push(((beacon, client), start + 10_000));
     }
-    (dir, conn)
+    out
 }
 
 fn opts() -> QueryOptions {

@@ -63,7 +63,7 @@ use crate::config::Config;
 use crate::json::Value;
 use crate::session::SessionProps;
 use crate::value::{PropType, Reason};
-use action::{Action, ActionKind};
+use action::{clean_name, Action, ActionKind};
 use api::{ApiReport, ApiValue, Mode, Target};
 use flush::{FlushPolicy, FlushReason};
 use queue::{Entry, Outbox};
@@ -451,11 +451,13 @@ impl Agent {
         }
     }
 
-    /// A JS error of the page at `now`: counted for the newest open action, and recorded with it
-    /// ([`Action::record_error`]) up to the config's `errors.maxPerAction`.
-    pub fn js_error(&mut self, message: String, file: Option<String>, at: [Option<f64>; 2], now: i64) {
+    /// A JS error at `now`, of the page or reported through the API (`reportError`): counted
+    /// for the open action `action_id` (`None`: the newest one), and recorded with it
+    /// ([`Action::record_error`]) up to the config's `errors.maxPerAction`. Without such an
+    /// action it is neither counted nor recorded.
+    pub fn js_error(&mut self, action_id: Option<&str>, message: String, file: Option<String>, at: [Option<f64>; 2], now: i64) {
         let max = self.config.max_errors;
-        if let Some(o) = self.open_mut(None) {
+        if let Some(o) = self.open_mut(action_id) {
             o.action.count_js_error();
             o.action.record_error(message, file, at, now, max);
         }
@@ -478,6 +480,16 @@ impl Agent {
         } else {
             self.burst = (now, x, y, 1);
         }
+    }
+
+    /// `nameAction(name, actionId|null)`: renames the open action `action_id` (`None`: the
+    /// newest one) before it is sent, the name cleaned as any other ([`clean_name`]). Answers
+    /// the action's id, or `None` when no such action is open or the name is blank.
+    pub fn name_action(&mut self, action_id: Option<&str>, name: &str) -> Option<&str> {
+        let name = clean_name(name);
+        let o = self.open_mut(action_id).filter(|_| !name.is_empty())?;
+        o.action.name = name;
+        Some(&o.action.id)
     }
 
     /// The open action `id`, for the runtime to set its measures before it ends.

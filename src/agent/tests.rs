@@ -597,11 +597,11 @@ fn measures_apdex_errors_rage_clicks_and_the_device_travel_with_their_actions() 
     let click = agent.start_action(ActionKind::Click, "click on x", "https://shop.example/", T0 + 400, &entropy(2)).unwrap();
     agent.click_at(10.0, 10.0, T0 + 400);
     let long = "é".repeat(1500);
-    agent.js_error(long.clone(), Some("https://shop.example/app.js".into()), [Some(3.0), Some(0.0)], T0 + 410);
-    agent.js_error(long, Some("https://shop.example/app.js".into()), [Some(3.0), None], T0 + 420);
+    agent.js_error(None, long.clone(), Some("https://shop.example/app.js".into()), [Some(3.0), Some(0.0)], T0 + 410);
+    agent.js_error(None, long, Some("https://shop.example/app.js".into()), [Some(3.0), None], T0 + 420);
     agent.click_at(40.0, -20.0, T0 + 500);
-    agent.js_error("TypeError: x".into(), None, [Some(1.5), Some(7.0)], T0 + 430);
-    agent.js_error("third".into(), Some(String::new()), [None, None], T0 + 440);
+    agent.js_error(None, "TypeError: x".into(), None, [Some(1.5), Some(7.0)], T0 + 430);
+    agent.js_error(None, "third".into(), Some(String::new()), [None, None], T0 + 440);
     agent.click_at(12.0, 9.0, T0 + 1_400);
     agent.click_at(12.0, 9.0, T0 + 1_400); // a fourth click of the burst: counted once
     assert!(agent.end_action(&click, &[], T0 + 450));
@@ -675,4 +675,33 @@ fn json_text(v: &Value) -> String {
     let mut s = String::new();
     crate::json::write_value(&mut s, v);
     s
+}
+
+#[test]
+fn api_errors_and_names_go_to_the_given_or_newest_open_action() {
+    let mut a = Agent::new(config(), Mode::Full);
+    let first = a.start_action(ActionKind::Custom, "pay order", "https://shop.example/", T0, &entropy(1)).unwrap();
+    let second = a.start_action(ActionKind::Click, "click on \"Pay\"", "https://shop.example/", T0 + 5, &entropy(2)).unwrap();
+    // By id, by default the newest; a blank name or an action that is not open renames nothing.
+    assert_eq!(a.name_action(Some(&first), "  pay   order (card) "), Some(first.as_str()));
+    assert_eq!(a.name_action(None, "pay button"), Some(second.as_str()));
+    assert_eq!(a.name_action(None, " \t "), None);
+    assert_eq!(a.name_action(Some("a99"), "gone"), None);
+    a.js_error(Some(&first), "checkout: coupon expired (SPRING)".into(), None, [None, None], T0 + 10);
+    a.js_error(None, "validation: email".into(), None, [None, None], T0 + 11);
+    a.js_error(Some("a99"), "lost".into(), None, [None, None], T0 + 12);
+    assert!(a.end_action(&second, &[], T0 + 20));
+    assert!(a.end_action(&first, &[], T0 + 30));
+    assert_eq!(a.name_action(Some(&first), "too late"), None, "an ended action keeps its name");
+    a.flush(T0 + 40);
+    let bodies = parsed(&a.take_beacons(T0 + 40));
+    let actions = items(&bodies[0], "actions");
+    let by_name = |name: &str| actions.iter().find(|x| x.get("name").unwrap().as_str() == Some(name)).unwrap_or_else(|| panic!("no action {name}"));
+    let (pay, button) = (by_name("pay order (card)"), by_name("pay button"));
+    for (action, message, time) in [(pay, "checkout: coupon expired (SPRING)", T0 + 10), (button, "validation: email", T0 + 11)] {
+        assert_eq!(action.get("jsErrors").unwrap().as_i64(), Some(1));
+        let errors = items(action, "errors");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(json_text(&errors[0]), format!(r#"{{"message":"{message}","time":{time}}}"#));
+    }
 }

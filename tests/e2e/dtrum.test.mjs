@@ -1,8 +1,9 @@
 // Must show: a page written for Dynatrace's dtrum API (tests/e2e/pages/dtrum/: identifyUser, a
-// session property with {value, public}, a custom action with properties of all four types, calls
-// with no rumprops meaning) runs unchanged with the shim (`data-dtrum="true"`), the reports have
-// dtrum's shape, no error reaches the page, and the real collector answers the loyalty-tier
-// query over what it sent.
+// session property with {value, public}, custom errors, a custom action with properties of all
+// four types renamed with actionName, a call with no rumprops meaning) runs unchanged with the
+// shim (`data-dtrum="true"`), the reports and answers have dtrum's shape, no error reaches the
+// page, the beacons carry the renamed action and the custom errors, and the real collector
+// answers the loyalty-tier query, the action's new name and the errors over what it sent.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -38,8 +39,9 @@ after(async () => {
 async function visit(tier) {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
-  const errors = [], debug = [];
+  const errors = [], debug = [], beacons = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  page.on('request', (r) => { if (r.method() === 'POST' && new URL(r.url()).pathname === '/beacon') beacons.push(JSON.parse(r.postData())); });
   page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(m.text()); if (m.type() === 'debug') debug.push(m.text()); });
   await page.addInitScript((t) => document.addEventListener('DOMContentLoaded', () => { document.body.dataset.tier = t; }), tier);
   await page.goto(base + '/index.html');
@@ -47,7 +49,9 @@ async function visit(tier) {
   await page.waitForFunction(() => window.rumprops && rumprops.evaluateRules() !== undefined);
   await page.click('#pay');
   await page.waitForFunction(() => document.getElementById('status').textContent === 'paid');
-  const got = await page.evaluate(() => ({ action: window.actionReport, meta: window.meta, now: typeof dtrum.now() }));
+  const got = await page.evaluate(() => ({ action: window.actionReport, meta: window.meta, now: typeof dtrum.now(), named: window.named }));
+  // actionName: SUCCESS, INVALID_ACTION_NAME, INVALID_ACTION_ID, and ACTION_NOT_FOUND once left.
+  assert.deepEqual(got.named, [0, 2, 3, 1]);
   // The sending report, in dtrum's shape: the unknown key failed, the others sent typed.
   assert.deepEqual(got.action.failedProperties, [{ key: 'nope', reason: 'invalid_key' }]);
   assert.deepEqual(Object.fromEntries(got.action.sentProperties.map((p) => [p.key, p.value])),
@@ -61,11 +65,20 @@ async function visit(tier) {
   await page.waitForTimeout(300);
   await ctx.close();
   assert.deepEqual(errors, []);
-  // The calls without a rumprops meaning said so, once each.
-  assert.deepEqual(debug.filter((l) => l.startsWith('rumprops dtrum: ')).sort(), [
-    'rumprops dtrum: actionName() has no rumprops meaning: ignored',
-    'rumprops dtrum: reportCustomError() has no rumprops meaning: ignored',
-  ]);
+  // The call without a rumprops meaning said so, once.
+  assert.deepEqual(debug.filter((l) => l.startsWith('rumprops dtrum: ')), ['rumprops dtrum: setPage() has no rumprops meaning: ignored']);
+  // The beacons: the custom action under its new name with its custom error, the load action
+  // (open while the load handler ran) with the other.
+  const actions = beacons.flatMap((b) => b.actions || []);
+  const pay = actions.filter((a) => a.kind === 'custom');
+  assert.equal(pay.length, 1, JSON.stringify(actions));
+  assert.equal(pay[0].name, 'pay order (card)');
+  assert.equal(pay[0].jsErrors, 1);
+  assert.deepEqual(pay[0].errors.map((e) => e.message), ['payment: card declined']);
+  const load = actions.filter((a) => a.kind === 'load');
+  assert.equal(load.length, 1, JSON.stringify(actions));
+  assert.equal(load[0].jsErrors, 1);
+  assert.deepEqual(load[0].errors.map((e) => Object.keys(e).sort().join() + ' ' + e.message), ['message,time checkout: coupon expired (SPRING)']);
 }
 
 test('a page written for dtrum runs unchanged with the shim, and the collector answers the loyalty-tier query', async () => {
@@ -82,5 +95,11 @@ test('a page written for dtrum runs unchanged with the shim, and the collector a
   const users = await table('SELECT userId, COUNT(*) FROM usersession GROUP BY userId ORDER BY userId');
   assert.deepEqual(users.values, [['customer-gold', 2], ['customer-silver', 1]]);
   const actions = await table('SELECT name, COUNT(*), SUM(longProperties.items), MAX(longProperties.order_no), MAX(doubleProperties.total), MAX(dateProperties.delivery), MAX(stringProperties.coupon) FROM useraction WHERE type = "custom" GROUP BY name');
-  assert.deepEqual(actions.values, [['pay order', 3, 9, 4711, 59.9, Date.UTC(2026, 11, 24, 10, 0, 0), 'SPRING']]);
+  assert.deepEqual(actions.values, [['pay order (card)', 3, 9, 4711, 59.9, Date.UTC(2026, 11, 24, 10, 0, 0), 'SPRING']]);
+  assert.deepEqual((await table('SELECT name FROM useraction WHERE name = "pay order"')).values, []);
+  // The custom errors, each on its action, and in each session's error count.
+  const errors = await table('SELECT name, actionName, COUNT(*) FROM usererror GROUP BY name, actionName ORDER BY name');
+  assert.deepEqual(errors.values, [['checkout: coupon expired (SPRING)', '/index.html', 3], ['payment: card declined', 'pay order (card)', 3]]);
+  const counts = await table('SELECT totalErrorCount, COUNT(*) FROM usersession GROUP BY totalErrorCount');
+  assert.deepEqual(counts.values, [[2, 3]]);
 });

@@ -1,8 +1,10 @@
 // Must show: the npm package (`npm pack` output) installs into a plain Vite app (no plugin, no
 // config), builds, and runs in Chromium: a custom action with API properties of every type and
 // the rules' values reaches the collector, the API answers its reports, and the page sees no
-// error. Also: its types compile (tsc on typed-usage.ts, and the dtrum shim's on dtrum-usage.ts
-// against @dynatrace/dtrum-api-types), and without a window it and the shim are inert.
+// error; under a Content Security Policy that refuses WebAssembly the same app runs the
+// fallback (the module as plain JS, a chunk of its own) instead. Also: its types compile (tsc
+// on typed-usage.ts, and the dtrum shim's on dtrum-usage.ts against @dynatrace/dtrum-api-types),
+// and without a window it and the shim are inert.
 //
 // Steps: scripts/pack-npm.sh → npm install of the tarball → tsc --noEmit → vite build → dist/
 // served with a beacon sink on one origin → headless Chromium (tests/e2e/browser.mjs).
@@ -49,7 +51,7 @@ test('the installed package is the packed one, with its files and metadata', () 
   assert.equal(pkg.license, 'MIT OR Apache-2.0');
   assert.equal(pkg.sideEffects, false);
   assert.equal(pkg.types, './index.d.ts');
-  for (const f of ['index.js', 'index.d.ts', 'rumprops-core.js', 'dtrum.js', 'dtrum.d.ts', 'dtrum-core.js', 'sha256.js', 'wasm/rumprops.js', 'wasm/rumprops_bg.wasm', 'README.md']) {
+  for (const f of ['index.js', 'index.d.ts', 'rumprops-core.js', 'dtrum.js', 'dtrum.d.ts', 'dtrum-core.js', 'sha256.js', 'config-json.js', 'wasm/rumprops.js', 'wasm/rumprops_bg.wasm', 'wasm/rumprops_fallback.js', 'README.md']) {
     assert.ok(fs.existsSync(path.join(app, 'node_modules/rumprops', f)), f);
   }
 });
@@ -125,10 +127,40 @@ test('a Vite app built with the package sends the custom action with typed prope
   assert.deepEqual(log, []);
 });
 
+test('where a Content Security Policy refuses WebAssembly, the app runs the fallback chunk instead', async (t) => {
+  // dist/ as the test above built it.
+  assert.ok(fs.existsSync(path.join(dist, 'index.html')), 'the Vite build of the test above');
+  const assets = fs.readdirSync(path.join(dist, 'assets'));
+  assert.ok(assets.some((f) => /^rumprops_fallback-.*\.js$/.test(f)), 'vite split the fallback into a chunk of its own: ' + assets);
+  const sink = await serve(dist, "script-src 'self'");
+  t.after(() => sink.close());
+  const browser = await launch();
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  const log = [], gets = [];
+  page.on('pageerror', (e) => log.push('pageerror: ' + e.message));
+  page.on('console', (m) => { if (m.type() === 'warning' || m.type() === 'error') log.push(m.type() + ': ' + m.text()); });
+  page.on('request', (r) => gets.push(new URL(r.url()).pathname));
+  await page.goto(sink.origin + '/');
+  const checkout = await until(() => sink.actions().find((a) => a.kind === 'custom' && a.name === 'checkout'), 'the checkout action');
+  assert.deepEqual(checkout.props.double, { cart_total: 59.9 });
+  assert.equal(checkout.props.string.plan_hash, crypto.createHash('sha256').update('npm:pro annual').digest('hex'));
+  await page.click('#pay');
+  await until(() => sink.actions().find((a) => a.kind === 'custom' && a.name === 'payment'), 'the payment action');
+  // The fallback ran, and the module was never fetched.
+  assert.ok(gets.some((g) => /\/rumprops_fallback-[^/]*\.js$/.test(g)), gets.join(' '));
+  assert.ok(!gets.some((g) => g.endsWith('.wasm')), gets.join(' '));
+  // Only the browser's report of the refused compile (the test of the loader) is logged.
+  assert.deepEqual(log.filter((l) => !/WebAssembly/.test(l)), []);
+});
+
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css' };
 
-/** dist/ and a beacon sink (the pattern of tests/e2e/sink.mjs) on one 127.0.0.1 origin. */
-async function serve(dir) {
+/**
+ * dist/ and a beacon sink (the pattern of tests/e2e/sink.mjs) on one 127.0.0.1 origin; `csp`,
+ * when given, is the pages' Content-Security-Policy.
+ */
+async function serve(dir, csp) {
   const sink = { raw: [], beacons: [], unparsable: 0 };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
@@ -148,7 +180,9 @@ async function serve(dir) {
       res.writeHead(404).end('not found');
       return;
     }
-    res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-store' });
+    const headers = { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-store' };
+    if (csp && file.endsWith('.html')) headers['Content-Security-Policy'] = csp;
+    res.writeHead(200, headers);
     fs.createReadStream(file).pipe(res);
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
