@@ -158,7 +158,12 @@ pub fn like_regex(pattern: &str) -> String {
 }
 
 fn push_literal(out: &mut String, c: char) {
-    if c.is_ascii_alphanumeric() || !c.is_ascii() {
+    // Punctuation as `\c`, not `\xHH`: 18.16's `match` takes the literal text a pattern needs
+    // from the pattern before running it, and reads `\x2F` as the letters `x2F`.
+    if c.is_ascii_alphanumeric() || c == ' ' || !c.is_ascii() {
+        out.push(c);
+    } else if c.is_ascii_punctuation() {
+        out.push('\\');
         out.push(c);
     } else {
         out.push_str(&format!("\\x{:02X}", c as u32));
@@ -578,7 +583,7 @@ fn format_time(t: &str, fmt: &str) -> String {
 /// The deduplicated action rows with the SQLite store's column names (and the query's action
 /// properties as `ap0`, … and, for KEYS, the property keys as `keys_<type>`). Without array
 /// columns, as the right side of a LEFT JOIN must be (NULL-filled there).
-fn actions_sql(aprops: &[(PropKind, String)], keys: Option<PropKind>) -> String {
+pub(crate) fn actions_sql(aprops: &[(PropKind, String)], keys: Option<PropKind>) -> String {
     let mut cols: Vec<String> = vec!["sid AS session_id".to_owned(), "1 AS a_id".to_owned()];
     for c in [
         "action_id", "seq", "app", "kind", "name", "start_time", "end_time", "url", "requests", "request_errors", "js_errors",
@@ -603,7 +608,7 @@ fn actions_sql(aprops: &[(PropKind, String)], keys: Option<PropKind>) -> String 
 }
 
 /// One row per JavaScript error: the elements of the actions' error arrays.
-const ERRORS: &str = "(SELECT session_id, err_app AS e_app, err_action_name AS e_action_name, err_action_url AS e_action_url, \
+pub(crate) const ERRORS: &str = "(SELECT session_id, err_app AS e_app, err_action_name AS e_action_name, err_action_url AS e_action_url, \
      et AS e_start_time, en AS e_name, es AS e_source, el AS e_line, ec AS e_col, 'Error' AS e_type \
      FROM (SELECT sid AS session_id, app AS err_app, name AS err_action_name, url AS err_action_url, error_times, error_names, \
      error_sources, error_lines, error_cols FROM actions FINAL) \
@@ -641,8 +646,21 @@ fn mentions(sql: &str, name: &str) -> bool {
     sql.match_indices(name).any(|(i, _)| !word(sql[..i].chars().next_back()) && !word(sql[i + name.len()..].chars().next()))
 }
 
+/// The value of column `c` in the session's beacon of the lowest seq, NULL included: NULL when
+/// that beacon's is, else the lowest seq's among the non-NULL ones (`argMin` skips NULL), which
+/// is that beacon's. Not `argMin(tuple(c), seq).1`: over a `Distributed` table 18.16's shards
+/// crash sending that state for a `Nullable` column (checked on the two-shard test cluster).
+fn lowest_seqs(c: &str) -> String {
+    format!("if(argMin(isNull({c}), seq) = 1, NULL, argMin({c}, seq))")
+}
+
+/// The sessions subquery with every column (`s_new_user` when `new_user`).
+pub(crate) fn sessions_sql(sprops: &[(PropKind, String)], keys: Option<PropKind>, new_user: bool, goals: &Goals) -> String {
+    sessions_reading(sprops, keys, &|c: &str| c != "new_user" || new_user, goals)
+}
+
 /// The sessions subquery, with the columns `used` names (by their names without `s_`).
-fn sessions_sql(sprops: &[(PropKind, String)], keys: Option<PropKind>, used: &dyn Fn(&str) -> bool, goals: &Goals) -> String {
+fn sessions_reading(sprops: &[(PropKind, String)], keys: Option<PropKind>, used: &dyn Fn(&str) -> bool, goals: &Goals) -> String {
     let new_user = used("new_user");
     // Folded columns are named `b_<column>` inside (an alias may not reuse the name of a column
     // it reads) and renamed outside.
@@ -654,14 +672,13 @@ fn sessions_sql(sprops: &[(PropKind, String)], keys: Option<PropKind>, used: &dy
         ("argMax(user_id, seq)".to_owned(), "user_id"),
         ("argMax(ended, seq)".to_owned(), "end_reason"),
         ("argMin(vid, seq)".to_owned(), "vid"),
-        ("argMin(tuple(vid), seq).1".to_owned(), "first_vid"),
+        (lowest_seqs("vid"), "first_vid"),
     ];
-    // The lowest seq's, NULL included (a tuple is never NULL, so argMin keeps it).
     for c in [
         "user_type", "browser_type", "browser_family", "browser_version", "os_family", "os_version", "device", "manufacturer", "ip",
         "city", "region", "country", "continent", "isp",
     ] {
-        folded.push((format!("argMin(tuple({c}), seq).1"), c));
+        folded.push((lowest_seqs(c), c));
     }
     // The lowest seq that carries them.
     for c in ["screen_width", "screen_height", "screen_orientation", "display_resolution", "connection_type"] {
@@ -901,7 +918,7 @@ pub fn translate(q: &Query, opts: &QueryOptions, goals: &Goals) -> Statement {
     sql.push_str(&tail);
     // The subqueries, with what this query reads of them.
     let used = |c: &str| mentions(&sql, &format!("s_{c}"));
-    let sessions = sessions_sql(&b.sprops, session_keys, &used, goals);
+    let sessions = sessions_reading(&b.sprops, session_keys, &used, goals);
     // Current ClickHouse wants an alias for every joined subquery.
     let sql = sql
         .replace("<actions_keys>", &format!("{} AS a", actions_sql(&b.aprops, action_keys)))
@@ -924,6 +941,17 @@ pub fn text(st: &Statement, opts: &QueryOptions) -> String {
     )
 }
 
+/// Settings every query runs with, as URL parameters (for statements sent without [`text`]):
+/// outer-join misses as NULL (as SQL has them), 64-bit integers as JSON numbers, and the time
+/// limit.
+pub(crate) fn settings(opts: &QueryOptions) -> Vec<(&'static str, String)> {
+    vec![
+        ("join_use_nulls", "1".to_owned()),
+        ("output_format_json_quote_64bit_integers", "0".to_owned()),
+        ("max_execution_time", opts.time_limit_ms.div_ceil(1000).max(1).to_string()),
+    ]
+}
+
 /// Parses, translates and runs a query on ClickHouse.
 pub fn run(ch: &crate::clickhouse::ClickHouse, query: &str, opts: &QueryOptions) -> Result<QueryResult, QueryError> {
     let q = super::parser::parse(query).map_err(QueryError::Invalid)?;
@@ -940,17 +968,27 @@ pub fn run(ch: &crate::clickhouse::ClickHouse, query: &str, opts: &QueryOptions)
 
 /// The result of a statement from ClickHouse's `JSONCompact` answer.
 pub fn answer(q: &Query, st: &Statement, opts: &QueryOptions, body: &str) -> Result<QueryResult, QueryError> {
-    // An error met while the answer streams comes after the JSON written so far.
+    // The answer may come as one JSON document per block; an error met while it streams comes
+    // after the JSON written so far.
     let mut stream = serde_json::Deserializer::from_str(body).into_iter::<Json>();
-    let answer = match stream.next() {
-        Some(Ok(v)) if body[stream.byte_offset()..].trim().is_empty() => v,
-        Some(Ok(_)) => return Err(failure(body[stream.byte_offset()..].trim(), opts)),
-        _ => return Err(failure(body.trim(), opts)),
-    };
-    let rows: Vec<Vec<Json>> = match answer.get("data") {
-        Some(Json::Array(rows)) => rows.iter().map(|r| r.as_array().cloned().unwrap_or_default()).collect(),
-        _ => Vec::new(),
-    };
+    let mut rows: Vec<Vec<Json>> = Vec::new();
+    let mut documents = 0;
+    loop {
+        let at = stream.byte_offset();
+        match stream.next() {
+            None => break,
+            Some(Ok(doc)) => {
+                documents += 1;
+                if let Some(Json::Array(data)) = doc.get("data") {
+                    rows.extend(data.iter().map(|r| r.as_array().cloned().unwrap_or_default()));
+                }
+            }
+            Some(Err(_)) => return Err(failure(body[at..].trim(), opts)),
+        }
+    }
+    if documents == 0 {
+        return Err(failure(body.trim(), opts));
+    }
     let rows = if st.top { rank_top(q, opts, rows) } else { rows };
     let types: Vec<ValueType> = q.items.iter().map(|i| i.expr.ty()).collect();
     let values = rows
@@ -1144,6 +1182,6 @@ mod tests {
     #[test]
     fn like_patterns_become_anchored_byte_patterns() {
         assert_eq!(like_regex("G%"), "^G(?:[\\x00-\\x7F\\xC0-\\xFF][\\x80-\\xBF]*)*$");
-        assert_eq!(like_regex("a\\%b.c"), "^a\\x25b\\x2Ec$");
+        assert_eq!(like_regex("a\\%b.c/d e"), "^a\\%b\\.c\\/d e$");
     }
 }
