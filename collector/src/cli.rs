@@ -32,7 +32,7 @@ pub struct ServeArgs {
     pub db: PathBuf,
     /// Store beacons in ClickHouse instead of the SQLite file (which keeps the app's tokens,
     /// metrics, alerts and dashboards): `clickhouse://HOST:8123/DB`, the HTTP port; the
-    /// database is created and migrated when new. USQL is not answered on this store yet.
+    /// database is created and migrated when new; USQL is answered from it too.
     #[arg(long, env = "RUMPROPS_STORE", value_name = "URL", value_parser = parse_store)]
     pub store: Option<crate::clickhouse::StoreUrl>,
     /// Shard the ClickHouse store over this cluster (as named in every server's
@@ -246,8 +246,11 @@ pub fn run_dashboard_import(args: &DashboardImportArgs) -> Result<String, String
 #[command(name = "query", about = "Run a USQL query on a collector database and print a table")]
 pub struct QueryArgs {
     /// The collector's SQLite file.
-    #[arg(long, env = "RUMPROPS_DB", value_name = "FILE")]
-    pub db: PathBuf,
+    #[arg(long, env = "RUMPROPS_DB", value_name = "FILE", required_unless_present = "store")]
+    pub db: Option<PathBuf>,
+    /// Query the beacons in ClickHouse instead: `clickhouse://HOST:8123/DB`, as `serve --store`.
+    #[arg(long, env = "RUMPROPS_STORE", value_name = "URL", value_parser = parse_store, conflicts_with = "db")]
+    pub store: Option<crate::clickhouse::StoreUrl>,
     /// Also count sessions that are still open.
     #[arg(long)]
     pub include_live: bool,
@@ -359,13 +362,24 @@ pub fn run_query(args: &QueryArgs) -> Result<String, String> {
     let text = &args.query;
     let mut qo = QueryOptions::now(args.session_timeout_ms);
     qo.include_live = args.include_live;
-    if !args.db.exists() {
-        return Err(format!("no database at {}", args.db.display()));
-    }
-    // The same open as `serve`: a file that a collector is creating this instant, or one of an
-    // older schema, is migrated under the exclusive lock (or waited for) instead of refused.
-    let conn = store::open(&args.db).map_err(|e| e.to_string())?;
-    let result = usql::run(&conn, text, &qo).map_err(|e| match e {
+    let result = match (&args.store, &args.db) {
+        (Some(url), _) => {
+            let ch = crate::clickhouse::ClickHouse::new(url.clone()).map_err(|e| e.to_string())?;
+            usql::clickhouse::run(&ch, text, &qo)
+        }
+        (None, Some(db)) => {
+            if !db.exists() {
+                return Err(format!("no database at {}", db.display()));
+            }
+            // The same open as `serve`: a file that a collector is creating this instant, or one
+            // of an older schema, is migrated under the exclusive lock (or waited for) instead of
+            // refused.
+            let conn = store::open(db).map_err(|e| e.to_string())?;
+            usql::run(&conn, text, &qo)
+        }
+        (None, None) => return Err("--db or --store names the beacons to query".to_owned()),
+    };
+    let result = result.map_err(|e| match e {
         usql::QueryError::Invalid(e) => format!("{}\n  {text}\n  {}^", e.message, " ".repeat(e.position)),
         other => other.to_string(),
     })?;

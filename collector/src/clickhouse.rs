@@ -192,6 +192,8 @@ pub struct ClickHouse {
     layout: Layout,
     client: Client<HttpConnector, Full<Bytes>>,
     runtime: tokio::runtime::Runtime,
+    /// The conversion goals that session goal fields are evaluated with at query time.
+    goals: Goals,
 }
 
 /// How long one statement may take before the store reports ClickHouse unavailable.
@@ -215,7 +217,30 @@ impl ClickHouse {
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_timer(hyper_util::rt::TokioTimer::new())
             .build_http();
-        Ok(ClickHouse { url, layout: Layout::Single, client, runtime })
+        Ok(ClickHouse { url, layout: Layout::Single, client, runtime, goals: Goals::default() })
+    }
+
+    /// Sets the conversion goals that queries evaluate session goals with (`--goals`).
+    pub fn set_goals(&mut self, goals: Goals) {
+        self.goals = goals;
+    }
+
+    /// The conversion goals of [`ClickHouse::set_goals`].
+    pub fn goals(&self) -> &Goals {
+        &self.goals
+    }
+
+    /// Runs one read statement in the store's database on the store URL's server, with
+    /// `settings` (`name`, `value`) on the URL, and returns the answer's body. The statement
+    /// goes in the request body, so its length is not bound by URL limits; the answer must come
+    /// within `timeout`.
+    pub fn query(&self, sql: &str, settings: &[(&str, String)], timeout: Duration) -> Result<String, StoreError> {
+        let at = &self.url.authority;
+        let mut uri = format!("http://{at}/?database={}", self.url.database);
+        for (k, v) in settings {
+            uri.push_str(&format!("&{k}={}", encode(v)));
+        }
+        self.send(at, uri, sql.as_bytes().to_vec(), timeout)
     }
 
     /// A client of `url` with the tables sharded over `cluster` (see [`Layout::Cluster`]).
@@ -242,13 +267,19 @@ impl ClickHouse {
             uri.push_str(db);
         }
         uri.push_str(settings);
+        self.send(at, uri, body, STATEMENT_TIMEOUT)
+    }
+
+    /// POSTs `body` to `uri` (on the server at `at`) and returns the answer's body on a 2xx
+    /// status, or an error naming the server.
+    fn send(&self, at: &str, uri: String, body: Vec<u8>, timeout: Duration) -> Result<String, StoreError> {
         // 18.16 wants a Content-Length even for an empty body.
         let request = hyper::Request::post(uri)
             .header(hyper::header::CONTENT_LENGTH, body.len())
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| StoreError(format!("ClickHouse request: {e}")))?;
         self.runtime.block_on(async {
-            let answer = tokio::time::timeout(STATEMENT_TIMEOUT, async {
+            let answer = tokio::time::timeout(timeout, async {
                 let response =
                     self.client.request(request).await.map_err(|e| StoreError(format!("ClickHouse at {at} unavailable: {e}")))?;
                 let status = response.status();
@@ -266,7 +297,7 @@ impl ClickHouse {
                 }
             })
             .await;
-            answer.unwrap_or_else(|_| Err(StoreError(format!("ClickHouse at {at} gave no answer within {STATEMENT_TIMEOUT:?}"))))
+            answer.unwrap_or_else(|_| Err(StoreError(format!("ClickHouse at {at} gave no answer within {timeout:?}"))))
         })
     }
 

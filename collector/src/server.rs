@@ -128,6 +128,8 @@ pub(crate) struct AppState {
     pub(crate) config: ServeConfig,
     writer: Writer,
     readers: Mutex<Vec<Connection>>,
+    /// Where USQL reads beacons: the SQLite file or ClickHouse.
+    pub(crate) beacons: BeaconReader,
     /// At most [`READER_POOL_SIZE`] queries run at once; more wait their turn, so a burst of
     /// queries cannot open connections and threads without bound.
     query_slots: tokio::sync::Semaphore,
@@ -156,6 +158,66 @@ impl AppState {
             }
         }
         Ok(out)
+    }
+}
+
+/// Where queries over the beacons (USQL) read: the SQLite file, or the ClickHouse store. The
+/// one place that picks the store for a read; endpoints call [`BeaconReader::usql`] or, for
+/// reads of their own, match on it and use [`AppState::with_reader`] or
+/// [`BeaconReader::with_clickhouse`].
+pub(crate) enum BeaconReader {
+    /// The SQLite file of [`ServeConfig::db`], read through [`AppState::with_reader`].
+    Sqlite,
+    /// ClickHouse: a pool of HTTP clients (each with its own small runtime).
+    ClickHouse {
+        /// The store.
+        url: crate::clickhouse::StoreUrl,
+        /// The goals session goal fields are evaluated with.
+        goals: crate::goals::Goals,
+        /// Idle clients.
+        pool: Mutex<Vec<crate::clickhouse::ClickHouse>>,
+    },
+}
+
+impl BeaconReader {
+    fn new(config: &ServeConfig) -> BeaconReader {
+        match &config.store {
+            None => BeaconReader::Sqlite,
+            Some(url) => BeaconReader::ClickHouse { url: url.clone(), goals: config.goals.clone(), pool: Mutex::new(Vec::new()) },
+        }
+    }
+
+    /// Runs `f` with a ClickHouse client from the pool (`Err` on the SQLite store). Blocking:
+    /// call it on the blocking pool.
+    pub(crate) fn with_clickhouse<T>(&self, f: impl FnOnce(&crate::clickhouse::ClickHouse) -> T) -> Result<T, String> {
+        let BeaconReader::ClickHouse { url, goals, pool } = self else {
+            return Err("the beacons are in the SQLite file, not in ClickHouse".to_owned());
+        };
+        let pooled = pool.lock().ok().and_then(|mut p| p.pop());
+        let ch = match pooled {
+            Some(c) => c,
+            None => {
+                let mut c = crate::clickhouse::ClickHouse::new(url.clone()).map_err(|e| e.to_string())?;
+                c.set_goals(goals.clone());
+                c
+            }
+        };
+        let out = f(&ch);
+        if let Ok(mut p) = pool.lock() {
+            if p.len() < READER_POOL_SIZE {
+                p.push(ch);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs a USQL query on the store (blocking). The outer `Err` is a reader that could not be
+    /// had (an SQLite file that cannot be opened).
+    pub(crate) fn usql(&self, state: &AppState, text: &str, opts: &QueryOptions) -> Result<Result<usql::QueryResult, QueryError>, String> {
+        match self {
+            BeaconReader::Sqlite => state.with_reader(|conn| usql::run(conn, text, opts)),
+            BeaconReader::ClickHouse { .. } => self.with_clickhouse(|ch| usql::clickhouse::run(ch, text, opts)),
+        }
     }
 }
 
@@ -215,6 +277,7 @@ impl Server {
             geo,
             writer,
             readers: Mutex::new(Vec::new()),
+            beacons: BeaconReader::new(&config),
             query_slots: tokio::sync::Semaphore::new(READER_POOL_SIZE),
             query_clients: PerClientLimit::new(config.queries_per_client),
             metrics,
@@ -570,24 +633,16 @@ async fn run_query(state: Arc<AppState>, client: ClientKey, params: HashMap<Stri
         Ok(x) => x,
         Err(m) => return error_response(StatusCode::BAD_REQUEST, &m),
     };
-    if state.config.store.is_some() {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "USQL is not yet translated to ClickHouse SQL: this collector stores beacons in ClickHouse (--store) and cannot answer queries",
-        );
-    }
     let Some(_client_slot) = state.client_slot(client) else { return state.per_client_refusal() };
     let Ok(_slot) = state.query_slots.acquire().await else {
         return error_response(StatusCode::SERVICE_UNAVAILABLE, "collector stopping");
     };
     let st = Arc::clone(&state);
     let result = tokio::task::spawn_blocking(move || {
-        st.with_reader(|conn| {
-            let started = Instant::now();
-            let r = usql::run(conn, &text, &opts);
-            st.metrics.query_seconds.observe(started.elapsed().as_secs_f64());
-            r
-        })
+        let started = Instant::now();
+        let r = st.beacons.usql(&st, &text, &opts);
+        st.metrics.query_seconds.observe(started.elapsed().as_secs_f64());
+        r
     })
     .await;
     let result = match result {

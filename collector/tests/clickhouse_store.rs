@@ -125,15 +125,26 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
 }
 
 #[test]
-fn clickhouse_down_is_503_with_retry_after_and_usql_is_refused_clearly() {
+fn clickhouse_down_is_503_with_retry_after_and_usql_fails_clearly() {
     let own = clickhouse::start_own();
     let (a, _d) = collector(&own.ch, "rum");
     let body = |seq| beacon("d1", seq, None, json!({}), json!([action(&format!("a{seq}"), 1_732_599_000_000, 0, json!({}))])).to_string();
     assert_eq!(post_beacon(a, &body(1), &[]).status, 204);
-    let q = common::usql(a, "table", "SELECT count(*) FROM useraction", "");
+    // USQL is answered from ClickHouse: the table and the tree, an invalid query with its position.
+    let q = common::usql(a, "table", "SELECT name, COUNT(*) FROM useraction GROUP BY name", "&includeLive=true");
+    assert_eq!(q.status, 200, "{}", q.body);
+    assert_eq!(q.json()["values"], json!([["click on a1", 1]]));
+    let q = common::usql(a, "tree", "SELECT name, COUNT(*) FROM useraction GROUP BY name", "&includeLive=true");
+    assert_eq!(q.json()["values"], json!({"click on a1": [1]}), "{}", q.body);
+    let q = common::usql(a, "table", "SELECT COUNT(*) FROM useraction", "");
+    assert_eq!(q.json()["values"], json!([[0]]), "an open session is not counted without includeLive");
+    let q = common::usql(a, "table", "SELECT nope FROM useraction", "");
     assert_eq!(q.status, 400);
-    assert!(q.body.contains("not yet translated to ClickHouse"), "{}", q.body);
+    assert_eq!(q.json()["position"], 7, "{}", q.body);
     own.stop();
+    let q = common::usql(a, "table", "SELECT COUNT(*) FROM useraction", "");
+    assert_eq!(q.status, 400);
+    assert!(q.body.contains("query failed") && q.body.contains("unavailable"), "{}", q.body);
     let r = post_beacon(a, &body(2), &[]);
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.header("Retry-After"), Some("5"));
@@ -276,4 +287,24 @@ fn beacons_go_in_batches_by_count_or_by_the_oldest_ones_wait() {
     assert_eq!(post_together(b, (0..3).map(|i| body(&format!("t{i}"))).collect()), vec![204; 3]);
     assert_eq!(action_inserts(ch) - before, 2, "three beacons posted together in more than one insert");
     assert_eq!(one(ch, "rum", "SELECT count() FROM actions FINAL"), "12");
+}
+
+#[test]
+fn rumprops_query_reads_the_clickhouse_store() {
+    let ch = clickhouse::server();
+    let db = clickhouse::fresh_database();
+    let (a, _d) = collector(ch, &db);
+    let body = beacon("q1", 1, Some("end_session"), json!({"string": {"tier": "gold"}}), json!([action("x", 1_732_599_000_000, 2, json!({}))]));
+    assert_eq!(post_beacon(a, &body.to_string(), &[]).status, 204);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rumprops"))
+        .args(["query", "--store", &ch.store_url(&db), "--json", "SELECT stringProperties.tier, SUM(useraction.requestErrorCount) FROM usersession GROUP BY stringProperties.tier"])
+        .env_remove("RUMPROPS_DB")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["values"], json!([["gold", 2]]));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rumprops")).args(["query", "SELECT 1"]).env_remove("RUMPROPS_DB").env_remove("RUMPROPS_STORE").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--db"), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -2,7 +2,8 @@
 //!
 //! An entry gives the field's USQL name (matched case-insensitively), the table it belongs to,
 //! the store's expression for it over the row aliases (`s` sessions, `a` actions, `e` errors),
-//! its value type and whether it can be NULL on an existing row. Adding a field is adding one
+//! its value type and whether it can be NULL on an existing row; where the SQLite expression is
+//! not portable, also the ClickHouse one (`ch`). Adding a field is adding one
 //! line to the table of its USQL table (and the store column behind it).
 //!
 //! The expressions are fixed text over the store's column names, never built from input.
@@ -89,14 +90,30 @@ pub struct FieldDef {
     /// Can be NULL on an existing row. A field that never is lets `COUNT(field)` count row
     /// ids instead, which an index alone answers.
     pub nullable: bool,
+    /// The ClickHouse expression where `sql` is not portable (`None`: `sql` itself, over the
+    /// same column names, which the ClickHouse backend's subqueries expose).
+    pub ch: Option<&'static str>,
+}
+
+impl FieldDef {
+    /// The ClickHouse expression of the field.
+    pub fn ch_sql(&self) -> &'static str {
+        self.ch.unwrap_or(self.sql)
+    }
 }
 
 macro_rules! field {
     ($table:ident, $name:literal, $sql:literal, $ty:ident) => {
-        FieldDef { name: $name, table: UsqlTable::$table, sql: $sql, ty: ValueType::$ty, nullable: false }
+        FieldDef { name: $name, table: UsqlTable::$table, sql: $sql, ty: ValueType::$ty, nullable: false, ch: None }
     };
     ($table:ident, $name:literal, $sql:literal, $ty:ident, nullable) => {
-        FieldDef { name: $name, table: UsqlTable::$table, sql: $sql, ty: ValueType::$ty, nullable: true }
+        FieldDef { name: $name, table: UsqlTable::$table, sql: $sql, ty: ValueType::$ty, nullable: true, ch: None }
+    };
+    ($table:ident, $name:literal, $sql:literal, $ty:ident, ch $ch:literal) => {
+        FieldDef { name: $name, table: UsqlTable::$table, sql: $sql, ty: ValueType::$ty, nullable: false, ch: Some($ch) }
+    };
+    ($table:ident, $name:literal, $sql:literal, $ty:ident, nullable, ch $ch:literal) => {
+        FieldDef { name: $name, table: UsqlTable::$table, sql: $sql, ty: ValueType::$ty, nullable: true, ch: Some($ch) }
     };
 }
 
@@ -180,7 +197,7 @@ pub static USERACTION: &[FieldDef] = &[
     field!(UserAction, "cdnResources", "a.cdn_resources", Long, nullable),
     // NULL, not UNKNOWN, where a session without actions meets no action row.
     field!(UserAction, "apdexCategory", "CASE WHEN a.id IS NULL THEN NULL ELSE COALESCE(a.apdex_category, 'UNKNOWN') END", Text),
-    field!(UserAction, "matchingConversionGoals", "a.matching_goals", TextArray),
+    field!(UserAction, "matchingConversionGoals", "a.matching_goals", TextArray, ch "a.goals_json"),
     field!(UserAction, "keyUserAction", "a.key_user_action", Boolean),
 ];
 
@@ -194,7 +211,7 @@ pub static USERERROR: &[FieldDef] = &[
     field!(UserError, "source", "e.source", Text, nullable),
     field!(UserError, "line", "e.line", Long, nullable),
     field!(UserError, "column", "e.col", Long, nullable),
-    field!(UserError, "actionName", "(SELECT ea.name FROM actions ea WHERE ea.id = e.action_row)", Text, nullable),
+    field!(UserError, "actionName", "(SELECT ea.name FROM actions ea WHERE ea.id = e.action_row)", Text, nullable, ch "e.action_name"),
 ];
 
 /// The fields of `userevent`: one row per event (alias `v`, the events view of the store:

@@ -1,9 +1,10 @@
 //! The User Sessions Query Language: lexer → parser (names resolved against the field
 //! catalog, types and grouping checked) → the typed plan → SQL for a store backend (SQLite
-//! today, in `sqlite.rs` with its SQL functions in `functions.rs`).
+//! in `sqlite.rs` with its SQL functions in `functions.rs`; ClickHouse in `clickhouse.rs`).
 //! The semantics chosen where the documentation is silent or contradicts itself are written in
 //! collector/README.md.
 
+pub mod clickhouse;
 pub mod fields;
 pub mod functions;
 pub mod lexer;

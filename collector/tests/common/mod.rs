@@ -6,6 +6,7 @@
 pub mod chdb;
 pub mod clickhouse;
 pub mod fleet;
+pub mod sessions;
 
 use rumprops_collector::server::{start_in_thread, ServeConfig};
 use std::io::{Read, Write};
