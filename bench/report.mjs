@@ -362,8 +362,11 @@ export function writeReport(R, out) {
     const withAnatomy = sizes.filter((z) => z.anatomy);
     if (withAnatomy.length) {
       p('Where the time of the GROUP BY an action property goes on ClickHouse (SQL sent to the server, p50 / p95 ms):', '',
-        table(['variant', ...withAnatomy.map((z) => `${int(z.actions)} actions`)], withAnatomy[0].anatomy.map((a, i) =>
-          [a.label, ...withAnatomy.map((z) => (z.anatomy[i].error ? 'failed' : `${f1(z.anatomy[i].p50)} / ${f1(z.anatomy[i].p95)}`))]), 'l'), '');
+        table(['variant', ...withAnatomy.map((z) => `${int(z.actions)} actions`)], withAnatomy[withAnatomy.length - 1].anatomy.map((a) =>
+          [a.label, ...withAnatomy.map((z) => {
+            const x = z.anatomy.find((y) => y.label === a.label);
+            return !x ? '–' : x.error ? 'failed' : `${f1(x.p50)} / ${f1(x.p95)}`;
+          })]), 'l'), '');
       const last = withAnatomy[withAnatomy.length - 1];
       const at = (prefix) => (last.anatomy.find((x) => x.label.startsWith(prefix)) || {}).p50;
       const full = last.anatomy[0].p50, fin = at('actions with FINAL'), raw = at('actions without FINAL'), dedup = at('actions deduplicated');
