@@ -124,7 +124,7 @@ pub fn crash_during_ingest(db: &Path, extra: &[&str], stored: impl Fn() -> HashM
     let collector = Arc::new(Mutex::new(Some(start(0))));
     let kills_done = Arc::new(AtomicBool::new(false));
     let failures = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(240);
+    let deadline = Instant::now() + Duration::from_secs(480);
     let clients: Vec<_> = (0..4)
         .map(|c| {
             let (kills_done, failures) = (Arc::clone(&kills_done), Arc::clone(&failures));
@@ -177,7 +177,7 @@ pub fn spread_with_resends(
 ) -> (Vec<(String, String)>, usize) {
     let acked = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(240);
+    let deadline = Instant::now() + Duration::from_secs(480);
     let handles: Vec<_> = (0..clients)
         .map(|c| {
             let (addrs, acked, failures) = (Arc::clone(addrs), Arc::clone(&acked), Arc::clone(&failures));
