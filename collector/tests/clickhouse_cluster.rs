@@ -193,7 +193,7 @@ fn four_collector_processes_over_two_shards_with_resends_and_a_sigkill_mid_batch
     let mut procs: Vec<Process> = (0..4).map(|i| start_process(c, &db, i % 2, dir.path(), i, if i == 0 { &hold } else { &quick })).collect();
     let addrs = Arc::new(Mutex::new(procs.iter().map(|p| p.addr).collect::<Vec<SocketAddr>>()));
     let (sent, failures) = spread_with_resends(&addrs, 4, PER_CLIENT, 0, || {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(300);
         while waiting_beacons(procs[0].addr) < 2 {
             assert!(Instant::now() < deadline, "collector 0 never held a batch");
             std::thread::sleep(Duration::from_millis(10));

@@ -203,7 +203,7 @@ fn clickhouse_killed_mid_ingest_and_restarted_loses_nothing_and_doubles_nothing(
             }
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(300);
     while acked.load(Ordering::SeqCst) < 30 {
         assert!(Instant::now() < deadline, "ingest did not start");
         std::thread::sleep(Duration::from_millis(10));
