@@ -280,9 +280,10 @@ pub fn payload(id: i64, a: &Alert, metric_key: &str, n: Notice, external_url: &s
     })
 }
 
-/// Evaluates every enabled alert once at `now_ms`: updates state and history, queues
-/// notifications. Returns how many alerts were evaluated.
-pub fn evaluate_all(conn: &Connection, now_ms: i64, session_timeout_ms: i64, external_url: &str) -> Result<usize, String> {
+/// Evaluates every enabled alert once at `now_ms`: updates state and history in `conn`, queues
+/// notifications; the metrics' queries go to `run` (the store holding the beacons). Returns how
+/// many alerts were evaluated.
+pub fn evaluate_all(conn: &Connection, run: calculated::Run<'_>, now_ms: i64, session_timeout_ms: i64, external_url: &str) -> Result<usize, String> {
     let rows: Vec<(i64, String, String, i64, Option<i64>)> = {
         let mut stmt = conn.prepare_cached("SELECT id, definition, state, breaches, active_since FROM alerts ORDER BY id").map_err(|e| e.to_string())?;
         let rows = stmt
@@ -297,7 +298,7 @@ pub fn evaluate_all(conn: &Connection, now_ms: i64, session_timeout_ms: i64, ext
             continue;
         }
         let Some(metric) = calculated::get(conn, alert.metric_id).map_err(|e| e.to_string())? else { continue };
-        let value = calculated::total(conn, &metric.metric, alert.window_minutes, now_ms, session_timeout_ms);
+        let value = calculated::total(run, &metric.metric, alert.window_minutes, now_ms, session_timeout_ms);
         let (value, error) = match value {
             Ok(v) => (v, None),
             Err(e) => (None, Some(e)),
@@ -420,8 +421,9 @@ pub async fn deliver(db: &Path, timing: AlertTiming) {
 }
 
 /// Starts the alert loop on the current runtime: evaluates every `interval_ms`, and delivers
-/// due notifications (also between evaluations, so retries keep their backoff).
-pub fn spawn(db: PathBuf, session_timeout_ms: i64, timing: AlertTiming, external_url: String) {
+/// due notifications (also between evaluations, so retries keep their backoff). The alerts live
+/// in `db`; `query` runs the metrics' USQL on the store of the beacons.
+pub fn spawn(db: PathBuf, query: calculated::Query, session_timeout_ms: i64, timing: AlertTiming, external_url: String) {
     tokio::spawn(async move {
         let tick = Duration::from_millis(timing.min_backoff_ms.clamp(10, 1000).min(timing.interval_ms.max(10)));
         let mut next_eval = tokio::time::Instant::now() + Duration::from_millis(timing.interval_ms);
@@ -429,10 +431,10 @@ pub fn spawn(db: PathBuf, session_timeout_ms: i64, timing: AlertTiming, external
             tokio::time::sleep(tick).await;
             if tokio::time::Instant::now() >= next_eval {
                 next_eval = tokio::time::Instant::now() + Duration::from_millis(timing.interval_ms);
-                let (db2, url) = (db.clone(), external_url.clone());
+                let (db2, url, query) = (db.clone(), external_url.clone(), std::sync::Arc::clone(&query));
                 let r = tokio::task::spawn_blocking(move || {
                     let conn = store::open_reader(&db2).map_err(|e| e.to_string())?;
-                    evaluate_all(&conn, store::now_ms(), session_timeout_ms, &url)
+                    evaluate_all(&conn, &|q, o| query(&conn, q, o), store::now_ms(), session_timeout_ms, &url)
                 })
                 .await;
                 if let Ok(Err(e)) = r {

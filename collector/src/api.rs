@@ -125,7 +125,48 @@ fn keys(conn: &Connection, table: &str) -> rusqlite::Result<Value> {
     Ok(out)
 }
 
+/// [`keys`] over the ClickHouse store: the distinct keys of the four key arrays of `table`
+/// (`beacons` for session properties, `actions` read `FINAL`, as a replaced action's keys are
+/// gone), ordered and limited as over SQLite.
+fn keys_clickhouse(ch: &crate::clickhouse::ClickHouse, table: &str) -> Result<Value, String> {
+    let final_ = if table == "actions" { " FINAL" } else { "" };
+    let parts: Vec<String> = ["string", "long", "double", "date"]
+        .iter()
+        .map(|t| format!("SELECT '{t}' AS type, arrayJoin({t}_keys) AS key FROM {table}{final_}"))
+        .collect();
+    let sql = format!("SELECT DISTINCT type, key FROM ({}) ORDER BY type, key LIMIT {MAX_KEYS}", parts.join(" UNION ALL "));
+    let mut out = json!({"string": [], "long": [], "double": [], "date": []});
+    for row in crate::export::select(ch, &sql)? {
+        if let (Some(t), Some(k)) = (row.first().and_then(Value::as_str), row.get(1)) {
+            if let Some(Value::Array(a)) = out.get_mut(t) {
+                a.push(k.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `f` with a client of the ClickHouse store on the blocking pool; `Err` is a store failure.
+async fn with_clickhouse(
+    state: Arc<AppState>,
+    f: impl FnOnce(&crate::clickhouse::ClickHouse) -> Result<Response, String> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(move || state.beacons.with_clickhouse(f)).await {
+        Ok(Ok(Ok(r))) => r,
+        Ok(Ok(Err(e)) | Err(e)) => store_error(e),
+        Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "task failed"),
+    }
+}
+
 async fn properties(State(state): St) -> Response {
+    if state.beacons.is_clickhouse() {
+        return with_clickhouse(state, |ch| {
+            let s = keys_clickhouse(ch, "beacons")?;
+            let a = keys_clickhouse(ch, "actions")?;
+            Ok(ok(&json!({"usersession": s, "useraction": a})))
+        })
+        .await;
+    }
     with_conn(state, |conn| {
         let s = keys(conn, "session_props");
         let a = keys(conn, "action_props");
@@ -138,6 +179,15 @@ async fn properties(State(state): St) -> Response {
 }
 
 async fn session(State(state): St, Path(sid): Path<String>) -> Response {
+    if state.beacons.is_clickhouse() {
+        return with_clickhouse(state, move |ch| {
+            match crate::export::session_json_clickhouse(ch, &[sid.as_str()])?.pop() {
+                Some((_, v)) => Ok(ok(&v)),
+                None => Ok(error_response(StatusCode::NOT_FOUND, "no such session")),
+            }
+        })
+        .await;
+    }
     with_conn(state, move |conn| {
         let id: Option<i64> = match conn.query_row("SELECT id FROM sessions WHERE sid = ?1", params![sid], |r| r.get(0)).optional() {
             Ok(v) => v,
@@ -170,6 +220,27 @@ async fn export_sessions(
         (Ok(f), Ok(t)) => (f, t),
         (Err(e), _) | (_, Err(e)) => return error_response(StatusCode::BAD_REQUEST, &e),
     };
+    if state.beacons.is_clickhouse() {
+        return with_clickhouse(state, move |ch| {
+            let _slot = slot;
+            let sql = format!(
+                "SELECT sid FROM (SELECT sid, min(session_start) AS start FROM beacons FINAL GROUP BY sid)
+                 WHERE start BETWEEN {from} AND {to} ORDER BY start, sid LIMIT {EXPORT_LIMIT}"
+            );
+            let sids: Vec<String> =
+                crate::export::select(ch, &sql)?.into_iter().filter_map(|r| r.first().and_then(Value::as_str).map(str::to_owned)).collect();
+            let mut body = Vec::new();
+            for chunk in sids.chunks(crate::export::MAX_BATCH_SESSIONS) {
+                let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                for (_, v) in crate::export::session_json_clickhouse(ch, &chunk)? {
+                    body.extend_from_slice(v.to_string().as_bytes());
+                    body.push(b'\n');
+                }
+            }
+            Ok(ndjson(body))
+        })
+        .await;
+    }
     with_conn(state, move |conn| {
         let _slot = slot;
         let ids: Result<Vec<i64>, _> = conn
@@ -185,11 +256,15 @@ async fn export_sessions(
                 Err(e) => return store_error(e),
             }
         }
-        let mut r = Response::new(Body::from(body));
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
-        r
+        ndjson(body)
     })
     .await
+}
+
+fn ndjson(body: Vec<u8>) -> Response {
+    let mut r = Response::new(Body::from(body));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    r
 }
 
 fn write_error(e: calculated::WriteError, what: &str, id: i64) -> Response {
@@ -226,10 +301,11 @@ async fn metric_get(State(state): St, Path(id): Path<String>) -> Response {
         Err(r) => return *r,
     };
     let timeout = state.config.session_timeout_ms;
+    let st = Arc::clone(&state);
     with_conn(state, move |conn| match calculated::get(conn, id) {
         Ok(Some(s)) => {
             let mut v = s.json();
-            match calculated::samples(conn, &s.metric, store::now_ms(), timeout) {
+            match calculated::samples(&|q, o| st.beacons.usql_on(conn, q, o), &s.metric, store::now_ms(), timeout) {
                 Ok(rows) => {
                     v["samples"] = rows.into_iter().map(|(labels, value)| json!({"labels": labels.into_iter().collect::<HashMap<_, _>>(), "value": value})).collect();
                 }
@@ -418,7 +494,10 @@ async fn dashboard_delete(State(state): St, Path(id): Path<String>) -> Response 
 /// collector's own `rumprops_collector_*` block comes before it).
 pub(crate) async fn calculated_block(state: Arc<AppState>) -> String {
     let timeout = state.config.session_timeout_ms;
-    let r = tokio::task::spawn_blocking(move || state.with_reader(|conn| calculated::exposition(conn, store::now_ms(), timeout))).await;
+    let r = tokio::task::spawn_blocking(move || {
+        state.with_reader(|conn| calculated::exposition(conn, &|q, o| state.beacons.usql_on(conn, q, o), store::now_ms(), timeout))
+    })
+    .await;
     let body = match r {
         Ok(Ok(Ok(t))) => t,
         Ok(Ok(Err(e))) | Ok(Err(e)) => format!("# calculated metrics failed: {e}\n"),

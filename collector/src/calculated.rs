@@ -330,10 +330,18 @@ pub fn delete(conn: &Connection, id: i64) -> Result<(), WriteError> {
 /// One sample: its labels (name, value) and its value (`None`: no data).
 pub type Sample = (Vec<(String, String)>, Option<f64>);
 
+/// Runs a USQL query on the store that holds the beacons (SQLite or ClickHouse): metrics are
+/// defined in the collector's own SQLite file but evaluated wherever the data is.
+pub type Run<'a> = &'a dyn Fn(&str, &QueryOptions) -> Result<usql::QueryResult, usql::QueryError>;
+
+/// A [`Run`] for background tasks: given a connection to the collector's SQLite file (where
+/// the beacons are unless a ClickHouse store holds them), runs a USQL query on the beacons.
+pub type Query = std::sync::Arc<dyn Fn(&Connection, &str, &QueryOptions) -> Result<usql::QueryResult, usql::QueryError> + Send + Sync>;
+
 /// The metric's samples now: one per dimension combination.
-pub fn samples(conn: &Connection, m: &Metric, now_ms: i64, session_timeout_ms: i64) -> Result<Vec<Sample>, String> {
+pub fn samples(run: Run<'_>, m: &Metric, now_ms: i64, session_timeout_ms: i64) -> Result<Vec<Sample>, String> {
     let q = m.usql()?;
-    let r = usql::run(conn, &q, &m.options(now_ms, session_timeout_ms)).map_err(|e| e.to_string())?;
+    let r = run(&q, &m.options(now_ms, session_timeout_ms)).map_err(|e| e.to_string())?;
     let n = m.dimensions.len();
     let mut out = Vec::new();
     for row in &r.values {
@@ -360,11 +368,11 @@ pub fn samples(conn: &Connection, m: &Metric, now_ms: i64, session_timeout_ms: i
 
 /// The metric's single value over `window_minutes` (no dimensions): what alerts compare.
 /// COUNT and SUM of nothing are 0; the others of nothing are `None` (no data).
-pub fn total(conn: &Connection, m: &Metric, window_minutes: i64, now_ms: i64, session_timeout_ms: i64) -> Result<Option<f64>, String> {
+pub fn total(run: Run<'_>, m: &Metric, window_minutes: i64, now_ms: i64, session_timeout_ms: i64) -> Result<Option<f64>, String> {
     let q = m.usql_with(&[])?;
     let mut o = m.options(now_ms, session_timeout_ms);
     o.start_timestamp = Some(now_ms - window_minutes * 60_000);
-    let r = usql::run(conn, &q, &o).map_err(|e| e.to_string())?;
+    let r = run(&q, &o).map_err(|e| e.to_string())?;
     let v = r.values.first().and_then(|row| row.first()).and_then(Value::as_f64);
     Ok(match (v, m.aggregation.as_str()) {
         (None, "COUNT" | "SUM") => Some(0.0),
@@ -396,15 +404,16 @@ fn number(v: f64) -> String {
     }
 }
 
-/// The users' block of `/metrics`: every stored metric, evaluated now. A metric whose query
-/// fails is reported in a comment and left out, so one broken metric never hides the others.
-pub fn exposition(conn: &Connection, now_ms: i64, session_timeout_ms: i64) -> Result<String, String> {
+/// The users' block of `/metrics`: every stored metric (read from `conn`), evaluated now by
+/// `run`. A metric whose query fails is reported in a comment and left out, so one broken
+/// metric never hides the others.
+pub fn exposition(conn: &Connection, run: Run<'_>, now_ms: i64, session_timeout_ms: i64) -> Result<String, String> {
     let mut out = String::new();
     for s in list(conn).map_err(|e| e.to_string())? {
         let m = &s.metric;
         let name = format!("{EXPOSED_PREFIX}{}", m.key);
         let help = if m.description.is_empty() { m.usql().unwrap_or_default() } else { m.description.clone() };
-        match samples(conn, m, now_ms, session_timeout_ms) {
+        match samples(run, m, now_ms, session_timeout_ms) {
             Ok(rows) => {
                 let _ = writeln!(out, "# HELP {name} {}", help_text(&help));
                 let _ = writeln!(out, "# TYPE {name} gauge");

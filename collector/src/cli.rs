@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Where finished sessions are exported as NDJSON (POST, http:// only).
     #[arg(long, env = "RUMPROPS_EXPORT_URL", value_name = "URL")]
     pub export_url: Option<String>,
+    /// With several collectors exporting from one ClickHouse --store: this one's share of the
+    /// sessions, INDEX/COUNT (give the collectors 0/N … N-1/N; each session goes out once).
+    #[arg(long, env = "RUMPROPS_EXPORT_PARTITION", value_name = "INDEX/COUNT", default_value = "0/1")]
+    pub export_partition: crate::export::Partition,
     /// A directory served for every other GET (the dashboard and demo pages).
     #[arg(long = "static", env = "RUMPROPS_STATIC", value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
@@ -157,6 +161,7 @@ impl ServeArgs {
         }
         config.allow_origins = self.allow_origins.iter().filter(|o| !o.is_empty()).cloned().collect();
         config.export_url = self.export_url.clone();
+        config.export_partition = self.export_partition;
         if let Some(url) = &config.export_url {
             crate::export::parse_url(url).map_err(|e| format!("--export-url: {e}"))?;
         }

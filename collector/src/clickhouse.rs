@@ -95,6 +95,14 @@ const MIGRATIONS: &[&[Step]] = &[
             engine: "ReplacingMergeTree(seq) PARTITION BY toYYYYMM(day) ORDER BY (app, day, name, sid, action_id)",
         },
     ],
+    // 2: the session export's record of what it sent (crate::export::ClickHouseSource): per
+    // session the number of beacons it had when exported; the highest export wins. Over a
+    // cluster sharded by sid like the beacons, so a session's rows meet on one shard.
+    &[Step::Table {
+        name: "exports",
+        columns: "sid String, beacons UInt64, exported_at Int64",
+        engine: "ReplacingMergeTree(beacons) ORDER BY sid",
+    }],
 ];
 
 /// The newest schema version this build knows.
@@ -191,9 +199,29 @@ pub struct ClickHouse {
     url: StoreUrl,
     layout: Layout,
     client: Client<HttpConnector, Full<Bytes>>,
-    runtime: tokio::runtime::Runtime,
+    runtime: OwnRuntime,
     /// The conversion goals that session goal fields are evaluated with at query time.
     goals: Goals,
+}
+
+/// A client's own runtime. Dropped without waiting for its (finished) work, since a client may
+/// be dropped on an async worker thread (an app state or an exporter released at shutdown),
+/// where dropping a runtime the usual way panics.
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for OwnRuntime {
+    type Target = tokio::runtime::Runtime;
+    fn deref(&self) -> &tokio::runtime::Runtime {
+        self.0.as_ref().expect("the runtime lives until the client is dropped")
+    }
+}
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// How long one statement may take before the store reports ClickHouse unavailable.
@@ -217,7 +245,7 @@ impl ClickHouse {
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_timer(hyper_util::rt::TokioTimer::new())
             .build_http();
-        Ok(ClickHouse { url, layout: Layout::Single, client, runtime, goals: Goals::default() })
+        Ok(ClickHouse { url, layout: Layout::Single, client, runtime: OwnRuntime(Some(runtime)), goals: Goals::default() })
     }
 
     /// Sets the conversion goals that queries evaluate session goals with (`--goals`).
@@ -273,15 +301,25 @@ impl ClickHouse {
     /// POSTs `body` to `uri` (on the server at `at`) and returns the answer's body on a 2xx
     /// status, or an error naming the server.
     fn send(&self, at: &str, uri: String, body: Vec<u8>, timeout: Duration) -> Result<String, StoreError> {
+        let body = Bytes::from(body);
         // 18.16 wants a Content-Length even for an empty body.
-        let request = hyper::Request::post(uri)
-            .header(hyper::header::CONTENT_LENGTH, body.len())
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| StoreError(format!("ClickHouse request: {e}")))?;
+        let request = || {
+            hyper::Request::post(uri.as_str())
+                .header(hyper::header::CONTENT_LENGTH, body.len())
+                .body(Full::new(body.clone()))
+                .map_err(|e| StoreError(format!("ClickHouse request: {e}")))
+        };
         self.runtime.block_on(async {
             let answer = tokio::time::timeout(timeout, async {
-                let response =
-                    self.client.request(request).await.map_err(|e| StoreError(format!("ClickHouse at {at} unavailable: {e}")))?;
+                let response = match self.client.request(request()?).await {
+                    Ok(r) => Ok(r),
+                    // A kept-alive connection the server closed meanwhile: once more on a new
+                    // one (every statement is safe to repeat: inserts collapse by their keys,
+                    // DDL is IF NOT EXISTS). A server that cannot be reached fails at once.
+                    Err(e) if !e.is_connect() => self.client.request(request()?).await,
+                    Err(e) => Err(e),
+                }
+                .map_err(|e| StoreError(format!("ClickHouse at {at} unavailable: {e}")))?;
                 let status = response.status();
                 let bytes = response
                     .into_body()
@@ -415,7 +453,7 @@ impl ClickHouse {
     /// the `Distributed` table with `insert_distributed_sync=1`: the server splits the rows by
     /// the table's own sharding key and answers only after every shard wrote its part, so an
     /// acknowledged beacon is on its shard, not in a send queue (docs/decisions.md).
-    fn insert(&self, table: &str, rows: &[Value]) -> Result<(), StoreError> {
+    pub(crate) fn insert(&self, table: &str, rows: &[Value]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }

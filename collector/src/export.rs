@@ -10,10 +10,12 @@
 //! The client is a minimal HTTP/1.1 writer for `http://` URLs (no TLS in the collector: put a
 //! TLS-terminating proxy in front of an `https` receiver).
 
+use crate::clickhouse::ClickHouse;
 use crate::store;
 use crate::usql::fields::{FieldDef, USERACTION, USERERROR, USERSESSION};
 use rusqlite::{params, Connection};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -75,42 +77,82 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
     Ok(Target { host: host.to_owned(), port, path: path.to_owned() })
 }
 
+/// Where the exporter reads finished sessions and records which it sent.
+pub trait Source: Send + Sync + 'static {
+    /// What marks one sent session.
+    type Key: Send + 'static;
+    /// The oldest finished sessions not yet exported, as one batch.
+    fn batch(&self, now_ms: i64) -> Result<Batch<Self::Key>, String>;
+    /// Records the sessions of a batch the receiver accepted.
+    fn mark(&self, keys: Vec<Self::Key>) -> Result<(), String>;
+}
+
+/// The SQLite store: sessions carry an `exported` flag.
+pub struct Sqlite {
+    /// The database file.
+    pub db: PathBuf,
+    /// Idle time after which a session without an end beacon is finished.
+    pub session_timeout_ms: i64,
+}
+
+impl Source for Sqlite {
+    type Key = (i64, i64);
+    fn batch(&self, now_ms: i64) -> Result<Batch, String> {
+        let conn = store::open_reader(&self.db).map_err(|e| e.to_string())?;
+        next_batch(&conn, now_ms, self.session_timeout_ms).map_err(|e| e.to_string())
+    }
+    fn mark(&self, keys: Vec<(i64, i64)>) -> Result<(), String> {
+        let mut conn = store::open_reader(&self.db).map_err(|e| e.to_string())?;
+        mark_exported(&mut conn, &keys).map_err(|e| e.to_string())
+    }
+}
+
 /// Starts the exporter task on the current runtime.
-pub fn spawn(db: PathBuf, url: &str, session_timeout_ms: i64, timing: ExportTiming) -> Result<(), String> {
+pub fn spawn<S: Source>(source: S, url: &str, timing: ExportTiming) -> Result<(), String> {
     let target = parse_url(url)?;
-    tokio::spawn(async move { run(db, target, session_timeout_ms, timing).await });
+    tokio::spawn(async move { run(std::sync::Arc::new(source), target, timing).await });
     Ok(())
 }
 
 /// The export loop; never returns.
-async fn run(db: PathBuf, target: Target, session_timeout_ms: i64, timing: ExportTiming) {
+async fn run<S: Source>(source: std::sync::Arc<S>, target: Target, timing: ExportTiming) {
     let mut last_flush = Instant::now();
     let mut backoff_ms = timing.min_backoff_ms;
+    // A store that stays unreadable is reported once, not at every poll.
+    let mut read_error: Option<String> = None;
     loop {
         tokio::time::sleep(Duration::from_millis(timing.poll_ms)).await;
-        let db2 = db.clone();
-        let batch = tokio::task::spawn_blocking(move || {
-            let conn = store::open_reader(&db2).map_err(|e| e.to_string())?;
-            next_batch(&conn, store::now_ms(), session_timeout_ms).map_err(|e| e.to_string())
-        })
-        .await;
-        let Ok(Ok(batch)) = batch else { continue };
-        if batch.ids.is_empty() {
+        let src = std::sync::Arc::clone(&source);
+        let batch = tokio::task::spawn_blocking(move || src.batch(store::now_ms())).await;
+        let Batch { ids: keys, body, full } = match batch {
+            Ok(Ok(b)) => {
+                read_error = None;
+                b
+            }
+            Ok(Err(e)) => {
+                if read_error.as_ref() != Some(&e) {
+                    let _ = writeln!(std::io::stderr(), "rumprops: export: reading sessions failed: {e}");
+                    read_error = Some(e);
+                }
+                continue;
+            }
+            Err(_) => continue,
+        };
+        if keys.is_empty() {
             last_flush = Instant::now();
             continue;
         }
-        if !batch.full && last_flush.elapsed() < Duration::from_millis(timing.flush_interval_ms) {
+        if !full && last_flush.elapsed() < Duration::from_millis(timing.flush_interval_ms) {
             continue;
         }
-        match send(&target, &batch.body).await {
+        match send(&target, &body).await {
             Ok(()) => {
-                let db2 = db.clone();
-                let ids = batch.ids;
-                let _ = tokio::task::spawn_blocking(move || -> Result<(), String> {
-                    let mut conn = store::open_reader(&db2).map_err(|e| e.to_string())?;
-                    mark_exported(&mut conn, &ids).map_err(|e| e.to_string())
-                })
-                .await;
+                let src = std::sync::Arc::clone(&source);
+                let marked = tokio::task::spawn_blocking(move || src.mark(keys)).await;
+                if let Ok(Err(e)) = marked {
+                    // The batch is sent again (at-least-once): receivers deduplicate by sid.
+                    let _ = writeln!(std::io::stderr(), "rumprops: export: recording a delivered batch failed: {e}");
+                }
                 last_flush = Instant::now();
                 backoff_ms = timing.min_backoff_ms;
             }
@@ -131,11 +173,256 @@ async fn run(db: PathBuf, target: Target, session_timeout_ms: i64, timing: Expor
     }
 }
 
+/// Which share of the sessions a collector exports when several export from one ClickHouse
+/// store (`--export-partition INDEX/COUNT`): those whose `cityHash64(sid) % COUNT` is INDEX.
+/// Every session falls in exactly one share, so collectors given the shares `0/N` … `N-1/N`
+/// never send a session twice between them, and none is left out (docs/decisions.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    /// This collector's share, `0..count`.
+    pub index: u32,
+    /// How many shares there are.
+    pub count: u32,
+}
+
+impl Default for Partition {
+    /// One exporter takes every session.
+    fn default() -> Self {
+        Partition { index: 0, count: 1 }
+    }
+}
+
+impl std::str::FromStr for Partition {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Partition, String> {
+        let bad = || format!("{s:?}: INDEX/COUNT with 0 <= INDEX < COUNT, e.g. 0/2");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (i.trim().parse::<u32>().map_err(|_| bad())?, n.trim().parse::<u32>().map_err(|_| bad())?);
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Partition { index, count })
+    }
+}
+
+/// The ClickHouse store: the sessions are folded from the `beacons` rows, and the `exports`
+/// table (`ReplacingMergeTree` keyed by sid, version the number of beacons exported) records
+/// what was sent, shared by every collector and kept across restarts. A session is due when it
+/// is finished (an end beacon, or idle past the session timeout) and has more beacons than its
+/// last export had: a beacon arriving after the export sends the updated session again, as on
+/// SQLite; a resent copy of a beacon adds none (beacons are keyed by `(sid, seq)`).
+pub struct ClickHouseSource {
+    /// A client of the store (not the writer's).
+    pub ch: ClickHouse,
+    /// This collector's share of the sessions.
+    pub partition: Partition,
+    /// Idle time after which a session without an end beacon is finished.
+    pub session_timeout_ms: i64,
+}
+
+impl ClickHouseSource {
+    /// The finished sessions of this share not exported with as many beacons, oldest first:
+    /// (sid, beacons).
+    fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, u64)>, String> {
+        let Partition { index, count } = self.partition;
+        let cutoff = now_ms.saturating_sub(self.session_timeout_ms);
+        let sql = format!(
+            "SELECT sid, n FROM (
+                SELECT sid, count() AS n, min(received_at) AS first_seen, max(received_at) AS last_seen,
+                       countIf(ended IS NOT NULL) AS ends
+                FROM beacons FINAL WHERE cityHash64(sid) % {count} = {index} GROUP BY sid)
+             WHERE (ends > 0 OR last_seen <= {cutoff}) AND (sid, n) GLOBAL NOT IN (SELECT sid, beacons FROM exports FINAL)
+             ORDER BY first_seen, sid LIMIT {limit}"
+        );
+        select(&self.ch, &sql)?
+            .into_iter()
+            .map(|row| match (row.first().and_then(Value::as_str), row.get(1).and_then(Value::as_u64)) {
+                (Some(sid), Some(n)) => Ok((sid.to_owned(), n)),
+                _ => Err(format!("unexpected export row {row:?}")),
+            })
+            .collect()
+    }
+}
+
+impl Source for ClickHouseSource {
+    type Key = (String, u64);
+    fn batch(&self, now_ms: i64) -> Result<Batch<(String, u64)>, String> {
+        let due = self.due(now_ms, MAX_BATCH_SESSIONS + 1)?;
+        let mut full = due.len() > MAX_BATCH_SESSIONS;
+        let due = &due[..due.len().min(MAX_BATCH_SESSIONS)];
+        let sids: Vec<&str> = due.iter().map(|(s, _)| s.as_str()).collect();
+        let sessions: HashMap<String, Value> =
+            session_json_clickhouse(&self.ch, &sids)?.into_iter().collect();
+        let (mut keys, mut body) = (Vec::new(), Vec::new());
+        for (sid, n) in due {
+            let Some(session) = sessions.get(sid) else { continue };
+            let mut line = session.to_string().into_bytes();
+            line.push(b'\n');
+            if !keys.is_empty() && body.len() + line.len() > MAX_BATCH_BYTES {
+                full = true;
+                break;
+            }
+            body.extend_from_slice(&line);
+            keys.push((sid.clone(), *n));
+        }
+        if body.len() >= MAX_BATCH_BYTES {
+            full = true;
+        }
+        Ok(Batch { ids: keys, body, full })
+    }
+
+    fn mark(&self, keys: Vec<(String, u64)>) -> Result<(), String> {
+        let now = store::now_ms();
+        let rows: Vec<Value> = keys.iter().map(|(sid, n)| json!({"sid": sid, "beacons": n, "exported_at": now})).collect();
+        self.ch.insert("exports", &rows).map_err(|e| e.to_string())
+    }
+}
+
+/// Runs a SELECT on ClickHouse with the USQL backend's settings (64-bit integers as JSON
+/// numbers, outer-join misses as NULL, the query time limit): its rows as JSON arrays.
+pub fn select(ch: &ClickHouse, sql: &str) -> Result<Vec<Vec<Value>>, String> {
+    let opts = crate::usql::QueryOptions::now(0);
+    let timeout = Duration::from_millis(opts.time_limit_ms.saturating_add(5_000));
+    let text = ch.query(&format!("{sql} FORMAT JSONCompact"), &crate::usql::clickhouse::settings(&opts), timeout).map_err(|e| e.to_string())?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("ClickHouse answer: {e}"))?;
+    match v.get("data") {
+        Some(Value::Array(rows)) => Ok(rows.iter().map(|r| r.as_array().cloned().unwrap_or_default()).collect()),
+        _ => Err("ClickHouse answer without data".to_owned()),
+    }
+}
+
+/// An empty `{"string": {}, "long": {}, "double": {}, "date": {}}`.
+fn empty_props() -> Value {
+    let mut out = Map::new();
+    for t in ["string", "long", "double", "date"] {
+        out.insert(t.to_owned(), Value::Object(Map::new()));
+    }
+    Value::Object(out)
+}
+
+/// The session properties of `sids` (a list of literals), by sid: each key's value from the
+/// beacon with the highest seq that carries the key, as the SQLite fold keeps it.
+fn session_props_clickhouse(ch: &ClickHouse, sids: &str) -> Result<HashMap<String, Value>, String> {
+    let mut out: HashMap<String, Value> = HashMap::new();
+    for ty in ["string", "long", "double", "date"] {
+        let sql = format!(
+            "SELECT sid, k, argMax(v, seq) FROM beacons FINAL ARRAY JOIN {ty}_keys AS k, {ty}_values AS v
+             WHERE sid IN ({sids}) GROUP BY sid, k"
+        );
+        for row in select(ch, &sql)? {
+            let (Some(sid), Some(key), Some(v)) = (row.first().and_then(Value::as_str), row.get(1).and_then(Value::as_str), row.get(2)) else {
+                continue;
+            };
+            let props = out.entry(sid.to_owned()).or_insert_with(empty_props);
+            if let Some(Value::Object(m)) = props.get_mut(ty) {
+                m.insert(key.to_owned(), v.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The properties of the actions of `sids` (a list of literals), by (sid, action id).
+fn action_props_clickhouse(ch: &ClickHouse, sids: &str) -> Result<HashMap<(String, String), Value>, String> {
+    let sql = format!(
+        "SELECT sid, action_id, string_keys, string_values, long_keys, long_values, double_keys, double_values,
+                date_keys, date_values
+         FROM actions FINAL WHERE sid IN ({sids})"
+    );
+    let mut out = HashMap::new();
+    for row in select(ch, &sql)? {
+        let (Some(sid), Some(id)) = (row.first().and_then(Value::as_str), row.get(1).and_then(Value::as_str)) else { continue };
+        let mut props = empty_props();
+        for (i, ty) in ["string", "long", "double", "date"].iter().enumerate() {
+            let keys = row.get(2 + 2 * i).and_then(Value::as_array).cloned().unwrap_or_default();
+            let values = row.get(3 + 2 * i).and_then(Value::as_array).cloned().unwrap_or_default();
+            if let Some(Value::Object(m)) = props.get_mut(*ty) {
+                for (k, v) in keys.iter().zip(values.iter()) {
+                    if let Some(k) = k.as_str() {
+                        m.insert(k.to_owned(), v.clone());
+                    }
+                }
+            }
+        }
+        out.insert((sid.to_owned(), id.to_owned()), props);
+    }
+    Ok(out)
+}
+
+/// The exported JSON of the sessions `sids` in the ClickHouse store, with their sids, in the
+/// order of `sids` (a sid not stored is left out): the same shape and values as
+/// [`session_json`] gives over SQLite. The sessions, actions and errors are read through the
+/// USQL backend's subqueries (`crate::usql::clickhouse`: the session fold, the deduplicated
+/// actions, the errors) with the field catalog's ClickHouse expressions, so every field has the
+/// value USQL answers for it.
+pub fn session_json_clickhouse(ch: &ClickHouse, sids: &[&str]) -> Result<Vec<(String, Value)>, String> {
+    use crate::usql::clickhouse as chq;
+    if sids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = sids.iter().map(|s| chq::quote(s)).collect::<Vec<_>>().join(", ");
+    let rows = |sql: String| select(ch, &sql);
+    let exprs = |fields: &[FieldDef]| fields.iter().map(|f| chq::unqualify(f.ch_sql())).collect::<Vec<_>>().join(", ");
+    let object = |fields: &[FieldDef], row: &[Value], first: usize| -> Map<String, Value> {
+        let mut out = Map::new();
+        for (i, f) in fields.iter().enumerate() {
+            let v = chq::json_value(row.get(first + i).cloned().unwrap_or(Value::Null), f.ty);
+            if !v.is_null() {
+                out.insert(f.name.to_owned(), v);
+            }
+        }
+        out
+    };
+    let mut session_props = session_props_clickhouse(ch, &list)?;
+    let mut action_props = action_props_clickhouse(ch, &list)?;
+    let sessions = chq::sessions_sql(&[], None, true, ch.goals());
+    let mut found: HashMap<String, Map<String, Value>> = HashMap::new();
+    for row in rows(format!("SELECT s_sid, s_app, s_vid, {} FROM {sessions} AS s WHERE s_sid IN ({list})", exprs(USERSESSION)))? {
+        let Some(sid) = row.first().and_then(Value::as_str).map(str::to_owned) else { continue };
+        let mut s = object(USERSESSION, &row, 3);
+        s.insert("application".to_owned(), row.get(1).cloned().unwrap_or(Value::Null));
+        s.insert("visitorId".to_owned(), row.get(2).cloned().unwrap_or(Value::Null));
+        s.insert("properties".to_owned(), session_props.remove(&sid).unwrap_or_else(empty_props));
+        s.insert("userActions".to_owned(), Value::Array(Vec::new()));
+        s.insert("errors".to_owned(), Value::Array(Vec::new()));
+        found.insert(sid, s);
+    }
+    let actions = chq::actions_sql(&[], None);
+    let action_sql = format!(
+        "SELECT session_id, a_action_id, {} FROM {actions} AS a WHERE session_id IN ({list})
+         ORDER BY session_id, a_start_time, a_seq, a_action_id",
+        exprs(USERACTION)
+    );
+    for row in rows(action_sql)? {
+        let (Some(sid), Some(id)) = (row.first().and_then(Value::as_str), row.get(1).and_then(Value::as_str)) else { continue };
+        let mut a = Map::new();
+        a.insert("id".to_owned(), Value::from(id));
+        a.extend(object(USERACTION, &row, 2));
+        a.insert("properties".to_owned(), action_props.remove(&(sid.to_owned(), id.to_owned())).unwrap_or_else(empty_props));
+        if let Some(Value::Array(list)) = found.get_mut(sid).and_then(|s| s.get_mut("userActions")) {
+            list.push(Value::Object(a));
+        }
+    }
+    let error_sql = format!(
+        "SELECT session_id, {} FROM {} AS e WHERE session_id IN ({list}) ORDER BY session_id, e_start_time",
+        exprs(USERERROR),
+        chq::ERRORS
+    );
+    for row in rows(error_sql)? {
+        let Some(sid) = row.first().and_then(Value::as_str) else { continue };
+        let e = object(USERERROR, &row, 1);
+        if let Some(Value::Array(list)) = found.get_mut(sid).and_then(|s| s.get_mut("errors")) {
+            list.push(Value::Object(e));
+        }
+    }
+    Ok(sids.iter().filter_map(|sid| found.remove(*sid).map(|s| ((*sid).to_owned(), Value::Object(s)))).collect())
+}
+
 /// One batch of sessions ready to send.
-#[derive(Debug, Clone, Default)]
-pub struct Batch {
-    /// Session row ids in the batch.
-    pub ids: Vec<(i64, i64)>,
+#[derive(Debug, Clone)]
+pub struct Batch<K = (i64, i64)> {
+    /// What marks the batch's sessions as sent (over SQLite: row id and `last_seen`).
+    pub ids: Vec<K>,
     /// NDJSON body.
     pub body: Vec<u8>,
     /// Whether a size limit was reached (send now rather than waiting for the interval).
@@ -155,7 +442,7 @@ pub fn next_batch(conn: &Connection, now_ms: i64, session_timeout_ms: i64) -> ru
             Ok((r.get(0)?, r.get(1)?))
         })?
         .collect::<Result<_, _>>()?;
-    let mut batch = Batch::default();
+    let mut batch = Batch { ids: Vec::new(), body: Vec::new(), full: false };
     for (id, last_seen) in candidates {
         if batch.ids.len() == MAX_BATCH_SESSIONS {
             batch.full = true;

@@ -66,6 +66,9 @@ pub struct ServeConfig {
     pub allow_origins: Vec<String>,
     /// Where finished sessions are exported as NDJSON, if anywhere.
     pub export_url: Option<String>,
+    /// The share of the sessions this collector exports over a ClickHouse store several
+    /// collectors export from (`--export-partition`; all of them by default).
+    pub export_partition: crate::export::Partition,
     /// A directory served for every other GET (the dashboard and demo pages).
     pub static_dir: Option<PathBuf>,
     /// Idle time after which a session without an end beacon is closed.
@@ -106,6 +109,7 @@ impl ServeConfig {
             addr,
             allow_origins: Vec::new(),
             export_url: None,
+            export_partition: crate::export::Partition::default(),
             static_dir: None,
             session_timeout_ms: DEFAULT_SESSION_TIMEOUT_MS,
             rate_limit: RateLimit::default(),
@@ -211,6 +215,21 @@ impl BeaconReader {
         Ok(out)
     }
 
+    /// Whether the beacons are in ClickHouse.
+    pub(crate) fn is_clickhouse(&self) -> bool {
+        matches!(self, BeaconReader::ClickHouse { .. })
+    }
+
+    /// Runs a USQL query on the store (blocking), reading the SQLite file through `conn`.
+    pub(crate) fn usql_on(&self, conn: &Connection, text: &str, opts: &QueryOptions) -> Result<usql::QueryResult, QueryError> {
+        match self {
+            BeaconReader::Sqlite => usql::run(conn, text, opts),
+            BeaconReader::ClickHouse { .. } => {
+                self.with_clickhouse(|ch| usql::clickhouse::run(ch, text, opts)).unwrap_or_else(|e| Err(QueryError::Failed(e)))
+            }
+        }
+    }
+
     /// Runs a USQL query on the store (blocking). The outer `Err` is a reader that could not be
     /// had (an SQLite file that cannot be opened).
     pub(crate) fn usql(&self, state: &AppState, text: &str, opts: &QueryOptions) -> Result<Result<usql::QueryResult, QueryError>, String> {
@@ -253,9 +272,6 @@ impl Server {
             }
             None => Box::new(conn),
             Some(url) => {
-                if config.export_url.is_some() {
-                    return Err("--export-url reads the SQLite store: it does not work with a ClickHouse --store yet".to_owned());
-                }
                 // Its own thread: the ClickHouse client runs a runtime of its own.
                 let cluster = config.cluster.clone();
                 let opened = std::thread::spawn(move || crate::clickhouse::ClickHouse::open(url, cluster.as_deref()))
@@ -270,7 +286,23 @@ impl Server {
         let listener =
             tokio::net::TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
         if let Some(url) = &config.export_url {
-            crate::export::spawn(config.db.clone(), url, config.session_timeout_ms, config.export_timing)?;
+            let timeout = config.session_timeout_ms;
+            match &config.store {
+                None if config.export_partition != crate::export::Partition::default() => {
+                    return Err("--export-partition shares the sessions of a ClickHouse --store between collectors; over SQLite one collector exports them all".to_owned());
+                }
+                None => crate::export::spawn(crate::export::Sqlite { db: config.db.clone(), session_timeout_ms: timeout }, url, config.export_timing)?,
+                Some(store_url) => {
+                    let mut ch = match &config.cluster {
+                        None => crate::clickhouse::ClickHouse::new(store_url.clone()),
+                        Some(name) => crate::clickhouse::ClickHouse::new_in_cluster(store_url.clone(), name),
+                    }
+                    .map_err(|e| e.to_string())?;
+                    ch.set_goals(config.goals.clone());
+                    let source = crate::export::ClickHouseSource { ch, partition: config.export_partition, session_timeout_ms: timeout };
+                    crate::export::spawn(source, url, config.export_timing)?;
+                }
+            }
         }
         let state = Arc::new(AppState {
             limiter: RateLimiter::new(config.rate_limit),
@@ -284,7 +316,14 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             config,
         });
-        crate::alerts::spawn(config_db(&state), state.config.session_timeout_ms, state.config.alert_timing, external_url(&state));
+        let st = Arc::clone(&state);
+        crate::alerts::spawn(
+            config_db(&state),
+            Arc::new(move |conn, q, o| st.beacons.usql_on(conn, q, o)),
+            state.config.session_timeout_ms,
+            state.config.alert_timing,
+            external_url(&state),
+        );
         let router = Router::new()
             .route("/beacon", post(post_beacon).options(preflight))
             .route("/api/v1/userSessionQueryLanguage/table", get(usql_table))

@@ -8,9 +8,6 @@ use rumprops_collector::beacon::parse_beacon;
 use rumprops_collector::export::{self, ExportTiming, MAX_BATCH_BYTES, MAX_BATCH_SESSIONS};
 use rumprops_collector::store;
 use serde_json::json;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn ingest_sessions(conn: &mut rusqlite::Connection, n: usize, padding: usize) {
@@ -36,40 +33,6 @@ fn batches_stop_at_1000_sessions_or_896000_bytes() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["properties"]["string"]["pad"].as_str().unwrap().len(), 1000);
     }
-}
-
-/// A receiver that answers 500 to the first `failures` requests and 200 afterwards, keeping
-/// every body it was sent and whether it was accepted.
-/// What the receiver was sent: (status it answered, body).
-type Log = Arc<Mutex<Vec<(u16, String)>>>;
-
-fn receiver(failures: usize) -> (String, Log) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/sessions", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&seen);
-    std::thread::spawn(move || {
-        for (n, stream) in listener.incoming().enumerate() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut len = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; len];
-            reader.read_exact(&mut body).unwrap();
-            let status = if n < failures { 500 } else { 200 };
-            log.lock().unwrap().push((status, String::from_utf8(body).unwrap()));
-            let _ = write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        }
-    });
-    (url, seen)
 }
 
 fn exported_sids(db: &std::path::Path) -> Vec<String> {

@@ -166,6 +166,41 @@ pub fn action(id: &str, start: i64, request_errors: i64, props: serde_json::Valu
         "props": props})
 }
 
+/// What a [`receiver`] was sent: (status it answered, body).
+pub type Log = std::sync::Arc<std::sync::Mutex<Vec<(u16, String)>>>;
+
+/// An export receiver on loopback that answers 500 to the first `failures` requests and 200
+/// afterwards, keeping every body it was sent and what it answered: its URL and its log.
+pub fn receiver(failures: usize) -> (String, Log) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/sessions", listener.local_addr().unwrap());
+    let seen = Log::default();
+    let log = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let status = if n < failures { 500 } else { 200 };
+            log.lock().unwrap().push((status, String::from_utf8(body).unwrap()));
+            let _ = write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (url, seen)
+}
+
 /// A load action carrying every measured member of a beacon action: timings, resources, Apdex,
 /// rage clicks and `errors`.
 pub fn measured_load(id: &str, start: i64, errors: serde_json::Value) -> serde_json::Value {
