@@ -631,7 +631,7 @@ mod tests {
         assert!(cluster[3].ends_with("Distributed(two, rum, actions_local, cityHash64(sid))"));
         assert!(Layout::Single.statements(0).is_empty());
         assert!(Layout::Single.statements(schema_version() + 1).is_empty());
-        assert_eq!(tables(), ["beacons", "actions"]);
+        assert_eq!(tables(), ["beacons", "actions", "exports"]);
         assert_eq!(parse_cluster_name("two_shards").unwrap(), "two_shards");
         assert!(parse_cluster_name("a-b").unwrap_err().contains("letters, digits and _"));
         assert!(parse_cluster_name("").is_err());

@@ -515,7 +515,7 @@ fn sqlite_and_clickhouse_give_the_same_answers() {
     let mut current = 0;
     for (((q, ordered, opts), (plan, st), (lite, _)), r) in parsed.zip(&now.results[first..]) {
         let got = match r {
-            Ok(body) => usql::clickhouse::answer(plan, st, opts, body),
+            Ok(body) => usql::clickhouse::answer(plan, st, opts, body, None),
             Err(e) => Err(usql::clickhouse::failure(e, opts)),
         };
         if let Err(e) = compare(q, *ordered, lite, &got) {

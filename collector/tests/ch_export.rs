@@ -194,6 +194,28 @@ fn two_exporters(stores: [String; 2], cluster: Option<&str>, ch: &clickhouse::Cl
     assert_eq!(first["endReason"], json!("END_EVENT"));
     assert_eq!(first["userId"], json!("user0"));
 
+    // USQL's JSON column over ClickHouse is the same record as over SQLite.
+    for q in [
+        "SELECT userSessionId, JSON FROM usersession ORDER BY userSessionId LIMIT 5000",
+        "SELECT usersession.userSessionId, name, JSON FROM useraction ORDER BY usersession.userSessionId, startTime, name LIMIT 5000",
+    ] {
+        let rows = |addr| {
+            let r = common::usql(addr, "table", q, "&startTimestamp=1");
+            assert_eq!(r.status, 200, "{q}: {}", r.body);
+            let values = r.json()["values"].as_array().unwrap().clone();
+            values
+                .into_iter()
+                .map(|row| row.as_array().unwrap().iter().map(|v| v.as_str().map_or(v.clone(), |s| serde_json::from_str(s).unwrap_or(json!(s)))).collect())
+                .collect::<Vec<Vec<Value>>>()
+        };
+        let (got, want) = (rows(a.addr), rows(reference.addr));
+        assert_eq!(got.len(), want.len(), "{q}");
+        assert!(!got.is_empty(), "{q}");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g, w, "{q}");
+        }
+    }
+
     // Both collectors exported: each its share.
     let shares: Vec<u64> = ch
         .query_in(db, "SELECT cityHash64(sid) % 2 AS k, count() FROM exports FINAL GROUP BY k ORDER BY k")

@@ -796,7 +796,7 @@ fn the_clickhouse_sql_of_every_query_here_answers_alike_on_18_16_and_current_cli
     for text in queries_in_this_file() {
         let Ok(q) = usql::parser::parse(&text) else { continue }; // the refused ones
         if q.json {
-            continue; // not answered from ClickHouse
+            continue; // its records are read by further statements (the session export's)
         }
         let st = usql::clickhouse::translate(&q, &o, &Goals::default());
         let sql = format!("{} FORMAT JSONCompact", st.sql);

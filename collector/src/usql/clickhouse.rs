@@ -955,19 +955,23 @@ pub(crate) fn settings(opts: &QueryOptions) -> Vec<(&'static str, String)> {
 /// Parses, translates and runs a query on ClickHouse.
 pub fn run(ch: &crate::clickhouse::ClickHouse, query: &str, opts: &QueryOptions) -> Result<QueryResult, QueryError> {
     let q = super::parser::parse(query).map_err(QueryError::Invalid)?;
-    if q.json {
-        return Err(QueryError::Failed("JSON is not answered from the ClickHouse store yet".to_owned()));
-    }
     let st = translate(&q, opts, ch.goals());
     let timeout = Duration::from_millis(opts.time_limit_ms.saturating_add(5_000));
     // 18.16 takes the output format's settings from the URL only.
     let settings = [("output_format_json_quote_64bit_integers", "0".to_owned())];
     let body = ch.query(&text(&st, opts), &settings, timeout).map_err(|e| failure(&e.0, opts))?;
-    answer(&q, &st, opts, &body)
+    answer(&q, &st, opts, &body, Some(ch))
 }
 
-/// The result of a statement from ClickHouse's `JSONCompact` answer.
-pub fn answer(q: &Query, st: &Statement, opts: &QueryOptions, body: &str) -> Result<QueryResult, QueryError> {
+/// The result of a statement from ClickHouse's `JSONCompact` answer; `ch` reads the records of
+/// a `JSON` query.
+pub fn answer(
+    q: &Query,
+    st: &Statement,
+    opts: &QueryOptions,
+    body: &str,
+    ch: Option<&crate::clickhouse::ClickHouse>,
+) -> Result<QueryResult, QueryError> {
     // The answer may come as one JSON document per block; an error met while it streams comes
     // after the JSON written so far.
     let mut stream = serde_json::Deserializer::from_str(body).into_iter::<Json>();
@@ -991,15 +995,52 @@ pub fn answer(q: &Query, st: &Statement, opts: &QueryOptions, body: &str) -> Res
     }
     let rows = if st.top { rank_top(q, opts, rows) } else { rows };
     let types: Vec<ValueType> = q.items.iter().map(|i| i.expr.ty()).collect();
-    let values = rows
+    let n = q.items.len();
+    // JSON: the row's session (or, over useraction, its action) as the session export writes it.
+    let records = match (q.json, ch) {
+        (false, _) => None,
+        (true, Some(ch)) => Some(json_records(ch, &rows, n)?),
+        (true, None) => return Err(QueryError::Failed("JSON records need the store".to_owned())),
+    };
+    let mut values: Vec<Vec<Json>> = rows
         .into_iter()
-        .map(|row| row.into_iter().zip(&types).map(|(v, ty)| json_value(v, *ty)).collect())
+        .map(|row| row.into_iter().take(n).zip(&types).map(|(v, ty)| json_value(v, *ty)).collect())
         .collect();
-    Ok(QueryResult {
-        column_names: q.items.iter().map(|i| i.name.clone()).collect(),
-        is_branch: q.items.iter().map(|i| !i.expr.is_aggregate()).collect(),
-        values,
-    })
+    let mut column_names: Vec<String> = q.items.iter().map(|i| i.name.clone()).collect();
+    let mut is_branch: Vec<bool> = q.items.iter().map(|i| !i.expr.is_aggregate()).collect();
+    if let Some(records) = records {
+        column_names.push("JSON".to_owned());
+        is_branch.push(true);
+        for (row, record) in values.iter_mut().zip(records) {
+            row.push(Json::String(record.to_string()));
+        }
+    }
+    Ok(QueryResult { column_names, is_branch, values })
+}
+
+/// The JSON column of `rows` (whose columns after the first `n` are the session id and the
+/// action id, if any): the session export's record of each row's session, or of its action.
+fn json_records(ch: &crate::clickhouse::ClickHouse, rows: &[Vec<Json>], n: usize) -> Result<Vec<Json>, QueryError> {
+    let mut sids: Vec<&str> = rows.iter().filter_map(|r| r.get(n).and_then(Json::as_str)).collect();
+    sids.sort_unstable();
+    sids.dedup();
+    let mut sessions: HashMap<String, Json> = HashMap::new();
+    for chunk in sids.chunks(crate::export::MAX_BATCH_SESSIONS) {
+        sessions.extend(crate::export::session_json_clickhouse(ch, chunk).map_err(QueryError::Failed)?);
+    }
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let session = r.get(n).and_then(Json::as_str).and_then(|sid| sessions.get(sid)).cloned().unwrap_or(Json::Null);
+            match r.get(n + 1).and_then(Json::as_str) {
+                Some(id) => session["userActions"]
+                    .as_array()
+                    .and_then(|list| list.iter().find(|a| a["id"] == Json::String(id.to_owned())).cloned())
+                    .unwrap_or(Json::Null),
+                None => session,
+            }
+        })
+        .collect())
 }
 
 /// A ClickHouse error as the query's failure, in the words the SQLite backend uses.

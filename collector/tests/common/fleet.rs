@@ -212,7 +212,7 @@ pub fn spread_with_resends(
             })
         })
         .collect();
-    let wait = Instant::now() + Duration::from_secs(120);
+    let wait = Instant::now() + Duration::from_secs(300);
     while acked.load(Ordering::SeqCst) < fault_after {
         assert!(Instant::now() < wait, "ingest did not start");
         std::thread::sleep(Duration::from_millis(5));
