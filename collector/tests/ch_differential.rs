@@ -3,7 +3,9 @@
 //! server (tests/common/clickhouse.rs), and random queries over the whole language are answered
 //! by both. The answers must be equal: the same columns, the same rows (in the same order when
 //! the query orders them: grouped queries and ORDER BY over every column), doubles to a relative
-//! 1e-9. A query one store refuses and the other answers is a failure.
+//! 1e-9. A query one store refuses and the other answers is a failure. The ClickHouse statements
+//! of the queries also run on current ClickHouse (chDB, tests/common/chdb.rs) over the same rows,
+//! with the same answers (one query in three: chDB is the slower).
 
 mod common;
 
@@ -14,7 +16,9 @@ use rumprops_collector::goals::{Criterion, Goal, Goals};
 use rumprops_collector::store::{self, BeaconStore, ClientInfo, Pending};
 use rumprops_collector::usql::fields::{UsqlTable, ValueType};
 use rumprops_collector::usql::{self, QueryOptions, QueryResult};
+use rumprops_collector::clickhouse::{rows, schema_version, Layout, SCHEMA_MIGRATIONS};
 use serde_json::Value as Json;
+use std::time::Instant;
 
 /// When the beacons are received.
 const NOW: i64 = T0 + 3_600_000;
@@ -381,7 +385,12 @@ fn compare(q: &str, ordered: bool, lite: &Result<QueryResult, usql::QueryError>,
     }
 }
 
-/// Queries compared per run.
+type QueryAnswer = Result<QueryResult, usql::QueryError>;
+
+/// Every how manyth query also runs on current ClickHouse (chDB).
+const CURRENT_EVERY: usize = 3;
+
+/// Queries compared per run (`CH_DIFF_QUERIES` asks for another number, e.g. a longer run).
 const QUERIES: usize = 1200;
 
 #[test]
@@ -389,7 +398,7 @@ fn sqlite_and_clickhouse_give_the_same_answers() {
     let server = common::clickhouse::server();
     let db = common::clickhouse::fresh_database();
     let url: StoreUrl = server.store_url(&db).parse().unwrap();
-    let mut ch = ClickHouse::open(url, None).unwrap();
+    let mut ch = ClickHouse::open(url.clone(), None).unwrap();
     ch.set_goals(goals());
     let dir = tempfile::tempdir().unwrap();
     let mut conn = store::open(&dir.path().join("d.db")).unwrap();
@@ -404,42 +413,166 @@ fn sqlite_and_clickhouse_give_the_same_answers() {
             out.unwrap();
         }
     }
+    let queries = std::env::var("CH_DIFF_QUERIES").ok().and_then(|n| n.parse().ok()).unwrap_or(QUERIES);
+    let cases: Vec<(String, bool, QueryOptions)> = (0..queries)
+        .map(|_| {
+            let (q, ordered) = query(&mut rng);
+            let mut opts = QueryOptions::now(30 * 60_000);
+            opts.now_ms = NOW + 7_200_000;
+            opts.include_live = rng.chance(70);
+            if rng.chance(25) {
+                opts.start_timestamp = Some(T0 + rng.below(1000) as i64 * 1000);
+                opts.end_timestamp = Some(T0 + 500_000 + rng.below(1000) as i64 * 1000);
+            }
+            if rng.chance(20) {
+                opts.offset_utc_min = rng.pick(&[60, -300, 330, 840, -840]);
+            }
+            if ordered && rng.chance(20) {
+                opts.page_size = Some(1 + rng.below(10) as u32);
+                opts.page_offset = rng.below(5) as u32;
+            }
+            (q, ordered, opts)
+        })
+        .collect();
+    // Current ClickHouse (chDB, in its own process meanwhile): the same ingest rows, then the
+    // statements of the queries.
+    let mut script: Vec<String> = vec![SCHEMA_MIGRATIONS.to_owned()];
+    for v in 1..=schema_version() {
+        script.extend(Layout::Single.statements(v));
+    }
+    let (beacon_rows, action_rows) = rows(&pending, &goals(), NOW);
+    let lines = |rows: &[Json]| rows.iter().map(|r| format!("{r}\n")).collect::<String>();
+    script.push(format!("INSERT INTO actions FORMAT JSONEachRow\n{}", lines(&action_rows)));
+    script.push(format!("INSERT INTO beacons FORMAT JSONEachRow\n{}", lines(&beacon_rows)));
+    let first = script.len();
+    // One query in three: chDB (26.9) takes several times as long as 18.16 per statement.
+    let plans: Vec<Option<(usql::plan::Query, usql::clickhouse::Statement)>> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (q, _, opts))| usql::parser::parse(q).ok().filter(|_| i % CURRENT_EVERY == 0).map(|p| {
+            let st = usql::clickhouse::translate(&p, opts, &goals());
+            (p, st)
+        }))
+        .collect();
+    script.extend(cases.iter().zip(&plans).filter_map(|((_, _, opts), p)| p.as_ref().map(|(_, st)| usql::clickhouse::text(st, opts))));
+    let chdb = std::thread::spawn(move || {
+        let started = Instant::now();
+        (common::chdb::run(None, &script), started.elapsed(), script)
+    });
+    // 18.16 and SQLite, the queries split over two threads with a client and a reader each.
+    let started = Instant::now();
+    let db_path = dir.path().join("d.db");
+    let answers: Vec<(QueryAnswer, QueryAnswer)> = std::thread::scope(|scope| {
+        let parts: Vec<_> = cases
+            .chunks(cases.len().div_ceil(2).max(1))
+            .map(|part| {
+                let (url, db_path) = (url.clone(), db_path.clone());
+                scope.spawn(move || {
+                    let mut ch = ClickHouse::new(url).unwrap();
+                    ch.set_goals(goals());
+                    let conn = store::open_reader(&db_path).unwrap();
+                    part.iter().map(|(q, _, opts)| (usql::run(&conn, q, opts), usql::clickhouse::run(&ch, q, opts))).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let elapsed = started.elapsed();
     let mut failures = Vec::new();
-    let mut compared = 0;
     let mut answered = 0;
+    let mut with_rows = 0;
     let mut refusals: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
-    for i in 0..QUERIES {
-        let (q, ordered) = query(&mut rng);
-        let mut opts = QueryOptions::now(30 * 60_000);
-        opts.now_ms = NOW + 7_200_000;
-        opts.include_live = rng.chance(70);
-        if rng.chance(25) {
-            opts.start_timestamp = Some(T0 + rng.below(1000) as i64 * 1000);
-            opts.end_timestamp = Some(T0 + 500_000 + rng.below(1000) as i64 * 1000);
-        }
-        if rng.chance(20) {
-            opts.offset_utc_min = rng.pick(&[60, -300, 330, 840, -840]);
-        }
-        if ordered && rng.chance(20) {
-            opts.page_size = Some(1 + rng.below(10) as u32);
-            opts.page_offset = rng.below(5) as u32;
-        }
-        let lite = usql::run(&conn, &q, &opts);
-        let other = usql::clickhouse::run(&ch, &q, &opts);
-        match &lite {
-            Ok(_) => answered += 1,
+    for (i, ((q, ordered, _), (lite, other))) in cases.iter().zip(&answers).enumerate() {
+        match lite {
+            Ok(r) => {
+                answered += 1;
+                let trivial = r.values.iter().all(|row| row.iter().all(|v| v.is_null() || v.as_i64() == Some(0)));
+                with_rows += usize::from(!trivial);
+            }
             Err(e) => *refusals.entry(e.to_string().split(" (at").next().unwrap_or("").to_owned()).or_insert(0) += 1,
         }
-        if let Err(e) = compare(&q, ordered, &lite, &other) {
+        if let Err(e) = compare(q, *ordered, lite, other) {
             failures.push(format!("#{i} {e}"));
         }
-        compared += 1;
     }
-    println!("{compared} random queries compared ({answered} answered, {} differed)", failures.len());
+    let compared = answers.len();
+    println!(
+        "{compared} random queries compared on SQLite and ClickHouse 18.16 ({answered} answered, {with_rows} with rows beyond zeros and nulls, {} differed) in {:.1} s",
+        failures.len(),
+        elapsed.as_secs_f64()
+    );
     for (why, n) in &refusals {
         println!("  refused by both, {n}×: {why}");
     }
-    assert!(failures.is_empty(), "{} of {compared} queries differ:\n{}", failures.len(), failures.iter().take(15).cloned().collect::<Vec<_>>().join("\n\n"));
-    assert!(compared >= 1000);
+    let (now, chdb_time, script) = chdb.join().unwrap();
+    for (s, r) in script.iter().zip(&now.results).take(first) {
+        if let Err(e) = r {
+            panic!("chDB {}: {s}: {e}", now.version);
+        }
+    }
+    let mut current_errors = Vec::new();
+    let parsed = cases.iter().zip(&plans).zip(&answers).filter_map(|((c, p), a)| p.as_ref().map(|p| (c, p, a)));
+    let mut current = 0;
+    for (((q, ordered, opts), (plan, st), (lite, _)), r) in parsed.zip(&now.results[first..]) {
+        let got = match r {
+            Ok(body) => usql::clickhouse::answer(plan, st, opts, body, None),
+            Err(e) => Err(usql::clickhouse::failure(e, opts)),
+        };
+        if let Err(e) = compare(q, *ordered, lite, &got) {
+            current_errors.push(format!("chDB {}: {e}", now.version));
+        }
+        current += 1;
+    }
+    let current_failures = current_errors.len();
+    println!(
+        "{current} of them also on current ClickHouse (chDB {}, {:.1} s): {current_failures} differed",
+        now.version,
+        chdb_time.as_secs_f64()
+    );
+    let shown: Vec<String> = failures.iter().take(10).chain(current_errors.iter().take(10)).cloned().collect();
+    assert!(
+        failures.is_empty() && current_errors.is_empty(),
+        "{} of {compared} queries differ on 18.16, {current_failures} on chDB:\n{}",
+        failures.len(),
+        shown.join("\n\n")
+    );
+    assert!(compared >= queries && current == plans.iter().filter(|p| p.is_some()).count());
     assert!(answered * 10 >= compared * 8, "only {answered} of {compared} queries were answered");
+    assert!(with_rows * 3 >= answered, "only {with_rows} of {answered} answers had rows");
+}
+
+#[test]
+fn a_sum_beyond_64_bits_fails_alike_and_user_text_stays_a_literal() {
+    let server = common::clickhouse::server();
+    let db = common::clickhouse::fresh_database();
+    let mut ch = ClickHouse::open(server.store_url(&db).parse().unwrap(), None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = store::open(&dir.path().join("o.db")).unwrap();
+    let tiers = ["it's", "a\\'b", "x'); DROP TABLE beacons; --"];
+    let pending: Vec<Pending> = (0..3)
+        .map(|i| {
+            let b = common::beacon(&format!("o{i}"), 1, Some("end_session"), serde_json::json!({"string": {"tier": tiers[i]}}), serde_json::json!([]));
+            let mut b: serde_json::Value = b;
+            b["session"]["props"]["long"] = serde_json::json!({"big": i64::MAX, "small": 1});
+            (rumprops_collector::beacon::parse_beacon(b.to_string().as_bytes()).unwrap(), ClientInfo::default())
+        })
+        .collect();
+    conn.ingest_group(&pending, &Goals::default(), NOW).unwrap();
+    ch.ingest_group(&pending, &Goals::default(), NOW).unwrap();
+    let mut opts = QueryOptions::now(0);
+    opts.include_live = true;
+    for q in ["SELECT SUM(longProperties.big) FROM usersession", "SELECT stringProperties.tier, SUM(longProperties.big) FROM usersession GROUP BY stringProperties.tier"] {
+        let lite = usql::run(&conn, q, &opts);
+        let other = usql::clickhouse::run(&ch, q, &opts);
+        compare(q, true, &lite, &other).unwrap();
+    }
+    let e = usql::clickhouse::run(&ch, "SELECT SUM(longProperties.big) FROM usersession", &opts).unwrap_err().to_string();
+    assert!(e.contains("integer overflow"), "{e}");
+    for t in tiers {
+        let q = format!("SELECT COUNT(*), SUM(longProperties.small) FROM usersession WHERE stringProperties.tier = '{}'", t.replace('\'', "''"));
+        let got = usql::clickhouse::run(&ch, &q, &opts).unwrap();
+        assert_eq!(got.values, vec![vec![Json::from(1), Json::from(1)]], "{q}");
+        compare(&q, true, &usql::run(&conn, &q, &opts), &Ok(got)).unwrap();
+    }
+    assert_eq!(server.query_in(&db, "SELECT count() FROM beacons").unwrap().trim(), "3");
 }

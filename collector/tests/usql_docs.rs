@@ -790,9 +790,6 @@ fn the_clickhouse_sql_of_every_query_here_answers_alike_on_18_16_and_current_cli
     // The settings the USQL backend runs its queries with.
     let settings = [("join_use_nulls", "1".to_owned()), ("output_format_json_quote_64bit_integers", "0".to_owned())];
     load.extend(settings.iter().map(|(k, v)| format!("SET {k} = {v}")));
-    // The SQL joins subqueries without aliases, which current ClickHouse refuses unless told
-    // (every query here fails without it); 18.16 takes aliases too (docs/scale-out.md).
-    load.push("SET joined_subquery_requires_alias = 0".to_owned());
     let o = opts();
     let mut statements = Vec::new();
     let mut old = Vec::new();
@@ -865,19 +862,5 @@ fn queries_unordered(text: &str) -> bool {
 /// Queries whose ClickHouse SQL answers differently on current ClickHouse than on 18.16, and
 /// why (docs/scale-out.md): the query side's to fix, listed so that the test above fails on any
 /// other difference and on a listed one that is gone.
-const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
-    (r#"SELECT COUNT(*) FROM useraction WHERE name NOT LIKE "%/home""#, "LIKE: 18.16 matches none of the translated byte pattern (11, documented 8); chDB answers as documented"),
-    (r#"SELECT COUNT(*) FROM useraction WHERE targetUrl LIKE "https://shop.example/*""#, "LIKE: 18.16 0, documented and chDB 11"),
-    (r#"SELECT COUNT(*) FROM usererror WHERE name LIKE "TypeError: x is undefine?""#, "LIKE: 18.16 0, documented and chDB 1"),
-    (r#"SELECT COUNT(*) FROM usersession WHERE ip BETWEEN '81.2.69.0' AND '81.2.69.255'"#, IP),
-    (r#"SELECT COUNT(*) FROM usersession WHERE ip > '81.2.69.0' AND ip < '81.2.69.150'"#, IP),
-    (r#"SELECT COUNT(*) FROM usersession WHERE ip > '9.0.0.0'"#, IP),
-    (r#"SELECT COUNT(*) FROM usersession WHERE ip > '100.0.0.0'"#, IP),
-    (r#"SELECT COUNT(*) FROM usersession WHERE ip BETWEEN '2001:db8::' AND '2001:db8::ffff'"#, IP),
-    (r#"SELECT COUNT(*) FROM usersession WHERE ip = '81.2.69.142'"#, IP),
-    (r#"SELECT COUNT(*) FROM usersession WHERE ip IN ('10.0.0.5', '2001:db8:0:0:0:0:0:1')"#, IP),
-    (r#"SELECT COUNT(*) FROM usersession WHERE NOT ip BETWEEN '81.2.69.0' AND '81.2.69.255'"#, IP),
-    (r#"SELECT COUNT(*) FROM useraction WHERE usersession.ip BETWEEN '193.0.0.0' AND '193.255.255.255'"#, IP),
-];
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
 
-const IP: &str = "IPv4StringToNum of an IPv6 or empty address: 0 on 18.16, an error (CANNOT_PARSE_IPV4) on current ClickHouse";

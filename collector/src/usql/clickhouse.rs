@@ -135,7 +135,9 @@ fn cmp_op(op: CmpOp) -> &'static str {
 
 /// An IP address key (16 bytes, IPv4 mapped into IPv6) of a text column, as `time::ip_key`.
 fn ip_key_sql(x: &str) -> String {
-    format!("if(position({x}, ':') > 0, IPv6StringToNum({x}), IPv4ToIPv6(IPv4StringToNum({x})))")
+    // One conversion of both families (IPv4 written as `::ffff:a.b.c.d`): current ClickHouse
+    // evaluates both branches of an `if` here and fails on an address of the other family.
+    format!("IPv6StringToNum(if(position({x}, ':') > 0, {x}, concat('::ffff:', {x})))")
 }
 
 /// The byte pattern of a USQL `LIKE` pattern, as `functions::like` matches: `%`/`*` any run
@@ -156,7 +158,12 @@ pub fn like_regex(pattern: &str) -> String {
 }
 
 fn push_literal(out: &mut String, c: char) {
-    if c.is_ascii_alphanumeric() || !c.is_ascii() {
+    // Punctuation as `\c`, not `\xHH`: 18.16's `match` takes the literal text a pattern needs
+    // from the pattern before running it, and reads `\x2F` as the letters `x2F`.
+    if c.is_ascii_alphanumeric() || c == ' ' || !c.is_ascii() {
+        out.push(c);
+    } else if c.is_ascii_punctuation() {
+        out.push('\\');
         out.push(c);
     } else {
         out.push_str(&format!("\\x{:02X}", c as u32));
@@ -621,6 +628,24 @@ fn events_sql() -> String {
 }
 
 /// The sessions, folded from their beacons and actions as the SQLite store folds them.
+/// `from` (the folded sessions) with the earliest start of each visitor of an application
+/// (`visitor_first`): a new user is one whose session starts no later (sessions that start
+/// at the same time are all new); unknown without a visitor id on the first beacon.
+fn visitors(beacons: &str, from: &str) -> String {
+    let key = "concat(b_app, '\\x00', ifNull(b_vid, ''))";
+    format!(
+        "(SELECT *, {key} AS visitor_key FROM {from}) AS bc ANY LEFT JOIN \
+         (SELECT {key} AS visitor_key, min(b_start_time) AS visitor_first FROM {beacons} AS b GROUP BY visitor_key) AS vf \
+         USING visitor_key"
+    )
+}
+
+/// Whether `sql` names the column `name` (as a whole word).
+fn mentions(sql: &str, name: &str) -> bool {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    sql.match_indices(name).any(|(i, _)| !word(sql[..i].chars().next_back()) && !word(sql[i + name.len()..].chars().next()))
+}
+
 /// The value of column `c` in the session's beacon of the lowest seq, NULL included: NULL when
 /// that beacon's is, else the lowest seq's among the non-NULL ones (`argMin` skips NULL), which
 /// is that beacon's. Not `argMin(tuple(c), seq).1`: over a `Distributed` table 18.16's shards
@@ -629,7 +654,14 @@ fn lowest_seqs(c: &str) -> String {
     format!("if(argMin(isNull({c}), seq) = 1, NULL, argMin({c}, seq))")
 }
 
+/// The sessions subquery with every column (`s_new_user` when `new_user`).
 pub(crate) fn sessions_sql(sprops: &[(PropKind, String)], keys: Option<PropKind>, new_user: bool, goals: &Goals) -> String {
+    sessions_reading(sprops, keys, &|c: &str| c != "new_user" || new_user, goals)
+}
+
+/// The sessions subquery, with the columns `used` names (by their names without `s_`).
+fn sessions_reading(sprops: &[(PropKind, String)], keys: Option<PropKind>, used: &dyn Fn(&str) -> bool, goals: &Goals) -> String {
+    let new_user = used("new_user");
     // Folded columns are named `b_<column>` inside (an alias may not reuse the name of a column
     // it reads) and renamed outside.
     let mut folded: Vec<(String, &str)> = vec![
@@ -652,6 +684,8 @@ pub(crate) fn sessions_sql(sprops: &[(PropKind, String)], keys: Option<PropKind>
     for c in ["screen_width", "screen_height", "screen_orientation", "display_resolution", "connection_type"] {
         folded.push((format!("argMin({c}, seq)"), c));
     }
+    // Only what the query reads (the start also gives the end time; the visitor, new users).
+    folded.retain(|(_, c)| used(c) || *c == "start_time" || (new_user && matches!(*c, "app" | "vid" | "first_vid")));
     let mut b: Vec<String> = vec!["sid".to_owned(), "sid AS session_id".to_owned()];
     b.extend(folded.iter().map(|(e, c)| format!("{e} AS b_{c}")));
     for (i, (kind, key)) in sprops.iter().enumerate() {
@@ -693,6 +727,17 @@ pub(crate) fn sessions_sql(sprops: &[(PropKind, String)], keys: Option<PropKind>
     if let Some(kind) = keys {
         s.push(format!("keys_{t} AS s_keys_{t}", t = kind.name()));
     }
+    let counted = [
+        "action_count", "request_count", "request_error_count", "js_error_count", "rage_click_count", "end_time", "experience_score",
+        "matching_goals", "matching_goals_count",
+    ];
+    if !counted.iter().any(|c| used(c)) {
+        if new_user {
+            s.push("if(isNull(b_first_vid), NULL, b_start_time <= visitor_first) AS s_new_user".to_owned());
+            return format!("(SELECT {} FROM {})", s.join(", "), visitors(&beacons, &format!("{beacons} AS b")));
+        }
+        return format!("(SELECT {} FROM {beacons} AS b)", s.join(", "));
+    }
     s.extend([
         "ifNull(n_actions, 0) AS s_action_count".to_owned(),
         "ifNull(n_requests, 0) AS s_request_count".to_owned(),
@@ -726,17 +771,10 @@ pub(crate) fn sessions_sql(sprops: &[(PropKind, String)], keys: Option<PropKind>
         s.push(format!("{} AS s_matching_goals", json_array(&list)));
         s.push(format!("toInt64(length({list})) AS s_matching_goals_count"));
     }
-    let mut from = format!("{beacons} ANY LEFT JOIN {counters} USING session_id");
+    let mut from = format!("{beacons} AS b ANY LEFT JOIN {counters} AS c USING session_id");
     if new_user {
-        // A new user: no session of this visitor id in this application starts earlier
-        // (sessions that start at the same time are all new); unknown without a visitor id.
         s.push("if(isNull(b_first_vid), NULL, b_start_time <= visitor_first) AS s_new_user".to_owned());
-        let key = "concat(b_app, '\\x00', ifNull(b_vid, ''))";
-        from = format!(
-            "(SELECT *, {key} AS visitor_key FROM {from}) ANY LEFT JOIN \
-             (SELECT {key} AS visitor_key, min(b_start_time) AS visitor_first FROM {beacons} GROUP BY visitor_key) \
-             USING visitor_key"
-        );
+        from = visitors(&beacons, &from);
     }
     format!("(SELECT {} FROM {from})", s.join(", "))
 }
@@ -879,19 +917,33 @@ pub fn translate(q: &Query, opts: &QueryOptions, goals: &Goals) -> Statement {
     }
     sql.push_str(&tail);
     // The subqueries, with what this query reads of them.
-    let new_user = sql.contains("s_new_user");
-    let sessions = sessions_sql(&b.sprops, session_keys, new_user, goals);
+    let used = |c: &str| mentions(&sql, &format!("s_{c}"));
+    let sessions = sessions_reading(&b.sprops, session_keys, &used, goals);
+    // Current ClickHouse wants an alias for every joined subquery.
     let sql = sql
-        .replace("<actions_keys>", &actions_sql(&b.aprops, action_keys))
-        .replace("<actions>", &actions_sql(&b.aprops, None))
-        .replace("<errors>", ERRORS)
-        .replace("<events>", &events_sql())
-        .replace("<sessions>", &sessions);
+        .replace("<actions_keys>", &format!("{} AS a", actions_sql(&b.aprops, action_keys)))
+        .replace("<actions>", &format!("{} AS a", actions_sql(&b.aprops, None)))
+        .replace("<errors>", &format!("{ERRORS} AS e"))
+        .replace("<events>", &format!("{} AS v", events_sql()))
+        .replace("<sessions>", &format!("{sessions} AS s"));
     Statement { sql, top }
 }
 
-/// Settings every query runs with: outer-join misses as NULL (as SQL has them), 64-bit
-/// integers as JSON numbers, and the time limit.
+/// The text sent for a statement: the SELECT with the settings every query runs with (outer-join
+/// misses as NULL, as SQL has them; 64-bit integers as JSON numbers; the time limit) and the
+/// answer's format. The settings are in the text, so the same text runs anywhere (the tests
+/// also run it in chDB, current ClickHouse).
+pub fn text(st: &Statement, opts: &QueryOptions) -> String {
+    format!(
+        "{} SETTINGS join_use_nulls = 1, output_format_json_quote_64bit_integers = 0, max_execution_time = {} FORMAT JSONCompact",
+        st.sql,
+        opts.time_limit_ms.div_ceil(1000).max(1)
+    )
+}
+
+/// Settings every query runs with, as URL parameters (for statements sent without [`text`]):
+/// outer-join misses as NULL (as SQL has them), 64-bit integers as JSON numbers, and the time
+/// limit.
 pub(crate) fn settings(opts: &QueryOptions) -> Vec<(&'static str, String)> {
     vec![
         ("join_use_nulls", "1".to_owned()),
@@ -901,21 +953,55 @@ pub(crate) fn settings(opts: &QueryOptions) -> Vec<(&'static str, String)> {
 }
 
 /// Parses, translates and runs a query on ClickHouse.
-pub fn run(ch: &crate::clickhouse::ClickHouse, text: &str, opts: &QueryOptions) -> Result<QueryResult, QueryError> {
-    let q = super::parser::parse(text).map_err(QueryError::Invalid)?;
+pub fn run(ch: &crate::clickhouse::ClickHouse, query: &str, opts: &QueryOptions) -> Result<QueryResult, QueryError> {
+    let q = super::parser::parse(query).map_err(QueryError::Invalid)?;
     let st = translate(&q, opts, ch.goals());
     let timeout = Duration::from_millis(opts.time_limit_ms.saturating_add(5_000));
-    let body = ch.query(&format!("{} FORMAT JSONCompact", st.sql), &settings(opts), timeout).map_err(|e| failure(&e.0, opts))?;
-    let answer: Json = serde_json::from_str(&body).map_err(|e| QueryError::Failed(format!("ClickHouse answer is not JSON: {e}")))?;
-    let rows: Vec<Vec<Json>> = match answer.get("data") {
-        Some(Json::Array(rows)) => rows.iter().map(|r| r.as_array().cloned().unwrap_or_default()).collect(),
-        _ => Vec::new(),
-    };
-    let rows = if st.top { rank_top(&q, opts, rows) } else { rows };
+    // 18.16 takes the output format's settings from the URL only.
+    let settings = [("output_format_json_quote_64bit_integers", "0".to_owned())];
+    let body = ch.query(&text(&st, opts), &settings, timeout).map_err(|e| failure(&e.0, opts))?;
+    answer(&q, &st, opts, &body, Some(ch))
+}
+
+/// The result of a statement from ClickHouse's `JSONCompact` answer; `ch` reads the records of
+/// a `JSON` query.
+pub fn answer(
+    q: &Query,
+    st: &Statement,
+    opts: &QueryOptions,
+    body: &str,
+    ch: Option<&crate::clickhouse::ClickHouse>,
+) -> Result<QueryResult, QueryError> {
+    // The answer may come as one JSON document per block; an error met while it streams comes
+    // after the JSON written so far.
+    let mut stream = serde_json::Deserializer::from_str(body).into_iter::<Json>();
+    let mut rows: Vec<Vec<Json>> = Vec::new();
+    let mut documents = 0;
+    loop {
+        let at = stream.byte_offset();
+        match stream.next() {
+            None => break,
+            Some(Ok(doc)) => {
+                documents += 1;
+                if let Some(Json::Array(data)) = doc.get("data") {
+                    rows.extend(data.iter().map(|r| r.as_array().cloned().unwrap_or_default()));
+                }
+            }
+            Some(Err(_)) => return Err(failure(body[at..].trim(), opts)),
+        }
+    }
+    if documents == 0 {
+        return Err(failure(body.trim(), opts));
+    }
+    let rows = if st.top { rank_top(q, opts, rows) } else { rows };
     let types: Vec<ValueType> = q.items.iter().map(|i| i.expr.ty()).collect();
     let n = q.items.len();
     // JSON: the row's session (or, over useraction, its action) as the session export writes it.
-    let records = if q.json { Some(json_records(ch, &rows, n)?) } else { None };
+    let records = match (q.json, ch) {
+        (false, _) => None,
+        (true, Some(ch)) => Some(json_records(ch, &rows, n)?),
+        (true, None) => return Err(QueryError::Failed("JSON records need the store".to_owned())),
+    };
     let mut values: Vec<Vec<Json>> = rows
         .into_iter()
         .map(|row| row.into_iter().take(n).zip(&types).map(|(v, ty)| json_value(v, *ty)).collect())
@@ -958,7 +1044,7 @@ fn json_records(ch: &crate::clickhouse::ClickHouse, rows: &[Vec<Json>], n: usize
 }
 
 /// A ClickHouse error as the query's failure, in the words the SQLite backend uses.
-fn failure(message: &str, opts: &QueryOptions) -> QueryError {
+pub fn failure(message: &str, opts: &QueryOptions) -> QueryError {
     if message.contains("Code: 395") {
         // The throwIf of a SUM beyond the 64-bit range.
         QueryError::Failed("integer overflow".to_owned())
@@ -1124,8 +1210,19 @@ mod tests {
     }
 
     #[test]
+    fn failures_read_as_the_sqlite_backend_words_them() {
+        let mut opts = QueryOptions::now(0);
+        opts.time_limit_ms = 1500;
+        let timeout = "ClickHouse at h answered 500: Code: 159, e.displayText() = DB::Exception: Timeout exceeded: elapsed 2.0 seconds";
+        assert_eq!(failure(timeout, &opts).to_string(), "query failed: stopped after 1500 ms (the query time limit)");
+        let overflow = "Code: 395. DB::Exception: Value passed to 'throwIf' function is non-zero";
+        assert_eq!(failure(overflow, &opts).to_string(), "query failed: integer overflow");
+        assert!(text(&translate(&parse("SELECT COUNT(*) FROM usersession").unwrap(), &opts, &Goals::default()), &opts).contains("max_execution_time = 2 "));
+    }
+
+    #[test]
     fn like_patterns_become_anchored_byte_patterns() {
         assert_eq!(like_regex("G%"), "^G(?:[\\x00-\\x7F\\xC0-\\xFF][\\x80-\\xBF]*)*$");
-        assert_eq!(like_regex("a\\%b.c"), "^a\\x25b\\x2Ec$");
+        assert_eq!(like_regex("a\\%b.c/d e"), "^a\\%b\\.c\\/d e$");
     }
 }
