@@ -23,7 +23,7 @@
 
 use super::fields::ValueType;
 use super::plan::*;
-use super::time::{DatePart, Interval};
+use super::time::{self, DatePart, Interval};
 use super::{QueryError, QueryOptions, QueryResult};
 use crate::goals::{Criterion, Goals};
 use serde_json::Value as Json;
@@ -513,37 +513,16 @@ fn format_time(t: &str, fmt: &str) -> String {
     let rem = format!("({t} - {days} * {DAY_MS})");
     let hour = format!("intDiv({rem}, 3600000)");
     let weekday = format!("((({days} + 3) % toInt64(7) + 7) % toInt64(7) + 1)");
-    let chars: Vec<char> = fmt.chars().collect();
     let mut parts: Vec<String> = Vec::new();
-    let mut text = String::new();
-    let flush = |text: &mut String, parts: &mut Vec<String>| {
-        if !text.is_empty() {
-            parts.push(quote(text));
-            text.clear();
-        }
-    };
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let mut run = 1;
-        while chars.get(i + run) == Some(&c) {
-            run += 1;
-        }
-        let piece = match c {
-            '\'' => {
-                if chars.get(i + 1) == Some(&'\'') {
-                    text.push('\'');
-                    i += 2;
-                    continue;
-                }
-                let mut j = i + 1;
-                while j < chars.len() && chars[j] != '\'' {
-                    text.push(chars[j]);
-                    j += 1;
-                }
-                i = j + 1;
+    for piece in time::format_pieces(fmt) {
+        let (c, run) = match piece {
+            time::FormatPiece::Text(text) => {
+                parts.push(quote(&text));
                 continue;
             }
+            time::FormatPiece::Field(c, run) => (c, run),
+        };
+        parts.push(match c {
             'y' | 'u' if run == 2 => pad(&format!("(toYear({date}) % toInt64(100))"), run),
             'y' | 'u' => pad(&format!("toYear({date})"), run),
             'M' if run >= 4 => format!("{MONTH_NAMES_LONG}[toMonth({date})]"),
@@ -559,20 +538,9 @@ fn format_time(t: &str, fmt: &str) -> String {
             'S' => pad(&format!("({rem} % toInt64(1000))"), run),
             'E' | 'c' if run >= 4 => format!("{DAY_NAMES_LONG}[{weekday}]"),
             'E' | 'c' => format!("{DAY_NAMES}[{weekday}]"),
-            'e' => pad(&format!("({weekday} % toInt64(7) + 1)"), run),
-            other => {
-                for _ in 0..run {
-                    text.push(other);
-                }
-                i += run;
-                continue;
-            }
-        };
-        flush(&mut text, &mut parts);
-        parts.push(piece);
-        i += run;
+            _ => pad(&format!("({weekday} % toInt64(7) + 1)"), run), // 'e'
+        });
     }
-    flush(&mut text, &mut parts);
     match parts.len() {
         0 => format!("if(isNull({t}), NULL, '')"),
         1 => format!("concat({}, '')", parts[0]),
@@ -779,18 +747,6 @@ fn sessions_reading(sprops: &[(PropKind, String)], keys: Option<PropKind>, used:
     format!("(SELECT {} FROM {from})", s.join(", "))
 }
 
-fn keys_of(q: &Query) -> Option<(Scope, PropKind)> {
-    let mut found = None;
-    for it in &q.items {
-        it.expr.walk(&mut |e| {
-            if let Expr::Keys(s, k) = e {
-                found = Some((*s, *k));
-            }
-        });
-    }
-    found
-}
-
 /// The session-level WHERE parts: closed sessions, the time frame on the session start, and
 /// the query's condition (for `FROM usersession`, on sessions; otherwise on the rows).
 fn wheres(b: &mut Builder, q: &Query, opts: &QueryOptions) -> Vec<String> {
@@ -884,7 +840,7 @@ pub fn translate(q: &Query, opts: &QueryOptions, goals: &Goals) -> Statement {
         tail.push_str(&format!(" LIMIT {offset}, {rows}"));
     }
     // FROM: the rows' table, the session beside it, and the KEYS rows.
-    let keys = keys_of(q);
+    let keys = q.keys();
     let action_keys = keys.filter(|(s, _)| *s == Scope::UserAction).map(|(_, k)| k);
     let session_keys = keys.filter(|(s, _)| *s == Scope::UserSession).map(|(_, k)| k);
     let mut from = match (q.table, q.row_scope()) {

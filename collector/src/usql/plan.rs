@@ -451,6 +451,19 @@ impl Query {
         !self.group_by.is_empty() || self.items.iter().any(|i| i.expr.is_aggregate())
     }
 
+    /// The owner and type of the properties a `KEYS(…)` in the select list lists, if any.
+    pub fn keys(&self) -> Option<(Scope, PropKind)> {
+        let mut found = None;
+        for it in &self.items {
+            it.expr.walk(&mut |e| {
+                if let Expr::Keys(s, k) = e {
+                    found = Some((*s, *k));
+                }
+            });
+        }
+        found
+    }
+
     /// For `FROM usersession`: the secondary table whose rows the query has (one row per action,
     /// error or event), because a field of it is selected, grouped or ordered; `None` for one
     /// row per session. For other tables, the table itself.

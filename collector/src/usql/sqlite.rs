@@ -377,18 +377,6 @@ fn from_sql(table: Scope, rows: Option<Scope>, frame: &[Join], keys: Option<(Sco
     out
 }
 
-fn keys_of(q: &Query) -> Option<(Scope, PropKind)> {
-    let mut found = None;
-    for it in &q.items {
-        it.expr.walk(&mut |e| {
-            if let Expr::Keys(s, k) = e {
-                found = Some((*s, *k));
-            }
-        });
-    }
-    found
-}
-
 /// Whether the query has the shape the two-step and split plans below handle: plain fields,
 /// COUNT(*) and aggregates over fields, plain group keys, no FILTER.
 fn simple(q: &Query) -> bool {
@@ -641,7 +629,7 @@ pub fn translate(q: &Query, opts: &QueryOptions) -> Statement {
     // Ties keep one order: by the group keys.
     orders.extend(groups.iter().cloned());
     let frame = b.frames.pop().unwrap_or_default();
-    let mut from = from_sql(q.table, q.row_scope(), &frame, keys_of(q));
+    let mut from = from_sql(q.table, q.row_scope(), &frame, q.keys());
     if !wheres.is_empty() {
         from.push_str(" WHERE ");
         from.push_str(&wheres.join(" AND "));
@@ -746,7 +734,7 @@ fn translate_top(q: &Query, opts: &QueryOptions) -> Statement {
     }
     let wheres = wheres(&mut b, q, opts);
     let frame = b.frames.pop().unwrap_or_default();
-    let mut from = from_sql(q.table, q.row_scope(), &frame, keys_of(q));
+    let mut from = from_sql(q.table, q.row_scope(), &frame, q.keys());
     if !wheres.is_empty() {
         from.push_str(" WHERE ");
         from.push_str(&wheres.join(" AND "));

@@ -158,31 +158,17 @@ pub fn check_format(format: &str) -> Result<(), char> {
 /// numbers to its length; `'text'` is literal, `''` a quote.
 pub fn format(ms: i64, fmt: &str) -> String {
     let p = parts(ms);
-    let chars: Vec<char> = fmt.chars().collect();
     let mut out = String::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let mut run = 1;
-        while chars.get(i + run) == Some(&c) {
-            run += 1;
-        }
-        let num = |v: i64, out: &mut String| out.push_str(&format!("{v:0run$}"));
-        match c {
-            '\'' => {
-                if chars.get(i + 1) == Some(&'\'') {
-                    out.push('\'');
-                    i += 2;
-                    continue;
-                }
-                let mut j = i + 1;
-                while j < chars.len() && chars[j] != '\'' {
-                    out.push(chars[j]);
-                    j += 1;
-                }
-                i = j + 1;
+    for piece in format_pieces(fmt) {
+        let (c, run) = match piece {
+            FormatPiece::Text(t) => {
+                out.push_str(&t);
                 continue;
             }
+            FormatPiece::Field(c, run) => (c, run),
+        };
+        let num = |v: i64, out: &mut String| out.push_str(&format!("{v:0run$}"));
+        match c {
             'y' | 'u' if run == 2 => num(p.year.rem_euclid(100), &mut out),
             'y' | 'u' => num(p.year, &mut out),
             'M' if run >= 4 => out.push_str(MONTH_NAMES_LONG[(p.month - 1) as usize]),
@@ -201,14 +187,60 @@ pub fn format(ms: i64, fmt: &str) -> String {
             'S' => num(ms.rem_euclid(1000), &mut out),
             'E' | 'c' if run >= 4 => out.push_str(DAY_NAMES_LONG[(p.weekday - 1) as usize]),
             'E' | 'c' => out.push_str(DAY_NAMES[(p.weekday - 1) as usize]),
-            'e' => num(i64::from(p.weekday % 7 + 1), &mut out),
-            other => {
-                for _ in 0..run {
-                    out.push(other);
-                }
+            _ => num(i64::from(p.weekday % 7 + 1), &mut out), // 'e'
+        }
+    }
+    out
+}
+
+/// One piece of a DATETIME format: literal text, or a run of one format letter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormatPiece {
+    /// Text copied as it is (quoted text, `''`, other characters).
+    Text(String),
+    /// A letter of [`FORMAT_LETTERS`] and how many times it is repeated.
+    Field(char, usize),
+}
+
+/// A format split into its pieces, adjacent text merged: what [`format`] and the stores'
+/// DATETIME translations walk.
+pub fn format_pieces(fmt: &str) -> Vec<FormatPiece> {
+    let chars: Vec<char> = fmt.chars().collect();
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            if chars.get(i + 1) == Some(&'\'') {
+                text.push('\'');
+                i += 2;
+                continue;
             }
+            let mut j = i + 1;
+            while j < chars.len() && chars[j] != '\'' {
+                text.push(chars[j]);
+                j += 1;
+            }
+            i = j + 1;
+            continue;
+        }
+        let mut run = 1;
+        while chars.get(i + run) == Some(&c) {
+            run += 1;
+        }
+        if FORMAT_LETTERS.contains(c) {
+            if !text.is_empty() {
+                out.push(FormatPiece::Text(std::mem::take(&mut text)));
+            }
+            out.push(FormatPiece::Field(c, run));
+        } else {
+            text.extend(std::iter::repeat_n(c, run));
         }
         i += run;
+    }
+    if !text.is_empty() {
+        out.push(FormatPiece::Text(text));
     }
     out
 }
