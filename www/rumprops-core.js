@@ -295,12 +295,6 @@ export function createAgent(win, load, part) {
     const history = win.history;
     wrap(history, 'pushState', (orig) => function () { const r = Reflect.apply(orig, this, arguments); event(ROUTE); return r; });
     wrap(history, 'replaceState', (orig) => function () { const r = Reflect.apply(orig, this, arguments); event(ROUTE); return r; });
-    on(win, 'error', (e) => event(JS_ERROR, read(e, 'message'), read(e, 'filename'), read(e, 'lineno'), read(e, 'colno')));
-    on(win, 'unhandledrejection', (e) => {
-      let m;
-      try { m = 'Uncaught (in promise) ' + read(e, 'reason'); } catch (x) { /* a symbol, or a throwing toString */ }
-      event(JS_ERROR, m);
-    });
     on(d, 'visibilitychange', () => { if (d.visibilityState === 'hidden') event(HIDDEN); });
     on(win, 'pagehide', () => event(PAGEHIDE));
     on(d, 'freeze', () => event(FREEZE));
@@ -309,15 +303,19 @@ export function createAgent(win, load, part) {
     else on(win, 'load', () => win.setTimeout(() => event(LOADED), 0));
   }
 
-  // Each request is a record: the id of the action it belongs to ('' for none), and, while it
-  // has none, whether it ended. Requests are watched from the start, before the module is
-  // ready: until then each one waits in `early`, handed to the module once it runs (they
+  // Requests and script errors are watched from the start, before the module is ready: until
+  // then each waits in `early` as the call that hands it to the module, made once it runs (they
   // belong to the load action).
   let early = [];
+  const soon = (f) => { if (started) f(); else if (!dead && early.length < 1000) early[early.length] = f; };
+  // Each request is a record: the id of the action it belongs to ('' for none), and, while it
+  // has none, whether it ended.
   function requestStart() {
     const rec = { id: '', done: false, failed: false };
-    if (started) rec.id = idOf(event(REQUEST)) || '';
-    else if (!dead && early.length < 1000) early[early.length] = rec;
+    soon(() => {
+      rec.id = idOf(event(REQUEST)) || '';
+      if (rec.done && rec.id) ended(rec.id, rec.failed);
+    });
     return rec;
   }
   const ended = (id, failed) => { event(failed ? REQUEST_FAILED : REQUEST_END, id); };
@@ -326,15 +324,20 @@ export function createAgent(win, load, part) {
     else { rec.done = true; rec.failed = failed; }
   }
   function replayEarly() {
-    const recs = early;
+    const f = early;
     early = [];
-    for (let i = 0; i < recs.length; i++) {
-      const rec = recs[i];
-      rec.id = idOf(event(REQUEST)) || '';
-      if (rec.done && rec.id) ended(rec.id, rec.failed);
-    }
+    for (let i = 0; i < f.length; i++) f[i]();
   }
-  function watchRequests() {
+  function watchEarly() {
+    on(win, 'error', (e) => {
+      const a = read(e, 'message'), b = read(e, 'filename'), c = read(e, 'lineno'), d = read(e, 'colno');
+      soon(() => event(JS_ERROR, a, b, c, d));
+    });
+    on(win, 'unhandledrejection', (e) => {
+      let m;
+      try { m = 'Uncaught (in promise) ' + read(e, 'reason'); } catch (x) { /* a symbol, or a throwing toString */ }
+      soon(() => event(JS_ERROR, m));
+    });
     wrap(win, 'fetch', (orig) => function () {
       const h = requestStart();
       let p;
@@ -525,7 +528,7 @@ export function createAgent(win, load, part) {
 
   if (!dead) {
     try {
-      watchRequests();
+      watchEarly();
       Promise.resolve(load(F)).then((mod) => { m = mod; replay(); }, (e) => { dead = true; warn('the module did not load: ' + e); });
     } catch (e) {
       dead = true;

@@ -38,8 +38,15 @@ const TIMINGS = ['navigationStart', 'requestStart', 'responseStart', 'responseEn
 test('a load action carries the navigation timings, LCP, CLS, resources and its JS error', async (t) => {
   const ctx = await browser.newContext({ viewport: { width: 1000, height: 700 } });
   const page = await ctx.newPage();
+  // The agent's config arrives a second late, so the page's script error (thrown soon after the
+  // load event) comes while the agent is still starting: it still counts on the load action.
+  await page.route(/\/vitals\/rumprops\.json$/, async (route) => {
+    await new Promise((ok) => setTimeout(ok, 1000));
+    await route.continue();
+  });
   await page.goto(`${collector.base}/vitals/`);
   await page.waitForFunction(() => window.rumprops && rumprops.evaluateRules() !== undefined);
+  assert.ok(await page.evaluate(() => window.thrownAt > 0), 'the error was thrown before the agent started');
   // An input while the load action is open: its first input delay and interaction latency.
   await page.click('#hero');
   await page.evaluate(() => { window.release = true; });
