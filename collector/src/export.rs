@@ -39,11 +39,13 @@ pub struct ExportTiming {
     pub min_backoff_ms: u64,
     /// Longest wait between retries.
     pub max_backoff_ms: u64,
+    /// ClickHouse store: [`ClickHouseSource::settle_ms`].
+    pub settle_ms: i64,
 }
 
 impl Default for ExportTiming {
     fn default() -> Self {
-        ExportTiming { poll_ms: 1_000, flush_interval_ms: FLUSH_INTERVAL_MS, min_backoff_ms: 1_000, max_backoff_ms: 60_000 }
+        ExportTiming { poll_ms: 1_000, flush_interval_ms: FLUSH_INTERVAL_MS, min_backoff_ms: 1_000, max_backoff_ms: 60_000, settle_ms: SETTLE_MS }
     }
 }
 /// A receiver that does not answer within this is a failure.
@@ -208,9 +210,16 @@ impl std::str::FromStr for Partition {
 /// The ClickHouse store: the sessions are folded from the `beacons` rows, and the `exports`
 /// table (`ReplacingMergeTree` keyed by sid, version the number of beacons exported) records
 /// what was sent, shared by every collector and kept across restarts. A session is due when it
-/// is finished (an end beacon, or idle past the session timeout) and has more beacons than its
-/// last export had: a beacon arriving after the export sends the updated session again, as on
-/// SQLite; a resent copy of a beacon adds none (beacons are keyed by `(sid, seq)`).
+/// is finished (an end beacon, or idle past the session timeout) and has more beacons (distinct
+/// seqs) than its last export had: a beacon arriving after the export sends the updated session
+/// again, as on SQLite; a resent copy of a beacon adds none (beacons are keyed by `(sid, seq)`).
+///
+/// A poll does not fold every stored session. Once a poll finds nothing due at time `t`, every
+/// session finished by `t` has been exported, so later polls only fold the sessions with a
+/// beacon received after `t − session timeout − settle` (the watermark): a session can only
+/// become due by a new beacon (received after `t`, stamped at most `settle` earlier by the
+/// batching and the collectors' clocks) or by idling out (its last beacon after `t − session
+/// timeout`, else it was due at `t`). A restarted collector starts with a full fold.
 pub struct ClickHouseSource {
     /// A client of the store (not the writer's).
     pub ch: ClickHouse,
@@ -218,20 +227,39 @@ pub struct ClickHouseSource {
     pub partition: Partition,
     /// Idle time after which a session without an end beacon is finished.
     pub session_timeout_ms: i64,
+    /// Longest time between a beacon's `received_at` stamp and its rows being readable by
+    /// every collector: the insert batching, a slow insert, the collectors' clock skew.
+    pub settle_ms: i64,
+    /// Sessions whose last beacon was received before this are exported as they are (None: not
+    /// known yet, fold them all).
+    watermark: std::sync::Mutex<Option<i64>>,
 }
 
+/// [`ClickHouseSource::settle_ms`] by default: far above a batch's wait (1 s) and NTP skew.
+pub const SETTLE_MS: i64 = 300_000;
+
 impl ClickHouseSource {
+    /// The exporter over `ch` for this share of the sessions.
+    pub fn new(ch: ClickHouse, partition: Partition, session_timeout_ms: i64, settle_ms: i64) -> ClickHouseSource {
+        ClickHouseSource { ch, partition, session_timeout_ms, settle_ms, watermark: std::sync::Mutex::new(None) }
+    }
+
     /// The finished sessions of this share not exported with as many beacons, oldest first:
-    /// (sid, beacons).
-    fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, u64)>, String> {
+    /// (sid, beacons); only those with a beacon received after `since` when given. Every
+    /// aggregate is indifferent to a resent copy of a beacon, so no `FINAL` is needed.
+    fn due(&self, now_ms: i64, since: Option<i64>, limit: usize) -> Result<Vec<(String, u64)>, String> {
         let Partition { index, count } = self.partition;
         let cutoff = now_ms.saturating_sub(self.session_timeout_ms);
+        let recent = match since {
+            Some(t) => format!(" AND sid GLOBAL IN (SELECT sid FROM beacons WHERE received_at > {t})"),
+            None => String::new(),
+        };
         let sql = format!(
             "SELECT sid, n FROM (
-                SELECT sid, count() AS n, min(received_at) AS first_seen, max(received_at) AS last_seen,
+                SELECT sid, toUInt64(uniqExact(seq)) AS n, min(received_at) AS first_seen, max(received_at) AS last_seen,
                        countIf(ended IS NOT NULL) AS ends
-                FROM beacons FINAL WHERE cityHash64(sid) % {count} = {index} GROUP BY sid)
-             WHERE (ends > 0 OR last_seen <= {cutoff}) AND (sid, n) GLOBAL NOT IN (SELECT sid, beacons FROM exports FINAL)
+                FROM beacons WHERE cityHash64(sid) % {count} = {index}{recent} GROUP BY sid)
+             WHERE (ends > 0 OR last_seen <= {cutoff}) AND (sid, n) GLOBAL NOT IN (SELECT sid, beacons FROM exports)
              ORDER BY first_seen, sid LIMIT {limit}"
         );
         select(&self.ch, &sql)?
@@ -247,7 +275,15 @@ impl ClickHouseSource {
 impl Source for ClickHouseSource {
     type Key = (String, u64);
     fn batch(&self, now_ms: i64) -> Result<Batch<(String, u64)>, String> {
-        let due = self.due(now_ms, MAX_BATCH_SESSIONS + 1)?;
+        let since = *self.watermark.lock().map_err(|_| "export watermark poisoned".to_owned())?;
+        let due = self.due(now_ms, since, MAX_BATCH_SESSIONS + 1)?;
+        if due.is_empty() {
+            // Everything finished by now is exported (see the type's documentation).
+            let next = now_ms.saturating_sub(self.session_timeout_ms).saturating_sub(self.settle_ms);
+            if let Ok(mut w) = self.watermark.lock() {
+                *w = Some(w.map_or(next, |old| old.max(next)));
+            }
+        }
         let mut full = due.len() > MAX_BATCH_SESSIONS;
         let due = &due[..due.len().min(MAX_BATCH_SESSIONS)];
         let sids: Vec<&str> = due.iter().map(|(s, _)| s.as_str()).collect();

@@ -299,7 +299,7 @@ impl Server {
                     }
                     .map_err(|e| e.to_string())?;
                     ch.set_goals(config.goals.clone());
-                    let source = crate::export::ClickHouseSource { ch, partition: config.export_partition, session_timeout_ms: timeout };
+                    let source = crate::export::ClickHouseSource::new(ch, config.export_partition, timeout, config.export_timing.settle_ms);
                     crate::export::spawn(source, url, config.export_timing)?;
                 }
             }
@@ -778,22 +778,37 @@ async fn healthz() -> Response {
     json_response(StatusCode::OK, &json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: 200 while the store answers and no shutdown has begun, else 503 with the reason.
+/// `GET /readyz`: 200 while the stores answer and no shutdown has begun, else 503 with the
+/// reason. The SQLite file (the app's state, and the beacons without `--store`) answers a read;
+/// with `--store`, ClickHouse answers `SELECT 1` within [`READY_PROBE_TIMEOUT`] too, so a load
+/// balancer takes a collector whose ClickHouse is unreachable out of rotation.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.shutting_down.load(Ordering::SeqCst) {
         return json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({ "status": "shutting down" }));
     }
     let st = Arc::clone(&state);
-    let probe = tokio::task::spawn_blocking(move || {
+    let probe = tokio::task::spawn_blocking(move || -> Result<(), String> {
         st.with_reader(|conn| conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(|e| e.to_string()))
+            .and_then(|r| r)
+            .map_err(|e| format!("store: {e}"))?;
+        if st.beacons.is_clickhouse() {
+            st.beacons
+                .with_clickhouse(|ch| ch.query("SELECT 1", &[], READY_PROBE_TIMEOUT).map_err(|e| e.to_string()))
+                .and_then(|r| r)
+                .map_err(|e| format!("clickhouse: {e}"))?;
+        }
+        Ok(())
     })
     .await;
     match probe {
-        Ok(Ok(Ok(_))) => json_response(StatusCode::OK, &json!({ "status": "ready" })),
-        Ok(Ok(Err(e)) | Err(e)) => json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({ "status": format!("store: {e}") })),
+        Ok(Ok(())) => json_response(StatusCode::OK, &json!({ "status": "ready" })),
+        Ok(Err(e)) => json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({ "status": e })),
         Err(_) => json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({ "status": "store probe failed" })),
     }
 }
+
+/// How long `/readyz` waits for ClickHouse's answer.
+const READY_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `GET /metrics`: the operator metrics in the Prometheus text format.
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {

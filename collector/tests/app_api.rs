@@ -8,9 +8,7 @@ use common::{action, beacon, post_beacon, request, Collector};
 use rumprops_collector::alerts::AlertTiming;
 use rumprops_collector::auth::{self, Scope};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 fn start_with_auth() -> (Collector, String, String, String) {
@@ -101,40 +99,10 @@ fn every_endpoint_needs_its_token_and_scope() {
     assert_eq!(call(c.addr, "GET", "/api/v1/auth/self", None, &Value::Null).status, 401);
 }
 
-/// A webhook receiver: answers 500 to the first request (to exercise the retry), 200 after;
-/// keeps every JSON body.
-fn receiver() -> (SocketAddr, Arc<Mutex<Vec<Value>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&got);
-    std::thread::spawn(move || {
-        let mut n = 0;
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            let mut reader = BufReader::new(s.try_clone().unwrap());
-            let mut len = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; len];
-            let _ = reader.read_exact(&mut body);
-            n += 1;
-            let status = if n == 1 { "500 Internal Server Error" } else { "200 OK" };
-            let _ = s.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
-            if n > 1 {
-                seen.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or(Value::Null));
-            }
-        }
-    });
-    (addr, got)
+/// The webhook's JSON bodies that got a 200: the receiver (`common::receiver`) answers 500 to
+/// the first request (to exercise the retry), 200 after.
+fn delivered(log: &common::Log) -> Vec<Value> {
+    log.lock().unwrap().iter().filter(|(status, _)| *status == 200).map(|(_, b)| serde_json::from_str(b).unwrap_or(Value::Null)).collect()
 }
 
 fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
@@ -189,14 +157,14 @@ fn metrics_alerts_and_dashboards() {
     assert_eq!(one["samples"].as_array().unwrap().len(), 2, "{one}");
 
     // An alert: more than 3 actions in 10 minutes. 4 are there: it fires; raising the threshold resolves it.
-    let (hook, got) = receiver();
+    let (hook, got) = common::receiver(1);
     let mut alert = json!({"name": "Busy <checkout>", "metricId": id, "operator": "ABOVE", "threshold": 3, "windowMinutes": 10,
-        "forEvaluations": 2, "webhookUrl": format!("http://{hook}/hook")});
+        "forEvaluations": 2, "webhookUrl": hook});
     let r = call(c.addr, "POST", "/api/v1/alerts", Some(&write), &alert);
     assert_eq!(r.status, 201, "{}", r.body);
     let aid = r.json()["id"].as_i64().unwrap();
     assert_eq!(call(c.addr, "DELETE", &format!("/api/v1/metrics/{id}"), Some(&write), &Value::Null).status, 409);
-    let firing = wait_for("the firing notification", || got.lock().unwrap().first().cloned());
+    let firing = wait_for("the firing notification", || delivered(&got).first().cloned());
     assert_eq!(firing["version"], "4");
     assert_eq!(firing["status"], "firing");
     assert_eq!(firing["receiver"], "rumprops");
@@ -214,7 +182,7 @@ fn metrics_alerts_and_dashboards() {
 
     alert["threshold"] = json!(100);
     assert_eq!(call(c.addr, "PUT", &format!("/api/v1/alerts/{aid}"), Some(&write), &alert).status, 200);
-    let resolved = wait_for("the resolved notification", || got.lock().unwrap().get(1).cloned());
+    let resolved = wait_for("the resolved notification", || delivered(&got).get(1).cloned());
     assert_eq!(resolved["status"], "resolved");
     assert_ne!(resolved["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
     assert_eq!(resolved["alerts"][0]["startsAt"], firing["alerts"][0]["startsAt"]);

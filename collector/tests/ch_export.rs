@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-const FAST: ExportTiming = ExportTiming { poll_ms: 20, flush_interval_ms: 0, min_backoff_ms: 30, max_backoff_ms: 100 };
+const FAST: ExportTiming = ExportTiming { poll_ms: 20, flush_interval_ms: 0, min_backoff_ms: 30, max_backoff_ms: 100, settle_ms: 0 };
 
 /// A collector on its own runtime that [`Running::stop`] ends (its exporter with it).
 struct Running {
@@ -260,6 +260,30 @@ fn a_restarted_exporter_sends_only_sessions_that_changed() {
     assert_eq!(sessions[3]["userSessionId"], json!("s001"));
     assert_eq!(sessions[3]["userActions"].as_array().unwrap().len(), 6);
     second.stop();
+}
+
+#[test]
+fn a_session_that_idles_out_after_the_exporter_caught_up_is_exported() {
+    // Polls after a poll that found nothing due fold only the sessions with a recent beacon
+    // (export.rs, the watermark): one that finishes by idling out, with no beacon since, is
+    // among them. No settle time here, so a watermark set a moment too late would miss it.
+    let ch = clickhouse::server();
+    let db = clickhouse::fresh_database();
+    let (url, log) = receiver(0);
+    let c = run(|cfg| {
+        on_clickhouse(ch, &db, &url, Partition::default())(cfg);
+        cfg.session_timeout_ms = 1_500;
+    });
+    assert_eq!(post_beacon(c.addr, &beacon(7, 0, false), &[]).status, 204);
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(delivered(&log).is_empty(), "an open session is not exported");
+    wait_for("the idle session", || !delivered(&log).is_empty());
+    assert_eq!(post_beacon(c.addr, &beacon(8, 0, true), &[]).status, 204);
+    wait_for("the ended session", || delivered(&log).len() >= 2);
+    std::thread::sleep(Duration::from_millis(300));
+    let sids: Vec<Value> = delivered(&log).iter().map(|s| s["userSessionId"].clone()).collect();
+    assert_eq!(sids, vec![json!("s007"), json!("s008")]);
+    c.stop();
 }
 
 #[test]

@@ -141,7 +141,12 @@ fn clickhouse_down_is_503_with_retry_after_and_usql_fails_clearly() {
     let q = common::usql(a, "table", "SELECT nope FROM useraction", "");
     assert_eq!(q.status, 400);
     assert_eq!(q.json()["position"], 7, "{}", q.body);
+    assert_eq!(common::request(a, "GET", "/readyz", &[], b"").status, 200);
     own.stop();
+    // Readiness follows ClickHouse: a load balancer takes this collector out of rotation.
+    let r = common::request(a, "GET", "/readyz", &[], b"");
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("clickhouse:"), "{}", r.body);
     let q = common::usql(a, "table", "SELECT COUNT(*) FROM useraction", "");
     assert_eq!(q.status, 400);
     assert!(q.body.contains("query failed") && q.body.contains("unavailable"), "{}", q.body);

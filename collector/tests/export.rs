@@ -46,7 +46,7 @@ fn receiver_failures_lose_nothing() {
     let (url, seen) = receiver(2);
     let c = start(|cfg| {
         cfg.export_url = Some(url);
-        cfg.export_timing = ExportTiming { poll_ms: 20, flush_interval_ms: 0, min_backoff_ms: 30, max_backoff_ms: 100 };
+        cfg.export_timing = ExportTiming { poll_ms: 20, flush_interval_ms: 0, min_backoff_ms: 30, max_backoff_ms: 100, settle_ms: 0 };
     });
     for sid in ["a", "b", "c"] {
         let b = beacon(sid, 0, Some("end_session"), json!({"long": {"big": i64::MAX}}), json!([action("x", 1_732_599_100_000, 1, json!({}))]));

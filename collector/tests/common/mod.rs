@@ -169,8 +169,9 @@ pub fn action(id: &str, start: i64, request_errors: i64, props: serde_json::Valu
 /// What a [`receiver`] was sent: (status it answered, body).
 pub type Log = std::sync::Arc<std::sync::Mutex<Vec<(u16, String)>>>;
 
-/// An export receiver on loopback that answers 500 to the first `failures` requests and 200
-/// afterwards, keeping every body it was sent and what it answered: its URL and its log.
+/// An HTTP receiver on loopback (an export target, an alert webhook) that answers 500 to the
+/// first `failures` requests and 200 afterwards, keeping every body it was sent and what it
+/// answered: its URL and its log.
 pub fn receiver(failures: usize) -> (String, Log) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
