@@ -26,10 +26,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # 2b. ClickHouse (Debian's clickhouse-server, 18.16) for the ClickHouse store's tests, which run
-#     /usr/sbin/clickhouse-server themselves on free loopback ports. A policy-rc.d that exits 101
-#     keeps the package from starting a system daemon; it is removed afterwards.
-if [ ! -x /usr/sbin/clickhouse-server ]; then
-  say "installing clickhouse-server (no daemon is started)"
+#     /usr/sbin/clickhouse-server themselves on free loopback ports, and ZooKeeper (Debian's
+#     zookeeper, with a JRE) for the replicated tables' test, which runs its own on a free port
+#     too. A policy-rc.d that exits 101 keeps the packages from starting system daemons; it is
+#     removed afterwards.
+packages=()
+[ -x /usr/sbin/clickhouse-server ] || packages+=(clickhouse-server clickhouse-client)
+[ -e /usr/share/java/zookeeper.jar ] || packages+=(zookeeper)
+if [ ${#packages[@]} -gt 0 ]; then
+  say "installing ${packages[*]} (no daemon is started)"
   export DEBIAN_FRONTEND=noninteractive
   had_policy=0
   [ -e /usr/sbin/policy-rc.d ] && had_policy=1
@@ -38,7 +43,7 @@ if [ ! -x /usr/sbin/clickhouse-server ]; then
     chmod +x /usr/sbin/policy-rc.d
   fi
   apt-get update -qq
-  apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null || { [ "$had_policy" = 0 ] && rm -f /usr/sbin/policy-rc.d; exit 1; }
+  apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null || { [ "$had_policy" = 0 ] && rm -f /usr/sbin/policy-rc.d; exit 1; }
   [ "$had_policy" = 0 ] && rm -f /usr/sbin/policy-rc.d
 fi
 

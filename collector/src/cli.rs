@@ -41,6 +41,12 @@ pub struct ServeArgs {
     /// --store URL's port (docs/scale-out.md).
     #[arg(long, env = "RUMPROPS_CLUSTER", value_name = "NAME", value_parser = crate::clickhouse::parse_cluster_name)]
     pub cluster: Option<String>,
+    /// With --cluster: the local tables are ReplicatedReplacingMergeTree, each shard's replicas
+    /// kept alike through ZooKeeper or ClickHouse Keeper (every server needs `zookeeper` and the
+    /// macros `shard` and `replica` in its configuration, and the cluster
+    /// `internal_replication` true; docs/scale-out.md).
+    #[arg(long, env = "RUMPROPS_REPLICATED")]
+    pub replicated: bool,
     /// ClickHouse store: most beacons in one insert; a batch goes when it has this many
     /// [default: 256].
     #[arg(long, env = "RUMPROPS_BATCH_MAX_BEACONS", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
@@ -147,8 +153,12 @@ impl ServeArgs {
         let mut config = ServeConfig::new(self.db.clone(), self.addr);
         config.store = self.store.clone();
         config.cluster = self.cluster.clone();
+        config.replicated = self.replicated;
         if config.cluster.is_some() && config.store.is_none() {
             return Err("--cluster shards the ClickHouse store: it needs --store clickhouse://HOST:8123/DB".to_owned());
+        }
+        if config.replicated && config.cluster.is_none() {
+            return Err("--replicated makes the cluster's local tables replicated: it needs --cluster NAME".to_owned());
         }
         if config.store.is_none() && (self.batch_max_beacons.is_some() || self.batch_max_wait_ms.is_some()) {
             return Err("--batch-max-beacons and --batch-max-wait-ms batch inserts into ClickHouse: they need --store (SQLite commits at once)".to_owned());
@@ -496,6 +506,10 @@ mod tests {
         let c = parse::<ServeArgs>("serve", &args(&["--store", "clickhouse://ch/rum", "--cluster", "two_shards"])).unwrap().config().unwrap();
         assert_eq!(c.cluster.as_deref(), Some("two_shards"));
         assert_eq!(c.store.unwrap().database, "rum");
+        let c = parse::<ServeArgs>("serve", &args(&["--store", "clickhouse://ch/rum", "--cluster", "r", "--replicated"])).unwrap().config().unwrap();
+        assert!(c.replicated);
+        let e = parse::<ServeArgs>("serve", &args(&["--store", "clickhouse://ch/rum", "--replicated"])).unwrap().config().unwrap_err();
+        assert!(e.contains("--replicated") && e.contains("needs --cluster"), "{e}");
         let e = parse::<ServeArgs>("serve", &args(&["--cluster", "two_shards"])).unwrap().config().unwrap_err();
         assert!(e.contains("--cluster") && e.contains("needs --store"), "{e}");
         let e = parse::<ServeArgs>("serve", &args(&["--store", "clickhouse://ch/rum", "--cluster", "a-b"])).unwrap_err();

@@ -133,6 +133,10 @@ pub enum Layout {
         name: String,
         /// The database on every server.
         database: String,
+        /// The local tables are `ReplicatedReplacingMergeTree` (`--replicated`): the replicas of
+        /// a shard keep the same rows through ZooKeeper (or Keeper), each server naming its
+        /// shard and itself in the `shard` and `replica` macros of its configuration.
+        replicated: bool,
     },
 }
 
@@ -148,14 +152,27 @@ impl Layout {
         let Step::Table { name, columns, engine } = step;
         match self {
             Layout::Single => vec![format!("CREATE TABLE IF NOT EXISTS {name} ({columns}) ENGINE = {engine}")],
-            Layout::Cluster { name: cluster, database } => vec![
-                format!("CREATE TABLE IF NOT EXISTS {name}_local ({columns}) ENGINE = {engine}"),
+            Layout::Cluster { name: cluster, database, replicated } => vec![
+                format!("CREATE TABLE IF NOT EXISTS {name}_local ({columns}) ENGINE = {}", local_engine(engine, database, name, *replicated)),
                 format!(
                     "CREATE TABLE IF NOT EXISTS {name} AS {name}_local \
                      ENGINE = Distributed({cluster}, {database}, {name}_local, cityHash64(sid))"
                 ),
             ],
         }
+    }
+}
+
+/// The engine of a cluster's local table `name`: `engine` as written, or its replicated form,
+/// whose ZooKeeper path names the shard (the `shard` macro), the database and the table, and
+/// whose replica is the server's `replica` macro.
+fn local_engine(engine: &str, database: &str, name: &str, replicated: bool) -> String {
+    match engine.strip_prefix("ReplacingMergeTree(") {
+        Some(rest) if replicated => {
+            let sep = if rest.starts_with(')') { "" } else { ", " };
+            format!("ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/{database}/{name}_local', '{{replica}}'{sep}{rest}")
+        }
+        _ => engine.to_owned(),
     }
 }
 
@@ -271,12 +288,13 @@ impl ClickHouse {
         self.send(at, uri, sql.as_bytes().to_vec(), timeout)
     }
 
-    /// A client of `url` with the tables sharded over `cluster` (see [`Layout::Cluster`]).
-    pub fn new_in_cluster(url: StoreUrl, cluster: &str) -> Result<ClickHouse, StoreError> {
+    /// A client of `url` with the tables sharded over `cluster`, replicated or not (see
+    /// [`Layout::Cluster`]).
+    pub fn new_in_cluster(url: StoreUrl, cluster: &str, replicated: bool) -> Result<ClickHouse, StoreError> {
         let name = parse_cluster_name(cluster).map_err(StoreError)?;
         let database = url.database.clone();
         let mut ch = ClickHouse::new(url)?;
-        ch.layout = Layout::Cluster { name, database };
+        ch.layout = Layout::Cluster { name, database, replicated };
         Ok(ch)
     }
 
@@ -411,7 +429,10 @@ impl ClickHouse {
     /// `Distributed` table without waiting for its shards).
     fn check_layout(&self, at: &str) -> Result<(), StoreError> {
         let db = &self.url.database;
-        let names: Vec<String> = tables().iter().map(|t| format!("'{t}'")).collect();
+        let mut names: Vec<String> = tables().iter().map(|t| format!("'{t}'")).collect();
+        if matches!(self.layout, Layout::Cluster { .. }) {
+            names.extend(tables().iter().map(|t| format!("'{t}_local'")));
+        }
         let sql = format!(
             "SELECT name, engine, engine_full FROM system.tables WHERE database = '{db}' AND name IN ({}) FORMAT TSV",
             names.join(", ")
@@ -419,6 +440,16 @@ impl ClickHouse {
         for line in self.run_on(at, None, &sql, Vec::new(), "")?.lines() {
             let mut cols = line.split('\t');
             let (name, engine, full) = (cols.next().unwrap_or(""), cols.next().unwrap_or(""), cols.next().unwrap_or(""));
+            if let Some(table) = name.strip_suffix("_local") {
+                let want = matches!(self.layout, Layout::Cluster { replicated: true, .. });
+                if engine.starts_with("Replicated") != want {
+                    let how = if want { "without --replicated" } else { "with --replicated" };
+                    return Err(StoreError(format!(
+                        "{db}.{name} on {at} is a {engine} table (made {how}): start the collector as it was made, or use another database for {table}"
+                    )));
+                }
+                continue;
+            }
             match &self.layout {
                 Layout::Single if engine == "Distributed" => {
                     return Err(StoreError(format!(
@@ -439,11 +470,12 @@ impl ClickHouse {
         Ok(())
     }
 
-    /// Opens the store at `url`, sharded over `cluster` if given: connects and migrates.
-    pub fn open(url: StoreUrl, cluster: Option<&str>) -> Result<ClickHouse, StoreError> {
+    /// Opens the store at `url`, sharded over `cluster` if given (its local tables replicated
+    /// when `replicated`): connects and migrates.
+    pub fn open(url: StoreUrl, cluster: Option<&str>, replicated: bool) -> Result<ClickHouse, StoreError> {
         let ch = match cluster {
             None => ClickHouse::new(url)?,
-            Some(name) => ClickHouse::new_in_cluster(url, name)?,
+            Some(name) => ClickHouse::new_in_cluster(url, name, replicated)?,
         };
         ch.migrate()?;
         Ok(ch)
@@ -622,13 +654,25 @@ mod tests {
         assert_eq!(single.len(), 2);
         assert!(single[0].starts_with("CREATE TABLE IF NOT EXISTS beacons (\n            app String, day Date,"), "{}", single[0]);
         assert!(single[0].ends_with("issue_reasons Array(String)\n        ) ENGINE = ReplacingMergeTree(received_at) PARTITION BY toYYYYMM(day) ORDER BY (app, day, sid, seq)"));
-        let cluster = Layout::Cluster { name: "two".into(), database: "rum".into() }.statements(1);
+        let cluster = Layout::Cluster { name: "two".into(), database: "rum".into(), replicated: false }.statements(1);
         assert_eq!(cluster.len(), 4);
         assert_eq!(cluster[0], single[0].replacen("beacons", "beacons_local", 1));
         assert!(cluster[1].starts_with("CREATE TABLE IF NOT EXISTS beacons AS beacons_local"), "{}", cluster[1]);
         assert!(cluster[1].ends_with("ENGINE = Distributed(two, rum, beacons_local, cityHash64(sid))"), "{}", cluster[1]);
         assert_eq!(cluster[2], single[1].replacen("actions", "actions_local", 1));
         assert!(cluster[3].ends_with("Distributed(two, rum, actions_local, cityHash64(sid))"));
+        let replicated = Layout::Cluster { name: "two".into(), database: "rum".into(), replicated: true }.statements(1);
+        assert!(
+            replicated[0].ends_with(
+                "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/rum/beacons_local', '{replica}', received_at) \
+                 PARTITION BY toYYYYMM(day) ORDER BY (app, day, sid, seq)"
+            ),
+            "{}",
+            replicated[0]
+        );
+        assert_eq!(replicated[1], cluster[1]);
+        assert!(replicated[2].contains("ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/rum/actions_local', '{replica}', seq)"));
+        assert_eq!(local_engine("ReplacingMergeTree() ORDER BY v", "d", "t", true), "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/d/t_local', '{replica}') ORDER BY v");
         assert!(Layout::Single.statements(0).is_empty());
         assert!(Layout::Single.statements(schema_version() + 1).is_empty());
         assert_eq!(tables(), ["beacons", "actions", "exports"]);

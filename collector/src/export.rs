@@ -250,16 +250,21 @@ impl ClickHouseSource {
     fn due(&self, now_ms: i64, since: Option<i64>, limit: usize) -> Result<Vec<(String, u64)>, String> {
         let Partition { index, count } = self.partition;
         let cutoff = now_ms.saturating_sub(self.session_timeout_ms);
+        // The candidates, and the export records of only them.
         let recent = match since {
             Some(t) => format!(" AND sid GLOBAL IN (SELECT sid FROM beacons WHERE received_at > {t})"),
             None => String::new(),
+        };
+        let exported = match since {
+            Some(_) => format!("SELECT sid, beacons FROM exports WHERE 1{recent}"),
+            None => "SELECT sid, beacons FROM exports".to_owned(),
         };
         let sql = format!(
             "SELECT sid, n FROM (
                 SELECT sid, toUInt64(uniqExact(seq)) AS n, min(received_at) AS first_seen, max(received_at) AS last_seen,
                        countIf(ended IS NOT NULL) AS ends
                 FROM beacons WHERE cityHash64(sid) % {count} = {index}{recent} GROUP BY sid)
-             WHERE (ends > 0 OR last_seen <= {cutoff}) AND (sid, n) GLOBAL NOT IN (SELECT sid, beacons FROM exports)
+             WHERE (ends > 0 OR last_seen <= {cutoff}) AND (sid, n) GLOBAL NOT IN ({exported})
              ORDER BY first_seen, sid LIMIT {limit}"
         );
         select(&self.ch, &sql)?

@@ -57,6 +57,9 @@ pub struct ServeConfig {
     /// The ClickHouse cluster (`--cluster NAME`, in every server's `remote_servers`) the
     /// store's tables are sharded over; `None`: the tables live on the store's one server.
     pub cluster: Option<String>,
+    /// The cluster's local tables are replicated (`--replicated`, see
+    /// [`crate::clickhouse::Layout::Cluster`]).
+    pub replicated: bool,
     /// When the writer sends a group of beacons to ClickHouse (`--batch-max-beacons`,
     /// `--batch-max-wait-ms`); SQLite always uses [`Batching::SQLITE`].
     pub clickhouse_batching: Batching,
@@ -105,6 +108,7 @@ impl ServeConfig {
             db,
             store: None,
             cluster: None,
+            replicated: false,
             clickhouse_batching: Batching::CLICKHOUSE,
             addr,
             allow_origins: Vec::new(),
@@ -270,11 +274,14 @@ impl Server {
             None if config.cluster.is_some() => {
                 return Err("--cluster shards the ClickHouse store: it needs --store clickhouse://HOST:8123/DB".to_owned());
             }
+            _ if config.replicated && config.cluster.is_none() => {
+                return Err("--replicated makes the cluster's local tables replicated: it needs --cluster NAME".to_owned());
+            }
             None => Box::new(conn),
             Some(url) => {
                 // Its own thread: the ClickHouse client runs a runtime of its own.
-                let cluster = config.cluster.clone();
-                let opened = std::thread::spawn(move || crate::clickhouse::ClickHouse::open(url, cluster.as_deref()))
+                let (cluster, replicated) = (config.cluster.clone(), config.replicated);
+                let opened = std::thread::spawn(move || crate::clickhouse::ClickHouse::open(url, cluster.as_deref(), replicated))
                     .join()
                     .map_err(|_| "the ClickHouse store thread failed".to_owned())?
                     .map_err(|e| e.to_string())?;
@@ -295,7 +302,7 @@ impl Server {
                 Some(store_url) => {
                     let mut ch = match &config.cluster {
                         None => crate::clickhouse::ClickHouse::new(store_url.clone()),
-                        Some(name) => crate::clickhouse::ClickHouse::new_in_cluster(store_url.clone(), name),
+                        Some(name) => crate::clickhouse::ClickHouse::new_in_cluster(store_url.clone(), name, config.replicated),
                     }
                     .map_err(|e| e.to_string())?;
                     ch.set_goals(config.goals.clone());

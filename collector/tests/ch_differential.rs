@@ -398,7 +398,7 @@ fn sqlite_and_clickhouse_give_the_same_answers() {
     let server = common::clickhouse::server();
     let db = common::clickhouse::fresh_database();
     let url: StoreUrl = server.store_url(&db).parse().unwrap();
-    let mut ch = ClickHouse::open(url.clone(), None).unwrap();
+    let mut ch = ClickHouse::open(url.clone(), None, false).unwrap();
     ch.set_goals(goals());
     let dir = tempfile::tempdir().unwrap();
     let mut conn = store::open(&dir.path().join("d.db")).unwrap();
@@ -545,7 +545,7 @@ fn sqlite_and_clickhouse_give_the_same_answers() {
 fn a_sum_beyond_64_bits_fails_alike_and_user_text_stays_a_literal() {
     let server = common::clickhouse::server();
     let db = common::clickhouse::fresh_database();
-    let mut ch = ClickHouse::open(server.store_url(&db).parse().unwrap(), None).unwrap();
+    let mut ch = ClickHouse::open(server.store_url(&db).parse().unwrap(), None, false).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut conn = store::open(&dir.path().join("o.db")).unwrap();
     let tiers = ["it's", "a\\'b", "x'); DROP TABLE beacons; --"];

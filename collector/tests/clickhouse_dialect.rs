@@ -100,7 +100,7 @@ fn migrations_and_inserts_run_on_current_clickhouse_and_read_back_as_on_18_16() 
         "<clickhouse><remote_servers><{c}><shard><replica><host>127.0.0.1</host><port>9000</port></replica></shard></{c}></remote_servers></clickhouse>",
         c = clickhouse::CLUSTER
     );
-    let layout = Layout::Cluster { name: clickhouse::CLUSTER.to_owned(), database: "default".to_owned() };
+    let layout = Layout::Cluster { name: clickhouse::CLUSTER.to_owned(), database: "default".to_owned(), replicated: false };
     let (sharded, reads) = script(&layout, "_local");
     let now = chdb::run(Some(&config), &sharded);
     for (s, r) in sharded.iter().zip(&now.results) {

@@ -775,7 +775,7 @@ fn the_clickhouse_sql_of_every_query_here_answers_alike_on_18_16_and_current_cli
     use rumprops_collector::store::BeaconStore;
     let server = common::clickhouse::server();
     let db = common::clickhouse::fresh_database();
-    let mut ch = ClickHouse::open(server.store_url(&db).parse().unwrap(), None).unwrap();
+    let mut ch = ClickHouse::open(server.store_url(&db).parse().unwrap(), None, false).unwrap();
     let mut load = vec![SCHEMA_MIGRATIONS.to_owned()];
     (1..=schema_version()).for_each(|v| load.extend(Layout::Single.statements(v)));
     for (pending, received) in fixture_beacons() {

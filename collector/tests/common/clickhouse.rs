@@ -116,7 +116,8 @@ fn remote_servers(shards: &[Ports]) -> String {
     format!("<remote_servers><{CLUSTER}>{shards}</{CLUSTER}></remote_servers>")
 }
 
-fn config(dir: &std::path::Path, ports: &Ports, remote_servers: &str) -> String {
+/// A server's configuration; `extra` is more of it (`remote_servers`, `zookeeper`, `macros`).
+fn config(dir: &std::path::Path, ports: &Ports, extra: &str) -> String {
     let d = dir.display();
     let Ports { http, tcp, interserver, .. } = ports;
     let host = ports.ip();
@@ -141,7 +142,7 @@ fn config(dir: &std::path::Path, ports: &Ports, remote_servers: &str) -> String 
   <uncompressed_cache_size>268435456</uncompressed_cache_size>
   <mlock_executable>false</mlock_executable>
   <query_log><database>system</database><table>query_log</table><flush_interval_milliseconds>200</flush_interval_milliseconds></query_log>
-  {remote_servers}
+  {extra}
 </yandex>
 "#
     )
@@ -157,10 +158,10 @@ const USERS: &str = r#"<?xml version="1.0"?>
 
 /// Writes a server's configuration into a new directory and runs it under a watchdog; it does
 /// not wait for the server to answer ([`ready`]).
-fn launch(ports: &Ports, remote_servers: &str) -> Result<(ClickHouse, std::path::PathBuf), String> {
+fn launch(ports: &Ports, extra: &str) -> Result<(ClickHouse, std::path::PathBuf), String> {
     let dir = tempfile::Builder::new().prefix("rumprops-ch-").tempdir().map_err(|e| e.to_string())?.keep();
     let cfg = dir.join("config.xml");
-    std::fs::write(&cfg, config(&dir, ports, remote_servers)).map_err(|e| e.to_string())?;
+    std::fs::write(&cfg, config(&dir, ports, extra)).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("users.xml"), USERS).map_err(|e| e.to_string())?;
     // The watchdog: runs the server, and kills it and removes its directory when this test
     // process ends (however it ends) or when the server exits by itself. A `stop` file makes
@@ -280,6 +281,109 @@ impl Cluster {
         static N: AtomicU32 = AtomicU32::new(0);
         format!("c{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
     }
+}
+
+/// The cluster the replicated pair is configured as: one shard of two replicas.
+pub const REPLICAS: &str = "rumprops_replicas";
+
+/// Debian's ZooKeeper (package `zookeeper`, installed by `scripts/setup.sh`).
+const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
+
+/// Two servers as the two replicas of one shard of [`REPLICAS`] (127.0.0.1 and 127.0.0.2, the
+/// same HTTP port), sharing a ZooKeeper of their own, each with its `shard` and `replica`
+/// macros. Either may be killed and restarted on its own.
+pub struct Replicated {
+    pub replicas: Vec<Own>,
+}
+
+/// A replicated pair of one test's own.
+pub fn start_replicated() -> Replicated {
+    start_replicated_pair().unwrap_or_else(|e| panic!("cannot start the replicated ClickHouse pair: {e}"))
+}
+
+/// Runs ZooKeeper (standalone) on a free loopback port under a watchdog that kills it and
+/// removes its directory once this test process ends; waits until it answers `ruok`.
+fn start_zookeeper() -> Result<u16, String> {
+    if !std::path::Path::new(ZOOKEEPER_JAR).exists() {
+        return Err(format!("{ZOOKEEPER_JAR} is missing: run scripts/setup.sh"));
+    }
+    let dir = tempfile::Builder::new().prefix("rumprops-zk-").tempdir().map_err(|e| e.to_string())?.keep();
+    let port = free_port();
+    let d = dir.display();
+    std::fs::write(
+        dir.join("zoo.cfg"),
+        format!(
+            "tickTime=500\ndataDir={d}/data\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=ruok\n"
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let script = format!(
+        "java -Xmx256m -Dzookeeper.log.dir={d} -cp /etc/zookeeper/conf:{ZOOKEEPER_JAR} \
+           org.apache.zookeeper.server.ZooKeeperServerMain {d}/zoo.cfg >>{d}/zk.log 2>&1 & zk=$!; \
+         while kill -0 {me} 2>/dev/null && kill -0 $zk 2>/dev/null; do sleep 0.2; done; \
+         kill -9 $zk 2>/dev/null; wait $zk 2>/dev/null; rm -rf {d}",
+        me = std::process::id()
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run sh: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(500)) {
+            let mut answer = String::new();
+            if s.write_all(b"ruok").is_ok() && s.read_to_string(&mut answer).is_ok() && answer == "imok" {
+                return Ok(port);
+            }
+        }
+        if !dir.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("ZooKeeper did not answer: {}", std::fs::read_to_string(dir.join("zk.log")).unwrap_or_default()))
+}
+
+fn start_replicated_pair() -> Result<Replicated, String> {
+    if !std::path::Path::new(SERVER).exists() {
+        return Err(format!("{SERVER} is missing: run scripts/setup.sh"));
+    }
+    let zk = start_zookeeper()?;
+    let mut last = String::new();
+    for _ in 0..3 {
+        let http = free_port_on_both();
+        let ports = [Ports::on([127, 0, 0, 1], http), Ports::on([127, 0, 0, 2], http)];
+        let replicas_xml: String =
+            ports.iter().map(|p| format!("<replica><host>{}</host><port>{}</port></replica>", p.ip(), p.tcp)).collect();
+        let mut replicas = Vec::new();
+        for (i, p) in ports.iter().enumerate() {
+            // Replicas fetch each other's parts over the interserver port, at the host each
+            // one registers in ZooKeeper.
+            let extra = format!(
+                "<remote_servers><{REPLICAS}><shard><internal_replication>true</internal_replication>{replicas_xml}</shard></{REPLICAS}></remote_servers>\
+                 <zookeeper><node><host>127.0.0.1</host><port>{zk}</port></node><session_timeout_ms>6000</session_timeout_ms></zookeeper>\
+                 <macros><shard>01</shard><replica>replica{i}</replica></macros>\
+                 <interserver_http_host>{}</interserver_http_host>",
+                p.ip()
+            );
+            let (ch, dir) = launch(p, &extra)?;
+            replicas.push(Own { ch, dir });
+        }
+        match replicas.iter().try_for_each(|s| ready(&s.ch, &s.dir)) {
+            Ok(()) => return Ok(Replicated { replicas }),
+            Err(e) => {
+                last = e;
+                for s in &replicas {
+                    let _ = std::fs::write(s.dir.join("stop"), b"");
+                }
+            }
+        }
+    }
+    Err(last)
 }
 
 impl ClickHouse {
