@@ -6,10 +6,10 @@ mod common;
 
 use common::{action, beacon, chdb, clickhouse, measured_load};
 use rumprops_collector::beacon::parse_beacon;
-use rumprops_collector::clickhouse::{rows, schema_version, tables, Layout, SCHEMA_MIGRATIONS};
+use rumprops_collector::clickhouse::{json_each_row, rows, schema_version, tables, Layout, SCHEMA_MIGRATIONS};
 use rumprops_collector::goals::Goals;
 use rumprops_collector::store::{ClientInfo, Pending};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
@@ -42,10 +42,6 @@ fn pending() -> Vec<Pending> {
         .collect()
 }
 
-fn jsoneachrow(rows: &[Value]) -> String {
-    rows.iter().map(|r| format!("{r}\n")).collect()
-}
-
 /// The statements a collector sends for `layout` into the current database (migrations, then
 /// the inserts of `pending()`, into `suffix`ed tables), then reads of every table.
 fn script(layout: &Layout, suffix: &str) -> (Vec<String>, usize) {
@@ -56,8 +52,8 @@ fn script(layout: &Layout, suffix: &str) -> (Vec<String>, usize) {
     }
     let keys = Goals { key_user_actions: ["click on a2".to_owned()].into(), ..Goals::default() };
     let (beacons, actions) = rows(&pending(), &keys, 1_732_600_000_000);
-    sql.push(format!("INSERT INTO actions{suffix} FORMAT JSONEachRow\n{}", jsoneachrow(&actions)));
-    sql.push(format!("INSERT INTO beacons{suffix} FORMAT JSONEachRow\n{}", jsoneachrow(&beacons)));
+    sql.push(format!("INSERT INTO actions{suffix} FORMAT JSONEachRow\n{}", json_each_row(&actions)));
+    sql.push(format!("INSERT INTO beacons{suffix} FORMAT JSONEachRow\n{}", json_each_row(&beacons)));
     let reads = sql.len();
     for t in tables() {
         let order = match t {

@@ -257,7 +257,7 @@ fn four_collector_processes_with_resends_and_a_sigkill_store_every_action_once()
 /// Inserts into `actions` that the server finished (its query log), in any database.
 fn action_inserts(ch: &clickhouse::ClickHouse) -> usize {
     ch.query("SYSTEM FLUSH LOGS").unwrap();
-    let sql = "SELECT count() FROM system.query_log WHERE type = 2 AND query LIKE 'INSERT INTO actions FORMAT JSONEachRow%'";
+    let sql = "SELECT count() FROM system.query_log WHERE type = 2 AND query LIKE 'INSERT INTO `actions`(%) FORMAT RowBinary%'";
     ch.query(sql).unwrap().trim().parse().unwrap()
 }
 

@@ -771,7 +771,7 @@ fn queries_in_this_file() -> Vec<String> {
 /// ClickHouse (chDB, `tests/common/chdb.rs`) holding the same rows.
 #[test]
 fn the_clickhouse_sql_of_every_query_here_answers_alike_on_18_16_and_current_clickhouse() {
-    use rumprops_collector::clickhouse::{rows, schema_version, ClickHouse, Layout, SCHEMA_MIGRATIONS};
+    use rumprops_collector::clickhouse::{json_each_row, rows, schema_version, ClickHouse, Layout, SCHEMA_MIGRATIONS};
     use rumprops_collector::store::BeaconStore;
     let server = common::clickhouse::server();
     let db = common::clickhouse::fresh_database();
@@ -782,10 +782,8 @@ fn the_clickhouse_sql_of_every_query_here_answers_alike_on_18_16_and_current_cli
         let group = [pending];
         ch.ingest_group(&group, &Goals::default(), received).unwrap();
         let (beacons, actions) = rows(&group, &Goals::default(), received);
-        for (table, rows) in [("actions", actions), ("beacons", beacons)] {
-            let body: String = rows.iter().map(|r| format!("{r}\n")).collect();
-            load.push(format!("INSERT INTO {table} FORMAT JSONEachRow\n{body}"));
-        }
+        load.push(format!("INSERT INTO actions FORMAT JSONEachRow\n{}", json_each_row(&actions)));
+        load.push(format!("INSERT INTO beacons FORMAT JSONEachRow\n{}", json_each_row(&beacons)));
     }
     // The settings the USQL backend runs its queries with.
     let settings = [("join_use_nulls", "1".to_owned()), ("output_format_json_quote_64bit_integers", "0".to_owned())];
