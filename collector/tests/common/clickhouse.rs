@@ -243,6 +243,13 @@ pub fn start_own_cluster() -> Cluster {
 }
 
 fn start_cluster() -> Result<Cluster, String> {
+    start_pair(|ports, _| remote_servers(ports)).map(|shards| Cluster { shards })
+}
+
+/// Two servers on 127.0.0.1 and 127.0.0.2 (the same HTTP port), server `i` with the extra
+/// configuration `extra(ports, i)`; tried three times on other ports if one does not come up
+/// (a port taken between the probe and the server's bind).
+fn start_pair(extra: impl Fn(&[Ports], usize) -> String) -> Result<Vec<Own>, String> {
     if !std::path::Path::new(SERVER).exists() {
         return Err(format!("{SERVER} is missing: run scripts/setup.sh"));
     }
@@ -250,18 +257,17 @@ fn start_cluster() -> Result<Cluster, String> {
     for _ in 0..3 {
         let http = free_port_on_both();
         let ports = [Ports::on([127, 0, 0, 1], http), Ports::on([127, 0, 0, 2], http)];
-        let remote = remote_servers(&ports);
-        let mut shards = Vec::new();
-        for p in &ports {
-            let (ch, dir) = launch(p, &remote)?;
-            shards.push(Own { ch, dir });
+        let mut servers = Vec::new();
+        for (i, p) in ports.iter().enumerate() {
+            let (ch, dir) = launch(p, &extra(&ports, i))?;
+            servers.push(Own { ch, dir });
         }
-        match shards.iter().try_for_each(|s| ready(&s.ch, &s.dir)) {
-            Ok(()) => return Ok(Cluster { shards }),
+        match servers.iter().try_for_each(|s| ready(&s.ch, &s.dir)) {
+            Ok(()) => return Ok(servers),
             Err(e) => {
                 last = e;
                 // Kill what did start (its watchdog then waits, idle, until this process ends).
-                for s in &shards {
+                for s in &servers {
                     let _ = std::fs::write(s.dir.join("stop"), b"");
                 }
             }
@@ -349,41 +355,20 @@ fn start_zookeeper() -> Result<u16, String> {
 }
 
 fn start_replicated_pair() -> Result<Replicated, String> {
-    if !std::path::Path::new(SERVER).exists() {
-        return Err(format!("{SERVER} is missing: run scripts/setup.sh"));
-    }
     let zk = start_zookeeper()?;
-    let mut last = String::new();
-    for _ in 0..3 {
-        let http = free_port_on_both();
-        let ports = [Ports::on([127, 0, 0, 1], http), Ports::on([127, 0, 0, 2], http)];
-        let replicas_xml: String =
-            ports.iter().map(|p| format!("<replica><host>{}</host><port>{}</port></replica>", p.ip(), p.tcp)).collect();
-        let mut replicas = Vec::new();
-        for (i, p) in ports.iter().enumerate() {
-            // Replicas fetch each other's parts over the interserver port, at the host each
-            // one registers in ZooKeeper.
-            let extra = format!(
-                "<remote_servers><{REPLICAS}><shard><internal_replication>true</internal_replication>{replicas_xml}</shard></{REPLICAS}></remote_servers>\
-                 <zookeeper><node><host>127.0.0.1</host><port>{zk}</port></node><session_timeout_ms>6000</session_timeout_ms></zookeeper>\
-                 <macros><shard>01</shard><replica>replica{i}</replica></macros>\
-                 <interserver_http_host>{}</interserver_http_host>",
-                p.ip()
-            );
-            let (ch, dir) = launch(p, &extra)?;
-            replicas.push(Own { ch, dir });
-        }
-        match replicas.iter().try_for_each(|s| ready(&s.ch, &s.dir)) {
-            Ok(()) => return Ok(Replicated { replicas }),
-            Err(e) => {
-                last = e;
-                for s in &replicas {
-                    let _ = std::fs::write(s.dir.join("stop"), b"");
-                }
-            }
-        }
-    }
-    Err(last)
+    let replicas = start_pair(|ports, i| {
+        let replicas: String = ports.iter().map(|p| format!("<replica><host>{}</host><port>{}</port></replica>", p.ip(), p.tcp)).collect();
+        // Replicas fetch each other's parts over the interserver port, at the host each one
+        // registers in ZooKeeper.
+        format!(
+            "<remote_servers><{REPLICAS}><shard><internal_replication>true</internal_replication>{replicas}</shard></{REPLICAS}></remote_servers>\
+             <zookeeper><node><host>127.0.0.1</host><port>{zk}</port></node><session_timeout_ms>6000</session_timeout_ms></zookeeper>\
+             <macros><shard>01</shard><replica>replica{i}</replica></macros>\
+             <interserver_http_host>{}</interserver_http_host>",
+            ports[i].ip()
+        )
+    })?;
+    Ok(Replicated { replicas })
 }
 
 impl ClickHouse {
