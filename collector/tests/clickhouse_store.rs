@@ -261,6 +261,18 @@ fn action_inserts(ch: &clickhouse::ClickHouse) -> usize {
     ch.query(sql).unwrap().trim().parse().unwrap()
 }
 
+/// Inserts into `actions` since `before` (an [`action_inserts`] count), once the query log has
+/// `want` of them or 10 s have passed, and 200 ms later (a finished insert's log entry may come
+/// a moment after its answer).
+fn inserts_since(ch: &clickhouse::ClickHouse, before: usize, want: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while action_inserts(ch) - before < want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    action_inserts(ch) - before
+}
+
 /// Posts `bodies` at the same time, one thread each; their statuses.
 fn post_together(addr: SocketAddr, bodies: Vec<String>) -> Vec<u16> {
     let posts: Vec<_> = bodies.into_iter().map(|b| std::thread::spawn(move || post_beacon(addr, &b, &[]).status)).collect();
@@ -280,7 +292,7 @@ fn beacons_go_in_batches_by_count_or_by_the_oldest_ones_wait() {
     let started = Instant::now();
     assert_eq!(post_together(a, (0..8).map(|i| body(&format!("n{i}"))).collect()), vec![204; 8]);
     assert!(started.elapsed() < Duration::from_secs(30), "a full batch waited for the time");
-    assert_eq!(action_inserts(ch) - before, 1, "eight beacons of a full batch in more than one insert");
+    assert_eq!(inserts_since(ch, before, 1), 1, "eight beacons of a full batch in more than one insert");
     assert_eq!(one(ch, "rum", "SELECT count() FROM actions FINAL"), "8");
     // Batches of 256 or 400 ms: a lone beacon is acknowledged once it waited 400 ms, alone in its
     // insert; three posted together share one.
@@ -290,9 +302,9 @@ fn beacons_go_in_batches_by_count_or_by_the_oldest_ones_wait() {
     let started = Instant::now();
     assert_eq!(post_beacon(b, &body("lone"), &[]).status, 204);
     assert!(started.elapsed() >= wait, "a lone beacon was inserted before its wait was over");
-    assert_eq!(action_inserts(ch) - before, 1);
+    assert_eq!(inserts_since(ch, before, 1), 1);
     assert_eq!(post_together(b, (0..3).map(|i| body(&format!("t{i}"))).collect()), vec![204; 3]);
-    assert_eq!(action_inserts(ch) - before, 2, "three beacons posted together in more than one insert");
+    assert_eq!(inserts_since(ch, before, 2), 2, "three beacons posted together in more than one insert");
     assert_eq!(one(ch, "rum", "SELECT count() FROM actions FINAL"), "12");
 }
 
