@@ -181,6 +181,14 @@ fn launch(ports: &Ports, extra: &str) -> Result<(ClickHouse, std::path::PathBuf)
         d = dir.display(),
         me = std::process::id()
     );
+    watchdog(script)?;
+    let ch = ClickHouse { http: SocketAddr::from((ports.host, ports.http)) };
+    Ok((ch, dir))
+}
+
+/// Runs a watchdog shell script in the background (it outlives no test process: each script
+/// kills what it runs once this process is gone).
+fn watchdog(script: String) -> Result<(), String> {
     Command::new("sh")
         .arg("-c")
         .arg(script)
@@ -188,9 +196,8 @@ fn launch(ports: &Ports, extra: &str) -> Result<(ClickHouse, std::path::PathBuf)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("cannot run sh: {e}"))?;
-    let ch = ClickHouse { http: SocketAddr::from((ports.host, ports.http)) };
-    Ok((ch, dir))
+        .map(|_| ())
+        .map_err(|e| format!("cannot run sh: {e}"))
 }
 
 /// Waits until a launched server answers, or says why it did not.
@@ -330,17 +337,13 @@ fn start_zookeeper() -> Result<u16, String> {
          kill -9 $zk 2>/dev/null; wait $zk 2>/dev/null; rm -rf {d}",
         me = std::process::id()
     );
-    Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot run sh: {e}"))?;
+    watchdog(script)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if let Ok(mut s) = TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(500)) {
+            // A ZooKeeper still starting may take the connection and not answer yet: the read
+            // gives up after a second and the probe is sent again.
+            let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
             let mut answer = String::new();
             if s.write_all(b"ruok").is_ok() && s.read_to_string(&mut answer).is_ok() && answer == "imok" {
                 return Ok(port);
