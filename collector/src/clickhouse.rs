@@ -541,24 +541,23 @@ impl ClickHouse {
             insert.end().await
         };
         self.runtime.block_on(async {
-            let attempt = |first: bool| async move {
-                match tokio::time::timeout(STATEMENT_TIMEOUT, once()).await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err((first && matches!(e, ::clickhouse::error::Error::Network(_)) && !refused(&e), e.to_string())),
-                    Err(_) => Err((false, format!("no answer within {STATEMENT_TIMEOUT:?}"))),
+            let mut failure = String::new();
+            for first in [true, false] {
+                let e = match tokio::time::timeout(STATEMENT_TIMEOUT, once()).await {
+                    Ok(Ok(())) => return Ok(()),
+                    Ok(Err(e)) => e,
+                    Err(_) => return Err(StoreError(format!("ClickHouse at {at} unavailable: no answer within {STATEMENT_TIMEOUT:?}"))),
+                };
+                if let ::clickhouse::error::Error::BadResponse(_) = e {
+                    return Err(StoreError(format!("ClickHouse at {at} refused the insert into {table}: {e}")));
                 }
-            };
-            let r = match attempt(true).await {
-                Err((true, _)) => attempt(false).await,
-                r => r,
-            };
-            r.map_err(|(_, e)| {
-                if e.starts_with("bad response") {
-                    StoreError(format!("ClickHouse at {at} refused the insert into {table}: {e}"))
-                } else {
-                    StoreError(format!("ClickHouse at {at} unavailable: {e}"))
+                failure = format!("ClickHouse at {at} unavailable: {e}");
+                let stale = matches!(e, ::clickhouse::error::Error::Network(_)) && !refused(&e);
+                if !(first && stale) {
+                    break;
                 }
-            })
+            }
+            Err(StoreError(failure))
         })
     }
 }
