@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// `internal_replication` true; docs/scale-out.md).
     #[arg(long, env = "RUMPROPS_REPLICATED")]
     pub replicated: bool,
+    /// ClickHouse store (one server): every minute seal the settled hours into rollups, and
+    /// answer grouped counts of actions from them (docs/scale-out.md, "Rollups").
+    #[arg(long, env = "RUMPROPS_ROLLUPS")]
+    pub rollups: bool,
     /// ClickHouse store: most beacons in one insert; a batch goes when it has this many
     /// [default: 256].
     #[arg(long, env = "RUMPROPS_BATCH_MAX_BEACONS", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
@@ -160,6 +164,13 @@ impl ServeArgs {
         if config.replicated && config.cluster.is_none() {
             return Err("--replicated makes the cluster's local tables replicated: it needs --cluster NAME".to_owned());
         }
+        config.rollups = self.rollups;
+        if self.rollups && config.store.is_none() {
+            return Err("--rollups seals hours of the ClickHouse store: it needs --store clickhouse://HOST:8123/DB".to_owned());
+        }
+        if self.rollups && config.cluster.is_some() {
+            return Err("--rollups is built for one ClickHouse server: not with --cluster yet".to_owned());
+        }
         if config.store.is_none() && (self.batch_max_beacons.is_some() || self.batch_max_wait_ms.is_some()) {
             return Err("--batch-max-beacons and --batch-max-wait-ms batch inserts into ClickHouse: they need --store (SQLite commits at once)".to_owned());
         }
@@ -269,6 +280,9 @@ pub struct QueryArgs {
     /// Also count sessions that are still open.
     #[arg(long)]
     pub include_live: bool,
+    /// With --store: read the rollups of sealed hours where they answer the query.
+    #[arg(long, requires = "store")]
+    pub rollups: bool,
     /// Idle time after which a session without an end beacon counts as closed.
     #[arg(long, value_name = "MS", default_value_t = DEFAULT_SESSION_TIMEOUT_MS, value_parser = clap::value_parser!(i64).range(0..))]
     pub session_timeout_ms: i64,
@@ -278,6 +292,34 @@ pub struct QueryArgs {
     /// The query, as one argument (quote it): "SELECT … FROM usersession …".
     #[arg(value_name = "QUERY")]
     pub query: String,
+}
+
+/// `rumprops seal`: seal the settled hours of a ClickHouse store into rollups now.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "seal", about = "Seal the settled hours of a ClickHouse store into rollups now")]
+pub struct SealArgs {
+    /// The store: `clickhouse://HOST:8123/DB`, as `serve --store` (migrated if older).
+    #[arg(long, env = "RUMPROPS_STORE", value_name = "URL", value_parser = parse_store)]
+    pub store: crate::clickhouse::StoreUrl,
+    /// Idle time after which a session without an end beacon counts as closed (as the
+    /// collectors that query the rollups have it).
+    #[arg(long, env = "RUMPROPS_SESSION_TIMEOUT_MS", value_name = "MS", default_value_t = DEFAULT_SESSION_TIMEOUT_MS,
+          value_parser = clap::value_parser!(i64).range(0..))]
+    pub session_timeout_ms: i64,
+}
+
+/// `rumprops seal` with parsed options: what it sealed.
+pub fn run_seal(args: &SealArgs) -> Result<String, String> {
+    let ch = crate::clickhouse::ClickHouse::open(args.store.clone(), None, false).map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let p = crate::rollups::seal_all(&ch, store::now_ms(), args.session_timeout_ms).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "sealed {} hours ({} sessions) in {:.1} s; {} hours wait (recent, or with sessions still open)",
+        p.hours,
+        p.sessions,
+        started.elapsed().as_secs_f64(),
+        p.waiting
+    ))
 }
 
 /// Parses one subcommand's arguments (without the command name) into its options; the error is
@@ -379,7 +421,8 @@ pub fn run_query(args: &QueryArgs) -> Result<String, String> {
     qo.include_live = args.include_live;
     let result = match (&args.store, &args.db) {
         (Some(url), _) => {
-            let ch = crate::clickhouse::ClickHouse::new(url.clone()).map_err(|e| e.to_string())?;
+            let mut ch = crate::clickhouse::ClickHouse::new(url.clone()).map_err(|e| e.to_string())?;
+            ch.set_rollups(args.rollups);
             usql::clickhouse::run(&ch, text, &qo)
         }
         (None, Some(db)) => {

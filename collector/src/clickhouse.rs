@@ -36,8 +36,9 @@ use std::time::Duration;
 /// writers use the same names everywhere.
 #[derive(Debug, Clone, Copy)]
 enum Step {
-    /// A `MergeTree`-family table: its name, its column list and its `ENGINE = …` clause.
-    Table { name: &'static str, columns: &'static str, engine: &'static str },
+    /// A `MergeTree`-family table: its name, its column list, its `ENGINE = …` clause and, on
+    /// a cluster, the `Distributed` table's sharding key.
+    Table { name: &'static str, columns: &'static str, engine: &'static str, shard_by: &'static str },
 }
 
 /// Schema migrations, applied in order; every statement they render is idempotent
@@ -68,6 +69,7 @@ const MIGRATIONS: &[&[Step]] = &[
             issue_keys Array(String), issue_reasons Array(String)
         ",
             engine: "ReplacingMergeTree(received_at) PARTITION BY toYYYYMM(day) ORDER BY (app, day, sid, seq)",
+            shard_by: SID,
         },
         Step::Table {
             name: "actions",
@@ -94,6 +96,7 @@ const MIGRATIONS: &[&[Step]] = &[
             error_lines Array(Nullable(Int64)), error_cols Array(Nullable(Int64))
         ",
             engine: "ReplacingMergeTree(seq) PARTITION BY toYYYYMM(day) ORDER BY (app, day, name, sid, action_id)",
+            shard_by: SID,
         },
     ],
     // 2: the session export's record of what it sent (crate::export::ClickHouseSource): per
@@ -103,8 +106,37 @@ const MIGRATIONS: &[&[Step]] = &[
         name: "exports",
         columns: "sid String, beacons UInt64, exported_at Int64",
         engine: "ReplacingMergeTree(beacons) ORDER BY sid",
+        shard_by: SID,
     }],
+    // 3: the rollups of sealed hours (crate::rollups): which sessions each seal took, the
+    // action counts it made, and the seals themselves; a seal's rows are told apart by `gen`,
+    // and the newest seal of an hour is the one read.
+    &[
+        Step::Table {
+            name: "sealed_sessions",
+            columns: "hour Int64, gen UInt64, sid String",
+            engine: "ReplacingMergeTree() PARTITION BY intDiv(hour, 2592000000) ORDER BY (sid, hour, gen)",
+            shard_by: SID,
+        },
+        Step::Table {
+            name: "action_rollups",
+            columns: "hour Int64, gen UInt64, app String, name String, kind String, ptype String, pkey String, \
+                      sval String, lval Int64, dval Float64, n UInt64",
+            engine: "ReplacingMergeTree() PARTITION BY intDiv(hour, 2592000000) \
+                     ORDER BY (hour, gen, ptype, pkey, app, name, kind, sval, lval, dval)",
+            shard_by: "cityHash64(hour)",
+        },
+        Step::Table {
+            name: "rollup_seals",
+            columns: "hour Int64, gen UInt64, sealed_at Int64, timeout_ms Int64",
+            engine: "ReplacingMergeTree() ORDER BY (hour, gen)",
+            shard_by: "cityHash64(hour)",
+        },
+    ],
 ];
+
+/// The sharding key of the tables keyed by session.
+const SID: &str = "cityHash64(sid)";
 
 /// The newest schema version this build knows.
 pub fn schema_version() -> u32 {
@@ -150,14 +182,14 @@ impl Layout {
     }
 
     fn render(&self, step: &Step) -> Vec<String> {
-        let Step::Table { name, columns, engine } = step;
+        let Step::Table { name, columns, engine, shard_by } = step;
         match self {
             Layout::Single => vec![format!("CREATE TABLE IF NOT EXISTS {name} ({columns}) ENGINE = {engine}")],
             Layout::Cluster { name: cluster, database, replicated } => vec![
                 format!("CREATE TABLE IF NOT EXISTS {name}_local ({columns}) ENGINE = {}", local_engine(engine, database, name, *replicated)),
                 format!(
                     "CREATE TABLE IF NOT EXISTS {name} AS {name}_local \
-                     ENGINE = Distributed({cluster}, {database}, {name}_local, cityHash64(sid))"
+                     ENGINE = Distributed({cluster}, {database}, {name}_local, {shard_by})"
                 ),
             ],
         }
@@ -224,6 +256,9 @@ pub struct ClickHouse {
     runtime: OwnRuntime,
     /// The conversion goals that session goal fields are evaluated with at query time.
     goals: Goals,
+    /// Grouped counts of actions read from the rollups of sealed hours where a query allows
+    /// (`--rollups`, crate::rollups).
+    rollups: bool,
 }
 
 /// A client's own runtime. Dropped without waiting for its (finished) work, since a client may
@@ -281,7 +316,7 @@ impl ClickHouse {
             .pool_timer(hyper_util::rt::TokioTimer::new())
             .build_http();
         let rows_client = rows_client(&url);
-        Ok(ClickHouse { url, layout: Layout::Single, client, rows_client, runtime: OwnRuntime(Some(runtime)), goals: Goals::default() })
+        Ok(ClickHouse { url, layout: Layout::Single, client, rows_client, runtime: OwnRuntime(Some(runtime)), goals: Goals::default(), rollups: false })
     }
 
     /// Sets the conversion goals that queries evaluate session goals with (`--goals`).
@@ -292,6 +327,21 @@ impl ClickHouse {
     /// The conversion goals of [`ClickHouse::set_goals`].
     pub fn goals(&self) -> &Goals {
         &self.goals
+    }
+
+    /// Lets queries read the rollups of sealed hours (`--rollups`; crate::rollups).
+    pub fn set_rollups(&mut self, on: bool) {
+        self.rollups = on;
+    }
+
+    /// Whether queries may read the rollups ([`ClickHouse::set_rollups`]).
+    pub fn rollups(&self) -> bool {
+        self.rollups
+    }
+
+    /// The store's URL.
+    pub fn url(&self) -> &StoreUrl {
+        &self.url
     }
 
     /// Runs one read statement in the store's database on the store URL's server, with

@@ -21,6 +21,7 @@ pub mod goals;
 pub mod limits;
 pub mod metrics;
 pub mod ratelimit;
+pub mod rollups;
 pub mod server;
 pub mod store;
 pub mod usql;

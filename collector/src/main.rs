@@ -1,4 +1,4 @@
-//! The `rumprops` command: `eval` (the rule tester), `serve` (the collector), `query` (USQL in the terminal).
+//! The `rumprops` command: `eval` (the rule tester), `serve` (the collector), `query` (USQL in the terminal), `seal` (rollups of a ClickHouse store).
 
 mod eval;
 
@@ -25,6 +25,8 @@ enum Command {
     Serve(cli::ServeArgs),
     /// Run a USQL query on a collector database and print a table.
     Query(cli::QueryArgs),
+    /// Seal the settled hours of a ClickHouse store into rollups now (`serve --rollups` does it every minute).
+    Seal(cli::SealArgs),
     /// API tokens: `rumprops token create --scope read [--scope write] --db FILE`.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -52,7 +54,7 @@ fn main() {
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) => e.exit(),
         Err(e) => {
             // One line naming the command and the option, then where the full usage is.
-            let command = argv.get(1).filter(|c| ["eval", "serve", "query", "token", "dashboard"].contains(&c.as_str()));
+            let command = argv.get(1).filter(|c| ["eval", "serve", "query", "seal", "token", "dashboard"].contains(&c.as_str()));
             let rest = argv.get(2..).unwrap_or_default();
             let line = cli::error_line(&e, rest);
             match command {
@@ -66,6 +68,7 @@ fn main() {
         Command::Eval(args) => ("eval", eval::run(args)),
         Command::Serve(args) => ("serve", cli::run_serve(&args)),
         Command::Query(args) => ("query", cli::run_query(&args)),
+        Command::Seal(args) => ("seal", cli::run_seal(&args)),
         Command::Token(TokenCommand::Create(args)) => ("token create", cli::run_token_create(&args)),
         Command::Dashboard(DashboardCommand::Import(args)) => ("dashboard import", cli::run_dashboard_import(&args)),
     };

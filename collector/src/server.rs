@@ -60,6 +60,9 @@ pub struct ServeConfig {
     /// The cluster's local tables are replicated (`--replicated`, see
     /// [`crate::clickhouse::Layout::Cluster`]).
     pub replicated: bool,
+    /// Seal settled hours into rollups and answer grouped action counts from them
+    /// (`--rollups`, crate::rollups; one ClickHouse server).
+    pub rollups: bool,
     /// When the writer sends a group of beacons to ClickHouse (`--batch-max-beacons`,
     /// `--batch-max-wait-ms`); SQLite always uses [`Batching::SQLITE`].
     pub clickhouse_batching: Batching,
@@ -109,6 +112,7 @@ impl ServeConfig {
             store: None,
             cluster: None,
             replicated: false,
+            rollups: false,
             clickhouse_batching: Batching::CLICKHOUSE,
             addr,
             allow_origins: Vec::new(),
@@ -182,6 +186,8 @@ pub(crate) enum BeaconReader {
         url: crate::clickhouse::StoreUrl,
         /// The goals session goal fields are evaluated with.
         goals: crate::goals::Goals,
+        /// Queries read the rollups where they answer them (`--rollups`).
+        rollups: bool,
         /// Idle clients.
         pool: Mutex<Vec<crate::clickhouse::ClickHouse>>,
     },
@@ -191,14 +197,19 @@ impl BeaconReader {
     fn new(config: &ServeConfig) -> BeaconReader {
         match &config.store {
             None => BeaconReader::Sqlite,
-            Some(url) => BeaconReader::ClickHouse { url: url.clone(), goals: config.goals.clone(), pool: Mutex::new(Vec::new()) },
+            Some(url) => BeaconReader::ClickHouse {
+                url: url.clone(),
+                goals: config.goals.clone(),
+                rollups: config.rollups,
+                pool: Mutex::new(Vec::new()),
+            },
         }
     }
 
     /// Runs `f` with a ClickHouse client from the pool (`Err` on the SQLite store). Blocking:
     /// call it on the blocking pool.
     pub(crate) fn with_clickhouse<T>(&self, f: impl FnOnce(&crate::clickhouse::ClickHouse) -> T) -> Result<T, String> {
-        let BeaconReader::ClickHouse { url, goals, pool } = self else {
+        let BeaconReader::ClickHouse { url, goals, rollups, pool } = self else {
             return Err("the beacons are in the SQLite file, not in ClickHouse".to_owned());
         };
         let pooled = pool.lock().ok().and_then(|mut p| p.pop());
@@ -207,6 +218,7 @@ impl BeaconReader {
             None => {
                 let mut c = crate::clickhouse::ClickHouse::new(url.clone()).map_err(|e| e.to_string())?;
                 c.set_goals(goals.clone());
+                c.set_rollups(*rollups);
                 c
             }
         };
@@ -288,6 +300,12 @@ impl Server {
                 Box::new(opened)
             }
         };
+        if let (Some(url), true) = (&config.store, config.rollups) {
+            if config.cluster.is_some() {
+                return Err("--rollups is built for one ClickHouse server: not with --cluster yet".to_owned());
+            }
+            crate::rollups::spawn(crate::clickhouse::ClickHouse::new(url.clone()).map_err(|e| e.to_string())?, config.session_timeout_ms);
+        }
         let batching = if config.store.is_some() { config.clickhouse_batching } else { Batching::SQLITE };
         let (writer, writer_thread) = Writer::start(beacons, metrics.clone(), config.goals.clone(), batching)?;
         let listener =

@@ -89,6 +89,8 @@ struct Builder {
     sprops: Vec<(PropKind, String)>,
     /// Action properties read: `a.ap{i}`.
     aprops: Vec<(PropKind, String)>,
+    /// What `COUNT(*)` counts: `count()`, or over rollup rows the sum of their weights.
+    count: &'static str,
 }
 
 /// A catalog expression over this backend's column names: `s.start_time` is `s_start_time`
@@ -172,7 +174,7 @@ fn push_literal(out: &mut String, c: char) {
 
 impl Builder {
     fn new(q: &Query, opts: &QueryOptions) -> Builder {
-        Builder { frame: opts.frame(), rows: q.row_scope(), sprops: Vec::new(), aprops: Vec::new() }
+        Builder { frame: opts.frame(), rows: q.row_scope(), sprops: Vec::new(), aprops: Vec::new(), count: "count()" }
     }
 
     fn literal(&self, lit: &Literal) -> String {
@@ -244,7 +246,7 @@ impl Builder {
             Expr::Field(f) | Expr::Top(f, _) => self.field(f),
             Expr::Num(Literal::Int(n)) => format!("toInt64({n})"),
             Expr::Num(l) => self.literal(l),
-            Expr::CountStar => "count()".to_owned(),
+            Expr::CountStar => self.count.to_owned(),
             Expr::Agg { func, field, distinct, pct } => {
                 let f = self.field(field);
                 self.agg(*func, &f, field.ty(), *distinct, *pct)
@@ -459,7 +461,7 @@ fn ip_literal(lit: &Literal) -> String {
 
 /// `floor(x / d)` for a positive constant `d` (ClickHouse's intDiv truncates). Written
 /// without `%`: 18.16 gives `x % 60000` the type of the divisor (Int16), which wraps.
-fn floor_div(x: &str, d: i64) -> String {
+pub(crate) fn floor_div(x: &str, d: i64) -> String {
     format!("(intDiv({x}, {d}) - if({x} < intDiv({x}, {d}) * {d}, 1, 0))")
 }
 
@@ -777,6 +779,42 @@ fn order_dir(desc: bool) -> &'static str {
     }
 }
 
+/// HAVING (the items' FILTERs and `extra`), ORDER BY (ties by the group keys) and the page of
+/// a query that is not ranked here.
+fn order_and_page(b: &mut Builder, q: &Query, opts: &QueryOptions, groups: &[String], extra: &[String]) -> String {
+    let mut tail = String::new();
+    let mut having: Vec<String> = extra.to_vec();
+    having.extend(
+        q.items.iter().enumerate().filter_map(|(k, i)| i.filter.map(|(op, v)| format!("c{k} {} {}", cmp_op(op), float(v)))),
+    );
+    if !having.is_empty() {
+        tail.push_str(" HAVING ");
+        tail.push_str(&having.join(" AND "));
+    }
+    let mut orders: Vec<String> = Vec::new();
+    for (k, desc) in &q.order_by {
+        let key = match k {
+            OrderKey::Column(i) => format!("c{i}"),
+            OrderKey::Expr(e) => b.expr(e),
+        };
+        orders.push(format!("{key}{}", order_dir(*desc)));
+    }
+    if q.order_by.is_empty() && !q.group_by.is_empty() {
+        orders.push(format!("{} DESC", b.count));
+    }
+    // Ties keep one order: by the group keys.
+    orders.extend(groups.iter().map(|g| format!("{g}{}", order_dir(false))));
+    if !orders.is_empty() {
+        tail.push_str(" ORDER BY ");
+        tail.push_str(&orders.join(", "));
+    }
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    let offset = opts.page_offset.min(limit);
+    let rows = opts.page_size.unwrap_or(limit).min(limit - offset);
+    tail.push_str(&format!(" LIMIT {offset}, {rows}"));
+    tail
+}
+
 /// Builds the statement for `q` under `opts`, evaluating session goals with `goals`.
 pub fn translate(q: &Query, opts: &QueryOptions, goals: &Goals) -> Statement {
     let mut b = Builder::new(q, opts);
@@ -807,37 +845,7 @@ pub fn translate(q: &Query, opts: &QueryOptions, goals: &Goals) -> Statement {
         tail.push_str(&groups.join(", "));
     }
     if !top {
-        let having: Vec<String> = q
-            .items
-            .iter()
-            .enumerate()
-            .filter_map(|(k, i)| i.filter.map(|(op, v)| format!("c{k} {} {}", cmp_op(op), float(v))))
-            .collect();
-        if !having.is_empty() {
-            tail.push_str(" HAVING ");
-            tail.push_str(&having.join(" AND "));
-        }
-        let mut orders: Vec<String> = Vec::new();
-        for (k, desc) in &q.order_by {
-            let key = match k {
-                OrderKey::Column(i) => format!("c{i}"),
-                OrderKey::Expr(e) => b.expr(e),
-            };
-            orders.push(format!("{key}{}", order_dir(*desc)));
-        }
-        if q.order_by.is_empty() && !q.group_by.is_empty() {
-            orders.push("count() DESC".to_owned());
-        }
-        // Ties keep one order: by the group keys.
-        orders.extend(groups.iter().map(|g| format!("{g}{}", order_dir(false))));
-        if !orders.is_empty() {
-            tail.push_str(" ORDER BY ");
-            tail.push_str(&orders.join(", "));
-        }
-        let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-        let offset = opts.page_offset.min(limit);
-        let rows = opts.page_size.unwrap_or(limit).min(limit - offset);
-        tail.push_str(&format!(" LIMIT {offset}, {rows}"));
+        tail.push_str(&order_and_page(&mut b, q, opts, &groups, &[]));
     }
     // FROM: the rows' table, the session beside it, and the KEYS rows.
     let keys = q.keys();
@@ -885,6 +893,130 @@ pub fn translate(q: &Query, opts: &QueryOptions, goals: &Goals) -> Statement {
     Statement { sql, top }
 }
 
+/// Whether the rollups of sealed hours can answer `q` (crate::rollups): `FROM useraction`
+/// without a condition, grouped by any of an action's `name`, `type`, `application` and at
+/// most one action property, selecting those keys and `COUNT(*)` (ordered by them, with
+/// FILTERs and a LIMIT as written).
+pub fn rollup_shape(q: &Query) -> bool {
+    if q.table != Scope::UserAction || q.distinct || q.json || q.filter.is_some() || q.keys().is_some() {
+        return false;
+    }
+    let mut props: Vec<&FieldKind> = Vec::new();
+    for g in &q.group_by {
+        let Expr::Field(f) = g else { return false };
+        if f.scope != Scope::UserAction {
+            return false;
+        }
+        match &f.kind {
+            FieldKind::Builtin(b) if matches!(b.name, "name" | "type" | "application") => {}
+            FieldKind::Builtin(_) => return false,
+            k @ FieldKind::Prop(..) => {
+                if !props.contains(&k) {
+                    props.push(k);
+                }
+            }
+        }
+    }
+    let plain = |e: &Expr| matches!(e, Expr::CountStar) || q.group_by.contains(e);
+    props.len() <= 1
+        && q.items.iter().all(|i| plain(&i.expr))
+        && q.order_by.iter().all(|(k, _)| match k {
+            OrderKey::Column(_) => true,
+            OrderKey::Expr(e) => plain(e),
+        })
+}
+
+/// The statement for a query of [`rollup_shape`] over the rollups' `coverage`: the rollup rows
+/// of the valid sealed hours wholly inside the time frame, each with its count as a weight
+/// (the actions without the grouped property: the totals less the property's counts), beside
+/// the action rows of every other session in the frame, read as [`translate`] reads them.
+pub fn translate_rollup(q: &Query, opts: &QueryOptions, goals: &Goals, coverage: &crate::rollups::Coverage) -> Statement {
+    let mut b = Builder::new(q, opts);
+    b.count = "sum(w)";
+    let items: Vec<String> = q.items.iter().enumerate().map(|(k, i)| format!("{} AS c{k}", b.expr(&i.expr))).collect();
+    let groups: Vec<String> = q.group_by.iter().map(|g| b.expr(g)).collect();
+    let mut tail = String::new();
+    let mut extra = Vec::new();
+    if !groups.is_empty() {
+        tail.push_str(" GROUP BY ");
+        tail.push_str(&groups.join(", "));
+        // A group is there because rows are: one whose weights sum to nothing has none.
+        extra.push("sum(w) > 0".to_owned());
+    }
+    tail.push_str(&order_and_page(&mut b, q, opts, &groups, &extra));
+    let (start, end) = (opts.start_timestamp, opts.end_timestamp);
+    let covered = coverage.covered(start, end);
+    let prop = b.aprops.first().cloned();
+    let ty = match prop.as_ref().map(|(k, _)| *k) {
+        Some(PropKind::String) => "Nullable(String)",
+        Some(PropKind::Double) => "Nullable(Float64)",
+        _ => "Nullable(Int64)",
+    };
+    let null = format!("CAST(NULL AS {ty})");
+    let mut parts: Vec<String> = Vec::new();
+    if !covered.is_empty() {
+        let seals = crate::rollups::generations(covered.iter().copied());
+        let cols = "app AS a_app, name AS a_name, kind AS a_kind";
+        match &prop {
+            None => parts.push(format!("SELECT {cols}, toInt64(n) AS w FROM action_rollups WHERE ({seals}) AND ptype = ''")),
+            Some((kind, key)) => {
+                let value = match kind {
+                    PropKind::String => "sval",
+                    PropKind::Double => "dval",
+                    _ => "lval",
+                };
+                let is_prop = format!("ptype = {} AND pkey = {}", quote(kind.name()), quote(key));
+                parts.push(format!(
+                    "SELECT {cols}, if(ptype = '', {null}, CAST({value} AS {ty})) AS a_ap0, toInt64(n) AS w FROM action_rollups \
+                     WHERE ({seals}) AND (ptype = '' OR ({is_prop}))"
+                ));
+                parts.push(format!(
+                    "SELECT {cols}, {null} AS a_ap0, -toInt64(n) AS w FROM action_rollups WHERE ({seals}) AND {is_prop}"
+                ));
+            }
+        }
+    }
+    let ap = if prop.is_some() { ", a_ap0" } else { "" };
+    if coverage.needs_rows(start, end) {
+        let mut w = wheres(&mut b, q, opts);
+        if !covered.is_empty() {
+            let hours: Vec<String> = covered.iter().map(|(h, _)| h.to_string()).collect();
+            w.push(format!("{} NOT IN ({})", crate::rollups::hour_sql("s_start_time"), hours.join(", ")));
+        }
+        let rows = format!(
+            "SELECT a_app, a_name, a_kind{ap}, toInt64(1) AS w FROM <actions> ALL INNER JOIN <sessions> USING session_id WHERE {}",
+            w.join(" AND ")
+        );
+        let used = |c: &str| mentions(&rows, &format!("s_{c}"));
+        let sessions = sessions_reading(&[], None, &used, goals);
+        parts.push(
+            rows.replace("<actions>", &format!("{} AS a", actions_sql(&b.aprops, None)))
+                .replace("<sessions>", &format!("{sessions} AS s")),
+        );
+    }
+    if parts.is_empty() {
+        let ap = if prop.is_some() { format!(", {null} AS a_ap0") } else { String::new() };
+        parts.push(format!("SELECT '' AS a_app, '' AS a_name, '' AS a_kind{ap}, toInt64(0) AS w FROM system.one WHERE 0"));
+    }
+    let sql = format!("SELECT {} FROM ({}) AS r{tail}", items.join(", "), parts.join(" UNION ALL "));
+    Statement { sql, top: false }
+}
+
+/// The statement a query runs as on `ch`: over the rollups where they can answer it
+/// ([`ClickHouse::set_rollups`](crate::clickhouse::ClickHouse::set_rollups), [`rollup_shape`],
+/// and at least one valid seal), else [`translate`]. A store whose rollups cannot be read
+/// answers the usual way.
+pub fn statement(ch: &crate::clickhouse::ClickHouse, q: &Query, opts: &QueryOptions) -> Statement {
+    if ch.rollups() && !opts.include_live && rollup_shape(q) {
+        if let Ok(coverage) = crate::rollups::coverage(ch, opts.session_timeout_ms, opts.now_ms) {
+            if !coverage.valid.is_empty() {
+                return translate_rollup(q, opts, ch.goals(), &coverage);
+            }
+        }
+    }
+    translate(q, opts, ch.goals())
+}
+
 /// The text sent for a statement: the SELECT with the settings every query runs with (outer-join
 /// misses as NULL, as SQL has them; 64-bit integers as JSON numbers; the time limit) and the
 /// answer's format. The settings are in the text, so the same text runs anywhere (the tests
@@ -911,7 +1043,7 @@ pub(crate) fn settings(opts: &QueryOptions) -> Vec<(&'static str, String)> {
 /// Parses, translates and runs a query on ClickHouse.
 pub fn run(ch: &crate::clickhouse::ClickHouse, query: &str, opts: &QueryOptions) -> Result<QueryResult, QueryError> {
     let q = super::parser::parse(query).map_err(QueryError::Invalid)?;
-    let st = translate(&q, opts, ch.goals());
+    let st = statement(ch, &q, opts);
     let timeout = Duration::from_millis(opts.time_limit_ms.saturating_add(5_000));
     // 18.16 takes the output format's settings from the URL only.
     let settings = [("output_format_json_quote_64bit_integers", "0".to_owned())];
