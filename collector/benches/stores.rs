@@ -267,7 +267,8 @@ impl Collector {
         cmd.arg("serve").arg("--db").arg(db).arg("--addr").arg(addr.to_string());
         cmd.args(["--no-auth", "--rate-per-sec", "1000000000", "--rate-burst", "1000000000"]);
         if let Some(url) = store {
-            cmd.arg("--store").arg(url);
+            // Rollups read, sealed by the bench (`rumprops seal`) once the load is in.
+            cmd.arg("--store").arg(url).args(["--rollups", "--seal-interval-ms", "0"]);
         }
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
         cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
@@ -397,6 +398,25 @@ fn ch_generate(ch: &mut Ch, table: &str, into: &str, from: usize, to: usize) {
         ));
         i += n;
     }
+}
+
+/// Seals the loaded hours into rollups with `rumprops seal` and returns its time. The generator
+/// writes rows with the posted sample's receipt times, which a seal cannot tell from rows that
+/// were there, so every earlier seal is withdrawn first; and a seal takes an hour only once its
+/// newest beacon is `SEAL_MARGIN_MS` old, so this waits that long after the posts.
+fn seal(ch: &mut Ch, store_url: &str, posted_at: Instant) -> f64 {
+    let now = store::now_ms();
+    ch.run(&format!("INSERT INTO rollup_seals (hour, gen, sealed_at, timeout_ms) SELECT DISTINCT hour, 0, {now}, 0 FROM rollup_seals"));
+    let margin = Duration::from_millis(rumprops_collector::rollups::SEAL_MARGIN_MS as u64 + 2_000);
+    if let Some(left) = margin.checked_sub(posted_at.elapsed()) {
+        println!("waiting {:.0} s for the posted beacons to settle", left.as_secs_f64());
+        std::thread::sleep(left);
+    }
+    let t = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_rumprops")).args(["seal", "--store", store_url]).output().expect("rumprops seal");
+    assert!(out.status.success(), "rumprops seal: {}", String::from_utf8_lossy(&out.stderr));
+    println!("  {}", String::from_utf8_lossy(&out.stdout).trim());
+    t.elapsed().as_secs_f64()
 }
 
 /// `OPTIMIZE TABLE … FINAL` until every partition of `table` is one part: 18.16 answers it
@@ -651,6 +671,7 @@ fn main() {
         );
         ingest[name] = json!({ "clients": clients, "retries": retries, "beacons": posted, "actions": actions, "secs": round2(secs), "actionsPerSec": (actions as f64 / secs).round() });
     }
+    let posted_at = Instant::now();
     let stored = ch.scalar("SELECT count() FROM actions FINAL");
     assert_eq!(stored as usize, posted * ACTIONS_PER_SESSION, "ClickHouse holds {stored} actions after the posts");
     ch_check_generator(&mut ch);
@@ -703,12 +724,14 @@ fn main() {
              (+ OPTIMIZE FINAL {optimize_secs:.1} s, parts {:.0} MB)",
             ch_bytes as f64 / 1e6
         );
+        let seal_secs = seal(&mut ch, &store_url, posted_at);
+        println!("sealed the hours into rollups in {seal_secs:.1} s (rumprops seal)");
         let queries = run_queries(sqlite.as_ref().filter(|_| with_sqlite).map(|c| c.addr), clickhouse.addr, &mut ch, runs);
         let anatomy = anatomy(&mut ch, runs.min(3));
         at_sizes.push(json!({
             "actions": actions, "sessions": sessions, "runs": runs,
             "sqlite": with_sqlite,
-            "load": { "sqliteSecs": if with_sqlite { json!(round2(sqlite_secs)) } else { Value::Null }, "clickhouseSecs": round2(ch_secs), "optimizeSecs": round2(optimize_secs) },
+            "load": { "sqliteSecs": if with_sqlite { json!(round2(sqlite_secs)) } else { Value::Null }, "clickhouseSecs": round2(ch_secs), "optimizeSecs": round2(optimize_secs), "sealSecs": round2(seal_secs) },
             "bytes": { "sqlite": if with_sqlite { json!(sqlite_bytes) } else { Value::Null }, "clickhouse": ch_bytes },
             "queries": queries, "anatomy": anatomy,
         }));

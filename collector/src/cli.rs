@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// answer grouped counts of actions from them (docs/scale-out.md, "Rollups").
     #[arg(long, env = "RUMPROPS_ROLLUPS")]
     pub rollups: bool,
+    /// With --rollups: how often this collector seals (0: never; another collector or
+    /// `rumprops seal` does).
+    #[arg(long, env = "RUMPROPS_SEAL_INTERVAL_MS", value_name = "MS", default_value_t = ms(crate::rollups::SEAL_INTERVAL), requires = "rollups")]
+    pub seal_interval_ms: u64,
     /// ClickHouse store: most beacons in one insert; a batch goes when it has this many
     /// [default: 256].
     #[arg(long, env = "RUMPROPS_BATCH_MAX_BEACONS", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
@@ -165,6 +169,7 @@ impl ServeArgs {
             return Err("--replicated makes the cluster's local tables replicated: it needs --cluster NAME".to_owned());
         }
         config.rollups = self.rollups;
+        config.seal_interval = Duration::from_millis(self.seal_interval_ms);
         if self.rollups && config.store.is_none() {
             return Err("--rollups seals hours of the ClickHouse store: it needs --store clickhouse://HOST:8123/DB".to_owned());
         }

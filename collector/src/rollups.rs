@@ -38,7 +38,7 @@ use std::time::Duration;
 pub const HOUR_MS: i64 = 3_600_000;
 /// How much older than a seal the newest beacon of its hour must be; see the module comment.
 pub const SEAL_MARGIN_MS: i64 = 300_000;
-/// How often a collector with `--rollups` runs a seal pass.
+/// How often a collector with `--rollups` seals, unless told otherwise.
 pub const SEAL_INTERVAL: Duration = Duration::from_secs(60);
 /// Beacon rows one seal pass takes at most (whole hours, oldest first; at least one hour).
 const PASS_BEACONS: u64 = 250_000;
@@ -359,13 +359,13 @@ pub fn seal_all(ch: &ClickHouse, now: i64, timeout_ms: i64) -> Result<Pass, Stor
     Ok(total)
 }
 
-/// Runs a seal pass every [`SEAL_INTERVAL`] on its own thread, for the life of the process;
-/// a failing pass is reported once until one succeeds.
-pub fn spawn(ch: ClickHouse, timeout_ms: i64) {
+/// Seals every `interval` on its own thread, for the life of the process; a failing pass is
+/// reported once until one succeeds.
+pub fn spawn(ch: ClickHouse, timeout_ms: i64, interval: Duration) {
     std::thread::spawn(move || {
         let mut failing: Option<String> = None;
         loop {
-            std::thread::sleep(SEAL_INTERVAL);
+            std::thread::sleep(interval);
             match seal_all(&ch, crate::store::now_ms(), timeout_ms) {
                 Ok(_) => failing = None,
                 Err(e) => {

@@ -63,6 +63,8 @@ pub struct ServeConfig {
     /// Seal settled hours into rollups and answer grouped action counts from them
     /// (`--rollups`, crate::rollups; one ClickHouse server).
     pub rollups: bool,
+    /// How often this collector seals with `rollups` (zero: never).
+    pub seal_interval: std::time::Duration,
     /// When the writer sends a group of beacons to ClickHouse (`--batch-max-beacons`,
     /// `--batch-max-wait-ms`); SQLite always uses [`Batching::SQLITE`].
     pub clickhouse_batching: Batching,
@@ -113,6 +115,7 @@ impl ServeConfig {
             cluster: None,
             replicated: false,
             rollups: false,
+            seal_interval: crate::rollups::SEAL_INTERVAL,
             clickhouse_batching: Batching::CLICKHOUSE,
             addr,
             allow_origins: Vec::new(),
@@ -304,7 +307,10 @@ impl Server {
             if config.cluster.is_some() {
                 return Err("--rollups is built for one ClickHouse server: not with --cluster yet".to_owned());
             }
-            crate::rollups::spawn(crate::clickhouse::ClickHouse::new(url.clone()).map_err(|e| e.to_string())?, config.session_timeout_ms);
+            if !config.seal_interval.is_zero() {
+                let ch = crate::clickhouse::ClickHouse::new(url.clone()).map_err(|e| e.to_string())?;
+                crate::rollups::spawn(ch, config.session_timeout_ms, config.seal_interval);
+            }
         }
         let batching = if config.store.is_some() { config.clickhouse_batching } else { Batching::SQLITE };
         let (writer, writer_thread) = Writer::start(beacons, metrics.clone(), config.goals.clone(), batching)?;
