@@ -979,7 +979,11 @@ mod tests {
         assert_eq!(local_engine("ReplacingMergeTree() ORDER BY v", "d", "t", true), "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/d/t_local', '{replica}') ORDER BY v");
         assert!(Layout::Single.statements(0).is_empty());
         assert!(Layout::Single.statements(schema_version() + 1).is_empty());
-        assert_eq!(tables(), ["beacons", "actions", "exports"]);
+        assert_eq!(tables(), ["beacons", "actions", "exports", "sealed_sessions", "action_rollups", "rollup_seals"]);
+        // The rollups' tables are sharded by what they are keyed by.
+        let rollups = Layout::Cluster { name: "c".into(), database: "rum".into(), replicated: false }.statements(3);
+        assert!(rollups[1].ends_with("Distributed(c, rum, sealed_sessions_local, cityHash64(sid))"), "{}", rollups[1]);
+        assert!(rollups[3].ends_with("Distributed(c, rum, action_rollups_local, cityHash64(hour))"), "{}", rollups[3]);
         assert_eq!(parse_cluster_name("two_shards").unwrap(), "two_shards");
         assert!(parse_cluster_name("a-b").unwrap_err().contains("letters, digits and _"));
         assert!(parse_cluster_name("").is_err());

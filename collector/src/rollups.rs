@@ -230,6 +230,39 @@ fn property_rows() -> String {
     format!("{ptypes} AS pts, {pkeys} AS pks, {svals} AS svs, {lvals} AS lvs, {dvals} AS dvs")
 }
 
+/// The sessions that have a beacon in `hours`, folded as far as sealing needs: `sid`, the hour
+/// of the session start `hh`, the end code `e` and the newest receipt time `last` (a resent
+/// copy changes none of them, so no `FINAL`).
+pub fn fold_sql(hours: &[i64]) -> String {
+    let list = hours.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ");
+    format!(
+        "SELECT sid, {} AS hh, argMax(ended, seq) AS e, max(received_at) AS last FROM beacons \
+         WHERE sid IN (SELECT sid FROM beacons WHERE {} IN ({list})) GROUP BY sid",
+        hour_sql("min(session_start)"),
+        hour_sql("session_start")
+    )
+}
+
+/// The inserts of a seal of `hours` as generation `gen`, before its `rollup_seals` rows: the
+/// sessions that start in them, then the rollup rows of those sessions' actions (deduplicated).
+pub fn seal_sql(hours: &[i64], gen: u64) -> Vec<String> {
+    let list = hours.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ");
+    let taken = format!("(SELECT sid, hour FROM sealed_sessions WHERE gen = {gen})");
+    vec![
+        format!("INSERT INTO sealed_sessions (hour, gen, sid) SELECT hh, toUInt64({gen}), sid FROM ({}) WHERE hh IN ({list})", fold_sql(hours)),
+        format!(
+            "INSERT INTO action_rollups (hour, gen, app, name, kind, ptype, pkey, sval, lval, dval, n) \
+             SELECT hour, toUInt64({gen}), app, name, kind, pt, pk, sv, lv, dv, count() FROM (\
+             SELECT hour, app, name, kind, pts, pks, svs, lvs, dvs FROM \
+             (SELECT sid, app, name, kind, {} FROM actions FINAL WHERE sid IN (SELECT sid FROM {taken})) AS a \
+             ALL INNER JOIN {taken} AS t USING sid) \
+             ARRAY JOIN pts AS pt, pks AS pk, svs AS sv, lvs AS lv, dvs AS dv \
+             GROUP BY hour, app, name, kind, pt, pk, sv, lv, dv",
+            property_rows()
+        ),
+    ]
+}
+
 /// One seal pass at `now` judging closure by `timeout_ms`: seals the oldest settled hours that
 /// have no valid seal (up to a bound of beacon rows), leaving out `skip`; adds to `skip` the
 /// hours it found sessions still open in.
@@ -262,12 +295,7 @@ pub fn seal_pass(ch: &ClickHouse, now: i64, timeout_ms: i64, skip: &mut BTreeSet
         return Ok(Pass { waiting, ..Pass::default() });
     }
     let list = wanted.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ");
-    let fold = format!(
-        "SELECT sid, {} AS hh, argMax(ended, seq) AS e, max(received_at) AS last FROM beacons \
-         WHERE sid IN (SELECT sid FROM beacons WHERE {} IN ({list})) GROUP BY sid",
-        hour_sql("min(session_start)"),
-        hour_sql("session_start")
-    );
+    let fold = fold_sql(&wanted);
     // An hour is sealed when every session that starts in it is closed (as queries judge it)
     // and settled.
     let cutoff = now.saturating_sub(timeout_ms);
@@ -297,26 +325,9 @@ pub fn seal_pass(ch: &ClickHouse, now: i64, timeout_ms: i64, skip: &mut BTreeSet
     let gen = u64::from_le_bytes(bytes).max(1);
     let hours = sealable.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ");
     let settings = [("insert_distributed_sync", "1".to_owned())];
-    ch.query(
-        &format!("INSERT INTO sealed_sessions (hour, gen, sid) SELECT hh, toUInt64({gen}), sid FROM ({fold}) WHERE hh IN ({hours})"),
-        &settings,
-        SEAL_TIMEOUT,
-    )?;
-    let taken = format!("(SELECT sid, hour FROM sealed_sessions WHERE gen = {gen})");
-    ch.query(
-        &format!(
-            "INSERT INTO action_rollups (hour, gen, app, name, kind, ptype, pkey, sval, lval, dval, n) \
-             SELECT hour, toUInt64({gen}), app, name, kind, pt, pk, sv, lv, dv, count() FROM (\
-             SELECT hour, app, name, kind, pts, pks, svs, lvs, dvs FROM \
-             (SELECT sid, app, name, kind, {} FROM actions FINAL WHERE sid IN (SELECT sid FROM {taken})) \
-             ALL INNER JOIN {taken} USING sid) \
-             ARRAY JOIN pts AS pt, pks AS pk, svs AS sv, lvs AS lv, dvs AS dv \
-             GROUP BY hour, app, name, kind, pt, pk, sv, lv, dv",
-            property_rows()
-        ),
-        &settings,
-        SEAL_TIMEOUT,
-    )?;
+    for sql in seal_sql(&sealable, gen) {
+        ch.query(&sql, &settings, SEAL_TIMEOUT)?;
+    }
     // Sessions with a beacon in these hours that an earlier seal of another hour took (a late
     // beacon with another start): that seal is withdrawn (generation 0) with this one, and
     // its hour sealed again by a later pass.
