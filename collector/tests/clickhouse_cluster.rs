@@ -47,11 +47,15 @@ fn the_cluster_layout_is_made_on_every_shard_once() {
         let ch = &s.ch;
         assert_eq!(
             one(ch, &db, "SELECT name, engine FROM system.tables WHERE database = currentDatabase() ORDER BY name"),
-            "actions\tDistributed\nactions_local\tReplacingMergeTree\nbeacons\tDistributed\nbeacons_local\tReplacingMergeTree\nexports\tDistributed\nexports_local\tReplacingMergeTree\nschema_migrations\tReplacingMergeTree"
+            "action_rollups\tDistributed\naction_rollups_local\tReplacingMergeTree\nactions\tDistributed\nactions_local\tReplacingMergeTree\nbeacons\tDistributed\nbeacons_local\tReplacingMergeTree\nexports\tDistributed\nexports_local\tReplacingMergeTree\nrollup_seals\tDistributed\nrollup_seals_local\tReplacingMergeTree\nschema_migrations\tReplacingMergeTree\nsealed_sessions\tDistributed\nsealed_sessions_local\tReplacingMergeTree"
         );
         assert_eq!(
             one(ch, &db, "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'beacons'"),
             format!("Distributed({CLUSTER}, {db}, beacons_local, cityHash64(sid))")
+        );
+        assert_eq!(
+            one(ch, &db, "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'action_rollups'"),
+            format!("Distributed({CLUSTER}, {db}, action_rollups_local, cityHash64(hour))")
         );
         let local = one(ch, &db, "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'actions_local'");
         assert!(
