@@ -47,7 +47,7 @@ fn two_replicas_hold_every_action_once_through_resends_and_a_replica_killed_mid_
     for rep in &r.replicas {
         assert_eq!(
             one(&rep.ch, db, "SELECT name, engine FROM system.tables WHERE database = currentDatabase() AND name LIKE '%_local' ORDER BY name"),
-            "actions_local\tReplicatedReplacingMergeTree\nbeacons_local\tReplicatedReplacingMergeTree\nexports_local\tReplicatedReplacingMergeTree"
+            "action_rollups_local\tReplicatedReplacingMergeTree\nactions_local\tReplicatedReplacingMergeTree\nbeacons_local\tReplicatedReplacingMergeTree\nexports_local\tReplicatedReplacingMergeTree\nrollup_seals_local\tReplicatedReplacingMergeTree\nsealed_sessions_local\tReplicatedReplacingMergeTree"
         );
     }
     // (TSV escapes the quotes.)
