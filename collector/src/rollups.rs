@@ -134,13 +134,15 @@ impl Coverage {
             .collect()
     }
 
-    /// Whether sessions starting in the frame may start outside the covered hours: an hour
-    /// with beacons that meets the frame and is not covered.
-    pub fn needs_rows(&self, start: Option<i64>, end: Option<i64>) -> bool {
+    /// The hours with beacons that meet the frame and are not covered: where the sessions
+    /// that start in the frame outside the covered hours start.
+    pub fn uncovered(&self, start: Option<i64>, end: Option<i64>) -> Vec<i64> {
         let covered: BTreeSet<i64> = self.covered(start, end).into_iter().map(|(h, _)| h).collect();
-        self.hours.iter().any(|h| {
-            !covered.contains(h) && start.is_none_or(|s| h.saturating_add(HOUR_MS - 1) >= s) && end.is_none_or(|e| *h <= e)
-        })
+        self.hours
+            .iter()
+            .copied()
+            .filter(|h| !covered.contains(h) && start.is_none_or(|s| h.saturating_add(HOUR_MS - 1) >= s) && end.is_none_or(|e| *h <= e))
+            .collect()
     }
 }
 

@@ -977,7 +977,8 @@ pub fn translate_rollup(q: &Query, opts: &QueryOptions, goals: &Goals, coverage:
         }
     }
     let ap = if prop.is_some() { ", a_ap0" } else { "" };
-    if coverage.needs_rows(start, end) {
+    let uncovered = coverage.uncovered(start, end);
+    if !uncovered.is_empty() {
         let mut w = wheres(&mut b, q, opts);
         if !covered.is_empty() {
             let hours: Vec<String> = covered.iter().map(|(h, _)| h.to_string()).collect();
@@ -989,10 +990,18 @@ pub fn translate_rollup(q: &Query, opts: &QueryOptions, goals: &Goals, coverage:
         );
         let used = |c: &str| mentions(&rows, &format!("s_{c}"));
         let sessions = sessions_reading(&[], None, &used, goals);
-        parts.push(
-            rows.replace("<actions>", &format!("{} AS a", actions_sql(&b.aprops, None)))
-                .replace("<sessions>", &format!("{sessions} AS s")),
+        // Only sessions with a beacon that starts in an uncovered hour can start in one (a
+        // session starts at its beacons' earliest start).
+        let list: Vec<String> = uncovered.iter().map(|h| h.to_string()).collect();
+        let only = format!(
+            " WHERE sid IN (SELECT sid FROM beacons WHERE {} IN ({}))",
+            crate::rollups::hour_sql("session_start"),
+            list.join(", ")
         );
+        let rows = rows
+            .replace("<actions>", &format!("{} AS a", actions_sql(&b.aprops, None)))
+            .replace("<sessions>", &format!("{sessions} AS s"));
+        parts.push(rows.replace("FROM beacons FINAL", &format!("FROM beacons FINAL{only}")).replace("FROM actions FINAL", &format!("FROM actions FINAL{only}")));
     }
     if parts.is_empty() {
         let ap = if prop.is_some() { format!(", {null} AS a_ap0") } else { String::new() };
