@@ -343,10 +343,12 @@ export function writeReport(R, out) {
       'collector stopped meanwhile). ClickHouse: `INSERT … SELECT` from `system.numbers` cross-joined with the rows the collector',
       'stored for session 0, replacing only the columns that depend on the session number (sid, times, day, visitor, user, tier,',
       'visits, request errors); before use the generator rebuilt the first 300 posted sessions into scratch tables, which',
-      'equalled the stored rows column by column. Then `OPTIMIZE TABLE … FINAL` on both tables (one merged part per partition).', '',
-      table(['size', 'sessions', 'SQLite load s', 'ClickHouse load s', 'OPTIMIZE FINAL s', 'SQLite file MB', 'ClickHouse parts MB'],
+      'equalled the stored rows column by column. Then `OPTIMIZE TABLE … FINAL` on both tables (one merged part per partition),',
+      'and `rumprops seal` sealed the hours into rollups (the ClickHouse collector runs with `--rollups`; earlier seals withdrawn',
+      'first, as the generator writes rows with old receipt times; `docs/scale-out.md`, "Rollups").', '',
+      table(['size', 'sessions', 'SQLite load s', 'ClickHouse load s', 'OPTIMIZE FINAL s', 'seal s', 'SQLite file MB', 'ClickHouse parts MB'],
         sizes.map((z) => [`${int(z.actions)} actions`, int(z.sessions), f1(z.load.sqliteSecs), f1(z.load.clickhouseSecs), f1(z.load.optimizeSecs),
-          mb(z.bytes.sqlite), mb(z.bytes.clickhouse)]), 'l'), '',
+          z.load.sealSecs == null ? '—' : f1(z.load.sealSecs), mb(z.bytes.sqlite), mb(z.bytes.clickhouse)]), 'l'), '',
       ...(sizes.some((z) => z.sqlite === false)
         ? [`SQLite was loaded and queried up to ${int(Math.max(...sizes.filter((z) => z.sqlite !== false).map((z) => z.actions)))} actions only (\`RUMPROPS_BENCH_SQLITE_ACTIONS\`): its load runs at`,
           'a few hundred sessions a second on this machine, so 10M actions would take the better part of an hour.', '']

@@ -24,20 +24,14 @@ use serde_json::Value;
 use std::time::Instant;
 
 mod data;
+mod stats;
+use stats::quantile;
 use data::{beacon_text, ACTIONS_PER_SESSION};
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn quantile(xs: &[f64], q: f64) -> f64 {
-    let mut s = xs.to_vec();
-    s.sort_by(f64::total_cmp);
-    let pos = (s.len() - 1) as f64 * q;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    s[lo] + (s[hi] - s[lo]) * (pos - lo as f64)
 }
 
 /// The same rows as JSON objects.

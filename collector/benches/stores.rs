@@ -39,6 +39,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod data;
+mod stats;
+use stats::quantile;
 use data::{beacon_text, ACTIONS_PER_SESSION};
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -72,14 +74,6 @@ const QUERIES: [(&str, &str); 6] = [
 
 fn env_list(name: &str, default: &str) -> Vec<usize> {
     std::env::var(name).unwrap_or_else(|_| default.to_owned()).split(',').map(|v| v.trim().parse().expect(name)).collect()
-}
-
-fn quantile(xs: &[f64], q: f64) -> f64 {
-    let mut s = xs.to_vec();
-    s.sort_by(f64::total_cmp);
-    let pos = (s.len() - 1) as f64 * q;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    s[lo] + (s[hi] - s[lo]) * (pos - lo as f64)
 }
 
 fn round2(x: f64) -> f64 {

@@ -427,6 +427,8 @@ pub fn spawn(db: PathBuf, query: calculated::Query, session_timeout_ms: i64, tim
     tokio::spawn(async move {
         let tick = Duration::from_millis(timing.min_backoff_ms.clamp(10, 1000).min(timing.interval_ms.max(10)));
         let mut next_eval = tokio::time::Instant::now() + Duration::from_millis(timing.interval_ms);
+        // A failure that stays the same is reported once, not at every evaluation.
+        let mut failing: Option<String> = None;
         loop {
             tokio::time::sleep(tick).await;
             if tokio::time::Instant::now() >= next_eval {
@@ -437,8 +439,13 @@ pub fn spawn(db: PathBuf, query: calculated::Query, session_timeout_ms: i64, tim
                     evaluate_all(&conn, &|q, o| query(&conn, q, o), store::now_ms(), session_timeout_ms, &url)
                 })
                 .await;
-                if let Ok(Err(e)) = r {
-                    let _ = writeln!(std::io::stderr(), "rumprops: alert evaluation failed: {e}");
+                match r {
+                    Ok(Err(e)) if failing.as_ref() != Some(&e) => {
+                        let _ = writeln!(std::io::stderr(), "rumprops: alert evaluation failed: {e}");
+                        failing = Some(e);
+                    }
+                    Ok(Ok(_)) => failing = None,
+                    _ => {}
                 }
             }
             deliver(&db, timing).await;
