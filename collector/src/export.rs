@@ -428,7 +428,7 @@ pub fn session_json_clickhouse(ch: &ClickHouse, sids: &[&str]) -> Result<Vec<(St
         s.insert("errors".to_owned(), Value::Array(Vec::new()));
         found.insert(sid, s);
     }
-    let actions = chq::actions_sql(&[], None);
+    let actions = chq::actions_sql(&[], None, "");
     let action_sql = format!(
         "SELECT session_id, a_action_id, {} FROM {actions} AS a WHERE session_id IN ({list})
          ORDER BY session_id, a_start_time, a_seq, a_action_id",

@@ -78,6 +78,19 @@ pub struct HourStatus {
     pub beacons: u64,
 }
 
+/// A comma-separated SQL list of hours.
+pub fn list(hours: &[i64]) -> String {
+    hours.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+impl Seal {
+    /// Whether this seal still holds every session of its hour, judged by `timeout_ms`: a
+    /// live generation, the same timeout, and no beacon of the hour received after it.
+    pub fn fresh(&self, hour: &HourStatus, timeout_ms: i64) -> bool {
+        self.gen != 0 && self.timeout_ms == timeout_ms && hour.last_received <= self.sealed_at - SEAL_MARGIN_MS
+    }
+}
+
 fn numbers(line: &str) -> Vec<i64> {
     line.split('\t').map(|c| c.trim().parse::<i64>().unwrap_or(0)).collect()
 }
@@ -156,12 +169,12 @@ pub fn coverage(ch: &ClickHouse, timeout_ms: i64, now: i64) -> Result<Coverage, 
     let mut valid: BTreeMap<i64, u64> = BTreeMap::new();
     for (h, st) in &status {
         if let Some(s) = seals.get(h) {
-            if s.gen != 0 && s.timeout_ms == timeout_ms && s.sealed_at <= now && st.last_received <= s.sealed_at - SEAL_MARGIN_MS {
+            if s.sealed_at <= now && s.fresh(st, timeout_ms) {
                 valid.insert(*h, s.gen);
             }
         }
     }
-    let open: Vec<String> = status.keys().filter(|h| !valid.contains_key(h)).map(|h| h.to_string()).collect();
+    let open: Vec<i64> = status.keys().copied().filter(|h| !valid.contains_key(h)).collect();
     if !open.is_empty() && !valid.is_empty() {
         // Sessions sealed into a valid hour that have a beacon in another, open hour.
         let sql = format!(
@@ -169,7 +182,7 @@ pub fn coverage(ch: &ClickHouse, timeout_ms: i64, now: i64) -> Result<Coverage, 
              (SELECT sid FROM beacons WHERE {} IN ({})) FORMAT TSV",
             generations(valid.iter().map(|(h, g)| (*h, *g))),
             hour_sql("session_start"),
-            open.join(", ")
+            list(&open)
         );
         for l in ch.query(&sql, &[], READ_TIMEOUT)?.lines().filter(|l| !l.is_empty()) {
             if let Ok(h) = l.trim().parse::<i64>() {
@@ -236,10 +249,10 @@ fn property_rows() -> String {
 /// of the session start `hh`, the end code `e` and the newest receipt time `last` (a resent
 /// copy changes none of them, so no `FINAL`).
 pub fn fold_sql(hours: &[i64]) -> String {
-    let list = hours.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ");
+    let hours = list(hours);
     format!(
         "SELECT sid, {} AS hh, argMax(ended, seq) AS e, max(received_at) AS last FROM beacons \
-         WHERE sid IN (SELECT sid FROM beacons WHERE {} IN ({list})) GROUP BY sid",
+         WHERE sid IN (SELECT sid FROM beacons WHERE {} IN ({hours})) GROUP BY sid",
         hour_sql("min(session_start)"),
         hour_sql("session_start")
     )
@@ -248,10 +261,10 @@ pub fn fold_sql(hours: &[i64]) -> String {
 /// The inserts of a seal of `hours` as generation `gen`, before its `rollup_seals` rows: the
 /// sessions that start in them, then the rollup rows of those sessions' actions (deduplicated).
 pub fn seal_sql(hours: &[i64], gen: u64) -> Vec<String> {
-    let list = hours.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ");
+    let sealed = list(hours);
     let taken = format!("(SELECT sid, hour FROM sealed_sessions WHERE gen = {gen})");
     vec![
-        format!("INSERT INTO sealed_sessions (hour, gen, sid) SELECT hh, toUInt64({gen}), sid FROM ({}) WHERE hh IN ({list})", fold_sql(hours)),
+        format!("INSERT INTO sealed_sessions (hour, gen, sid) SELECT hh, toUInt64({gen}), sid FROM ({}) WHERE hh IN ({sealed})", fold_sql(hours)),
         format!(
             "INSERT INTO action_rollups (hour, gen, app, name, kind, ptype, pkey, sval, lval, dval, n) \
              SELECT hour, toUInt64({gen}), app, name, kind, pt, pk, sv, lv, dv, count() FROM (\
@@ -276,9 +289,7 @@ pub fn seal_pass(ch: &ClickHouse, now: i64, timeout_ms: i64, skip: &mut BTreeSet
     let mut waiting = 0;
     let mut rows = 0u64;
     for (h, st) in &status {
-        let fresh = seals
-            .get(h)
-            .is_some_and(|s| s.gen != 0 && s.timeout_ms == timeout_ms && st.last_received <= s.sealed_at - SEAL_MARGIN_MS);
+        let fresh = seals.get(h).is_some_and(|s| s.fresh(st, timeout_ms));
         if fresh {
             continue;
         }
@@ -296,14 +307,14 @@ pub fn seal_pass(ch: &ClickHouse, now: i64, timeout_ms: i64, skip: &mut BTreeSet
     if wanted.is_empty() {
         return Ok(Pass { waiting, ..Pass::default() });
     }
-    let list = wanted.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ");
+    let wanted_hours = list(&wanted);
     let fold = fold_sql(&wanted);
     // An hour is sealed when every session that starts in it is closed (as queries judge it)
     // and settled.
     let cutoff = now.saturating_sub(timeout_ms);
     let check = format!(
         "SELECT hh, countIf(NOT (isNotNull(e) OR last <= {cutoff}) OR last > {settled}), count() FROM ({fold}) \
-         WHERE hh IN ({list}) GROUP BY hh FORMAT TSV"
+         WHERE hh IN ({wanted_hours}) GROUP BY hh FORMAT TSV"
     );
     let mut open: BTreeSet<i64> = BTreeSet::new();
     let mut sessions = 0u64;
@@ -325,7 +336,7 @@ pub fn seal_pass(ch: &ClickHouse, now: i64, timeout_ms: i64, skip: &mut BTreeSet
     getrandom::fill(&mut bytes).map_err(|e| StoreError(format!("no random source for a seal: {e}")))?;
     // Above 0: 0 is what an unreadable generation parses as.
     let gen = u64::from_le_bytes(bytes).max(1);
-    let hours = sealable.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ");
+    let hours = list(&sealable);
     let settings = [("insert_distributed_sync", "1".to_owned())];
     for sql in seal_sql(&sealable, gen) {
         ch.query(&sql, &settings, SEAL_TIMEOUT)?;

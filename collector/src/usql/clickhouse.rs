@@ -553,7 +553,8 @@ fn format_time(t: &str, fmt: &str) -> String {
 /// The deduplicated action rows with the SQLite store's column names (and the query's action
 /// properties as `ap0`, … and, for KEYS, the property keys as `keys_<type>`). Without array
 /// columns, as the right side of a LEFT JOIN must be (NULL-filled there).
-pub(crate) fn actions_sql(aprops: &[(PropKind, String)], keys: Option<PropKind>) -> String {
+/// `only` is a `WHERE` clause on the rows read (or empty).
+pub(crate) fn actions_sql(aprops: &[(PropKind, String)], keys: Option<PropKind>, only: &str) -> String {
     let mut cols: Vec<String> = vec!["sid AS session_id".to_owned(), "1 AS a_id".to_owned()];
     for c in [
         "action_id", "seq", "app", "kind", "name", "start_time", "end_time", "url", "requests", "request_errors", "js_errors",
@@ -574,7 +575,7 @@ pub(crate) fn actions_sql(aprops: &[(PropKind, String)], keys: Option<PropKind>)
     if let Some(kind) = keys {
         cols.push(format!("{t}_keys AS a_keys_{t}", t = kind.name()));
     }
-    format!("(SELECT {} FROM actions FINAL)", cols.join(", "))
+    format!("(SELECT {} FROM actions FINAL{only})", cols.join(", "))
 }
 
 /// One row per JavaScript error: the elements of the actions' error arrays.
@@ -626,11 +627,12 @@ fn lowest_seqs(c: &str) -> String {
 
 /// The sessions subquery with every column (`s_new_user` when `new_user`).
 pub(crate) fn sessions_sql(sprops: &[(PropKind, String)], keys: Option<PropKind>, new_user: bool, goals: &Goals) -> String {
-    sessions_reading(sprops, keys, &|c: &str| c != "new_user" || new_user, goals)
+    sessions_reading(sprops, keys, &|c: &str| c != "new_user" || new_user, goals, "")
 }
 
 /// The sessions subquery, with the columns `used` names (by their names without `s_`).
-fn sessions_reading(sprops: &[(PropKind, String)], keys: Option<PropKind>, used: &dyn Fn(&str) -> bool, goals: &Goals) -> String {
+/// `only` is a `WHERE` clause on the beacon and action rows read (or empty).
+fn sessions_reading(sprops: &[(PropKind, String)], keys: Option<PropKind>, used: &dyn Fn(&str) -> bool, goals: &Goals, only: &str) -> String {
     let new_user = used("new_user");
     // Folded columns are named `b_<column>` inside (an alias may not reuse the name of a column
     // it reads) and renamed outside.
@@ -668,7 +670,7 @@ fn sessions_reading(sprops: &[(PropKind, String)], keys: Option<PropKind>, used:
     if let Some(kind) = keys {
         b.push(format!("groupUniqArrayArray({t}_keys) AS keys_{t}", t = kind.name()));
     }
-    let beacons = format!("(SELECT {} FROM beacons FINAL GROUP BY sid)", b.join(", "));
+    let beacons = format!("(SELECT {} FROM beacons FINAL{only} GROUP BY sid)", b.join(", "));
     let mut c = vec![
         "sid AS session_id".to_owned(),
         "toInt64(count()) AS n_actions".to_owned(),
@@ -686,7 +688,7 @@ fn sessions_reading(sprops: &[(PropKind, String)], keys: Option<PropKind>, used:
     if !goals.goals.is_empty() {
         c.push("arrayStringConcat(groupUniqArrayArray(matching_goals), '\\x01') AS reached".to_owned());
     }
-    let counters = format!("(SELECT {} FROM actions FINAL GROUP BY sid)", c.join(", "));
+    let counters = format!("(SELECT {} FROM actions FINAL{only} GROUP BY sid)", c.join(", "));
     let f = "(ifNull(n_frustrated, 0) + ifNull(n_js_errors, 0) + ifNull(n_rage, 0))";
     let total = format!("({f} + ifNull(n_tolerating, 0) + ifNull(n_satisfied, 0))");
     let fs = crate::derive::FRUSTRATED_SHARE_PERCENT;
@@ -882,11 +884,11 @@ pub fn translate(q: &Query, opts: &QueryOptions, goals: &Goals) -> Statement {
     sql.push_str(&tail);
     // The subqueries, with what this query reads of them.
     let used = |c: &str| mentions(&sql, &format!("s_{c}"));
-    let sessions = sessions_reading(&b.sprops, session_keys, &used, goals);
+    let sessions = sessions_reading(&b.sprops, session_keys, &used, goals, "");
     // Current ClickHouse wants an alias for every joined subquery.
     let sql = sql
-        .replace("<actions_keys>", &format!("{} AS a", actions_sql(&b.aprops, action_keys)))
-        .replace("<actions>", &format!("{} AS a", actions_sql(&b.aprops, None)))
+        .replace("<actions_keys>", &format!("{} AS a", actions_sql(&b.aprops, action_keys, "")))
+        .replace("<actions>", &format!("{} AS a", actions_sql(&b.aprops, None, "")))
         .replace("<errors>", &format!("{ERRORS} AS e"))
         .replace("<events>", &format!("{} AS v", events_sql()))
         .replace("<sessions>", &format!("{sessions} AS s"));
@@ -981,27 +983,22 @@ pub fn translate_rollup(q: &Query, opts: &QueryOptions, goals: &Goals, coverage:
     if !uncovered.is_empty() {
         let mut w = wheres(&mut b, q, opts);
         if !covered.is_empty() {
-            let hours: Vec<String> = covered.iter().map(|(h, _)| h.to_string()).collect();
-            w.push(format!("{} NOT IN ({})", crate::rollups::hour_sql("s_start_time"), hours.join(", ")));
+            let hours: Vec<i64> = covered.iter().map(|(h, _)| *h).collect();
+            w.push(format!("{} NOT IN ({})", crate::rollups::hour_sql("s_start_time"), crate::rollups::list(&hours)));
         }
         let rows = format!(
             "SELECT a_app, a_name, a_kind{ap}, toInt64(1) AS w FROM <actions> ALL INNER JOIN <sessions> USING session_id WHERE {}",
             w.join(" AND ")
         );
-        let used = |c: &str| mentions(&rows, &format!("s_{c}"));
-        let sessions = sessions_reading(&[], None, &used, goals);
         // Only sessions with a beacon that starts in an uncovered hour can start in one (a
         // session starts at its beacons' earliest start).
-        let list: Vec<String> = uncovered.iter().map(|h| h.to_string()).collect();
-        let only = format!(
-            " WHERE sid IN (SELECT sid FROM beacons WHERE {} IN ({}))",
-            crate::rollups::hour_sql("session_start"),
-            list.join(", ")
+        let only = format!(" WHERE sid IN (SELECT sid FROM beacons WHERE {} IN ({}))", crate::rollups::hour_sql("session_start"), crate::rollups::list(&uncovered));
+        let used = |c: &str| mentions(&rows, &format!("s_{c}"));
+        let sessions = sessions_reading(&[], None, &used, goals, &only);
+        parts.push(
+            rows.replace("<actions>", &format!("{} AS a", actions_sql(&b.aprops, None, &only)))
+                .replace("<sessions>", &format!("{sessions} AS s")),
         );
-        let rows = rows
-            .replace("<actions>", &format!("{} AS a", actions_sql(&b.aprops, None)))
-            .replace("<sessions>", &format!("{sessions} AS s"));
-        parts.push(rows.replace("FROM beacons FINAL", &format!("FROM beacons FINAL{only}")).replace("FROM actions FINAL", &format!("FROM actions FINAL{only}")));
     }
     if parts.is_empty() {
         let ap = if prop.is_some() { format!(", {null} AS a_ap0") } else { String::new() };
