@@ -130,6 +130,12 @@ export function writeReport(R, out) {
         rows.map((r) => [r.name, r.version, '`' + r.file + '`', int(r.raw), int(r.gzip), int(r.brotli), f2(r.brotli / base) + '×']), 'lll'), '',
       'rumprops by file:', '',
       table(['file', 'raw', 'gzip -9', 'brotli 11'], rows[0].parts.map((x) => ['`' + x.file + '`', int(x.raw), int(x.gzip), int(x.brotli)]), 'l'), '');
+    if (rows[0].optional) {
+      p('Downloaded only by some pages, not in the figures above: the plain-JS fallback (instead of the module, where a',
+        'Content Security Policy refuses WebAssembly), the dtrum shim (`data-dtrum="true"`), the SHA-256 (a config with a',
+        'hashed rule) and the config serializer (`init()` given an object):', '',
+        table(['file', 'raw', 'gzip -9', 'brotli 11'], rows[0].optional.map((x) => ['`' + x.file + '`', int(x.raw), int(x.gzip), int(x.brotli)]), 'l'), '');
+    }
     const wasm = rows[0].parts[0];
     p(`The biggest cost is the WebAssembly module: ${int(wasm.brotli)} of ${int(base)} B brotli (${pct(wasm.brotli / base)}).`,
       'Where its bytes go, from `scripts/size-report.sh --parts` (twiggy over the module with names, before wasm-opt):', '',
@@ -153,6 +159,20 @@ export function writeReport(R, out) {
         ['rumprops API', f1(c.api.p50), f1(c.api.p95), f1(c.api.mean), f1(c.api.batchMeanUs), f2(c.api.p50 / c.js.p50) + '×'],
         ['rumprops export', f1(c.export.p50), f1(c.export.p95), f1(c.export.mean), f1(c.export.batchMeanUs), f2(c.export.p50 / c.js.p50) + '×'],
       ], 'l'), '');
+    if (c.fallback && c.apiAlone) {
+      p('### The CSP fallback', '');
+      if (c.fallback.error) p(`Not measured: ${c.fallback.error}`, '');
+      else {
+        p('The same page served with `Content-Security-Policy: script-src \'self\' \'unsafe-inline\'` (no `\'wasm-unsafe-eval\'`): the',
+          'agent fetched `pkg/rumprops_fallback.js` (the module turned into JS by wasm2js) and no module, and its',
+          '`evaluateRules()` returned the module\'s rows exactly. `rumprops.evaluateRules()` alone in each page, the same',
+          `${int(c.evals)} timed calls after 300 warm-up calls:`, '',
+          table(['agent', 'p50 µs', 'p95 µs', 'mean of 5 × 200 back-to-back µs', 'p50 vs module'], [
+            ['module (WebAssembly)', f1(c.apiAlone.p50), f1(c.apiAlone.p95), f1(c.apiAlone.batchMeanUs), '1.00×'],
+            ['fallback (wasm2js)', f1(c.fallback.p50), f1(c.fallback.p95), f1(c.fallback.batchMeanUs), f2(c.fallback.p50 / c.apiAlone.p50) + '×'],
+          ], 'l'), '');
+      }
+    }
     const pr = c.profile;
     if (pr && pr.inclusive) {
       const total = inclusive(pr, /^event( |$)/);

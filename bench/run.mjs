@@ -71,6 +71,11 @@ function measureSize() {
   const agentParts = agentFiles.map((f) => ({ file: f, ...compressed(path.join(ROOT, f)) }));
   const sum = (k) => agentParts.reduce((n, p) => n + p[k], 0);
   const rows = [{ name: 'rumprops', version: readCargoVersion(), file: agentFiles.join(' + '), raw: sum('raw'), gzip: sum('gzip'), brotli: sum('brotli'), parts: agentParts }];
+  // What only some pages download instead or besides (not in the total): the plain-JS fallback for
+  // pages whose CSP refuses WebAssembly, the dtrum shim, the SHA-256 of hashed rules, the config
+  // serializer.
+  rows[0].optional = ['www/dist/pkg/rumprops_fallback.js', 'www/dist/dtrum.js', 'www/dist/pkg/rumprops_sha256.js', 'www/dist/pkg/rumprops_json.js']
+    .map((f) => ({ file: f, ...compressed(path.join(ROOT, f)) }));
   const peers = [
     ['@datadog/browser-rum', 'bundle/datadog-rum.js'],
     ['@datadog/browser-rum-slim', 'bundle/datadog-rum-slim.js'],
@@ -227,7 +232,16 @@ async function measureCapture(browser, srv, sink) {
   // Where the time goes: CPU profiles of the reference and, in a second page with the module
   // built with its function names, of the module's export.
   out.profileJs = await profile(ctx, page, () => window.__ref());
+  // The API alone, timed as in the fallback's page below.
+  out.apiAlone = await timeApi(page);
   await ctx.close();
+  // The plain-JS fallback (a CSP without 'wasm-unsafe-eval'): the same rows, then the same timing.
+  try {
+    out.fallback = await measureFallback(browser, srv, prep.rumprops);
+  } catch (e) {
+    log('no fallback timing: ' + e.message);
+    out.fallback = { error: e.message };
+  }
   try {
     buildNamed();
     const pctx = await newContext(browser);
@@ -241,6 +255,47 @@ async function measureCapture(browser, srv, sink) {
     log('no profile of the named build: ' + e.message);
     out.profile = { error: e.message };
   }
+  return out;
+}
+
+// rumprops.evaluateRules() alone in a page: per-call samples after warm-up calls, and the means of
+// runs of 200 back-to-back calls.
+async function timeApi(page) {
+  const t = await page.evaluate(({ n, warm }) => {
+    const f = () => window.rumprops.evaluateRules();
+    let sink = 0;
+    for (let i = 0; i < warm; i++) sink += f().length;
+    const samples = [], means = [];
+    for (let i = 0; i < n; i++) { const a = performance.now(); sink += f().length; samples.push(performance.now() - a); }
+    for (let r = 0; r < 5; r++) {
+      const a = performance.now();
+      for (let i = 0; i < 200; i++) sink += f().length;
+      means.push((performance.now() - a) / 200);
+    }
+    return { samples, means, sink };
+  }, { n: EVALS, warm: 300 });
+  return { p50: quantile(t.samples, 0.5) * 1000, p95: quantile(t.samples, 0.95) * 1000, batchMeanUs: median(t.means) * 1000 };
+}
+
+// The capture page under `script-src 'self' 'unsafe-inline'`: the agent must have taken the
+// fallback (it fetched pkg/rumprops_fallback.js and no module) and return the module's rows.
+async function measureFallback(browser, srv, rows) {
+  const ctx = await newContext(browser);
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => log('pageerror', e.message));
+  await page.goto(srv.origin + '/page/capture' + QUERY + '&isolated=1&csp=1');
+  await agentReady(page);
+  const got = await page.evaluate(() => ({
+    rows: window.rumprops.evaluateRules(),
+    files: performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname),
+  }));
+  if (!got.files.includes('/dist/pkg/rumprops_fallback.js') || got.files.some((f) => f.endsWith('.wasm'))) {
+    throw new Error('the CSP page did not run the fallback: ' + got.files.join(' '));
+  }
+  const norm = (r) => JSON.stringify(r.map((x) => [x.key, x.source, x.value, x.reason]));
+  if (norm(got.rows) !== norm(rows)) throw new Error('the fallback returns other rows than the module: ' + norm(got.rows));
+  const out = await timeApi(page);
+  await ctx.close();
   return out;
 }
 

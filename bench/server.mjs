@@ -5,6 +5,8 @@
 //
 // With ?isolated=1 the page is cross-origin isolated (COOP + COEP), which gives performance.now()
 // 5 µs resolution instead of 100 µs; every file is served with CORP so the page may load it.
+// With ?csp=1 the page's Content Security Policy refuses WebAssembly (`script-src 'self'
+// 'unsafe-inline'`, no 'wasm-unsafe-eval'), so the agent runs its plain-JS fallback.
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,6 +29,7 @@ export async function startServer(configs) {
     const url = new URL(req.url, 'http://x');
     const isolation = url.searchParams.get('isolated') === '1'
       ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
+    if (url.searchParams.get('csp') === '1') isolation['Content-Security-Policy'] = "script-src 'self' 'unsafe-inline'";
     if (req.method === 'OPTIONS') {
       res.writeHead(204, cors(req)).end();
       return;

@@ -25,8 +25,7 @@ function load(fetch) {
     return import('./wasm/rumprops_fallback.js').then((fallback) => { fallback.default(); return fallback; });
   }
   const url = new URL('./wasm/rumprops_bg.wasm', import.meta.url);
-  return import('./wasm/rumprops.js').then((glue) =>
-    glue.default(typeof fetch === 'function' ? Reflect.apply(fetch, window, [url]) : url).then(() => glue));
+  return import('./wasm/rumprops.js').then((glue) => glue.default(Reflect.apply(fetch, window, [url])).then(() => glue));
 }
 
 function run(name, a, b) {

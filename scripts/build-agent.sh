@@ -80,9 +80,11 @@ window.rumprops_fallback({ ${fb.names.map((n) => n + ': ' + n).join(', ')} });
 `);
 JS
 # What a page downloads is minified (terser, from the npm tooling, two compress passes): about
-# 3.5 kB less brotli. The readable sources are www/rumprops-core.js, www/loader.js and
-# wasm-bindgen's output in target/agent-wasm/.
-node_modules/.bin/terser "$OUT/rumprops.js" --compress passes=2 --mangle --comments '/rumprops agent loader/' -o "$OUT/rumprops.js"
+# 3.5 kB less brotli. ES2020 output with function expressions that use neither `this` nor
+# `arguments` as arrows (unsafe_arrows: none of them is called with `new`): 33 B less brotli.
+# The readable sources are www/rumprops-core.js, www/loader.js and wasm-bindgen's output in
+# target/agent-wasm/.
+node_modules/.bin/terser "$OUT/rumprops.js" --ecma 2020 --compress passes=2,unsafe_arrows=true --mangle --comments '/rumprops agent loader/' -o "$OUT/rumprops.js"
 node_modules/.bin/terser "$OUT/pkg/rumprops_fallback.js" --compress --mangle --comments '/rumprops agent fallback/' -o "$OUT/pkg/rumprops_fallback.js"
 # The dtrum shim: a page with Dynatrace's own agent keeps its `dtrum`.
 node --input-type=module - "$OUT/dtrum.js" <<'JS'

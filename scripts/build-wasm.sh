@@ -140,7 +140,7 @@ for (const [name, short] of map.exports) {
 
 // The glue's loading code serves every way wasm-bindgen's users call it (initSync, a module, a
 // path, a Response, deprecated arguments, servers without the wasm MIME type). Both callers
-// (www/loader.js and npm/index.js) pass a fetch promise or the module's URL, so that part
+// (www/loader.js and npm/index.js) pass the promise of the page's fetch of it, so that part
 // becomes one small function (about 250 B brotli less). The shape it replaces is
 // checked: a new wasm-bindgen that changes it fails the build here instead of loading wrong.
 const start = js.indexOf('async function __wbg_load(');
@@ -154,12 +154,11 @@ export default function () {
     if (wasm !== undefined) return wasm;
     return __wbg_finalize_init({ exports: asmFunc(__wbg_get_imports()) }, undefined);
 }
-` : `// Loads the module from a fetch Response (or its promise), or from its URL.
+` : `// Loads the module from a fetch Response (or its promise).
 export default async function (source) {
     if (wasm !== undefined) return wasm;
-    let r = await source;
-    if (!(r instanceof Response)) r = await fetch(r);
-    if (!r.ok) throw new Error('failed to fetch Wasm: ' + r.status);
+    const r = await source;
+    if (!r.ok) throw new Error('HTTP ' + r.status);
     const { instance, module } = await WebAssembly.instantiate(await r.arrayBuffer(), __wbg_get_imports());
     return __wbg_finalize_init(instance, module);
 }

@@ -112,8 +112,11 @@ export function createDtrum(api, con) {
     reportCustomError(key, value, hint, parentingInfo) {
       call('reportError', key + ': ' + value + (hint == null || hint === '' ? '' : ' (' + hint + ')'), actionId(parentingInfo));
     },
+    // An Error as its text (`TypeError: …`), an object of dtrum's {message, file, line, column,
+    // stack} as its message (rumprops sends a reported error's message only).
     reportError(error, parentActionId) {
-      call('reportError', typeof error === 'string' ? error : String(error), actionId(parentActionId));
+      const plain = typeof error === 'object' && error !== null && !(error instanceof Error) && typeof error.message === 'string';
+      call('reportError', typeof error === 'string' ? error : plain ? error.message : String(error), actionId(parentActionId));
     },
     enable() { call('enable'); },
     disable() { call('disable'); },

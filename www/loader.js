@@ -5,7 +5,7 @@
 // Content Security Policy without 'wasm-unsafe-eval', or no WebAssembly at all) the same module
 // as plain JS, pkg/rumprops_fallback.js, is inserted as a script instead (with this script's
 // nonce), and nothing else changes. With data-dtrum="true", dtrum.js (the dtrum compatibility
-// shim) is inserted beside it.
+// shim) is written in after this script (a tag without async or defer), else inserted.
 var w = window;
 if (!(w.rumprops && w.rumprops.__rumprops)) {
   var d = document;
@@ -13,11 +13,17 @@ if (!(w.rumprops && w.rumprops.__rumprops)) {
   var base = (script && script.src) || d.baseURI;
   var source = script && script.getAttribute('data-config');
   var configFetch = w.fetch;
-  // Inserts a script from beside this one, with its nonce (a CSP that allows this script allows it).
-  var insert = function (file) {
+  // Inserts a script from beside this one, with its nonce (a CSP that allows this script allows
+  // it). With `write`, from a tag that holds the parser (no async or defer, as Dynatrace's own),
+  // it is written in right after this script instead, so that the page's next scripts find it
+  // run; where writing throws (Trusted Types) it is inserted.
+  var insert = function (file, write) {
     var s = d.createElement('script');
     s.src = new URL(file, base);
-    s.nonce = (script && script.nonce) || '';
+    s.setAttribute('nonce', (script && script.nonce) || '');
+    try {
+      if (write && !script.async && d.readyState === 'loading') return d.write(s.outerHTML);
+    } catch (e) { /* insert it */ }
     return d.documentElement.appendChild(s);
   };
   // A part only some pages need, pkg/rumprops_<name>.js: a promise of what it hands to
@@ -28,20 +34,22 @@ if (!(w.rumprops && w.rumprops.__rumprops)) {
       insert('pkg/rumprops_' + name + '.js').onerror = fail;
     });
   };
-  var agent = createAgent(w, function (fetch) {
+  // The module through the page's fetch (async: a page without fetch gets the warning that the
+  // module did not load, as for any failed download).
+  var agent = createAgent(w, async function (fetch) {
     try {
       // The smallest module (its header): compiling it throws where a CSP refuses WebAssembly.
       new WebAssembly.Module(Uint8Array.of(0, 97, 115, 109, 1, 0, 0, 0));
     } catch (e) {
       return part('fallback'); // the module as plain JS
     }
-    var wasm = new URL('pkg/rumprops_bg.wasm', base).href;
-    return loadGlue(typeof fetch === 'function' ? Reflect.apply(fetch, w, [wasm]) : wasm);
+    return loadGlue(Reflect.apply(fetch, w, [new URL('pkg/rumprops_bg.wasm', base).href]));
   }, part); // 'sha256' for hashed rules, 'json' for a config object
   agent.__rumprops = true;
   w.rumprops = agent;
-  // The dtrum shim (dist/dtrum.js): window.dtrum over this agent, once it ran.
-  if (script && script.getAttribute('data-dtrum') === 'true') insert('dtrum.js');
+  // The dtrum shim (dist/dtrum.js): window.dtrum over this agent, from the next script on
+  // (written in), else once it ran (inserted).
+  if (script && script.getAttribute('data-dtrum') === 'true') insert('dtrum.js', 1);
   if (source) {
     if (source.trim().charAt(0) === '{') {
       agent.init(source);

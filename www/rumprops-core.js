@@ -37,9 +37,6 @@ export const reader = {
   // a config given as an object.
 };
 
-const API = ['init', 'addActionProperties', 'sendSessionProperties', 'identifyUser', 'enterAction',
-  'leaveAction', 'enable', 'disable', 'endSession', 'flush', 'evaluateRules', 'reportError', 'nameAction'];
-
 /**
  * Creates the agent for `win` (a window). `load(fetch)` returns a promise of the initialized
  * wasm-bindgen module; it gets the page's fetch from before the agent wrapped it, so the
@@ -485,8 +482,9 @@ export function createAgent(win, load, part) {
   // before init (the config may arrive after the module) would be lost.
   const MAX_QUEUED = 1000;
   const api = {};
-  for (let i = 0; i < API.length; i++) {
-    const name = API[i];
+  const names = Reflect.ownKeys(direct);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
     api[name] = function (a, b) {
       try {
         if (dead) return direct[name](a, b); // inert: init answers false, the rest undefined

@@ -1,9 +1,11 @@
 // Must show: a page with meta, CSS, cookie, query and JS-global rules; every beacon property
 // arrives with the right type and value, longs beyond 2^53 exactly. The same page with a Content
-// Security Policy that refuses WebAssembly (`script-src 'self'`) runs the fallback
-// (pkg/rumprops_fallback.js, the module as plain JS) and sends the same properties.
+// Security Policy that refuses WebAssembly (`script-src 'self'`, as a header or in a <meta
+// http-equiv>) runs the fallback (pkg/rumprops_fallback.js, the module as plain JS) and sends
+// the same properties.
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { useBrowser, setup, ready, action, flatProps, until } from './harness.mjs';
 
 useBrowser();
@@ -14,16 +16,26 @@ function rawLong(body, key) {
   return m && m[1];
 }
 
-for (const csp of [null, "script-src 'self'"]) {
-test('meta, CSS, cookie, query and JS-global rules arrive typed and exact' + (csp ? ', through the fallback (' + csp + ')' : ''), async (t) => {
+// The policy comes as a header, or (as on the real page where the fallback was first needed) in a
+// <meta http-equiv> of the page itself.
+const PAGE = fs.readFileSync(new URL('./pages/capture.html', import.meta.url), 'utf8');
+for (const [csp, how] of [[null], ["script-src 'self'", 'header'], ["script-src 'self'", 'meta']]) {
+test('meta, CSS, cookie, query and JS-global rules arrive typed and exact' + (csp ? ', through the fallback (' + csp + ', ' + how + ')' : ''), async (t) => {
   const { sink, context, open, log } = await setup(t);
-  sink.csp = csp;
+  let path = '/pages/capture.html';
+  if (how === 'header') sink.csp = csp;
+  if (how === 'meta') {
+    path = '/pages/capture-meta-csp.html';
+    const html = PAGE.replace('<meta charset="utf-8">', `<meta charset="utf-8">\n  <meta http-equiv="Content-Security-Policy" content="${csp}">`);
+    assert.notEqual(html, PAGE);
+    sink.pages.set(path, html);
+  }
   await context.addCookies([
     { name: 'visits', value: '12', url: sink.origin },
     { name: 'segment', value: 'GOLD%20Plus', url: sink.origin },
     { name: 'since', value: '2024-01-31', url: sink.origin },
   ]);
-  const page = await open('/pages/capture.html?utm_campaign=Spring+Sale&page=2');
+  const page = await open(path + '?utm_campaign=Spring+Sale&page=2');
   await ready(page);
   await page.fill('#qty', ' 5 ');                 // the live value, not the attribute
   await page.click('#go');

@@ -103,3 +103,36 @@ test('a page written for dtrum runs unchanged with the shim, and the collector a
   const counts = await table('SELECT totalErrorCount, COUNT(*) FROM usersession GROUP BY totalErrorCount');
   assert.deepEqual(counts.values, [[2, 3]]);
 });
+
+test('after a plain script tag dtrum is there at once: inline calls made before the agent is ready reach the collector', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const errors = [], actions = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(m.text()); });
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && new URL(r.url()).pathname === '/beacon') actions.push(...(JSON.parse(r.postData()).actions || []));
+  });
+  await page.goto(base + '/inline.html');
+  const early = await page.evaluate(() => window.early);
+  // The inline script found the shim: its own dtrum, not Dynatrace's, with dtrum's numeric id for
+  // the action entered before the module ran, and no report yet for calls that wait for it.
+  assert.deepEqual([early.type, early.own, early.id, early.session, early.props], ['object', 'function', 1, undefined, undefined]);
+  await until(() => actions.some((a) => a.name === 'inline action'), 'the inline action\'s beacon', 10000);
+  await page.evaluate(() => { dtrum.endSession(); dtrum.sendBeacon(); });
+  await page.waitForTimeout(300);
+  await ctx.close();
+  assert.deepEqual(errors, []);
+  const inline = actions.find((a) => a.name === 'inline action');
+  assert.deepEqual(inline.errors.map((e) => e.message), ['inline failure', 'TypeError: inline type']);
+  const session = await until(async () => {
+    const r = await table('SELECT userId, stringProperties.loyalty_tier FROM usersession WHERE userId = "inline-user"');
+    return r.values.length ? r : null;
+  }, 'the inline session at the collector', 20000);
+  assert.deepEqual(session.values, [['inline-user', 'platinum']]);
+  const stored = await until(async () => {
+    const r = await table('SELECT name, longProperties.items, stringProperties.coupon FROM useraction WHERE name = "inline action"');
+    return r.values.length ? r : null;
+  }, 'the inline action at the collector', 20000);
+  assert.deepEqual(stored.values, [['inline action', 2, 'EARLY']]);
+});
