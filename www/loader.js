@@ -16,7 +16,8 @@ if (!(w.rumprops && w.rumprops.__rumprops)) {
   // Inserts a script from beside this one, with its nonce (a CSP that allows this script allows
   // it). With `write`, from a tag that holds the parser (no async or defer, as Dynatrace's own),
   // it is written in right after this script instead, so that the page's next scripts find it
-  // run; where writing throws (Trusted Types) it is inserted.
+  // run; where writing throws (an XML document) it is inserted. Throws where Trusted Types
+  // refuse a script URL given as text.
   var insert = function (file, write) {
     var s = d.createElement('script');
     s.src = new URL(file, base);
@@ -49,7 +50,9 @@ if (!(w.rumprops && w.rumprops.__rumprops)) {
   w.rumprops = agent;
   // The dtrum shim (dist/dtrum.js): window.dtrum over this agent, from the next script on
   // (written in), else once it ran (inserted).
-  if (script && script.getAttribute('data-dtrum') === 'true') insert('dtrum.js', 1);
+  if (script && script.getAttribute('data-dtrum') === 'true') {
+    try { insert('dtrum.js', 1); } catch (e) { /* Trusted Types: no shim */ }
+  }
   if (source) {
     if (source.trim().charAt(0) === '{') {
       agent.init(source);

@@ -3,7 +3,7 @@
 // in its own window.onerror / unhandledrejection handlers, and the agent still sends.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { useBrowser, setup, action, uniqueActions, until, sleep, flatProps } from './harness.mjs';
+import { useBrowser, setup, ready, action, uniqueActions, until, sleep, flatProps } from './harness.mjs';
 
 useBrowser();
 
@@ -143,4 +143,25 @@ test('an invalid or unparsable config leaves the agent inert, without errors', a
   // Once the serializer is there, init() with an object answers at once.
   assert.equal(await page.evaluate(() => rumprops.init({ version: 1, app: 'x' })), false);
   assert.deepEqual(await errorList(page), []);
+});
+
+// A page that enforces Trusted Types refuses a script URL given as text: the loader cannot add
+// the dtrum shim there (nor a fallback or part), and must say nothing into the page for it; the
+// agent itself (the module, fetched and compiled) runs as on any page.
+test('a page enforcing Trusted Types: the agent runs, the dtrum shim is left out, nothing throws', async (t) => {
+  const { sink, open, log } = await setup(t);
+  sink.pages.set('/pages/trusted-types.html', `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<meta http-equiv="Content-Security-Policy" content="require-trusted-types-for 'script'">
+<script>window.__errors = []; window.onerror = (m) => { window.__errors.push(String(m)); };</script>
+<script src="/dist/rumprops.js" data-dtrum="true" data-config='{"version":1,"app":"tt","collector":"/beacon","batch":{"maxActions":1},"properties":[{"key":"title","type":"string","source":{"css":"h1"}}]}'></script>
+</head><body><h1>Trusted</h1><button id="go">Go</button></body></html>`);
+  const page = await open('/pages/trusted-types.html');
+  await ready(page);
+  await page.click('#go');
+  const click = await action(sink, (a) => a.kind === 'click', 'the click action');
+  assert.deepEqual(flatProps(click.props), { title: { type: 'string', value: 'Trusted' } });
+  assert.deepEqual(await page.evaluate(() => [typeof window.dtrum, window.__errors]), ['undefined', []]);
+  assert.ok(!sink.gets.includes('/dist/dtrum.js'));
+  assert.deepEqual(log.filter((l) => l.startsWith('pageerror') || l.includes('rumprops')), []);
 });
