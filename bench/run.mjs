@@ -225,9 +225,8 @@ async function measureCapture(browser, srv, sink) {
     return { samples, means, resolution: res, sink };
   }, { n: EVALS, warm: 300 });
 
-  const stat = (xs) => ({ p50: quantile(xs, 0.5) * 1000, p95: quantile(xs, 0.95) * 1000, mean: xs.reduce((a, b) => a + b, 0) / xs.length * 1000 });
   const out = { elements: prep.elements, isolated: prep.isolated, resolutionUs: timing.resolution * 1000, evals: EVALS, rows: prep.rumprops };
-  for (const k of ['api', 'export', 'js']) out[k] = { ...stat(timing.samples[k]), batchMeanUs: median(timing.means[k]) * 1000 };
+  for (const k of ['api', 'export', 'js']) out[k] = stat(timing.samples[k], timing.means[k]);
 
   // Where the time goes: CPU profiles of the reference and, in a second page with the module
   // built with its function names, of the module's export.
@@ -258,6 +257,12 @@ async function measureCapture(browser, srv, sink) {
   return out;
 }
 
+// Per-call samples (ms) and means of back-to-back runs (ms) as µs figures.
+const stat = (xs, means) => ({
+  p50: quantile(xs, 0.5) * 1000, p95: quantile(xs, 0.95) * 1000, mean: xs.reduce((a, b) => a + b, 0) / xs.length * 1000,
+  batchMeanUs: median(means) * 1000,
+});
+
 // rumprops.evaluateRules() alone in a page: per-call samples after warm-up calls, and the means of
 // runs of 200 back-to-back calls.
 async function timeApi(page) {
@@ -274,7 +279,7 @@ async function timeApi(page) {
     }
     return { samples, means, sink };
   }, { n: EVALS, warm: 300 });
-  return { p50: quantile(t.samples, 0.5) * 1000, p95: quantile(t.samples, 0.95) * 1000, batchMeanUs: median(t.means) * 1000 };
+  return stat(t.samples, t.means);
 }
 
 // The capture page under `script-src 'self' 'unsafe-inline'`: the agent must have taken the
